@@ -1,0 +1,147 @@
+"""Cards: the frozen metadata every registered model and protocol carries.
+
+A card is validated when it is created, so a plugin with a bad card fails at discovery time
+(and is listed as broken) instead of half-way through a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+INPUT_KINDS = ("flow28",)
+FRAMEWORKS = ("torch", "estimator")
+OPTIMIZERS = ("adam", "adamw", "sgd", "none")
+
+
+def stable_hash(obj: Any) -> str:
+    """Short hash of a JSON-serialisable object (dataclasses allowed), stable across runs."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe. `epochs` is the pre-declared epoch count of the fixed selection policy."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 50
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr < 0 or self.batch_size < 1 or self.epochs < 0 or self.weight_decay < 0:
+            raise ValueError(f"recipe values out of range: {self}")
+
+    def override(self, **changes: Any) -> Recipe:
+        """A copy with the non-None `changes` applied (CLI flags left unset change nothing)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a reader needs to know about a registered model, and what the leaderboard shows."""
+
+    name: str
+    description: str
+    reference: str
+    year: int
+    input_kind: str
+    num_params: int
+    recipe: Recipe
+    framework: str = "torch"
+    notes: str = ""
+    published: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if not self.description or "\n" in self.description:
+            raise ValueError(f"card {self.name}: description must be one non-empty line")
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"card {self.name}: input_kind must be one of {INPUT_KINDS}")
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"card {self.name}: framework must be one of {FRAMEWORKS}")
+        if not isinstance(self.num_params, int) or self.num_params < 0:
+            raise ValueError(f"card {self.name}: num_params must be a non-negative int")
+        if not isinstance(self.recipe, Recipe):
+            raise ValueError(f"card {self.name}: recipe must be a Recipe")
+        if not (1900 < self.year < 2100):
+            raise ValueError(f"card {self.name}: year {self.year} out of range")
+
+    def __hash__(self) -> int:  # dict field: hash on the name, cards are unique per name
+        return hash(self.name)
+
+
+@dataclass(frozen=True)
+class ProtocolCard:
+    """Metadata of an evaluation protocol: class names (index = label), datasets, split rule."""
+
+    name: str
+    description: str
+    reference: str
+    year: int
+    input_kind: str
+    classes: tuple[str, ...]
+    datasets: tuple[str, ...]
+    sources: tuple[str, ...]
+    split: str = "loso"
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if not self.description or "\n" in self.description:
+            raise ValueError(f"card {self.name}: description must be one non-empty line")
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"card {self.name}: input_kind must be one of {INPUT_KINDS}")
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"card {self.name}: needs at least two distinct classes")
+        if self.split not in ("loso", "hold-out-database"):
+            raise ValueError(f"card {self.name}: unknown split rule {self.split!r}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its card, a builder, and the model's own input transform.
+
+    `build(num_classes)` returns a fresh `torch.nn.Module` (framework "torch") or an object with
+    `fit(x, y, seed)` and `predict_proba(x)` (framework "estimator").
+    `prepare_inputs(arrays)` turns the protocol's arrays (see `mer_bench.data.InputArrays`) into
+    the float32 array the model consumes; it runs once per run, not per batch.
+    """
+
+    card: ModelCard
+    build: Callable[[int], Any]
+    prepare_inputs: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.card, ModelCard):
+            raise ValueError("ModelSpec.card must be a ModelCard")
+        if not callable(self.build):
+            raise ValueError(f"model {self.card.name}: build must be callable")
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A registered protocol: its card and an object implementing `mer_bench.data.Protocol`."""
+
+    card: ProtocolCard
+    protocol: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.card, ProtocolCard):
+            raise ValueError("ProtocolSpec.card must be a ProtocolCard")
+
+
+def _check_name(name: str) -> None:
+    ok = name and name == name.lower() and all(c.isalnum() or c in "-_." for c in name)
+    if not ok:
+        raise ValueError(f"registry name {name!r} must be lowercase letters, digits, '-', '_' or '.'")

@@ -1,0 +1,138 @@
+"""The data contract between sources, protocols and the engine.
+
+Data flows one way: a *source* (real files, a folder of flow PNGs, the synthetic demo) gives
+per-dataset sample tables and per-sample arrays; a *protocol* picks and labels the samples; the
+engine splits them into folds. Nothing here knows a dataset or a model by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.errors import DataError
+
+#: Columns of a protocol's sample table, in order. `label` indexes the protocol card's classes.
+SAMPLE_COLUMNS = ("dataset", "subject", "sample", "label")
+
+#: Columns of a dataset loader's table (one row per annotated micro-expression).
+DATASET_COLUMNS = (
+    "dataset", "subject", "sample", "onset", "apex", "offset", "emotion", "action_units", "frames",
+)
+
+#: The five facial points of `flow28`, in order, as (x, y) in 28x28 pixel coordinates.
+POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
+
+#: HTNet reference fallback points (x, y) at 28x28, used when no landmarks are known.
+FALLBACK_POINTS = np.array(
+    [[9.53, 11.06], [21.40, 10.92], [15.38, 17.38], [10.26, 22.12], [20.58, 22.26]],
+    dtype=np.float32,
+)
+
+
+@dataclass
+class InputArrays:
+    """Per-sample inputs of kind `flow28`, aligned with a sample table's rows.
+
+    flow: float32 (N, 3, 28, 28): horizontal flow u, vertical flow v, optical strain, on the 0-255
+        scale of the STSTNet flow images (what those PNGs hold; what HTNet feeds its network).
+    points: float32 (N, 5, 2): POINT_NAMES as (x, y) in 28x28 coordinates. "Left" is the side
+        on the left of the image.
+    points_fallback: bool (N,): True where the points are FALLBACK_POINTS, not measured.
+    """
+
+    flow: np.ndarray
+    points: np.ndarray
+    points_fallback: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.flow)
+        if self.flow.shape[1:] != (3, 28, 28):
+            raise ValueError(f"flow28 arrays must be (N, 3, 28, 28), got {self.flow.shape}")
+        if self.points.shape != (n, 5, 2) or self.points_fallback.shape != (n,):
+            raise ValueError("points must be (N, 5, 2) and points_fallback (N,)")
+        self.flow = self.flow.astype(np.float32, copy=False)
+        self.points = self.points.astype(np.float32, copy=False)
+        self.points_fallback = self.points_fallback.astype(bool, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.flow)
+
+    def take(self, index: np.ndarray) -> InputArrays:
+        """The rows at `index` (a fold's training or test part)."""
+        return InputArrays(self.flow[index], self.points[index], self.points_fallback[index])
+
+
+class Source(ABC):
+    """Where a protocol's data comes from (`--source`)."""
+
+    name: str = ""
+    #: True for generated data: protocols then derive their sample list from the dataset tables
+    #: with their label rules, since an explicit list of real sample ids cannot match.
+    synthetic: bool = False
+
+    @abstractmethod
+    def dataset_table(self, dataset: str) -> pd.DataFrame:
+        """The loader table (DATASET_COLUMNS) of one dataset ("casme2", "samm", "smic", ...)."""
+
+    @abstractmethod
+    def arrays(self, samples: pd.DataFrame) -> InputArrays:
+        """Inputs for the rows of a protocol sample table, in its order."""
+
+    def provenance(self) -> dict[str, Any]:
+        """What the run should record about where its inputs came from."""
+        return {"source": self.name}
+
+
+class Protocol(ABC):
+    """An evaluation protocol: which samples, with which labels (indices into card.classes)."""
+
+    @abstractmethod
+    def samples(self, source: Source) -> pd.DataFrame:
+        """The protocol's sample table (SAMPLE_COLUMNS; extra columns allowed)."""
+
+    def manifest_version(self) -> str:
+        """Version string of the sample list and corrections used; stored with each run."""
+        return "1"
+
+
+@dataclass
+class ProtocolData:
+    """A protocol resolved against a source: what the engine trains and predicts on."""
+
+    samples: pd.DataFrame
+    arrays: InputArrays
+    classes: tuple[str, ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in SAMPLE_COLUMNS if c not in self.samples.columns]
+        if missing:
+            raise DataError(f"sample table lacks columns {missing}")
+        if len(self.samples) != len(self.arrays):
+            raise DataError(f"{len(self.samples)} samples but {len(self.arrays)} input arrays")
+        self.samples = self.samples.reset_index(drop=True)
+        bad = ~self.samples["label"].between(0, len(self.classes) - 1)
+        if bad.any():
+            row = self.samples[bad].iloc[0]
+            raise DataError(f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range")
+        keys = self.samples["dataset"] + "/" + self.samples["sample"].astype(str)
+        if keys.duplicated().any():
+            raise DataError(f"duplicate samples: {sorted(set(keys[keys.duplicated()]))[:5]}")
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.samples["label"].to_numpy(dtype=np.int64)
+
+    @property
+    def subjects(self) -> list[str]:
+        """Fold keys in a stable order: dataset-qualified subjects, sorted."""
+        return sorted(set(self.fold_keys()))
+
+    def fold_keys(self) -> pd.Series:
+        """Per sample, its LOSO group: subject ids are only unique within a dataset."""
+        return self.samples["dataset"] + ":" + self.samples["subject"].astype(str)

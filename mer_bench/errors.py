@@ -1,0 +1,31 @@
+"""Errors a user can act on. The CLI prints their message on one line and exits non-zero."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MerBenchError(Exception):
+    """Base class: the message is shown to the user as is; exit code 1."""
+
+    exit_code = 1
+
+
+class UnknownNameError(MerBenchError):
+    """A model, protocol, source or policy name that is not registered (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        super().__init__(f"unknown {kind} '{name}'{hint}")
+        self.name = name
+
+
+class DataError(MerBenchError):
+    """Missing or malformed input data; the message names the file (and row)."""
+
+    exit_code = 3
