@@ -120,7 +120,8 @@ class ProtocolData:
         if bad.any():
             row = self.samples[bad].iloc[0]
             raise DataError(f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range")
-        keys = self.samples["dataset"] + "/" + self.samples["sample"].astype(str)
+        keys = (self.samples["dataset"] + "/" + self.samples["subject"].astype(str) + "/"
+                + self.samples["sample"].astype(str))
         if keys.duplicated().any():
             raise DataError(f"duplicate samples: {sorted(set(keys[keys.duplicated()]))[:5]}")
 

@@ -78,6 +78,16 @@ def refresh() -> None:
     _GROUPS.clear()
 
 
+def register(spec: ModelSpec | ProtocolSpec) -> None:
+    """Register a spec in this process only (notebooks, tests). Installed packages use entry
+    points instead, so that every process, and `mer-bench list`, sees them."""
+    group = _group(MODEL_GROUP if isinstance(spec, ModelSpec) else PROTOCOL_GROUP)
+    if not isinstance(spec, (ModelSpec, ProtocolSpec)):
+        raise TypeError(f"register takes a ModelSpec or ProtocolSpec, got {type(spec).__name__}")
+    group.loaded[spec.card.name] = spec
+    group.origin[spec.card.name] = "in-process"
+
+
 def models() -> dict[str, ModelSpec]:
     """All loadable models by name."""
     return dict(_group(MODEL_GROUP).loaded)

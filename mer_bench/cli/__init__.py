@@ -26,7 +26,8 @@ def _root() -> None:
 
 
 # Command modules register themselves on `app` when imported (order = order in --help).
-from mer_bench.cli import list_cmd  # noqa: E402,F401
+from mer_bench.cli import list_cmd, run_cmd, results_cmd, score_cmd  # noqa: E402,F401
+# Helpers' command modules (one import per line):
 
 
 def main() -> None:

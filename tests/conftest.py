@@ -1,0 +1,83 @@
+"""Shared fixtures: a tiny registered model, a generated flow-PNG folder, a temporary store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from mer_bench import registry
+from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench_protocols.manifest import read_manifest
+from mer_bench_protocols.megc2019 import CLASSES
+
+TINY = "test-tiny-cnn"
+
+
+class TinyCNN(nn.Module):
+    """A few thousand parameters: enough to learn the fixture's class patterns in seconds."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                                 nn.Flatten(), nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x / 255.0)
+
+
+def tiny_spec() -> ModelSpec:
+    card = ModelCard(name=TINY, description="Test-only tiny CNN.", reference="mer-bench tests",
+                     year=2026, input_kind="flow28",
+                     num_params=sum(p.numel() for p in TinyCNN(3).parameters()),
+                     recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=64, epochs=3))
+    return ModelSpec(card=card, build=TinyCNN)
+
+
+@pytest.fixture()
+def tiny_model() -> str:
+    registry.register(tiny_spec())
+    return TINY
+
+
+def class_pattern(label: int, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28x3 uint8 flow image whose bright region depends on the class, plus noise."""
+    img = rng.normal(128, 20, size=(28, 28, 3))
+    rows = {0: slice(4, 12), 1: slice(18, 26), 2: slice(10, 18)}[label]
+    img[rows, :, label] += 90
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_flow_folder(root: Path, samples: pd.DataFrame, seed: int = 0,
+                      naming: str = "htnet") -> Path:
+    """One PNG per sample, named as HTNet's copy names them (`<subject>_<sample> .png`)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for row in samples.itertuples(index=False):
+        if naming == "htnet":
+            path = root / f"{row.subject}_{row.sample} .png"
+        else:  # STSTNet-like: a folder per subject, the sample id as the file name
+            path = root / row.dataset / str(row.subject) / f"{row.sample}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), class_pattern(int(row.label), rng))
+    return root
+
+
+@pytest.fixture(scope="session")
+def megc_manifest() -> pd.DataFrame:
+    return read_manifest("megc2019.csv", CLASSES)
+
+
+@pytest.fixture(scope="session")
+def flows_dir(tmp_path_factory, megc_manifest) -> Path:
+    return write_flow_folder(tmp_path_factory.mktemp("flows"), megc_manifest)
+
+
+@pytest.fixture()
+def store_path(tmp_path) -> Path:
+    return tmp_path / "results.sqlite"
