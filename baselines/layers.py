@@ -1,0 +1,36 @@
+"""Small pieces shared by the baseline models: input rescaling, a ReLU that is never in place,
+and exact parameter counting (what every card's `num_params` is tested against)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: The flow28 inputs are on the 0-255 scale of the STSTNet flow PNGs (mer_bench.data.InputArrays).
+FLOW_SCALE = 255.0
+
+
+class Rescale(nn.Module):
+    """Divides the input by a constant (no parameters): 0-255 flow -> 0-1 inside the model."""
+
+    def __init__(self, scale: float = FLOW_SCALE) -> None:
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:g}"
+
+
+class ReLU(nn.ReLU):
+    """`nn.ReLU` that ignores `inplace=True`, so timm blocks stay vmap / functional_call friendly."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(inplace=False)
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable parameters (what the cards report; buffers are not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

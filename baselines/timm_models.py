@@ -1,0 +1,111 @@
+"""Generic vision backbones from timm, adapted to 28x28 flow: a ResNet-18 and a ViT-Tiny.
+
+Both are created with `timm.create_model(..., pretrained=False)`: nothing is downloaded, weights
+are random. They answer "does a standard architecture, untouched by MER-specific design, do as
+well as the MER networks on the same inputs and recipe?".
+
+    resnet18-flow:  x / 255 -> timm resnet18 with a 3x3 stride-1 stem and no max-pool
+                    (28 -> 28 -> 14 -> 7 -> 4 -> global average pool -> Linear)
+    vit-tiny-flow:  x / 255 -> timm vit_tiny (dim 192, depth 12, 3 heads) at img_size 28,
+                    patch 7: a 4x4 grid of tokens plus the class token
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench_baselines.layers import ReLU, Rescale
+
+VIT_PATCH = 7
+
+
+class ResNetFlow(nn.Module):
+    """timm ResNet-18 with a CIFAR-style stem for 28x28 inputs; input (B, 3, 28, 28), 0-255."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.rescale = Rescale()
+        net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
+                                act_layer=ReLU)
+        # The ImageNet stem (7x7 stride 2 + max-pool) would shrink 28x28 to 7x7 at once.
+        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.rescale(x))
+
+
+class ViTFlow(nn.Module):
+    """timm ViT-Tiny at img_size 28 with 7x7 patches; input (B, 3, 28, 28), 0-255."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.rescale = Rescale()
+        self.net = timm.create_model("vit_tiny_patch16_224", pretrained=False,
+                                     num_classes=num_classes, img_size=28, patch_size=VIT_PATCH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.rescale(x))
+
+
+def build_resnet(num_classes: int) -> ResNetFlow:
+    """A fresh, randomly initialised ResNet-18 for flow28."""
+    return ResNetFlow(num_classes)
+
+
+def build_vit(num_classes: int) -> ViTFlow:
+    """A fresh, randomly initialised ViT-Tiny/7 for flow28."""
+    return ViTFlow(num_classes)
+
+
+_INPUT_NOTE = (
+    "Input: flow28 (u, v, strain) divided by 255 inside the model (a fixed Rescale layer, no "
+    "parameters); no other normalisation, no augmentation. pretrained=False: trained from "
+    "scratch on each fold."
+)
+
+resnet_card = ModelCard(
+    name="resnet18-flow",
+    description="timm ResNet-18 from scratch on 28x28 flow: 3x3 stride-1 stem, no max-pool.",
+    reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (timm resnet18)",
+    year=2016,
+    input_kind="flow28",
+    num_params=11_170_371,
+    recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=64, epochs=30, weight_decay=0.0),
+    framework="torch",
+    notes=" ".join([
+        "Generic baseline, no MER paper recipe. Architecture: timm resnet18 (BasicBlock, "
+        "layers 2-2-2-2, widths 64-512) with the stem replaced for 28x28 inputs: a 3x3 stride-1 "
+        "conv (64 maps, no bias) and no max-pool, so stages run at 28, 14, 7 and 4 pixels "
+        "(the usual CIFAR adaptation). ReLUs are not in place (vmap friendly).",
+        _INPUT_NOTE,
+        "Recipe (our choice): Adam lr 1e-3, batch 64, 30 fixed epochs.",
+    ]),
+)
+
+vit_card = ModelCard(
+    name="vit-tiny-flow",
+    description="timm ViT-Tiny from scratch on 28x28 flow: 7x7 patches, 16 tokens, dim 192, depth 12.",
+    reference="Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021 (timm vit_tiny)",
+    year=2021,
+    input_kind="flow28",
+    num_params=5_371_203,
+    recipe=Recipe(optimizer="adamw", lr=5e-4, batch_size=64, epochs=50, weight_decay=0.05),
+    framework="torch",
+    notes=" ".join([
+        "Generic baseline, no MER paper recipe. Architecture: timm vit_tiny_patch16_224 "
+        "(dim 192, depth 12, 3 heads, MLP ratio 4, class token, learned position embedding) "
+        "created at img_size=28 with patch_size=7: the 4x4 token grid of HTNet's patching, and "
+        "a quarter of the tokens (and far less compute) than patch 4 would give.",
+        _INPUT_NOTE,
+        "Recipe (our choice): AdamW lr 5e-4, weight decay 0.05, batch 64, 50 fixed epochs, "
+        "no warm-up or schedule (the engine uses a constant learning rate).",
+    ]),
+)
+
+resnet_spec = ModelSpec(card=resnet_card, build=build_resnet)
+vit_spec = ModelSpec(card=vit_card, build=build_vit)
