@@ -1,0 +1,54 @@
+"""Loaders for the micro-expression datasets as their owners ship them.
+
+`load_dataset(name, root)` is the one way in: it returns the loader table (DATASET_COLUMNS of
+`mer_bench.data`, plus `objective_class` where the owners provide it) with the corrections table
+applied, and raises DataError naming the file and row of the first problem that makes a sample
+unusable. `inspect_dataset` returns the same table with every problem instead (for `doctor`).
+Where each dataset lives is `mer_bench.datasets.locations`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pandas as pd
+
+from mer_bench.datasets._common import LoadResult, Problem
+from mer_bench.datasets.corrections import CORRECTIONS_VERSION
+from mer_bench.errors import DataError, UnknownNameError
+
+#: Dataset names, in the order doctor reports them.
+DATASETS: tuple[str, ...] = ("casme2", "samm", "smic", "casme3")
+
+#: Conventional sub-folder of --data-root (and of a config's data_root) for each dataset.
+SUBFOLDERS: dict[str, str] = {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC", "casme3": "CASME3"}
+
+__all__ = ["CORRECTIONS_VERSION", "DATASETS", "SUBFOLDERS", "LoadResult", "Problem",
+           "inspect_dataset", "load_dataset"]
+
+
+def inspect_dataset(name: str, root: Path) -> LoadResult:
+    """Read one dataset and collect every problem; raises DataError only when nothing is readable."""
+    if name not in DATASETS:
+        raise UnknownNameError("dataset", name, DATASETS)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (dataset {name})")
+    module = importlib.import_module(f"mer_bench.datasets.{name}")
+    return module.inspect(root)
+
+
+def load_dataset(name: str, root: Path, strict: bool = True) -> pd.DataFrame:
+    """The loader table of dataset `name` under `root`, one row per usable sample.
+
+    With `strict` (the default), a problem that makes a sample unusable (unparseable row, apex
+    outside [onset, offset], missing clip, onset or apex frame) raises DataError naming its file
+    and row; otherwise such samples are left out. Run `mer-bench doctor` to see every problem.
+    """
+    result = inspect_dataset(name, root)
+    fatal = result.fatal
+    if strict and fatal:
+        more = f" (and {len(fatal) - 1} more; see `mer-bench doctor`)" if len(fatal) > 1 else ""
+        raise DataError(f"{fatal[0].line()}{more}")
+    return result.table
