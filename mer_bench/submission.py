@@ -1,0 +1,323 @@
+"""Importing a submission file (`mer-bench import`): strict validation, then one transaction.
+
+A submission is the JSON written by `mer-bench export RUN_ID` (format "mer-bench-submission",
+version 1): run fields, card, recipe, provenance, folds and per-sample predictions. Scores are
+never read from a file: anything like them is ignored and the board recomputes every number from
+the predictions. The file is checked in full before anything is written, and the run, its folds
+and its predictions are inserted in a single transaction, so a rejected file changes nothing.
+
+Sample checks: for a protocol with an explicit sample list (megc2019 on real data) every listed
+sample must appear exactly once, nothing else, with the protocol's label. For a run on a
+synthetic source (no fixed list exists) the file's own samples must be unique, their labels in
+range, and folds consistent (each subject held out in exactly one fold).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mer_bench import registry
+from mer_bench.cards import ProtocolSpec
+from mer_bench.errors import DataError, MerBenchError
+from mer_bench.export import SUBMISSION_FORMAT, SUBMISSION_VERSION
+from mer_bench.naming import sample_key
+from mer_bench.scoring import _ListOnly
+from mer_bench.selection import POLICIES
+from mer_bench.sources import SOURCES
+from mer_bench.store import Store
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_PREDICTIONS = 200_000
+MAX_FOLDS = 10_000
+MAX_CLASSES = 100
+MAX_ID_LENGTH = 200
+REQUIRED_SECTIONS = {"run": dict, "card": dict, "recipe": dict, "provenance": dict,
+                     "folds": list, "predictions": list}
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated submission, ready to insert."""
+
+    run: dict[str, Any]
+    card: dict[str, Any]
+    recipe: dict[str, Any]
+    provenance: dict[str, Any]
+    folds: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+    ignored: tuple[str, ...]
+
+
+def read_submission(path: Path) -> dict[str, Any]:
+    """The parsed JSON of a submission file, refusing oversized and unparsable files."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read submission ({exc.strerror})") from exc
+    if size > MAX_BYTES:
+        raise DataError(f"{path}: {size} bytes is over the {MAX_BYTES // 2**20} MB limit for a "
+                        "submission file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        hint = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise DataError(f"{path}: not valid JSON{hint}: {exc.msg} at line {exc.lineno} "
+                        f"column {exc.colno}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a submission is a JSON object, got {type(data).__name__}")
+    return data
+
+
+def validate_submission(data: dict[str, Any], where: str = "submission") -> Submission:
+    """Check format, schema, protocol, samples, labels, predictions and sizes; never scores."""
+    def fail(message: str) -> DataError:
+        return DataError(f"{where}: {message}")
+
+    if data.get("format") != SUBMISSION_FORMAT:
+        raise fail(f"format is {data.get('format')!r}, expected {SUBMISSION_FORMAT!r}")
+    if data.get("version") != SUBMISSION_VERSION:
+        raise fail(f"version {data.get('version')!r} is not supported (this mer-bench reads "
+                   f"version {SUBMISSION_VERSION})")
+    for key, kind in REQUIRED_SECTIONS.items():
+        if not isinstance(data.get(key), kind):
+            raise fail(f"section '{key}' is missing or not a JSON {kind.__name__}")
+    ignored = tuple(sorted(set(data) - set(REQUIRED_SECTIONS) - {"format", "version"}))
+    run = _check_run(data["run"], fail)
+    try:
+        protocol = registry.get_protocol(run["protocol"])
+    except MerBenchError as exc:
+        raise fail(str(exc)) from exc
+    classes = tuple(protocol.card.classes)
+    if tuple(run["classes"]) != classes:
+        raise fail(f"classes {run['classes']} differ from protocol {protocol.card.name}'s "
+                   f"{list(classes)}")
+    card = data["card"]
+    if card.get("name") != run["model"]:
+        raise fail(f"card name {card.get('name')!r} differs from run model {run['model']!r}")
+    if "num_params" in card and not _is_int(card["num_params"]):
+        raise fail("card num_params must be an integer")
+    folds = _check_folds(data["folds"], run, fail)
+    predictions = _check_predictions(data["predictions"], len(classes), fail)
+    _check_fold_membership(predictions, folds, protocol, fail)
+    if _source_is_synthetic(run["source"]):
+        _check_self_consistent(predictions, fail)
+    else:
+        _check_against_list(predictions, protocol, fail)
+    return Submission(run, card, data["recipe"], data["provenance"], folds, predictions, ignored)
+
+
+def import_submission(path: Path, store: Store) -> tuple[str, Submission]:
+    """Validate `path` and insert it as an 'imported' run in one transaction; return its id."""
+    submission = validate_submission(read_submission(path), str(path))
+    run = submission.run
+    run_id = str(run["run_id"])
+    provenance = {**submission.provenance, "imported_from": Path(path).name,
+                  "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "status_in_file": run.get("status")}
+    row = {
+        "run_id": run_id, "model": run["model"], "protocol": run["protocol"],
+        "source": run["source"], "selection": run["selection"], "epochs": int(run["epochs"]),
+        "seed": int(run["seed"]), "recipe_json": _dumps(submission.recipe),
+        "config_hash": str(run["config_hash"]), "classes_json": _dumps(list(run["classes"])),
+        "card_json": _dumps(submission.card), "provenance_json": _dumps(provenance),
+        "mer_bench_version": str(run.get("mer_bench_version") or "?"),
+        "git_commit": run.get("git_commit"), "torch_version": run.get("torch_version"),
+        "device_name": run.get("device_name"), "executor": str(run.get("executor") or "sequential"),
+        "n_folds": int(run["n_folds"]), "started_at": str(run.get("started_at") or ""),
+        "finished_at": run.get("finished_at"), "status": "imported",
+    }
+    with store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+            raise MerBenchError(f"{path}: run {run_id} is already in {store.path} "
+                                "(imported twice?); nothing written")
+        conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                     tuple(row.values()))
+        conn.executemany(
+            "INSERT INTO folds (run_id, fold_index, fold_key, seed, n_train, n_test, "
+            "epochs_trained, selected_epoch, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(run_id, f["fold_index"], f["fold_key"], f["seed"], f["n_train"], f["n_test"],
+              f["epochs_trained"], f["selected_epoch"], f["seconds"], f["finished_at"])
+             for f in submission.folds])
+        conn.executemany(
+            "INSERT INTO predictions (run_id, fold_index, dataset, subject, sample, label, pred, "
+            "probs_json) VALUES (?,?,?,?,?,?,?,?)",
+            [(run_id, p["fold"], p["dataset"], p["subject"], p["sample"], p["label"], p["pred"],
+              json.dumps(p["probs"])) for p in submission.predictions])
+    return run_id, submission
+
+
+# -- checks -------------------------------------------------------------------------------------
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_run(run: dict[str, Any], fail) -> dict[str, Any]:
+    for key in ("run_id", "model", "protocol", "source", "selection", "config_hash"):
+        value = run.get(key)
+        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+            raise fail(f"run.{key} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
+    for key in ("epochs", "seed", "n_folds"):
+        if not _is_int(run.get(key)) or run[key] < 0:
+            raise fail(f"run.{key} must be a non-negative integer")
+    if not _NAME.fullmatch(run["model"]):
+        raise fail(f"run.model {run['model']!r} is not a registry name (lowercase, digits, .-_)")
+    if run["selection"] not in POLICIES:
+        raise fail(f"run.selection {run['selection']!r} is not one of {', '.join(POLICIES)}")
+    classes = run.get("classes")
+    if (not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES
+            or not all(isinstance(c, str) for c in classes)):
+        raise fail(f"run.classes must be a list of 2 to {MAX_CLASSES} class names")
+    if not 1 <= run["n_folds"] <= MAX_FOLDS:
+        raise fail(f"run.n_folds must be between 1 and {MAX_FOLDS}")
+    return run
+
+
+def _check_folds(folds: list[Any], run: dict[str, Any], fail) -> list[dict[str, Any]]:
+    if len(folds) > MAX_FOLDS:
+        raise fail(f"{len(folds)} folds is over the limit of {MAX_FOLDS}")
+    if len(folds) != run["n_folds"]:
+        raise fail(f"{len(folds)} folds but run.n_folds is {run['n_folds']}: only complete runs "
+                   "can be imported")
+    out, seen = [], set()
+    for i, fold in enumerate(folds):
+        if not isinstance(fold, dict):
+            raise fail(f"folds[{i}] is not an object")
+        for key in ("fold_index", "seed", "n_train", "n_test", "epochs_trained"):
+            if not _is_int(fold.get(key)) or fold[key] < 0:
+                raise fail(f"folds[{i}].{key} must be a non-negative integer")
+        if fold["fold_index"] in seen:
+            raise fail(f"folds[{i}]: fold_index {fold['fold_index']} appears twice")
+        seen.add(fold["fold_index"])
+        selected = fold.get("selected_epoch")
+        if isinstance(selected, float) and math.isnan(selected):
+            selected = None
+        if selected is not None and not _is_int(selected):
+            raise fail(f"folds[{i}].selected_epoch must be an integer or null")
+        seconds = fold.get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
+                or not math.isfinite(seconds) or seconds < 0:
+            raise fail(f"folds[{i}].seconds must be a non-negative number")
+        key = fold.get("fold_key")
+        if not isinstance(key, str) or len(key) > MAX_ID_LENGTH:
+            raise fail(f"folds[{i}].fold_key must be a string")
+        out.append({**fold, "selected_epoch": selected, "seconds": float(seconds),
+                    "finished_at": str(fold.get("finished_at") or "")})
+    return out
+
+
+def _check_predictions(predictions: list[Any], num_classes: int, fail) -> list[dict[str, Any]]:
+    if not predictions:
+        raise fail("no predictions")
+    if len(predictions) > MAX_PREDICTIONS:
+        raise fail(f"{len(predictions)} predictions is over the limit of {MAX_PREDICTIONS}")
+    out = []
+    for i, p in enumerate(predictions):
+        where = f"predictions[{i}]"
+        if not isinstance(p, dict):
+            raise fail(f"{where} is not an object")
+        for key in ("dataset", "subject", "sample"):
+            if not isinstance(p.get(key), str) or not p[key] or len(p[key]) > MAX_ID_LENGTH:
+                raise fail(f"{where}.{key} must be a non-empty string")
+        for key in ("label", "pred"):
+            if not _is_int(p.get(key)) or not 0 <= p[key] < num_classes:
+                raise fail(f"{where}.{key} {p.get(key)!r} is not a class index 0-{num_classes - 1}")
+        if not _is_int(p.get("fold")):
+            raise fail(f"{where}.fold must be an integer")
+        probs = p.get("probs")
+        if (not isinstance(probs, list) or len(probs) != num_classes
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) and 0.0 <= v <= 1.0 for v in probs)):
+            raise fail(f"{where}.probs must be {num_classes} numbers in [0, 1]")
+        if abs(sum(probs) - 1.0) > 0.01:
+            raise fail(f"{where}.probs sum to {sum(probs):.4f}, not 1")
+        if probs[p["pred"]] < max(probs):
+            raise fail(f"{where}.pred {p['pred']} is not the most probable class of its probs")
+        out.append({"dataset": p["dataset"], "subject": p["subject"], "sample": p["sample"],
+                    "label": p["label"], "pred": p["pred"], "probs": [float(v) for v in probs],
+                    "fold": p["fold"], "key": sample_key(p["dataset"], p["subject"], p["sample"])})
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, p in enumerate(out):
+        if p["key"] in seen:
+            raise fail(f"predictions[{i}]: sample {'/'.join(p['key'])} appears twice (first at "
+                       f"predictions[{seen[p['key']]}])")
+        seen[p["key"]] = i
+    return out
+
+
+def _check_fold_membership(predictions: list[dict[str, Any]], folds: list[dict[str, Any]],
+                           protocol: ProtocolSpec, fail) -> None:
+    counts: dict[int, int] = {}
+    for p in predictions:
+        counts[p["fold"]] = counts.get(p["fold"], 0) + 1
+    declared = {f["fold_index"]: f["n_test"] for f in folds}
+    for fold, n in counts.items():
+        if fold not in declared:
+            raise fail(f"predictions name fold {fold}, which is not in 'folds'")
+        if declared[fold] != n:
+            raise fail(f"fold {fold} declares {declared[fold]} test samples but has {n} predictions")
+    empty = sorted(set(declared) - set(counts))
+    if empty:
+        raise fail(f"folds {empty[:5]} have no predictions")
+    if protocol.card.split == "loso":
+        held_out: dict[tuple[str, str], int] = {}
+        for p in predictions:
+            subject = p["key"][:2]
+            if held_out.setdefault(subject, p["fold"]) != p["fold"]:
+                raise fail(f"subject {'/'.join(subject)} is held out in two folds "
+                           f"({held_out[subject]} and {p['fold']}): not leave-one-subject-out")
+
+
+def _check_against_list(predictions: list[dict[str, Any]], protocol: ProtocolSpec, fail) -> None:
+    manifest = protocol.protocol.samples(_ListOnly())
+    expected = {sample_key(d, s, n): int(y) for d, s, n, y in
+                zip(manifest["dataset"], manifest["subject"], manifest["sample"], manifest["label"])}
+    classes = protocol.card.classes
+    for i, p in enumerate(predictions):
+        if p["key"] not in expected:
+            raise fail(f"predictions[{i}]: sample {'/'.join(p['key'])} is not in protocol "
+                       f"{protocol.card.name}")
+        if expected[p["key"]] != p["label"]:
+            raise fail(f"predictions[{i}]: sample {'/'.join(p['key'])} has label "
+                       f"{classes[p['label']]} but protocol {protocol.card.name} says "
+                       f"{classes[expected[p['key']]]}")
+    missing = set(expected) - {p["key"] for p in predictions}
+    if missing:
+        names = ", ".join("/".join(k) for k in sorted(missing)[:5])
+        raise fail(f"{len(missing)} samples of {protocol.card.name} have no prediction: "
+                   f"{names}{' ...' if len(missing) > 5 else ''}")
+
+
+def _check_self_consistent(predictions: list[dict[str, Any]], fail) -> None:
+    """Synthetic sources have no fixed list: ids unique (checked), labels in range (checked),
+    and at least two subjects so that LOSO makes sense."""
+    subjects = {p["key"][:2] for p in predictions}
+    if len(subjects) < 2:
+        raise fail("a LOSO run needs predictions for at least two subjects")
+
+
+def _source_is_synthetic(name: str) -> bool:
+    """Whether source `name` generates its data (then no fixed sample list applies)."""
+    if name not in SOURCES:
+        raise DataError(f"submission: unknown source {name!r} (known: {', '.join(SOURCES)})")
+    module_name, class_name = SOURCES[name].split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise MerBenchError(f"source {name!r} is not available here ({exc})") from exc
+    return bool(getattr(cls, "synthetic", False))
