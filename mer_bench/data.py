@@ -74,6 +74,8 @@ class Source(ABC):
     #: True for generated data: protocols then derive their sample list from the dataset tables
     #: with their label rules, since an explicit list of real sample ids cannot match.
     synthetic: bool = False
+    #: False where dataset_table always raises (flow images only): protocols use explicit lists.
+    has_tables: bool = True
 
     @abstractmethod
     def dataset_table(self, dataset: str) -> pd.DataFrame:

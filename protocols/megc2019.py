@@ -7,10 +7,14 @@ generated (synthetic) sources the same emotion-to-class rules build the list ins
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 from mer_bench.cards import ProtocolCard, ProtocolSpec
 from mer_bench.data import Protocol, Source
+from mer_bench.datasets.corrections import CORRECTIONS_VERSION
+from mer_bench.datasets.matching import match_listed, require_all
 from mer_bench_protocols.manifest import read_manifest
 
 CLASSES = ("negative", "positive", "surprise")
@@ -49,13 +53,30 @@ def apply_emotion_rules(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 class Megc2019(Protocol):
-    """The composite sample list; rules over the dataset tables for synthetic sources."""
+    """The composite sample list; rules over the dataset tables for synthetic sources.
+
+    With real dataset tables (source `raw`) every listed sample must be found; where its
+    annotation gives another class, the list wins and the disagreement is reported (a warning,
+    and `samples.attrs["provenance"]["label_disagreements"]`).
+    """
 
     def samples(self, source: Source) -> pd.DataFrame:
         if source.synthetic:
             parts = [apply_emotion_rules(source.dataset_table(d), d) for d in DATASETS]
             return pd.concat(parts, ignore_index=True)
-        return read_manifest("megc2019.csv", CLASSES)
+        listed = read_manifest("megc2019.csv", CLASSES)
+        if not getattr(source, "has_tables", True):
+            return listed
+        tables = {d: source.dataset_table(d) for d in DATASETS}
+        match = match_listed(listed, tables, lambda d, e: EMOTION_RULES[d].get(str(e).strip().lower()))
+        require_all(match, "megc2019")
+        if match.disagreements:
+            warnings.warn(f"megc2019: {len(match.disagreements)} listed labels differ from the "
+                          f"annotations (the list is kept): {match.disagreements[0]}", stacklevel=2)
+        samples = match.found
+        samples.attrs["provenance"] = {"label_disagreements": match.disagreements,
+                                       "corrections_version": CORRECTIONS_VERSION}
+        return samples
 
     def manifest_version(self) -> str:
         return "megc2019-cde-442"

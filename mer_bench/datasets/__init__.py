@@ -52,3 +52,9 @@ def load_dataset(name: str, root: Path, strict: bool = True) -> pd.DataFrame:
         more = f" (and {len(fatal) - 1} more; see `mer-bench doctor`)" if len(fatal) > 1 else ""
         raise DataError(f"{fatal[0].line()}{more}")
     return result.table
+
+
+# After the names above: locations reads DATASETS and SUBFOLDERS from this package.
+from mer_bench.datasets.locations import resolve_dataset_roots  # noqa: E402
+
+__all__ += ["resolve_dataset_roots"]

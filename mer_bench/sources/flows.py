@@ -29,6 +29,7 @@ class FlowsSource(Source):
 
     name = "flows"
     synthetic = False
+    has_tables = False
 
     def __init__(self, options) -> None:
         if options.data_root is None:

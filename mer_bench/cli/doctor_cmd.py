@@ -1,0 +1,67 @@
+"""`mer-bench doctor`: check the configured datasets and what each protocol can resolve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from mer_bench.cli import app
+from mer_bench.doctor import diagnose
+from mer_bench.sources import SourceOptions
+
+
+def _print(report: dict) -> None:
+    echo = typer.echo
+    echo(f"corrections table {report['corrections_version']}")
+    for d in report["datasets"]:
+        if not d["configured"]:
+            looked = "; ".join(d["looked"]) or "no --data-root, --" + d["name"] + ", variable or config entry"
+            echo(f"{d['name']}: not configured (looked at: {looked})")
+            continue
+        state = "usable" if d["usable"] else ("found, NOT usable" if d["found"] else "MISSING")
+        echo(f"{d['name']}: {state} at {d['path']} (from {d['origin']})")
+        if d["error"]:
+            echo(f"  {d['error']}")
+        for kind, path in d["files"].items():
+            if path:
+                echo(f"  {kind}: {path}")
+        if d["found"]:
+            counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items())
+            echo(f"  {d['samples']} samples, {d['subjects']} subjects: {counts}")
+            echo(f"  {d['corrections_applied']} corrections applied")
+        if d["problems"]:
+            echo(f"  {len(d['problems'])} problems:")
+            for p in d["problems"]:
+                echo(f"    {'ERROR' if p['fatal'] else 'warning'} {p['line']}")
+    echo("protocols:")
+    for p in report["protocols"]:
+        if p["ok"]:
+            echo(f"  {p['name']}: {p['samples']} samples, {p['subjects']} subjects"
+                 + (f" ({p['message']})" if p["message"] else ""))
+        else:
+            echo(f"  {p['name']}: not resolvable: {p['message']}")
+    echo("ok" if report["ok"] else "not ok: some configured dataset is missing or unusable"
+         if any(d["configured"] for d in report["datasets"]) else "not ok: no dataset configured")
+
+
+@app.command("doctor")
+def doctor_command(
+    data_root: Path = typer.Option(None, "--data-root", help="Folder holding CASME2/, SAMM/, SMIC/, CASME3/."),
+    casme2: Path = typer.Option(None, "--casme2", help="CASME II root (beats --data-root)."),
+    samm: Path = typer.Option(None, "--samm", help="SAMM root."),
+    smic: Path = typer.Option(None, "--smic", help="SMIC root."),
+    casme3: Path = typer.Option(None, "--casme3", help="CAS(ME)^3 Part A root."),
+    images: bool = typer.Option(True, "--images/--no-images", help="Decode onset and apex frames."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all usable."""
+    roots = {k: v for k, v in (("casme2", casme2), ("samm", samm), ("smic", smic),
+                               ("casme3", casme3)) if v is not None}
+    report = diagnose(SourceOptions(data_root=data_root, dataset_roots=roots), check_images=images)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        _print(report)
+    raise typer.Exit(0 if report["ok"] else 1)

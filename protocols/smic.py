@@ -1,0 +1,23 @@
+"""SMIC-HS, 3 classes (negative, positive, surprise), LOSO over 16 subjects, 164 clips."""
+
+from __future__ import annotations
+
+from mer_bench.cards import ProtocolCard, ProtocolSpec
+from mer_bench_protocols.rules import EmotionRuleProtocol
+
+CLASSES = ("negative", "positive", "surprise")
+
+CARD = ProtocolCard(
+    name="smic",
+    description="SMIC-HS, 3 classes (negative, positive, surprise), 164 clips, LOSO.",
+    reference="Li et al., SMIC, FG 2013",
+    year=2013,
+    input_kind="flow28",
+    classes=CLASSES,
+    datasets=("smic",),
+    sources=("raw", "demo"),
+    notes="Labels from the emotion folders; apex is the middle frame (SMIC-HS ships none).",
+)
+
+spec = ProtocolSpec(card=CARD, protocol=EmotionRuleProtocol("smic", "smic", CLASSES,
+                                                            {c: c for c in CLASSES}))
