@@ -89,7 +89,8 @@ NOTES = (
     "middle frame; flow28 holds onset->apex flow. "
     "Input: the Keras code reads each flow component as a 3-channel image; we feed each "
     "component as one channel, so the first convolutions have 1 input channel. flow28 is "
-    "divided by 255 inside the model (fixed Rescale layer). Strain is ignored."
+    "mapped to [-1, 1] inside the model ((x - 127.5) / 127.5, fixed Rescale layer). "
+    "Strain is ignored."
 )
 
 card = ModelCard(

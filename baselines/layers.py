@@ -11,17 +11,22 @@ FLOW_SCALE = 255.0
 
 
 class Rescale(nn.Module):
-    """Divides the input by a constant (no parameters): 0-255 flow -> 0-1 inside the model."""
+    """Maps 0-255 flow images to [-1, 1] inside the model: (x - 127.5) / 127.5, no parameters.
+
+    Centring matters for networks without BatchNorm at the input (a ViT barely trains on 0-1
+    inputs whose every patch sits near 0.5), and in the per-image min-max flow images zero
+    motion sits near mid-grey, so after centring "no motion" is close to 0.
+    """
 
     def __init__(self, scale: float = FLOW_SCALE) -> None:
         super().__init__()
-        self.scale = float(scale)
+        self.half = float(scale) / 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x / self.scale
+        return (x - self.half) / self.half
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale:g}"
+        return f"(x - {self.half:g}) / {self.half:g}"
 
 
 class ReLU(nn.ReLU):
