@@ -93,7 +93,7 @@ def show_ranking(path: str, version: tuple, protocol: str, runs: pd.DataFrame) -
                        file_name=f"{protocol}-ranking.csv", mime="text/csv", key="dl_ranking")
     metric = st.radio("Chart metric", ["uf1", "uar"], horizontal=True, key="chart_metric",
                       format_func=str.upper)
-    st.altair_chart(charts.ranking_chart(table, chance, reported, metric), use_container_width=True)
+    st.altair_chart(charts.ranking_chart(table, chance, reported, metric), width="stretch")
     st.subheader("Chance references")
     st.caption("A predictor drawing labels from the class prior. Under best-on-test with K "
                "candidate epochs each fold keeps the luckiest of K draws: on small held-out "
@@ -132,10 +132,10 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> N
     st.table(tables.class_table(preds, classes))
     st.markdown("#### Per-subject scores")
     st.altair_chart(charts.subject_chart(tables.subject_table(preds, len(classes))),
-                    use_container_width=True)
+                    width="stretch")
     st.markdown("#### Per-fold time")
     folds = board["folds"][run_id]
-    st.altair_chart(charts.fold_time_chart(folds), use_container_width=True)
+    st.altair_chart(charts.fold_time_chart(folds), width="stretch")
     st.caption(f"total {folds['seconds'].sum():.1f} s over {len(folds)} folds")
     left, right = st.columns(2)
     left.markdown("#### Model card")

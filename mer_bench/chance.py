@@ -16,6 +16,9 @@ import numpy as np
 
 from mer_bench.stats import pooled_scores
 
+#: Repeats simulated together (part of the random stream: changing it changes the numbers).
+CHUNK = 50
+
 
 @dataclass(frozen=True)
 class ChanceLevel:
@@ -40,12 +43,12 @@ def class_prior(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candidates: int = 1,
-                 repeats: int = 200, seed: int = 0, prior: np.ndarray | None = None,
-                 chunk: int = 50) -> ChanceLevel:
+                 repeats: int = 200, seed: int = 0,
+                 prior: np.ndarray | None = None) -> ChanceLevel:
     """Simulate the class-prior random predictor with `candidates` epochs per fold (1 = fixed).
 
     `folds` gives each sample's held-out fold (for LOSO: its dataset-qualified subject).
-    Repeats are simulated `chunk` at a time to bound memory (chunk x K x fold size draws).
+    Repeats are simulated CHUNK at a time to bound memory (CHUNK x K x fold size draws).
     """
     if candidates < 1 or repeats < 1:
         raise ValueError("candidates and repeats must be >= 1")
@@ -57,8 +60,8 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
     rng = np.random.default_rng(seed)
     fold_rows = [np.flatnonzero(folds == f) for f in dict.fromkeys(folds.tolist())]
     uf1s, uars = [], []
-    for start in range(0, repeats, chunk):
-        r = min(chunk, repeats - start)
+    for start in range(0, repeats, CHUNK):
+        r = min(CHUNK, repeats - start)
         cm = np.zeros((r, num_classes * num_classes), dtype=np.int64)
         for rows in fold_rows:
             y = labels[rows]

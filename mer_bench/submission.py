@@ -23,12 +23,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mer_bench import registry
 from mer_bench.cards import ProtocolSpec
+from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError, MerBenchError
 from mer_bench.export import SUBMISSION_FORMAT, SUBMISSION_VERSION
 from mer_bench.naming import sample_key
-from mer_bench.scoring import _ListOnly
 from mer_bench.selection import POLICIES
 from mer_bench.sources import SOURCES
 from mer_bench.store import Store
@@ -111,11 +113,13 @@ def validate_submission(data: dict[str, Any], where: str = "submission") -> Subm
     folds = _check_folds(data["folds"], run, fail)
     predictions = _check_predictions(data["predictions"], len(classes), fail)
     _check_fold_membership(predictions, folds, protocol, fail)
-    if _source_is_synthetic(run["source"]):
+    listed = None if _source_is_synthetic(run["source"]) else _protocol_list(protocol)
+    if listed is None:
         _check_self_consistent(predictions, fail)
     else:
-        _check_against_list(predictions, protocol, fail)
-    return Submission(run, card, data["recipe"], data["provenance"], folds, predictions, ignored)
+        _check_against_list(predictions, listed, protocol, fail)
+    provenance = {**data["provenance"], "sample_list_checked": listed is not None}
+    return Submission(run, card, data["recipe"], provenance, folds, predictions, ignored)
 
 
 def import_submission(path: Path, store: Store) -> tuple[str, Submission]:
@@ -283,8 +287,31 @@ def _check_fold_membership(predictions: list[dict[str, Any]], folds: list[dict[s
                            f"({held_out[subject]} and {p['fold']}): not leave-one-subject-out")
 
 
-def _check_against_list(predictions: list[dict[str, Any]], protocol: ProtocolSpec, fail) -> None:
-    manifest = protocol.protocol.samples(_ListOnly())
+class _SampleList(Source):
+    """A source without data: a protocol with an explicit sample list still yields its list."""
+
+    name = "list"
+    synthetic = False
+    has_tables = False
+
+    def dataset_table(self, dataset: str) -> pd.DataFrame:
+        raise DataError(f"no dataset tables here (asked for {dataset})")
+
+    def arrays(self, samples: pd.DataFrame) -> InputArrays:
+        raise DataError("importing reads no input arrays")
+
+
+def _protocol_list(protocol: ProtocolSpec) -> pd.DataFrame | None:
+    """The protocol's explicit sample list, or None when it is derived from dataset tables
+    (which the importing machine may not have): then only the file's own consistency is checked."""
+    try:
+        return protocol.protocol.samples(_SampleList())
+    except DataError:
+        return None
+
+
+def _check_against_list(predictions: list[dict[str, Any]], manifest: pd.DataFrame,
+                        protocol: ProtocolSpec, fail) -> None:
     expected = {sample_key(d, s, n): int(y) for d, s, n, y in
                 zip(manifest["dataset"], manifest["subject"], manifest["sample"], manifest["label"])}
     classes = protocol.card.classes
