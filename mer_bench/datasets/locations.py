@@ -14,13 +14,17 @@ Explicit per-dataset settings win even when the folder is missing (doctor then s
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mer_bench.datasets import DATASETS, SUBFOLDERS
 from mer_bench.errors import DataError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: config files need 3.11's tomllib
+    tomllib = None  # type: ignore[assignment]
 
 ENV_DATA_ROOT = "MER_BENCH_DATA_ROOT"
 ENV_CONFIG = "MER_BENCH_CONFIG"
@@ -53,6 +57,8 @@ def read_config(path: Path) -> dict[str, Any]:
     """The config file's settings ({} when absent); DataError naming the file when malformed."""
     if not path.is_file():
         return {}
+    if tomllib is None:
+        raise DataError(f"{path}: reading the config file needs Python 3.11 or newer (tomllib)")
     try:
         with path.open("rb") as fh:
             config = tomllib.load(fh)
