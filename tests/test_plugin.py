@@ -1,0 +1,161 @@
+"""Third-party plugins: an outside package adds a model through the `mer_bench.models` entry
+point; a plugin that fails to import or declares a bad card is listed as broken and does not
+break the other models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mer_bench import registry
+from mer_bench.cli import app
+from mer_bench.errors import MerBenchError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "mer-bench-example-plugin"
+EXAMPLE_DIST = "mer-bench-example-plugin"
+EXAMPLE_MODEL = "example-cnn"
+
+BAD_PLUGIN = textwrap.dedent('''
+    from mer_bench.cards import ModelCard, ModelSpec, Recipe
+
+    def _card(name, **changes):
+        fields = dict(name=name, description="A plugin model.", reference="tests", year=2025,
+                      input_kind="flow28", num_params=1, recipe=Recipe())
+        fields.update(changes)
+        return ModelCard(**fields)
+
+    def bad_card():
+        # Raises while the entry point loads: input_kind is not one mer-bench knows.
+        return ModelSpec(card=_card("bad-card", input_kind="video"), build=lambda n: None)
+
+    wrong_name = ModelSpec(card=_card("some-other-name"), build=lambda n: None)
+    not_a_spec = 42
+''')
+
+FAKE_ENTRIES = {
+    "broken-import": "mer_bench_no_such_plugin_module:spec",
+    "bad-card": "mer_bench_bad_plugin:bad_card",
+    "wrong-name": "mer_bench_bad_plugin:wrong_name",
+    "not-a-spec": "mer_bench_bad_plugin:not_a_spec",
+}
+
+
+@pytest.fixture()
+def broken_plugins(monkeypatch, tmp_path):
+    """Installed entry points plus four broken ones, as `importlib.metadata` would list them."""
+    (tmp_path / "mer_bench_bad_plugin.py").write_text(BAD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real_entry_points = registry.entry_points
+
+    def entry_points(group: str):
+        found = list(real_entry_points(group=group))
+        if group == registry.MODEL_GROUP:
+            found += [EntryPoint(name, value, group) for name, value in FAKE_ENTRIES.items()]
+        return found
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+    registry.refresh()
+    yield
+    monkeypatch.undo()
+    registry.refresh()
+    sys.modules.pop("mer_bench_bad_plugin", None)
+
+
+def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
+    broken = {b.name: b for b in registry.broken_models()}
+    assert set(broken) == set(FAKE_ENTRIES)
+    assert broken["broken-import"].error.startswith("ModuleNotFoundError: ")
+    assert "mer_bench_no_such_plugin_module" in broken["broken-import"].error
+    assert broken["bad-card"].error.startswith("ValueError: card bad-card: input_kind")
+    assert "differs from card name 'some-other-name'" in broken["wrong-name"].error
+    assert broken["not-a-spec"].error == "TypeError: entry point must give a ModelSpec, got int"
+    assert broken["bad-card"].target == "mer_bench_bad_plugin:bad_card"
+    # The other models are untouched.
+    models = registry.models()
+    assert not set(FAKE_ENTRIES) & set(models)
+    assert {"ststnet", "svm-hoof", "htnet"} <= set(models)
+    assert registry.get_model("ststnet").card.num_params == 1_683
+    with pytest.raises(MerBenchError, match="model 'bad-card' from .* is broken: ValueError"):
+        registry.get_model("bad-card")
+
+
+def test_cli_lists_broken_plugins_beside_working_models(broken_plugins) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["list", "models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    for name in FAKE_ENTRIES:
+        assert rows[name]["status"] == "broken"
+        assert rows[name]["error"]
+    assert rows["ststnet"]["status"] == "ok" and rows["ststnet"]["num_params"] == 1_683
+    table = runner.invoke(app, ["list", "models"])
+    assert table.exit_code == 0, table.output
+    assert "broken" in table.stdout and "bad-card" in table.stdout
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`mer-bench ARGS` in a fresh process (a fresh process re-reads the installed entry points)."""
+    return subprocess.run([sys.executable, "-c", "from mer_bench.cli import main; main()", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def _pip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
+    if _pip("show", EXAMPLE_DIST).returncode == 0:
+        pytest.fail(f"{EXAMPLE_DIST} is already installed; uninstall it before running this test")
+    source = tmp_path / "plugin-src"  # build from a copy: the repo's example stays clean
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    try:
+        # No build isolation: nothing is downloaded, the running environment's setuptools builds.
+        installed = _pip("install", "--no-deps", "--no-build-isolation", "--quiet", str(source))
+        assert installed.returncode == 0, installed.stderr
+
+        listed = _cli("list", "models", "--json", cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        rows = {row["name"]: row for row in json.loads(listed.stdout)}
+        assert rows[EXAMPLE_MODEL]["status"] == "ok"
+        assert rows[EXAMPLE_MODEL]["origin"] == EXAMPLE_DIST
+        assert rows[EXAMPLE_MODEL]["num_params"] == 5_187
+        assert rows["ststnet"]["status"] == "ok"
+
+        store_path = tmp_path / "results.sqlite"
+        summary_path = tmp_path / "summary.json"
+        ran = _cli("run", "--model", EXAMPLE_MODEL, "--protocol", "megc2019", "--source", "demo",
+                   "--epochs", "2", "--store", str(store_path), "--cache-dir", str(tmp_path / "cache"),
+                   "--json", str(summary_path), "--quiet", cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+        summary = json.loads(summary_path.read_text())
+        assert summary["model"] == EXAMPLE_MODEL and summary["epochs"] == 2
+        assert 0.0 <= summary["uf1"] <= 1.0 and 0.0 <= summary["uar"] <= 1.0
+
+        from mer_bench.store import Store
+
+        store = Store(store_path)
+        try:
+            (run,) = store.runs()
+            assert run.run_id == summary["run_id"]
+            assert run.status == "finished" and run.model == EXAMPLE_MODEL
+            assert run.card["num_params"] == 5_187
+            assert store.finished_folds(run.run_id) == set(range(run.n_folds))
+            assert len(store.predictions(run.run_id)) > 0
+        finally:
+            store.close()
+    finally:
+        removed = _pip("uninstall", "--yes", EXAMPLE_DIST)
+        assert removed.returncode == 0, removed.stderr
+        registry.refresh()
+    assert _pip("show", EXAMPLE_DIST).returncode != 0
