@@ -25,7 +25,8 @@ def ranking_chart(table: pd.DataFrame, chance: pd.DataFrame, reported: pd.DataFr
     rows = list(runs["row"])
     layers = []
     y = alt.Y("row:N", sort=rows + ([f"reported: {m}" for m in reported["method"]]
-                                     if reported is not None else []), title=None)
+                                     if reported is not None else []), title=None,
+              axis=alt.Axis(labelLimit=360, labelOverlap=False))
     x = alt.X("score:Q", scale=alt.Scale(domain=[0, 1]), title=label)
     color = alt.Color("kind:N", scale=alt.Scale(
         domain=["fixed-selection run", "test-selected run", "reported"],
@@ -46,7 +47,7 @@ def ranking_chart(table: pd.DataFrame, chance: pd.DataFrame, reported: pd.DataFr
         layers.append(alt.Chart(lines).mark_text(align="left", dx=3, dy=-5, angle=0,
                                                  fontSize=10).encode(
             x="score:Q", y=alt.value(0), text="reference:N"))
-    return alt.layer(*layers).properties(height=max(160, 26 * (len(rows) + (
+    return alt.layer(*layers).properties(height=max(160, 30 * (len(rows) + (
         len(reported) if reported is not None else 0))))
 
 
