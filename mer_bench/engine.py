@@ -70,8 +70,11 @@ def resolve_protocol_data(protocol: ProtocolSpec, source_name: str,
                             f"(it has: {', '.join(protocol.card.sources)})")
     source = make_source(source_name, options)
     samples = protocol.protocol.samples(source)
+    # a protocol may attach what it noticed while resolving (e.g. label disagreements)
+    protocol_notes = dict(samples.attrs.get("provenance", {}))
     arrays = source.arrays(samples)
-    provenance = {**source.provenance(), "manifest_version": protocol.protocol.manifest_version()}
+    provenance = {**source.provenance(), **protocol_notes,
+                  "manifest_version": protocol.protocol.manifest_version()}
     return ProtocolData(samples, arrays, protocol.card.classes, provenance)
 
 
@@ -175,6 +178,7 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
     except Exception:
         store.finish_run(run_id, status="failed")
         raise
+    provenance["executor"] = executor.describe()  # what the executor resolved while running
     provenance["wall_seconds"] = round(time.perf_counter() - started, 3)
     store.update_provenance(run_id, {**store.run(run_id).provenance, **provenance})
     store.finish_run(run_id)

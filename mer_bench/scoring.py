@@ -19,6 +19,7 @@ class _ListOnly(Source):
     """A source with no data: protocols with an explicit sample list still yield it."""
 
     name = "list"
+    has_tables = False
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         raise DataError("this protocol has no explicit sample list: score needs one")

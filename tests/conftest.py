@@ -81,3 +81,10 @@ def flows_dir(tmp_path_factory, megc_manifest) -> Path:
 @pytest.fixture()
 def store_path(tmp_path) -> Path:
     return tmp_path / "results.sqlite"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Small models on a shared 2-core machine run fastest with one intra-op thread."""
+    torch.set_num_threads(1)
+    yield
