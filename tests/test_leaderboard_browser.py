@@ -80,7 +80,11 @@ def server(tmp_path):
 
 
 def test_leaderboard_in_chromium(server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]' "
+                    "(or set MER_BENCH_SKIP_BROWSER=1)")
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium "
                     "chromium-driver (or set MER_BENCH_SKIP_BROWSER=1)")
