@@ -79,6 +79,10 @@ class SequentialExecutor(Executor):
 #: name -> "module:Class"; more executors plug in here.
 EXECUTORS: dict[str, str] = {
     "sequential": "mer_bench.executors:SequentialExecutor",
+    "local": "mer_bench.executors.local:LocalExecutor",
+    "ray": "mer_bench.executors.ray_executor:RayExecutor",
+    "fold-parallel": "mer_bench.executors.fold_parallel:FoldParallelExecutor",
+    "auto": "mer_bench.executors.auto:AutoExecutor",
 }
 
 

@@ -1,0 +1,114 @@
+"""`local`: a run's folds spread over worker processes on this machine.
+
+Each worker is a fresh `spawn`ed Python process (safe with torch's thread pools, on every OS)
+with `cores // workers` intra-op threads: on a busy CPU, one thread per small fold beats several.
+The run's context (model name, recipe, input arrays) is sent once per worker, by the pool's
+initializer; each task then carries only its fold (indices and seed). Workers call the same
+`run_fold` as the sequential executor, so a fold's predictions are bit-identical to the
+sequential run at the same intra-op thread count. Finished folds come back to the driver as they
+finish; only the driver writes the results database.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+import torch
+
+from mer_bench import registry
+from mer_bench.cards import ModelSpec
+from mer_bench.executors import Executor, FoldContext, FoldDone, run_fold
+from mer_bench.folds import Fold
+from mer_bench.training import EpochCallback, FoldOutput
+
+# Per worker process: the run's context, set once by `_init_worker`.
+_WORKER_CTX: FoldContext | None = None
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def shipped_specs(model: str) -> list[ModelSpec]:
+    """Specs a fresh process cannot discover: those registered in this process only (tests,
+    notebooks). Installed models are found through entry points and are not shipped."""
+    spec = registry.get_model(model)
+    return [spec] if registry.origin("model", model) == "in-process" else []
+
+
+def prepare_worker(threads: int, specs: Sequence[ModelSpec]) -> None:
+    """Set up a worker process: its thread count and the in-process models of the driver."""
+    torch.set_num_threads(max(1, threads))
+    for spec in specs:
+        registry.register(spec)
+
+
+def _init_worker(ctx: FoldContext, threads: int, specs: Sequence[ModelSpec]) -> None:
+    global _WORKER_CTX
+    prepare_worker(threads, specs)
+    _WORKER_CTX = ctx
+
+
+def _run_in_worker(fold: Fold) -> FoldOutput:
+    if _WORKER_CTX is None:
+        raise RuntimeError("worker was started without its run context")
+    return run_fold(_WORKER_CTX, fold)
+
+
+class LocalExecutor(Executor):
+    """Folds over `workers` processes (default: one per core), one fold per task."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, start_method: str = "spawn") -> None:
+        super().__init__(workers)
+        self.start_method = start_method
+        self.threads: int | None = None
+        self.processes: int | None = None
+
+    def execute(self, ctx: FoldContext, folds: Sequence[Fold], on_done: FoldDone,
+                on_epoch: EpochCallback | None = None) -> None:
+        if not folds:
+            return
+        cores = cpu_count()
+        self.processes = max(1, min(self.workers or cores, len(folds)))
+        self.threads = max(1, cores // self.processes)
+        pool = ProcessPoolExecutor(
+            self.processes, mp_context=multiprocessing.get_context(self.start_method),
+            initializer=_init_worker, initargs=(ctx, self.threads, shipped_specs(ctx.model)),
+        )
+        pending: dict[Future, Fold] = {}
+        try:
+            pending = {pool.submit(_run_in_worker, fold): fold for fold in folds}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    fold = pending.pop(future)
+                    on_done(fold, future.result())
+        except BaseException:
+            stop_pool(pool, pending)
+            raise
+        pool.shutdown(wait=True)
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "workers": self.processes or self.workers,
+                "threads_per_worker": self.threads, "start_method": self.start_method}
+
+
+def stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, Fold]) -> None:
+    """Cancel queued folds and end the workers now (interrupt, failed fold, lost worker)."""
+    for future in pending:
+        future.cancel()
+    processes = list(getattr(pool, "_processes", {}).values())  # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)

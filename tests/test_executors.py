@@ -1,0 +1,256 @@
+"""Executors: local processes, Ray and fold-parallel give the sequential run's predictions, and a
+run interrupted under any of them resumes without redoing finished folds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import TINY, tiny_spec
+
+from mer_bench import registry
+from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.engine import RunConfig, run_benchmark
+from mer_bench.executors import FoldContext, SequentialExecutor, make_executor
+from mer_bench.executors.fold_parallel import (
+    FoldParallelExecutor, MaskedBatchNorm, StackedOptimizer, epoch_batches,
+)
+from mer_bench.folds import Fold, fold_seed
+from mer_bench.sources import SourceOptions
+from mer_bench.store import Store
+from mer_bench.training import batch_slices, make_optimizer
+
+BN_MODEL = "test-bn-cnn"
+SUBJECT_SIZES = (13, 15, 17, 14, 16, 15)
+
+
+class BNNet(nn.Module):
+    """Small CNN with BatchNorm in 2-D and 1-D: the case masked normalisation must get right."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(6), nn.MaxPool2d(4),
+            nn.Flatten(), nn.Linear(6 * 7 * 7, 16), nn.ReLU(), nn.BatchNorm1d(16),
+            nn.Linear(16, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x / 255.0)
+
+
+def bn_spec() -> ModelSpec:
+    recipe = Recipe(optimizer="adam", lr=1e-2, batch_size=15, epochs=3, weight_decay=0.01)
+    card = ModelCard(name=BN_MODEL, description="Test-only CNN with BatchNorm.",
+                     reference="mer-bench tests", year=2026, input_kind="flow28", num_params=0,
+                     recipe=recipe)
+    return ModelSpec(card=card, build=BNNet)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Workers run one intra-op thread each: compare with the driver on one thread as well."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_problem(selection: str = "fixed") -> tuple[FoldContext, list[Fold]]:
+    """90 samples of 6 subjects whose class shows as a bright band; one fold per subject."""
+    spec = bn_spec()
+    registry.register(spec)
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(len(SUBJECT_SIZES)), SUBJECT_SIZES)
+    y = rng.integers(0, 3, len(subjects))
+    x = rng.normal(128, 30, (len(subjects), 3, 28, 28)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, label, 4 * label:4 * label + 8] += 60
+    folds = [Fold(k, f"s{k}", fold_seed(0, f"s{k}"), np.flatnonzero(subjects != k),
+                  np.flatnonzero(subjects == k)) for k in range(len(SUBJECT_SIZES))]
+    return FoldContext(BN_MODEL, spec.card.recipe, selection, 3, "cpu", x, y), folds
+
+
+def collect(executor, ctx: FoldContext, folds: list[Fold]) -> dict:
+    out = {}
+    executor.execute(ctx, folds, lambda fold, output: out.__setitem__(fold.index, output))
+    assert sorted(out) == [f.index for f in folds]
+    return out
+
+
+@pytest.mark.parametrize("selection", ["fixed", "best-on-test"])
+@pytest.mark.parametrize("batch_size", [15, 16])
+def test_fold_parallel_matches_sequential_on_cpu(selection, batch_size):
+    ctx, folds = small_problem(selection)
+    ctx = dataclasses.replace(ctx, recipe=dataclasses.replace(ctx.recipe, batch_size=batch_size))
+    if batch_size == 15:  # over 73..77 training rows some folds take 5 steps an epoch, others 6
+        assert len({len(batch_slices(len(f.train_idx), 15)) for f in folds}) == 2
+    reference = collect(SequentialExecutor(), ctx, folds)
+    stacked = collect(FoldParallelExecutor(), ctx, folds)
+    for k in reference:
+        assert np.abs(reference[k].probs - stacked[k].probs).max() < 1e-4
+        assert np.array_equal(reference[k].probs.argmax(1), stacked[k].probs.argmax(1))
+        assert reference[k].selected_epoch == stacked[k].selected_epoch
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_stacked_optimizer_is_torch_optimizer_per_fold(optimizer):
+    recipe = Recipe(optimizer=optimizer, lr=1e-2, weight_decay=0.01)
+    torch.manual_seed(0)
+    alone = torch.randn(5, 4, requires_grad=True)
+    stacked = alone.detach().clone()[None].repeat(2, 1, 1)
+    reference = make_optimizer(recipe, [alone])
+    together = StackedOptimizer(recipe, [stacked], 2)
+    for step in range(4):
+        grad = torch.randn(5, 4)
+        alone.grad = grad.clone()
+        reference.step()
+        frozen = stacked[1].clone()
+        together.step([grad[None].repeat(2, 1, 1)], np.array([True, step != 1]))
+        if step == 1:  # an inactive fold does not move and does not count the step
+            assert torch.equal(stacked[1], frozen)
+    assert torch.equal(stacked[0], alone.detach())
+    assert together.steps.tolist() == [4, 3]
+
+
+def test_fold_parallel_chunks_give_the_same_predictions():
+    ctx, folds = small_problem()
+    whole = collect(FoldParallelExecutor(), ctx, folds)
+    chunked = collect(FoldParallelExecutor(chunk=4), ctx, folds)  # chunks of 3 and 3
+    for k in whole:
+        assert np.abs(whole[k].probs - chunked[k].probs).max() < 1e-5
+
+
+def test_epoch_batches_are_each_folds_own_sequential_batches():
+    ctx, folds = small_problem()
+    generators = [torch.Generator().manual_seed(f.seed + 1) for f in folds]
+    steps = epoch_batches(folds, generators, 15)
+    for k, fold in enumerate(folds):
+        order = torch.randperm(len(fold.train_idx), generator=torch.Generator().manual_seed(fold.seed + 1))
+        expected = [fold.train_idx[order[s].numpy()] for s in batch_slices(len(fold.train_idx), 15)]
+        got = [idx[k][weight[k] > 0].numpy() for idx, weight, active in steps if active[k]]
+        assert len(got) == len(expected)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+        # padding rows are the fold's own training rows: no held-out row is ever fed in training
+        assert not set(np.concatenate([idx[k].numpy() for idx, _, _ in steps])) & set(fold.test_idx)
+
+
+def test_masked_batchnorm_ignores_zero_weight_rows():
+    torch.manual_seed(0)
+    x = torch.randn(10, 4, 5, 5) * 3 + 1
+    weight = torch.tensor([1.0] * 7 + [0.0] * 3)
+    plain = nn.BatchNorm2d(4)
+    masked = MaskedBatchNorm(nn.BatchNorm2d(4))
+    masked.row_weight = weight
+    expected = plain(x[:7])
+    got = masked(x)
+    assert torch.allclose(got[:7], expected, atol=1e-5)
+    mean, var, tracked = masked.update
+    assert torch.allclose(mean, plain.running_mean, atol=1e-6)
+    assert torch.allclose(var, plain.running_var, atol=1e-5)
+    assert int(tracked) == 1
+
+
+# ---- interrupted runs resume without redoing finished folds ------------------------------------
+
+class InterruptingStore(Store):
+    """Commits `limit` folds, then raises KeyboardInterrupt as Ctrl-C would; counts commits."""
+
+    def __init__(self, path, limit: int | None = None) -> None:
+        super().__init__(path)
+        self.limit, self.added = limit, []
+
+    def add_fold(self, run_id, record) -> None:
+        super().add_fold(run_id, record)
+        self.added.append(record.fold_index)
+        if self.limit is not None and len(self.added) >= self.limit:
+            raise KeyboardInterrupt
+
+
+def flows_run(executor: str, flows_dir) -> RunConfig:
+    return RunConfig(model=TINY, protocol="megc2019", source="flows", device="cpu",
+                     executor=executor, workers=2, epochs=1,
+                     source_options=SourceOptions(data_root=flows_dir))
+
+
+@pytest.fixture(scope="module")
+def sequential_probs(flows_dir, tmp_path_factory) -> np.ndarray:
+    """The tiny model's predictions on the 68-fold composite, one fold after another."""
+    registry.register(tiny_spec())
+    store = Store(tmp_path_factory.mktemp("reference") / "results.sqlite")
+    torch.set_num_threads(1)
+    run_id = run_benchmark(flows_run("sequential", flows_dir), store, show_progress=False).run_id
+    probs = np.array(store.predictions(run_id)["probs"].tolist())
+    store.close()
+    return probs
+
+
+def interrupted_then_resumed(executor: str, flows_dir, store_path) -> tuple[np.ndarray, dict]:
+    """Run under `executor`, stop it after 5 folds, resume it; check no fold ran twice."""
+    config = flows_run(executor, flows_dir)
+    first = InterruptingStore(store_path, limit=5)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config, first, show_progress=False)
+    (run,) = first.runs()
+    done = set(first.added)
+    first.close()
+    second = InterruptingStore(store_path)
+    summary = run_benchmark(config, second, resume=run.run_id, show_progress=False)
+    assert summary.n_samples == 442
+    assert len(second.added) == 68 - len(done) and not done & set(second.added)
+    assert len(second.folds(run.run_id)) == 68 and second.run(run.run_id).status == "finished"
+    probs = np.array(second.predictions(run.run_id)["probs"].tolist())
+    provenance = second.run(run.run_id).provenance["executor"]
+    second.close()
+    return probs, provenance
+
+
+def test_local_run_resumes_and_matches_sequential_bitwise(tiny_model, flows_dir, store_path,
+                                                          sequential_probs):
+    probs, provenance = interrupted_then_resumed("local", flows_dir, store_path)
+    assert np.array_equal(probs, sequential_probs)
+    assert provenance == {"executor": "local", "workers": 2, "threads_per_worker": 1,
+                          "start_method": "spawn"}
+
+
+def test_fold_parallel_run_resumes_and_matches_sequential(tiny_model, flows_dir, store_path,
+                                                          sequential_probs):
+    probs, provenance = interrupted_then_resumed("fold-parallel", flows_dir, store_path)
+    assert np.abs(probs - sequential_probs).max() < 1e-4
+    assert provenance["executor"] == "fold-parallel" and provenance["precision"] == "float32"
+
+
+def test_auto_measures_on_cpu_and_records_its_choice():
+    ctx, folds = small_problem()
+    auto = make_executor("auto", 2)
+    chosen = auto.choose(ctx, folds)
+    assert chosen in ("local", "fold-parallel") and auto.reason.startswith("CPU trial")
+    trial = auto.trial
+    assert trial["single_fold_step_s"] > 0 and trial["stacked_folds"] == 4
+    faster = trial["fold_parallel_folds_per_s"] > 1.2 * trial["local_folds_per_s"]
+    assert chosen == ("fold-parallel" if faster else "local")
+    assert make_executor("auto").choose(dataclasses.replace(ctx, device="cuda"), folds) == "fold-parallel"
+    assert auto.describe()["reason"] == auto.reason
+
+
+# ---- Ray (local instance) ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_run_resumes_and_matches_sequential_bitwise(ray_instance, tiny_model, flows_dir,
+                                                        store_path, sequential_probs):
+    """Interrupted under Ray and resumed: every prediction equals the sequential run's, bitwise."""
+    probs, provenance = interrupted_then_resumed("ray", flows_dir, store_path)
+    assert np.array_equal(probs, sequential_probs)
+    assert provenance["executor"] == "ray" and provenance["cluster_cpus"] == 2
