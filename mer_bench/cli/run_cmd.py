@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -32,6 +33,8 @@ def run_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     executor: str = typer.Option("sequential", "--executor", help="How folds run."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes for parallel executors."),
+    ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
+                                           help="Ray cluster for --executor ray ('auto' joins one)."),
     store_path: Path = typer.Option(None, "--store", help="Results database [default: per-user]."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
     resume: str | None = typer.Option(None, "--resume", help="Run id to resume: finished folds are kept."),
@@ -40,6 +43,8 @@ def run_command(
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
     registry.get_model(model)  # unknown names fail before any data is touched
+    if ray_address:  # read by the ray executor (mer_bench.executors.ray_executor.RAY_ADDRESS_ENV)
+        os.environ["MER_BENCH_RAY_ADDRESS"] = ray_address
     registry.get_protocol(protocol)
     options = SourceOptions(data_root=data_root, cache_dir=cache_dir or default_cache_dir(),
                             workers=workers, seed=0)
