@@ -1,0 +1,88 @@
+"""Onset and apex frames of one sample, from a dataset loader table row.
+
+A loader row lists `frames` (paths from onset to offset, in order) with the annotated `onset` and
+`apex` frame numbers. The apex is the frame whose file name ends in the apex number; failing that,
+the frame at position apex - onset; failing that (no apex, e.g. SMIC, or an apex outside the
+clip), the middle frame. Which rule applied is recorded with the sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mer_bench.errors import DataError
+
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+@dataclass(frozen=True)
+class SampleFrames:
+    """The two frames the flow is computed between, and how the apex was chosen."""
+
+    dataset: str
+    sample: str
+    onset_path: Path
+    apex_path: Path
+    apex_rule: str  # "number" | "position" | "middle"
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.sample}"
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else int(number)
+
+
+def _frame_number(path: Path) -> int | None:
+    match = _TRAILING_NUMBER.search(path.stem)
+    return int(match.group(1)) if match else None
+
+
+def select_frames(row: Any) -> SampleFrames:
+    """Onset and apex frame paths of a loader table row (a pandas Series or a mapping)."""
+    dataset, sample = str(row["dataset"]), str(row["sample"])
+    frames = [Path(p) for p in (row["frames"] if row["frames"] is not None else [])]
+    if len(frames) == 0:
+        raise DataError(f"sample {dataset}/{sample}: the loader table lists no frames")
+    onset, apex = _as_int(row.get("onset")), _as_int(row.get("apex"))
+    apex_path, rule = None, "middle"
+    if apex is not None:
+        by_number = [p for p in frames if _frame_number(p) == apex]
+        if by_number:
+            apex_path, rule = by_number[0], "number"
+        elif onset is not None and 0 <= apex - onset < len(frames):
+            apex_path, rule = frames[apex - onset], "position"
+    if apex_path is None:
+        apex_path = frames[len(frames) // 2]
+    return SampleFrames(dataset, sample, frames[0], apex_path, rule)
+
+
+def read_gray(path: Path, sample: str = "") -> np.ndarray:
+    """A frame as a uint8 grayscale image; DataError naming the file if missing or unreadable."""
+    where = f" (sample {sample})" if sample else ""
+    if not Path(path).is_file():
+        raise DataError(f"missing frame {path}{where}")
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None or image.size == 0:
+        raise DataError(f"unreadable frame {path}{where}")
+    return image
+
+
+def file_signature(path: Path) -> tuple[str, int, int]:
+    """(resolved path, size, mtime in ns): what the cache key knows about a frame file."""
+    stat = Path(path).stat()
+    return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)

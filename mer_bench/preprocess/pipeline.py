@@ -1,0 +1,387 @@
+"""Runs the preprocessing steps for many samples: cached, in parallel over processes.
+
+Per sample: read onset and apex (frames), find the face and 68 landmarks (face), align both
+frames with the SAME similarity transform (face), compute the flow (flow) and its strain
+(strain), reduce to 28x28 on the 0-255 scale (flow28) and map the five points (points).
+
+No face found, a documented fallback chain, recorded per sample in `fallbacks`:
+- ""                : onset face detected; apex landmarks fitted (no fallback).
+- "onset_from_apex" : no face on the onset; the apex frame's detection aligns both frames.
+- "apex_from_onset" : apex landmarks could not be fitted on their own; the onset's are used.
+- "dataset_mean"    : no face on either frame; the mean landmarks of the dataset's other samples
+                      align the frames and give the points (points_fallback True).
+- "fixed"           : no face anywhere in the dataset; the frame's central square and
+                      HTNet's FALLBACK_POINTS (points_fallback True).
+An unreadable or missing frame raises DataError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mer_bench.cards import stable_hash
+from mer_bench.data import FALLBACK_POINTS, InputArrays
+from mer_bench.preprocess import face as face_step
+from mer_bench.preprocess.cache import ArrayCache
+from mer_bench.preprocess.config import PreprocessConfig
+from mer_bench.preprocess.flow import compute_flow
+from mer_bench.preprocess.flow28 import to_flow28
+from mer_bench.preprocess.frames import SampleFrames, file_signature, read_gray
+from mer_bench.preprocess.points import five_points
+from mer_bench.preprocess.strain import optical_strain
+
+FALLBACKS = ("", "onset_from_apex", "apex_from_onset", "dataset_mean", "fixed")
+STEPS = ("read", "detect", "landmarks", "align", "flow", "strain", "flow28")
+_EMPTY = np.zeros((0, 2), dtype=np.float32)
+
+
+@dataclass
+class SampleOutcome:
+    """What one sample produced (arrays) and how (fallback, whether anything was computed)."""
+
+    index: int
+    flow: np.ndarray | None = None
+    points: np.ndarray | None = None
+    points_fallback: bool = False
+    fallback: str = ""
+    computed: bool = False
+    landmarks: np.ndarray | None = None  # the landmarks that aligned the frames (dataset means)
+    needs_mean: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int
+    frames: SampleFrames
+    config: PreprocessConfig
+    cache_root: str
+    mean_landmarks: np.ndarray | None = None
+    second_pass: bool = False
+
+
+@dataclass
+class PipelineSummary:
+    """The end-of-run summary printed by `mer-bench prepare` and kept in provenance."""
+
+    samples: int
+    computed: int
+    cached: int
+    fallbacks: dict[str, int]
+    seconds: float
+    workers: int
+    config_hash: str
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"samples": self.samples, "computed": self.computed, "cached": self.cached,
+                "fallbacks": dict(self.fallbacks), "seconds": round(self.seconds, 3),
+                "workers": self.workers, "config_hash": self.config_hash}
+
+    def line(self) -> str:
+        falls = sum(self.fallbacks.values())
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(self.fallbacks.items()))
+        return (f"{self.samples} samples ({self.computed} computed, {self.cached} from cache), "
+                f"{falls} fallbacks{f' ({detail})' if detail else ''}, {self.seconds:.1f} s "
+                f"on {self.workers} worker(s)")
+
+
+@dataclass
+class PipelineResult:
+    arrays: InputArrays
+    fallbacks: list[str]
+    summary: PipelineSummary
+
+
+# --- cache keys ---------------------------------------------------------------------------
+
+def _identity(task: _Task) -> dict[str, Any]:
+    f = task.frames
+    return {"sample": f.key, "onset": file_signature(f.onset_path),
+            "apex": file_signature(f.apex_path)}
+
+
+def _check_files(frames: SampleFrames) -> None:
+    for path in (frames.onset_path, frames.apex_path):
+        if not Path(path).is_file():
+            read_gray(path, frames.key)  # raises DataError naming the file
+
+
+def _landmark_key(task: _Task) -> str:
+    return ArrayCache.key({**_identity(task), "face": task.config.face_hash()})
+
+
+def _final_key(task: _Task) -> str:
+    parts = {**_identity(task), "config": task.config.hash()}
+    if task.second_pass:
+        mean = None if task.mean_landmarks is None else np.round(task.mean_landmarks, 2).tolist()
+        parts["mean_landmarks"] = stable_hash(mean)
+    return ArrayCache.key(parts)
+
+
+# --- one sample -----------------------------------------------------------------------------
+
+def lookup(task: _Task) -> SampleOutcome | None:
+    """The cached outcome of a sample, or None when it must be computed (cheap; main process)."""
+    _check_files(task.frames)
+    cache = ArrayCache(Path(task.cache_root))
+    final = cache.load("flow28", _final_key(task))
+    if final is not None:
+        return _outcome_from_final(task.index, final, computed=False)
+    if not task.second_pass:
+        marks = cache.load("landmarks", _landmark_key(task))
+        if marks is not None and len(marks["align"]) == 0:
+            return SampleOutcome(task.index, needs_mean=True)
+    return None
+
+
+def _outcome_from_final(index: int, data: dict[str, np.ndarray], computed: bool) -> SampleOutcome:
+    landmarks = data["landmarks"]
+    return SampleOutcome(index, flow=data["flow"], points=data["points"],
+                         points_fallback=bool(data["points_fallback"]),
+                         fallback=str(data["fallback"]), computed=computed,
+                         landmarks=landmarks if len(landmarks) else None)
+
+
+def _find_landmarks(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig,
+                    seconds: dict[str, float]) -> tuple[np.ndarray, np.ndarray, str]:
+    """(aligning landmarks, apex landmarks, fallback); empty arrays where no face was found."""
+    cfg = config.face
+    t = time.perf_counter()
+    box = face_step.detect_box(onset, cfg)
+    seconds["detect"] = time.perf_counter() - t
+    if box is not None:
+        t = time.perf_counter()
+        align = face_step.landmarks_in_box(onset, box)
+        fallback = ""
+        apex_box = box
+        if not cfg.apex_uses_onset_box:
+            t2 = time.perf_counter()
+            own = face_step.detect_box(apex, cfg)
+            seconds["detect"] += time.perf_counter() - t2
+            apex_box = own if own is not None else box
+            fallback = "" if own is not None else "apex_from_onset"
+        apex_marks = face_step.landmarks_in_box(apex, apex_box)
+        seconds["landmarks"] = time.perf_counter() - t
+        return align, apex_marks, fallback
+    t = time.perf_counter()
+    box = face_step.detect_box(apex, cfg)
+    seconds["detect"] += time.perf_counter() - t
+    if box is None:
+        return _EMPTY, _EMPTY, "dataset_mean"
+    t = time.perf_counter()
+    marks = face_step.landmarks_in_box(apex, box)
+    seconds["landmarks"] = time.perf_counter() - t
+    return marks, marks, "onset_from_apex"
+
+
+def compute(task: _Task) -> SampleOutcome:
+    """Run every step for one sample (reusing cached landmarks) and cache the result."""
+    config, cache = task.config, ArrayCache(Path(task.cache_root))
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    onset = read_gray(task.frames.onset_path, task.frames.key)
+    apex = read_gray(task.frames.apex_path, task.frames.key)
+    seconds["read"] = time.perf_counter() - t
+    if onset.shape != apex.shape:
+        raise_shape(task.frames, onset.shape, apex.shape)
+
+    if task.second_pass:
+        if task.mean_landmarks is not None:
+            align = apex_marks = task.mean_landmarks
+            fallback = "dataset_mean"
+        else:
+            align = apex_marks = _EMPTY
+            fallback = "fixed"
+    else:
+        marks_key = _landmark_key(task)
+        cached = cache.load("landmarks", marks_key)
+        if cached is not None:
+            align, apex_marks, fallback = cached["align"], cached["apex"], str(cached["fallback"])
+        else:
+            align, apex_marks, fallback = _find_landmarks(onset, apex, config, seconds)
+            cache.save("landmarks", marks_key, {"align": align, "apex": apex_marks,
+                                                "fallback": np.array(fallback)})
+        if len(align) == 0:
+            return SampleOutcome(task.index, needs_mean=True, computed=True, seconds=seconds)
+
+    t = time.perf_counter()
+    if len(align):
+        matrix = face_step.alignment_matrix(align, config.align)
+    else:
+        matrix = face_step.centre_matrix(onset.shape, config.align)
+    onset_crop = face_step.warp(onset, matrix, config.align)
+    apex_crop = face_step.warp(apex, matrix, config.align)
+    seconds["align"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    flow = compute_flow(onset_crop, apex_crop, config.flow)
+    seconds["flow"] = time.perf_counter() - t
+    t = time.perf_counter()
+    strain = optical_strain(flow)
+    seconds["strain"] = time.perf_counter() - t
+    t = time.perf_counter()
+    flow28 = to_flow28(flow, strain, config.output_size, config.scaling)
+    if len(apex_marks):
+        points = five_points(apex_marks, matrix, config.align.size, config.output_size)
+    else:
+        points = FALLBACK_POINTS * (config.output_size / 28.0)
+    seconds["flow28"] = time.perf_counter() - t
+
+    points_fallback = fallback in ("dataset_mean", "fixed")
+    data = {"flow": flow28.astype(np.float32), "points": points.astype(np.float32),
+            "points_fallback": np.array(points_fallback), "fallback": np.array(fallback),
+            "landmarks": np.asarray(align, dtype=np.float32) if not points_fallback else _EMPTY}
+    cache.save("flow28", _final_key(task), data)
+    outcome = _outcome_from_final(task.index, data, computed=True)
+    outcome.seconds = seconds
+    return outcome
+
+
+def raise_shape(frames: SampleFrames, a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    from mer_bench.errors import DataError
+
+    raise DataError(f"sample {frames.key}: onset {frames.onset_path} is {a[1]}x{a[0]} but apex "
+                    f"{frames.apex_path} is {b[1]}x{b[0]}")
+
+
+# --- many samples -----------------------------------------------------------------------------
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # parallelism is over samples; nested threads only contend
+
+
+def _run_tasks(tasks: Sequence[_Task], workers: int, progress: Progress | None,
+               bar: Any) -> list[SampleOutcome]:
+    if not tasks:
+        return []
+    if workers <= 1 or len(tasks) == 1:
+        if progress is not None:
+            progress.start()
+        outcomes = []
+        for task in tasks:
+            outcomes.append(compute(task))
+            if progress is not None:
+                progress.advance(bar)
+        return outcomes
+    # Never plain fork: OpenCV's and dlib's thread pools deadlock in forked children.
+    method = "forkserver" if "forkserver" in _start_methods() else "spawn"
+    outcomes = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context(method),
+                             initializer=_init_worker) as pool:
+        futures = [pool.submit(compute, task) for task in tasks]
+        if progress is not None:
+            progress.start()
+        for future in as_completed(futures):
+            outcomes.append(future.result())
+            if progress is not None:
+                progress.advance(bar)
+    return outcomes
+
+
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+def _dataset_means(frames: Sequence[SampleFrames],
+                   outcomes: dict[int, SampleOutcome]) -> dict[str, np.ndarray]:
+    by_dataset: dict[str, list[np.ndarray]] = {}
+    for i, outcome in outcomes.items():
+        if outcome.landmarks is not None and not outcome.needs_mean:
+            by_dataset.setdefault(frames[i].dataset, []).append(outcome.landmarks)
+    return {name: np.mean(np.stack(marks), axis=0).astype(np.float32)
+            for name, marks in by_dataset.items()}
+
+
+def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache_dir: Path,
+                 workers: int | None = None, progress: bool = True) -> PipelineResult:
+    """Preprocess `frames` (one per sample) into InputArrays, in their order."""
+    start = time.perf_counter()
+    workers = workers or default_workers()
+    cache_root = str(Path(cache_dir))
+    tasks = [_Task(i, f, config, cache_root) for i, f in enumerate(frames)]
+    outcomes: dict[int, SampleOutcome] = {}
+    todo: list[_Task] = []
+    for task in tasks:
+        found = lookup(task)
+        if found is None:
+            todo.append(task)
+        else:
+            outcomes[task.index] = found
+
+    bars = _progress(progress)
+    try:
+        bar = bars.add_task("preprocessing", total=len(todo)) if bars is not None else None
+        for outcome in _run_tasks(todo, workers, bars, bar):
+            outcomes[outcome.index] = outcome
+        missing = [i for i, o in outcomes.items() if o.needs_mean]
+        if missing:
+            means = _dataset_means(frames, outcomes)
+            second = [_Task(i, frames[i], config, cache_root, means.get(frames[i].dataset), True)
+                      for i in missing]
+            recompute = []
+            for task in second:
+                found = lookup(task)
+                if found is None:
+                    recompute.append(task)
+                else:
+                    found.computed = found.computed or outcomes[task.index].computed
+                    outcomes[task.index] = found
+            if bars is not None and recompute:
+                bar = bars.add_task("no face: fallback", total=len(recompute))
+            for outcome in _run_tasks(recompute, workers, bars, bar):
+                outcomes[outcome.index] = outcome
+    finally:
+        if bars is not None:
+            bars.stop()
+
+    ordered = [outcomes[i] for i in range(len(frames))]
+    n = len(ordered)
+    arrays = InputArrays(
+        flow=np.stack([o.flow for o in ordered]) if n else np.zeros((0, 3, 28, 28), np.float32),
+        points=np.stack([o.points for o in ordered]) if n else np.zeros((0, 5, 2), np.float32),
+        points_fallback=np.array([o.points_fallback for o in ordered], dtype=bool),
+    )
+    step_seconds: Counter[str] = Counter()
+    for outcome in ordered:
+        step_seconds.update(outcome.seconds)
+    computed = sum(o.computed for o in ordered)
+    summary = PipelineSummary(
+        samples=n, computed=computed, cached=n - computed,
+        fallbacks=dict(Counter(o.fallback for o in ordered if o.fallback)),
+        seconds=time.perf_counter() - start, workers=workers, config_hash=config.hash(),
+        step_seconds=dict(step_seconds),
+    )
+    return PipelineResult(arrays, [o.fallback for o in ordered], summary)
+
+
+def _progress(enabled: bool) -> Progress | None:
+    if not enabled:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True))
+
