@@ -28,6 +28,7 @@ def _root() -> None:
 # Command modules register themselves on `app` when imported (order = order in --help).
 from mer_bench.cli import list_cmd, run_cmd, results_cmd, score_cmd  # noqa: E402,F401
 # Helpers' command modules (one import per line):
+from mer_bench.cli import prepare_cmd  # noqa: E402,F401
 from mer_bench.cli import import_cmd  # noqa: E402,F401
 from mer_bench.cli import leaderboard_cmd  # noqa: E402,F401
 from mer_bench.cli import doctor_cmd  # noqa: E402,F401
