@@ -55,6 +55,7 @@ def prepare_command(
     summary = getattr(src, "last_summary", None)
     console = Console()
     if summary is not None:
-        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary.line()}")
+        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary.line()}",
+                      soft_wrap=True)
     else:
-        console.print(f"prepared {protocol} ({source}): {len(arrays)} samples")
+        console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)
