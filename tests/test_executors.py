@@ -4,6 +4,8 @@ run interrupted under any of them resumes without redoing finished folds."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +256,23 @@ def test_ray_run_resumes_and_matches_sequential_bitwise(ray_instance, tiny_model
     probs, provenance = interrupted_then_resumed("ray", flows_dir, store_path)
     assert np.array_equal(probs, sequential_probs)
     assert provenance["executor"] == "ray" and provenance["cluster_cpus"] == 2
+
+
+# ---- benchmark scripts -------------------------------------------------------------------------
+
+def load_script(name: str):
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_benchmark_runs_on_cpu_with_tiny_settings(capsys):
+    result = load_script("gpu_fold_parallel").main(
+        ["--device", "cpu", "--epochs", "1", "--model", "htnet-tiny", "--folds", "2",
+         "--seq-folds", "1", "--full-epochs", "800"])
+    assert result["chunk"] == 2 and result["precision"] == "torch.float32"
+    assert result["agreement"] == 1.0  # fp32 on CPU: the same predictions as sequential
+    assert 0 < result["floor_s"] < result["fold_parallel_s"]
+    assert "FLOP floor" in capsys.readouterr().out
