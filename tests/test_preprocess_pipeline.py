@@ -137,6 +137,15 @@ def test_missing_and_unreadable_frames_name_the_file(mouth_clip: list[Path], tmp
     frames = [SampleFrames("casme2", "EP01", broken, mouth_clip[1], "number")]
     with pytest.raises(DataError, match="img98.jpg"):
         run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
+    # The same from a worker process: the error crosses the process boundary intact.
+    frames.append(SampleFrames("casme2", "EP02", mouth_clip[0], mouth_clip[1], "number"))
+    with pytest.raises(DataError, match="unreadable frame .*img98.jpg"):
+        run_pipeline(frames, CONFIG, tmp_path, workers=2, progress=False)
+    small = tmp_path / "img97.png"
+    cv2.imwrite(str(small), np.zeros((20, 30), np.uint8))
+    frames = [SampleFrames("casme2", "EP03", mouth_clip[0], small, "number")]
+    with pytest.raises(DataError, match="img97.png"):
+        run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
 
 
 def test_apex_selection_rules(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mer_bench.cards import stable_hash
 from mer_bench.data import FALLBACK_POINTS, InputArrays
+from mer_bench.errors import DataError
 from mer_bench.preprocess import face as face_step
 from mer_bench.preprocess.cache import ArrayCache
 from mer_bench.preprocess.config import PreprocessConfig
@@ -196,7 +197,9 @@ def compute(task: _Task) -> SampleOutcome:
     apex = read_gray(task.frames.apex_path, task.frames.key)
     seconds["read"] = time.perf_counter() - t
     if onset.shape != apex.shape:
-        raise_shape(task.frames, onset.shape, apex.shape)
+        f = task.frames
+        raise DataError(f"sample {f.key}: onset {f.onset_path} is {onset.shape[::-1]} (w, h) "
+                        f"but apex {f.apex_path} is {apex.shape[::-1]}")
 
     if task.second_pass:
         if task.mean_landmarks is not None:
@@ -250,13 +253,6 @@ def compute(task: _Task) -> SampleOutcome:
     return outcome
 
 
-def raise_shape(frames: SampleFrames, a: tuple[int, ...], b: tuple[int, ...]) -> None:
-    from mer_bench.errors import DataError
-
-    raise DataError(f"sample {frames.key}: onset {frames.onset_path} is {a[1]}x{a[0]} but apex "
-                    f"{frames.apex_path} is {b[1]}x{b[0]}")
-
-
 # --- many samples -----------------------------------------------------------------------------
 
 def default_workers() -> int:
@@ -294,10 +290,14 @@ def _run_tasks(tasks: Sequence[_Task], workers: int, progress: Progress | None,
         futures = [pool.submit(compute, task) for task in tasks]
         if progress is not None:
             progress.start()
-        for future in as_completed(futures):
-            outcomes.append(future.result())
-            if progress is not None:
-                progress.advance(bar)
+        try:
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                if progress is not None:
+                    progress.advance(bar)
+        except BaseException:  # a DataError or Ctrl-C: stop at once, do not finish the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return outcomes
 
 
@@ -356,7 +356,7 @@ def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache
             for outcome in _run_tasks(recompute, workers, bars, bar):
                 outcomes[outcome.index] = outcome
     finally:
-        if bars is not None:
+        if bars is not None and bars.live.is_started:
             bars.stop()
 
     ordered = [outcomes[i] for i in range(len(frames))]
