@@ -80,3 +80,18 @@ def test_alignment_puts_eye_centres_on_a_level_line_in_the_crop() -> None:
 
 def test_no_face_on_a_blank_frame() -> None:
     assert face_step.detect(np.full((200, 200), 90, np.uint8), CONFIG.face) is None
+
+
+def test_detection_ladder_finds_faces_in_large_frames() -> None:
+    from mer_bench.preprocess.face import detect_box, detection_scales
+
+    cfg = CONFIG.face
+    assert detection_scales((1088, 2040), cfg)[0] == (320 / 2040, 0)  # SAMM: starts small
+    assert detection_scales((1088, 2040), cfg)[-1] == (1.0, 0)  # never upsamples big frames
+    assert detection_scales((240, 320), cfg) == [(1.0, 0), (1.0, 1)]
+    image = astronaut()
+    small_box = np.array(detect_box(image, cfg))
+    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 1536 px frame
+    big_box = detect_box(big, cfg)
+    assert big_box is not None
+    np.testing.assert_allclose(np.array(big_box) / 3, small_box, atol=12)

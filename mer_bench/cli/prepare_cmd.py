@@ -17,6 +17,7 @@ from mer_bench.cli import app
 from mer_bench.errors import DataError
 from mer_bench.paths import default_cache_dir
 from mer_bench.preprocess.config import FLOW_METHODS
+from mer_bench.preprocess.pipeline import summary_line
 from mer_bench.sources import SourceOptions, make_source
 
 
@@ -52,10 +53,11 @@ def prepare_command(
     src = make_source(source, options)
     samples = spec.protocol.samples(src)
     arrays = src.arrays(samples)
-    summary = getattr(src, "last_summary", None)
+    # Any source built on the raw pipeline (raw, demo) reports its summary in its provenance.
+    summary = src.provenance().get("preprocessing_summary")
     console = Console()
     if summary is not None:
-        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary.line()}",
+        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary_line(summary)}",
                       soft_wrap=True)
     else:
         console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)

@@ -30,8 +30,9 @@ class FaceConfig:
         detection (detection cost grows with area; faces in ME datasets are large). The detector
         finds faces of about 80 px and more at the scale it runs on.
     upsample: dlib's upsampling count for the detector (0 = none).
-    retry_full_size: when nothing is found on the downscaled frame, try again at full size with
-        one upsampling (small faces, e.g. SMIC's).
+    retry_larger: when nothing is found, try again with the longer side doubled each time up to
+        full size (SAMM's 2040x1088 frames), then once with dlib's upsampling for frames of at
+        most 1024 px (small faces).
     apex_uses_onset_box: run the landmark predictor on the apex frame inside the onset's detected
         box instead of detecting again (the head barely moves within a micro-expression clip; the
         landmarks themselves are still fitted to the apex frame).
@@ -39,7 +40,7 @@ class FaceConfig:
 
     detect_max_side: int = 320
     upsample: int = 0
-    retry_full_size: bool = True
+    retry_larger: bool = True
     apex_uses_onset_box: bool = True
 
     def __post_init__(self) -> None:

@@ -73,18 +73,33 @@ def landmarks_in_box(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
 
+def detection_scales(shape: tuple[int, ...], config: FaceConfig) -> list[tuple[float, int]]:
+    """(scale, upsample) tries in order: longer side at detect_max_side, then doubled each time
+    up to full size; finally one dlib upsampling for frames of at most 1024 px (small faces)."""
+    longest = max(shape[:2])
+    tries = []
+    side = config.detect_max_side
+    while True:
+        scale = min(1.0, side / longest)
+        tries.append((scale, config.upsample))
+        if scale == 1.0 or not config.retry_larger:
+            break
+        side *= 2
+    if config.retry_larger and config.upsample == 0 and longest <= 1024:
+        tries.append((1.0, 1))
+    return tries
+
+
 def detect_box(gray: np.ndarray, config: FaceConfig) -> tuple[int, int, int, int] | None:
-    """The largest face box in full-frame pixels, detected on a downscaled copy; None if none."""
+    """The largest face box in full-frame pixels, found at the smallest scale that finds one."""
     detector, _ = _models()
     h, w = gray.shape[:2]
-    scale = min(1.0, config.detect_max_side / max(h, w))
-    small = gray if scale == 1.0 else cv2.resize(
-        gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    box = _largest(detector(small, config.upsample))  # type: ignore[operator]
-    if box is not None:
-        return tuple(int(round(v / scale)) for v in box)  # type: ignore[return-value]
-    if config.retry_full_size and (scale < 1.0 or config.upsample == 0):
-        return _largest(detector(gray, 1))  # type: ignore[operator]
+    for scale, upsample in detection_scales(gray.shape, config):
+        small = gray if scale == 1.0 else cv2.resize(
+            gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        box = _largest(detector(small, upsample))  # type: ignore[operator]
+        if box is not None:
+            return tuple(int(round(v / scale)) for v in box)  # type: ignore[return-value]
     return None
 
 

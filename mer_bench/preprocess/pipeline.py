@@ -92,11 +92,16 @@ class PipelineSummary:
                 "workers": self.workers, "config_hash": self.config_hash}
 
     def line(self) -> str:
-        falls = sum(self.fallbacks.values())
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(self.fallbacks.items()))
-        return (f"{self.samples} samples ({self.computed} computed, {self.cached} from cache), "
-                f"{falls} fallbacks{f' ({detail})' if detail else ''}, {self.seconds:.1f} s "
-                f"on {self.workers} worker(s)")
+        return summary_line(self.as_dict())
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for people: samples, computed vs cached, fallbacks by kind, seconds, workers."""
+    fallbacks = summary.get("fallbacks", {})
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(fallbacks.items()))
+    return (f"{summary['samples']} samples ({summary['computed']} computed, {summary['cached']} "
+            f"from cache), {sum(fallbacks.values())} fallbacks{f' ({detail})' if detail else ''}, "
+            f"{summary['seconds']:.1f} s on {summary['workers']} worker(s)")
 
 
 @dataclass
