@@ -46,6 +46,7 @@ class RawSource(Source):
                  config: PreprocessConfig | None = None) -> None:
         self.options = options
         self._roots = dict(roots) if roots is not None else None
+        self._explicit_roots = roots is not None
         if synthetic is not None:
             self.synthetic = synthetic
         self._loader = loader
@@ -70,8 +71,7 @@ class RawSource(Source):
         if dataset not in self._tables:
             root = self.roots().get(dataset)
             if root is None:
-                raise DataError(f"source '{self.name}': no folder for dataset '{dataset}'; "
-                                "give --data-root (or a per-dataset root)")
+                raise DataError(self._not_found(dataset))
             loader = self._loader
             if loader is None:
                 from mer_bench.datasets import load_dataset
@@ -79,6 +79,16 @@ class RawSource(Source):
                 loader = load_dataset
             self._tables[dataset] = loader(dataset, Path(root))
         return self._tables[dataset]
+
+    def _not_found(self, dataset: str) -> str:
+        looked = ""
+        if not self._explicit_roots:
+            from mer_bench.datasets.locations import locate
+
+            places = locate(dataset, self.options).looked
+            looked = f" (looked in {', '.join(places)})" if places else ""
+        return (f"source '{self.name}': no folder for dataset '{dataset}'{looked}; give "
+                f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR")
 
     # --- arrays ---
     def sample_frames(self, samples: pd.DataFrame) -> list[SampleFrames]:
