@@ -57,6 +57,7 @@ class RawSource(Source):
         self._tables: dict[str, pd.DataFrame] = {}
         self.last_summary: PipelineSummary | None = None
         self.last_fallbacks: list[str] = []
+        self._fallback_samples: dict[str, str] = {}
 
     # --- tables ---
     def roots(self) -> dict[str, Path]:
@@ -109,10 +110,12 @@ class RawSource(Source):
         return frames
 
     def arrays(self, samples: pd.DataFrame) -> InputArrays:
-        result = run_pipeline(self.sample_frames(samples), self.config, self.cache_dir,
-                              workers=self.workers, progress=self.progress)
+        frames = self.sample_frames(samples)
+        result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
+                              progress=self.progress)
         self.last_summary = result.summary
         self.last_fallbacks = result.fallbacks
+        self._fallback_samples = {f.key: kind for f, kind in zip(frames, result.fallbacks) if kind}
         return result.arrays
 
     def provenance(self) -> dict[str, Any]:
@@ -126,4 +129,5 @@ class RawSource(Source):
             info["dataset_roots"] = {k: str(v) for k, v in self._roots.items()}
         if self.last_summary is not None:
             info["preprocessing_summary"] = self.last_summary.as_dict()
+            info["preprocessing_fallbacks"] = dict(self._fallback_samples)  # "dataset/sample": kind
         return info
