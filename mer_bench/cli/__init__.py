@@ -32,6 +32,7 @@ from mer_bench.cli import prepare_cmd  # noqa: E402,F401
 from mer_bench.cli import import_cmd  # noqa: E402,F401
 from mer_bench.cli import leaderboard_cmd  # noqa: E402,F401
 from mer_bench.cli import doctor_cmd  # noqa: E402,F401
+from mer_bench.cli import synth_cmd  # noqa: E402,F401
 
 
 def main() -> None:
