@@ -116,7 +116,7 @@ def plan(config: SynthConfig) -> list[PlannedClip]:
         counts = _apportion(totals[dataset], list(COMPOSITE_COUNTS[dataset]), minimum=1)
         labels = [c for c, n in zip(CLASSES, counts) for _ in range(n)]
         if dataset != "smic":
-            labels += ["other"] * int(round(OTHERS_SHARE * totals[dataset]))
+            labels += ["other"] * max(1, int(round(OTHERS_SHARE * totals[dataset])))
         labels = [labels[i] for i in rng.permutation(len(labels))]
         start = rng.integers(n_subjects)
         owner = [(start + i) % n_subjects for i in range(len(labels))]  # deal round-robin
