@@ -3,6 +3,9 @@ states, learns a tiny separable problem; the HOOF SVM separates an easy problem.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -154,3 +157,40 @@ def test_svm_missing_classes_get_zero_probability() -> None:
 def test_svm_predict_before_fit_raises() -> None:
     with pytest.raises(RuntimeError, match="before fit"):
         HOOFSVM(3).predict_proba(np.zeros((1, 3, 28, 28), dtype=np.float32))
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory) -> Path:
+    """One cache folder for the module: the demo data is generated once for all baselines."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_BASELINES)
+def test_baseline_runs_through_cli_on_demo(name: str, demo_cache: Path, tmp_path: Path) -> None:
+    """`mer-bench run --protocol megc2019 --source demo --epochs 1` completes and stores all folds."""
+    from typer.testing import CliRunner
+
+    from mer_bench.cli import app
+    from mer_bench.store import Store
+
+    store_path, summary_path = tmp_path / "results.sqlite", tmp_path / "summary.json"
+    torch.set_num_threads(1)
+    result = CliRunner().invoke(app, [
+        "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "1",
+        "--store", str(store_path), "--cache-dir", str(demo_cache), "--json", str(summary_path),
+        "--quiet",
+    ])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    summary = json.loads(summary_path.read_text())
+    assert summary["model"] == name and summary["protocol"] == "megc2019"
+    assert 0.0 <= summary["uf1"] <= 1.0 and 0.0 <= summary["uar"] <= 1.0
+    store = Store(store_path)
+    try:
+        (run,) = store.runs()
+        assert run.status == "finished" and run.card["num_params"] == EXPECTED_PARAMS[name]
+        assert store.finished_folds(run.run_id) == set(range(run.n_folds))
+        predictions = store.predictions(run.run_id)
+        assert len(predictions) == summary["n_samples"] > 0
+    finally:
+        store.close()
