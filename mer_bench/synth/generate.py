@@ -8,14 +8,14 @@ generator seeded by (seed, dataset, subject, clip), so the output is identical f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mer_bench.datasets.corrections import corrections_for
 from mer_bench.synth.faces import load_photos
-from mer_bench.synth.identity import make_subject
+from mer_bench.synth.identity import Subject, make_subject
 from mer_bench.synth.motion import CLASS_EMOTIONS, DIFFICULTIES, draw_motion, render_clip
 from mer_bench.synth.writers import ClipRecord, write_annotations, write_frames
 
@@ -186,7 +186,7 @@ def generate(out: Path, subjects: int = DEFAULT_SUBJECTS, seed: int = 0, difficu
     photos = load_photos()
     level = DIFFICULTIES[difficulty]
     planned = plan(config)
-    identities: dict[int, object] = {}
+    identities: dict[int, Subject] = {}
     records = []
     for i, clip in enumerate(planned):
         if clip.subject_index not in identities:
@@ -207,6 +207,4 @@ def generate(out: Path, subjects: int = DEFAULT_SUBJECTS, seed: int = 0, difficu
 
 def _with_action_units(record: ClipRecord, aus: tuple[tuple[int, float], ...]) -> ClipRecord:
     """The record with its FACS string ("4+7") listing the AUs that were rendered."""
-    from dataclasses import replace
-
     return replace(record, action_units="+".join(str(au) for au in sorted({au for au, _ in aus})))

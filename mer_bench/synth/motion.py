@@ -4,8 +4,9 @@ Each action unit (AU) moves a few of the 68 landmarks by a vector given in face 
 (x towards the face's left-to-right in the image, y towards the chin; "in" towards the midline)
 and in units of the apex amplitude. A Gaussian around each anchor turns the vectors into a
 smooth displacement field; a frame is the neutral face resampled through that field (cv2.remap)
-scaled by the onset -> apex -> offset time course. Distractors (head motion, blinks, sensor noise,
-illumination flicker) are added on top, so a model has to find the AUs in noisy flow.
+scaled by the onset -> apex -> offset time course. Each emotion has its own AU prototype, so the
+emotions inside one composite class differ as they do in real data. Distractors (head motion,
+blinks, sensor noise, illumination flicker) are added on top: a model must find the AUs in noise.
 """
 
 from __future__ import annotations
