@@ -410,6 +410,7 @@ class FoldParallelExecutor(Executor):
             return max(1, min(self.chunk, n_folds))
         if device.type != "cuda":
             return n_folds
+        torch.cuda.empty_cache()  # blocks cached by earlier work count as used otherwise
         free, _ = torch.cuda.mem_get_info(device)
         return max(1, min(n_folds, int(0.8 * free) // bytes_per_fold(spec, ctx.num_classes)))
 
