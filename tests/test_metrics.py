@@ -72,3 +72,11 @@ def test_confusion_and_per_subject_mean():
 def test_rejects_out_of_range_labels():
     with pytest.raises(ValueError, match="lie in"):
         score([0, 3], [0, 1], 3, device="cpu")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_metrics_on_cuda_equal_cpu():
+    rng = np.random.default_rng(11)
+    y, yhat = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
+    on_gpu, on_cpu = score(y, yhat, 3, device="cuda"), score(y, yhat, 3, device="cpu")
+    assert on_gpu == on_cpu

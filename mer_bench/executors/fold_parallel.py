@@ -209,7 +209,8 @@ class SharedStepOptimizer:
         if not active.all():
             raise RuntimeError("SharedStepOptimizer needs every fold active at every step")
         for param, grad in zip(self.params, grads):
-            param.grad = grad
+            # the fused kernels need each grad in its parameter's dtype and memory layout
+            param.grad = grad.to(dtype=param.dtype).contiguous()
         self.optimizer.step()
         for param in self.params:
             param.grad = None
