@@ -63,11 +63,7 @@ class ModelCard:
     published: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        if not self.description or "\n" in self.description:
-            raise ValueError(f"card {self.name}: description must be one non-empty line")
-        if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"card {self.name}: input_kind must be one of {INPUT_KINDS}")
+        _check_identity(self.name, self.description, self.input_kind)
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"card {self.name}: framework must be one of {FRAMEWORKS}")
         if not isinstance(self.num_params, int) or self.num_params < 0:
@@ -97,11 +93,7 @@ class ProtocolCard:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        if not self.description or "\n" in self.description:
-            raise ValueError(f"card {self.name}: description must be one non-empty line")
-        if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"card {self.name}: input_kind must be one of {INPUT_KINDS}")
+        _check_identity(self.name, self.description, self.input_kind)
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"card {self.name}: needs at least two distinct classes")
         if self.split not in ("loso", "hold-out-database"):
@@ -139,6 +131,15 @@ class ProtocolSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.card, ProtocolCard):
             raise ValueError("ProtocolSpec.card must be a ProtocolCard")
+
+
+def _check_identity(name: str, description: str, input_kind: str) -> None:
+    """Checks every card shares: a registry name, a one-line description, a known input kind."""
+    _check_name(name)
+    if not description or "\n" in description:
+        raise ValueError(f"card {name}: description must be one non-empty line")
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"card {name}: input_kind must be one of {INPUT_KINDS}")
 
 
 def _check_name(name: str) -> None:

@@ -44,7 +44,7 @@ class RunConfig:
     selection: str = "fixed"
     seed: int = 0
     device: str = "auto"
-    executor: str = "sequential"
+    executor: str = "local"
     workers: int | None = None
     epochs: int | None = None
     lr: float | None = None
@@ -163,7 +163,8 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
         with _progress(show_progress) as progress:
             fold_bar = progress.add_task(f"{config.model} on {config.protocol}", total=len(folds),
                                          completed=len(done))
-            epoch_bar = progress.add_task("epochs", total=recipe.epochs, visible=len(todo) > 0)
+            epoch_bar = progress.add_task("epochs", total=recipe.epochs,
+                                          visible=bool(todo) and executor.reports_epochs)
 
             def on_done(fold: Fold, output: FoldOutput) -> None:
                 commit(fold, output)

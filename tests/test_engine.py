@@ -16,6 +16,7 @@ from mer_bench.store import Store
 
 
 def flows_config(model: str, root, **kw) -> RunConfig:
+    kw.setdefault("executor", "sequential")  # in-process, so tests can intercept run_fold
     return RunConfig(model=model, protocol="megc2019", source="flows",
                      source_options=SourceOptions(data_root=root), device="cpu", **kw)
 

@@ -78,7 +78,7 @@ def test_round_trip_gives_the_same_scores(tmp_path, exported, megc_manifest):
 
 def test_engine_run_round_trips(tmp_path, tiny_model, flows_dir):
     src = Store(tmp_path / "engine.sqlite")
-    summary = run_benchmark(RunConfig(model=tiny_model, protocol="megc2019", source="flows",
+    summary = run_benchmark(RunConfig(model=tiny_model, protocol="megc2019", source="flows", executor="sequential",
                                       source_options=SourceOptions(data_root=flows_dir),
                                       epochs=1, device="cpu", seed=1), src, show_progress=False)
     path = _write(tmp_path, json.loads(json.dumps(export_json(src, src.run(summary.run_id)))))

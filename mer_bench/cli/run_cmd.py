@@ -31,7 +31,7 @@ def run_command(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the card's batch size."),
     seed: int = typer.Option(0, "--seed", help="Run seed; each fold's seed derives from it."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    executor: str = typer.Option("sequential", "--executor", help="How folds run."),
+    executor: str = typer.Option("local", "--executor", help="local (processes, default) | sequential | ray | fold-parallel | auto"),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes for parallel executors."),
     ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
                                            help="Ray cluster for --executor ray ('auto' joins one)."),

@@ -53,6 +53,8 @@ class Executor:
     """Runs folds and reports each one as it finishes."""
 
     name = "base"
+    #: Whether `on_epoch` is called (in-process trainers); worker processes report folds only.
+    reports_epochs = False
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers
@@ -69,6 +71,7 @@ class SequentialExecutor(Executor):
     """One fold after another in this process (the reference behaviour)."""
 
     name = "sequential"
+    reports_epochs = True
 
     def execute(self, ctx: FoldContext, folds: Sequence[Fold], on_done: FoldDone,
                 on_epoch: EpochCallback | None = None) -> None:

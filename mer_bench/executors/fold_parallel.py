@@ -387,6 +387,7 @@ class FoldParallelExecutor(Executor):
     """All folds (or chunks of them that fit in memory) trained at once as one batched model."""
 
     name = "fold-parallel"
+    reports_epochs = True
 
     def __init__(self, workers: int | None = None, chunk: int | None = None,
                  precision: str = "auto") -> None:
