@@ -57,9 +57,11 @@ class RunConfig:
 
     def config_hash(self, recipe: Recipe) -> str:
         """Identity of the computation (not of where it runs): equal hashes may be resumed."""
+        # the source's data options (demo difficulty, flow method) change the data: part of it
+        data_options = {k: v for k, v in self.source_options.extra.items() if k != "progress"}
         return stable_hash({"model": self.model, "protocol": self.protocol, "source": self.source,
                             "selection": self.selection, "seed": self.seed,
-                            "recipe": dataclasses.asdict(recipe)})
+                            "recipe": dataclasses.asdict(recipe), "data": data_options})
 
 
 def resolve_protocol_data(protocol: ProtocolSpec, source_name: str,

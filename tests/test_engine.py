@@ -109,3 +109,17 @@ def test_resume_refuses_another_configuration(tiny_model, flows_dir, store_path)
     with pytest.raises(MerBenchError, match="another configuration"):
         run_benchmark(flows_config(tiny_model, flows_dir, epochs=2), store, resume=run.run_id,
                       show_progress=False)
+
+
+def test_config_hash_covers_the_data_options():
+    base = RunConfig(model="m", protocol="p", source="demo",
+                     source_options=SourceOptions(extra={"difficulty": "standard", "progress": True}))
+    harder = RunConfig(model="m", protocol="p", source="demo",
+                       source_options=SourceOptions(extra={"difficulty": "hard", "progress": True}))
+    quiet = RunConfig(model="m", protocol="p", source="demo",
+                      source_options=SourceOptions(extra={"difficulty": "standard", "progress": False}))
+    from mer_bench.cards import Recipe
+
+    r = Recipe()
+    assert base.config_hash(r) != harder.config_hash(r)
+    assert base.config_hash(r) == quiet.config_hash(r)

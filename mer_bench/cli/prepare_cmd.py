@@ -14,21 +14,12 @@ from rich.console import Console
 
 from mer_bench import registry
 from mer_bench.cli import app
+from mer_bench.cli.options import parse_dataset_roots
 from mer_bench.errors import DataError
 from mer_bench.paths import default_cache_dir
 from mer_bench.preprocess.config import FLOW_METHODS
 from mer_bench.preprocess.pipeline import summary_line
 from mer_bench.sources import SourceOptions, make_source
-
-
-def _parse_roots(values: list[str]) -> dict[str, Path]:
-    roots = {}
-    for value in values:
-        name, sep, folder = value.partition("=")
-        if not sep or not name or not folder:
-            raise DataError(f"--dataset-root expects NAME=DIR, got {value!r}")
-        roots[name.strip()] = Path(folder)
-    return roots
 
 
 @app.command("prepare")
@@ -47,7 +38,7 @@ def prepare_command(
     if flow not in FLOW_METHODS:
         raise DataError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got {flow!r}")
     spec = registry.get_protocol(protocol)
-    options = SourceOptions(data_root=data_root, dataset_roots=_parse_roots(dataset_root),
+    options = SourceOptions(data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
                             cache_dir=cache_dir or default_cache_dir(), workers=workers,
                             extra={"flow_method": flow, "progress": not quiet})
     src = make_source(source, options)

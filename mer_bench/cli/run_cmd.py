@@ -11,6 +11,7 @@ from rich.console import Console
 
 from mer_bench import registry
 from mer_bench.cli import app
+from mer_bench.cli.options import parse_dataset_roots
 from mer_bench.cli.render import print_summary
 from mer_bench.engine import RunConfig, run_benchmark
 from mer_bench.paths import default_cache_dir, default_store_path
@@ -24,6 +25,13 @@ def run_command(
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("demo", "--source", help="flows | raw | demo"),
     data_root: Path | None = typer.Option(None, "--data-root", help="Folder of the source's data."),
+    dataset_root: list[str] = typer.Option([], "--dataset-root",
+                                           help="raw: NAME=DIR for one dataset (repeatable)."),
+    flow: str = typer.Option("tvl1", "--flow", help="raw/demo: optical flow (tvl1 | farneback | dis)."),
+    demo_difficulty: str = typer.Option("standard", "--demo-difficulty",
+                                        help="demo: easy | standard | hard."),
+    demo_subjects: int | None = typer.Option(None, "--demo-subjects",
+                                             help="demo: number of synthetic subjects."),
     selection: str = typer.Option("fixed", "--selection",
                                   help="fixed (declared epochs) | best-on-test (legacy, test-set selection)"),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the card's epochs."),
@@ -46,8 +54,14 @@ def run_command(
     if ray_address:  # read by the ray executor (mer_bench.executors.ray_executor.RAY_ADDRESS_ENV)
         os.environ["MER_BENCH_RAY_ADDRESS"] = ray_address
     registry.get_protocol(protocol)
-    options = SourceOptions(data_root=data_root, cache_dir=cache_dir or default_cache_dir(),
-                            workers=workers, seed=0)
+    extra = {"flow_method": flow, "progress": not quiet}
+    if source == "demo":
+        extra["difficulty"] = demo_difficulty
+        if demo_subjects is not None:
+            extra["subjects"] = demo_subjects
+    options = SourceOptions(data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
+                            cache_dir=cache_dir or default_cache_dir(), workers=workers, seed=0,
+                            extra=extra)
     config = RunConfig(model=model, protocol=protocol, source=source, selection=selection,
                        seed=seed, device=device, executor=executor, workers=workers,
                        epochs=epochs, lr=lr, batch_size=batch_size, source_options=options)
