@@ -89,7 +89,8 @@ class RawSource(Source):
             places = locate(dataset, self.options).looked
             looked = f" (looked in {', '.join(places)})" if places else ""
         return (f"source '{self.name}': no folder for dataset '{dataset}'{looked}; give "
-                f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR")
+                f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR "
+                f"(no licensed data? try the synthetic demo: --source demo)")
 
     # --- arrays ---
     def sample_frames(self, samples: pd.DataFrame) -> list[SampleFrames]:
