@@ -7,25 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from mer_bench.cards import ProtocolSpec
-from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError
 from mer_bench.naming import sample_key
+from mer_bench.sources.listed import explicit_sample_list
 from mer_bench.summary import RunSummary, report_for_predictions
 
 REQUIRED_COLUMNS = ("dataset", "subject", "sample", "pred")
-
-
-class _ListOnly(Source):
-    """A source with no data: protocols with an explicit sample list still yield it."""
-
-    name = "list"
-    has_tables = False
-
-    def dataset_table(self, dataset: str) -> pd.DataFrame:
-        raise DataError("this protocol has no explicit sample list: score needs one")
-
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
-        raise DataError("scoring reads no input arrays")
 
 
 def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
@@ -54,7 +41,9 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
 def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "auto") -> RunSummary:
     """Every sample of the protocol's list must appear exactly once, and nothing else."""
     classes = protocol.card.classes
-    manifest = protocol.protocol.samples(_ListOnly())
+    manifest = explicit_sample_list(protocol)
+    if manifest is None:
+        raise DataError(f"protocol {protocol.card.name} has no explicit sample list: score needs one")
     manifest = manifest.assign(key=[sample_key(d, s, n) for d, s, n in
                                     zip(manifest["dataset"], manifest["subject"], manifest["sample"])])
     preds = read_predictions(path, classes)

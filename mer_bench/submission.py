@@ -27,12 +27,12 @@ import pandas as pd
 
 from mer_bench import registry
 from mer_bench.cards import ProtocolSpec
-from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError, MerBenchError
 from mer_bench.export import SUBMISSION_FORMAT, SUBMISSION_VERSION
 from mer_bench.naming import sample_key
 from mer_bench.selection import POLICIES
 from mer_bench.sources import SOURCES
+from mer_bench.sources.listed import explicit_sample_list
 from mer_bench.store import Store
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -113,7 +113,7 @@ def validate_submission(data: dict[str, Any], where: str = "submission") -> Subm
     folds = _check_folds(data["folds"], run, fail)
     predictions = _check_predictions(data["predictions"], len(classes), fail)
     _check_fold_membership(predictions, folds, protocol, fail)
-    listed = None if _source_is_synthetic(run["source"]) else _protocol_list(protocol)
+    listed = None if _source_is_synthetic(run["source"]) else explicit_sample_list(protocol)
     if listed is None:
         _check_self_consistent(predictions, fail)
     else:
@@ -286,28 +286,6 @@ def _check_fold_membership(predictions: list[dict[str, Any]], folds: list[dict[s
                 raise fail(f"subject {'/'.join(subject)} is held out in two folds "
                            f"({held_out[subject]} and {p['fold']}): not leave-one-subject-out")
 
-
-class _SampleList(Source):
-    """A source without data: a protocol with an explicit sample list still yields its list."""
-
-    name = "list"
-    synthetic = False
-    has_tables = False
-
-    def dataset_table(self, dataset: str) -> pd.DataFrame:
-        raise DataError(f"no dataset tables here (asked for {dataset})")
-
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
-        raise DataError("importing reads no input arrays")
-
-
-def _protocol_list(protocol: ProtocolSpec) -> pd.DataFrame | None:
-    """The protocol's explicit sample list, or None when it is derived from dataset tables
-    (which the importing machine may not have): then only the file's own consistency is checked."""
-    try:
-        return protocol.protocol.samples(_SampleList())
-    except DataError:
-        return None
 
 
 def _check_against_list(predictions: list[dict[str, Any]], manifest: pd.DataFrame,

@@ -88,3 +88,12 @@ def _one_torch_thread():
     """Small models on a shared 2-core machine run fastest with one intra-op thread."""
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture()
+def no_dataset_env(monkeypatch, tmp_path):
+    """No dataset location from the environment or a config file (tests must not see the host's)."""
+    for var in ("MER_BENCH_DATA_ROOT", "MER_BENCH_CASME2", "MER_BENCH_SAMM", "MER_BENCH_SMIC",
+                "MER_BENCH_CASME3"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MER_BENCH_CONFIG", str(tmp_path / "absent.toml"))

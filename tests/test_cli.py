@@ -86,12 +86,7 @@ def test_run_without_data_says_what_is_missing(capsys, tiny_model, tmp_path):
     assert code != 0 and "--data-root" in err and "--source demo" in err
 
 
-def test_raw_source_without_datasets_points_to_the_demo(capsys, tiny_model, tmp_path, monkeypatch):
-    for var in ("MER_BENCH_DATA_ROOT", "MER_BENCH_CONFIG", "MER_BENCH_SMIC", "MER_BENCH_CASME2",
-                "MER_BENCH_SAMM"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("HOME", str(tmp_path))
+def test_raw_source_without_datasets_points_to_the_demo(capsys, tiny_model, tmp_path, no_dataset_env):
     code, _, err = cli(["run", "--model", tiny_model, "--source", "raw", "--store",
                         str(tmp_path / "s.sqlite"), "--quiet"], capsys)
     assert code == 3 and err.count("\n") == 1

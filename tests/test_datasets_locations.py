@@ -11,12 +11,7 @@ from mer_bench.errors import DataError
 from mer_bench.sources import SourceOptions
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for var in ("MER_BENCH_DATA_ROOT", "MER_BENCH_CASME2", "MER_BENCH_SAMM", "MER_BENCH_SMIC",
-                "MER_BENCH_CASME3"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("MER_BENCH_CONFIG", str(tmp_path / "absent.toml"))
+pytestmark = pytest.mark.usefixtures("no_dataset_env")
 
 
 def _dirs(root: Path, *names: str) -> Path:
