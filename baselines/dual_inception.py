@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.data import CHANNEL_U, CHANNEL_V
 from mer_bench_baselines.layers import Rescale
 
 #: Input channels of flow28 fed to the two streams: u and v.
-STREAM_CHANNELS = (0, 1)
+STREAM_CHANNELS = (CHANNEL_U, CHANNEL_V)
 
 
 def _conv(cin: int, cout: int, k: int) -> nn.Sequential:

@@ -2,7 +2,7 @@
 
 Reads top to bottom like the paper's figure:
 
-    28x28x3 input (u, v, optical strain), raw 0-255 values
+    28x28x3 flow28 input (strain, v, u as mer_bench.data.FLOW28_CHANNELS), raw 0-255 values
       -> three parallel streams over all 3 channels, each:
          3x3 conv (3, 5 or 8 filters, "same") -> ReLU -> BatchNorm -> MaxPool 3x3 stride 3 -> Dropout
       -> concatenate the streams: 16 maps of 10x10
@@ -60,7 +60,7 @@ NOTES = (
     "Recipe from the authors' PyTorch code: Adam lr 5e-5, batch 256, 800 epochs per LOSO fold, "
     "cross-entropy, a fresh model per fold; the published numbers are the last epoch's "
     "predictions (the authors' MATLAB script used 5 epochs). "
-    "Input: raw 0-255 flow images (u, v, strain), no rescaling, as in the reference; BatchNorm "
+    "Input: raw 0-255 flow images (strain, v, u as OpenCV reads them), no rescaling, as in the reference; BatchNorm "
     "after the first ReLU absorbs the scale. "
     "Open points and choices: the layer order conv -> ReLU -> BatchNorm -> MaxPool -> Dropout(0.5) "
     "follows the authors' PyTorch port; convolutions use 'same' padding (the paper's 28x28 maps; "

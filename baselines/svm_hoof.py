@@ -1,6 +1,6 @@
 """A classical baseline: a linear SVM on histograms of oriented optical flow (HOOF) over a face grid.
 
-    flow28 (u, v, strain; 0-255 flow images)
+    flow28 (channels strain, v, u as `mer_bench.data.FLOW28_CHANNELS`; 0-255 flow images)
       -> centre u and v on their per-image median (the images are min-max scaled per sample, so
          zero motion is not a fixed grey level; most of a face does not move)
       -> per pixel: magnitude sqrt(u^2 + v^2) and orientation atan2(v, u) in 8 bins of 45 degrees
@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 
 N_BINS = 8
 GRID = 4
@@ -45,7 +46,7 @@ def hoof_features(flow: np.ndarray) -> np.ndarray:
         raise ValueError(f"hoof_features expects (N, 3, 28, 28) flow, got {flow.shape}")
     n = len(flow)
     centred = flow - np.median(flow.reshape(n, 3, -1), axis=2)[:, :, None, None]
-    u, v, strain = centred[:, 0], centred[:, 1], centred[:, 2]
+    u, v, strain = centred[:, CHANNEL_U], centred[:, CHANNEL_V], centred[:, CHANNEL_STRAIN]
     magnitude = np.hypot(u, v)
     angle = np.arctan2(v, u)  # [-pi, pi]
     bins = np.floor((angle + np.pi) / (2 * np.pi) * N_BINS).astype(np.int64) % N_BINS

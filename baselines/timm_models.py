@@ -63,7 +63,7 @@ def build_vit(num_classes: int) -> ViTFlow:
 
 
 _INPUT_NOTE = (
-    "Input: flow28 (u, v, strain) mapped to [-1, 1] inside the model ((x - 127.5) / 127.5, "
+    "Input: flow28 (strain, v, u) mapped to [-1, 1] inside the model ((x - 127.5) / 127.5, "
     "timm's mean/std 0.5 convention for ViTs; a fixed Rescale layer, no parameters); "
     "no other normalisation, no augmentation. pretrained=False: trained from "
     "scratch on each fold."

@@ -27,6 +27,14 @@ DATASET_COLUMNS = (
 #: The five facial points of `flow28`, in order, as (x, y) in 28x28 pixel coordinates.
 POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
 
+#: Channels of a `flow28` array, in index order. This is the layout of the flow PNGs that the
+#: STSTNet and HTNet repositories ship, as their training code (and every OpenCV user) reads them:
+#: the PNGs store u, v and strain as R, G and B; `cv2.imread` returns B, G, R, so index 0 is the
+#: strain, 1 the vertical flow v and 2 the horizontal flow u. Every source (the `flows` folder,
+#: the `raw` pipeline, the demo) gives this layout, and models pick channels by these names.
+FLOW28_CHANNELS = ("strain", "v", "u")
+CHANNEL_STRAIN, CHANNEL_V, CHANNEL_U = (FLOW28_CHANNELS.index(c) for c in ("strain", "v", "u"))
+
 #: HTNet reference fallback points (x, y) at 28x28, used when no landmarks are known.
 FALLBACK_POINTS = np.array(
     [[9.53, 11.06], [21.40, 10.92], [15.38, 17.38], [10.26, 22.12], [20.58, 22.26]],
@@ -38,8 +46,8 @@ FALLBACK_POINTS = np.array(
 class InputArrays:
     """Per-sample inputs of kind `flow28`, aligned with a sample table's rows.
 
-    flow: float32 (N, 3, 28, 28): horizontal flow u, vertical flow v, optical strain, on the 0-255
-        scale of the STSTNet flow images (what those PNGs hold; what HTNet feeds its network).
+    flow: float32 (N, 3, 28, 28): channels FLOW28_CHANNELS (strain, v, u: the reference PNGs as
+        `cv2.imread` reads them), on the 0-255 scale of those images (what HTNet feeds its network).
     points: float32 (N, 5, 2): POINT_NAMES as (x, y) in 28x28 coordinates. "Left" is the side
         on the left of the image.
     points_fallback: bool (N,): True where the points are FALLBACK_POINTS, not measured.

@@ -1,6 +1,7 @@
 """The 28x28x3 network input in the STSTNet convention, from full-resolution flow and strain.
 
-Channels, in order: 0 = horizontal flow u, 1 = vertical flow v, 2 = optical strain.
+Channels, in order: 0 = optical strain, 1 = vertical flow v, 2 = horizontal flow u
+(`mer_bench.data.FLOW28_CHANNELS`: the reference PNGs as `cv2.imread` reads them).
 1. Each channel is resized from the crop to `output_size` x `output_size` with area averaging
    (cv2.INTER_AREA), so each output pixel is the mean over its patch of the crop.
 2. Scaling "minmax" (STSTNet's "norm_u_v_os" images, what HTNet trains on): each channel of each
@@ -16,10 +17,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mer_bench.data import FLOW28_CHANNELS
+
 
 def resize_channels(flow: np.ndarray, strain: np.ndarray, output_size: int = 28) -> np.ndarray:
-    """float32 (3, S, S): u, v, strain area-averaged down to `output_size` (crop pixel units)."""
-    stack = np.dstack([flow[..., 0], flow[..., 1], strain]).astype(np.float32)
+    """float32 (3, S, S) in FLOW28_CHANNELS order, area-averaged down to `output_size` (crop
+    pixel units)."""
+    by_name = {"u": flow[..., 0], "v": flow[..., 1], "strain": strain}
+    stack = np.dstack([by_name[c] for c in FLOW28_CHANNELS]).astype(np.float32)
     small = cv2.resize(stack, (output_size, output_size), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(small.transpose(2, 0, 1))
 

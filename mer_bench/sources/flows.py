@@ -6,8 +6,9 @@ Accepted names (searched recursively under --data-root):
 - STSTNet's: `<sample>.png`, inside a folder named after the subject or, where the sample id is
   unique in the protocol, anywhere.
 Subject and sample spellings of the owners, of the MEGC2019 list and of HTNet's list are all
-accepted (see `mer_bench.naming`). Channels are taken in the order OpenCV reads them (u, v, strain
-as `cv2.imwrite` stored the STSTNet arrays), values 0-255. Without landmarks, every sample gets
+accepted (see `mer_bench.naming`). Channels are taken as OpenCV reads them: the PNGs hold u, v and
+strain as R, G, B, so `cv2.imread` gives (strain, v, u), which is the `flow28` layout
+(`mer_bench.data.FLOW28_CHANNELS`); values 0-255. Without landmarks, every sample gets
 HTNet's fixed fallback points and the run records that.
 """
 

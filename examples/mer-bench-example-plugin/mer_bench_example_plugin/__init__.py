@@ -1,4 +1,4 @@
-"""An example mer-bench plugin: a two-layer CNN on the flow28 input (u, v, strain at 28x28).
+"""An example mer-bench plugin: a two-layer CNN on the flow28 input (strain, v, u at 28x28).
 
 mer-bench finds it through the `mer_bench.models` entry point in this package's pyproject.toml;
 nothing in mer-bench names it. The engine owns training (optimizer and epochs from the card's
@@ -37,7 +37,7 @@ def build(num_classes: int) -> TwoLayerCNN:
 
 card = ModelCard(
     name="example-cnn",  # must equal the entry-point name
-    description="Example plugin: a two-layer CNN on 28x28 flow (u, v, strain).",
+    description="Example plugin: a two-layer CNN on 28x28 flow (strain, v, u).",
     reference="mer-bench example plugin (no paper)",
     year=2025,
     input_kind="flow28",
