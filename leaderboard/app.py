@@ -15,9 +15,10 @@ import streamlit as st
 
 from mer_bench.errors import MerBenchError
 from mer_bench.export import export_csv
+from mer_bench.metrics import metric, metric_names
 from mer_bench.paths import default_store_path
 from mer_bench_leaderboard import charts, tables
-from mer_bench_leaderboard.data import (ReadOnlyStore, predictions_frame, record_dict, runs_frame,
+from mer_bench_leaderboard.data import (open_read_only, predictions_frame, record_dict, runs_frame,
                                         store_version)
 
 
@@ -31,7 +32,7 @@ def store_path_from(argv: list[str], env: dict[str, str]) -> Path:
 @st.cache_data(show_spinner=False, max_entries=4)
 def load_board(path: str, version: tuple) -> dict:
     """Complete runs and their predictions (the only read of the database per version)."""
-    store = ReadOnlyStore(path)
+    store = open_read_only(path)
     try:
         runs = runs_frame(store)
         predictions = {r: predictions_frame(store, r) for r in runs["run_id"]}
@@ -67,7 +68,7 @@ def load_compare(path: str, version: tuple, a: str, b: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
-    store = ReadOnlyStore(path)
+    store = open_read_only(path)
     try:
         return export_csv(store, store.run(run_id)).to_csv(index=False).encode()
     finally:
@@ -91,15 +92,18 @@ def show_ranking(path: str, version: tuple, protocol: str, runs: pd.DataFrame) -
     st.table(tables.ranking_display(table))
     st.download_button("Download ranking (CSV)", table.to_csv(index=False).encode(),
                        file_name=f"{protocol}-ranking.csv", mime="text/csv", key="dl_ranking")
-    metric = st.radio("Chart metric", ["uf1", "uar"], horizontal=True, key="chart_metric",
-                      format_func=str.upper)
-    st.altair_chart(charts.ranking_chart(table, chance, reported, metric), width="stretch")
+    chart_metric = st.radio("Chart metric", metric_names(), horizontal=True, key="chart_metric",
+                            format_func=lambda name: metric(name).label)
+    st.altair_chart(charts.ranking_chart(table, chance, reported, chart_metric), width="stretch")
     st.subheader("Chance references")
     st.caption("A predictor drawing labels from the class prior. Under best-on-test with K "
                "candidate epochs each fold keeps the luckiest of K draws: on small held-out "
                "subjects that alone scores far above chance.")
-    st.table(chance.set_index("reference")[["K", "uf1", "uar", "uf1_sd", "uar_sd", "repeats"]]
-             .rename(columns={"uf1": "UF1", "uar": "UAR", "uf1_sd": "UF1 sd", "uar_sd": "UAR sd"}))
+    names = metric_names()
+    columns = ["K", *names, *(f"{n}_sd" for n in names), "repeats"]
+    labels = {**{n: metric(n).label for n in names},
+              **{f"{n}_sd": f"{metric(n).label} sd" for n in names}}
+    st.table(chance.set_index("reference")[columns].rename(columns=labels))
     gaps = tables.leakage_gaps(table)
     if len(gaps):
         st.subheader("Leakage gap (same configuration, both selection policies)")
@@ -119,11 +123,12 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> N
     st.subheader(f"Run {run_id}: {record['model']}")
     if record["selection"] == tables.BEST_ON_TEST:
         st.warning("This run used best-on-test selection: its epochs were chosen on test labels.")
-    cols = st.columns(4)
-    cols[0].metric("UF1", f"{scores['uf1']:.4f}")
-    cols[1].metric("UAR", f"{scores['uar']:.4f}")
-    cols[2].metric("selection", tables.selection_text(record["selection"]))
-    cols[3].metric("samples", len(preds))
+    names = metric_names()
+    cols = st.columns(len(names) + 2)
+    for col, name in zip(cols, names):
+        col.metric(metric(name).label, f"{scores[name]:.4f}")
+    cols[-2].metric("selection", tables.selection_text(record["selection"]))
+    cols[-1].metric("samples", len(preds))
     st.markdown("#### Confusion matrix")
     confusion = tables.confusion_frame(preds, classes)
     st.altair_chart(charts.confusion_chart(confusion))

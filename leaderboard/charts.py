@@ -5,14 +5,16 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from mer_bench.metrics import PRIMARY
+from mer_bench.metrics import metric as metric_info
 from mer_bench_leaderboard.tables import BEST_ON_TEST
 
 
 def ranking_chart(table: pd.DataFrame, chance: pd.DataFrame, reported: pd.DataFrame | None,
-                  metric: str = "uf1") -> alt.LayerChart:
+                  metric: str = PRIMARY) -> alt.LayerChart:
     """Each configuration's mean with its 95% interval; reported numbers as hollow diamonds;
     chance levels (fixed and best-on-test with K epochs) as vertical reference lines."""
-    label = metric.upper()
+    label = metric_info(metric).label
     runs = pd.DataFrame({
         "row": [f"#{r} {m} ({'best-on-test' if s == BEST_ON_TEST else s}, {e} ep)"
                 for r, m, s, e in zip(table["rank"], table["model"], table["selection"],

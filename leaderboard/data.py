@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from mer_bench.cards import stable_hash
-from mer_bench.errors import MerBenchError
 from mer_bench.store import RunRecord, Store
 
 #: Runs whose every fold is stored; running and failed runs are not ranked.
 COMPLETE_STATUSES = ("finished", "imported")
 
 
-class ReadOnlyStore(Store):
-    """A `Store` opened with SQLite's read-only mode: the board can never write the database."""
-
-    def __init__(self, path: str | Path) -> None:  # noqa: D107 - no schema creation, no writes
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise MerBenchError(f"no results database at {self.path}")
-        try:
-            self._conn = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=30)
-            self._conn.execute("SELECT 1 FROM runs LIMIT 1")
-        except sqlite3.DatabaseError as exc:
-            raise MerBenchError(f"{self.path}: not a mer-bench results database ({exc})") from exc
+def open_read_only(path: str | Path) -> Store:
+    """The results database opened read-only: the board can never write it."""
+    return Store(path, read_only=True)
 
 
 def store_version(path: str | Path) -> tuple[float, ...]:
@@ -43,32 +32,33 @@ def store_version(path: str | Path) -> tuple[float, ...]:
     return tuple(parts)
 
 
-def config_key(record: RunRecord, with_selection: bool = True) -> str:
-    """Same configuration except the seed (and, without selection, except the policy too)."""
-    fields = {"model": record.model, "protocol": record.protocol, "source": record.source,
-              "recipe": record.recipe, "classes": list(record.classes)}
-    if with_selection:
-        fields["selection"] = record.selection
-    return stable_hash(fields)
+def leak_key(run: RunRecord) -> str:
+    """The run's identity without the seed and without the selection rule: runs of one
+    configuration under different policies share it (for the leakage gap)."""
+    identity = {k: v for k, v in run.identity.items()
+                if k not in ("seed", "selection", "selection_options")}
+    return stable_hash(identity)
 
 
 def runs_frame(store: Store) -> pd.DataFrame:
     """One row per complete run, with the fields the board groups and shows."""
     rows = []
+    counts = store.fold_counts()
     for run in store.runs():
-        done = len(store.finished_folds(run.run_id))
+        done = counts.get(run.run_id, 0)
         if run.status not in COMPLETE_STATUSES or done < run.n_folds:
             continue
         rows.append({
             "run_id": run.run_id, "model": run.model, "protocol": run.protocol,
-            "source": run.source, "selection": run.selection, "epochs": run.epochs,
-            "seed": run.seed, "status": run.status, "num_params": run.card.get("num_params"),
+            "source": run.source, "view": run.view, "selection": run.selection,
+            "epochs": run.epochs, "seed": run.seed, "status": run.status,
+            "num_params": run.card.get("num_params"),
             "date": (run.finished_at or run.started_at or "")[:10],
             "n_classes": len(run.classes), "classes": "|".join(run.classes),
-            "config_key": config_key(run), "leak_key": config_key(run, with_selection=False),
+            "config_key": run.group_hash, "leak_key": leak_key(run),
         })
-    columns = ["run_id", "model", "protocol", "source", "selection", "epochs", "seed", "status",
-               "num_params", "date", "n_classes", "classes", "config_key", "leak_key"]
+    columns = ["run_id", "model", "protocol", "source", "view", "selection", "epochs", "seed",
+               "status", "num_params", "date", "n_classes", "classes", "config_key", "leak_key"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -16,9 +16,8 @@ import pandas as pd
 
 from mer_bench.chance import chance_level
 from mer_bench.errors import MerBenchError
-from mer_bench.metrics import score
-from mer_bench.stats import bootstrap_ci, paired_difference, pooled_scores, seed_spread, \
-    subject_confusions
+from mer_bench.metrics import metric, metric_names, metric_values, score
+from mer_bench.stats import bootstrap_ci, paired_difference, seed_spread, subject_confusions
 
 BEST_ON_TEST = "best-on-test"
 TEST_SELECTED_MARK = "⚠ best-on-test (test-selected)"
@@ -43,13 +42,12 @@ def _aligned(predictions: Sequence[pd.DataFrame]) -> bool:
 
 
 def run_scores(predictions: pd.DataFrame, num_classes: int) -> dict[str, float]:
-    """Pooled UF1 / UAR and per-dataset UF1 / UAR of one run's predictions."""
-    out = {}
+    """Every metric pooled ("uf1", ...) and per dataset ("casme2 UF1", ...) of one run."""
     pooled = score(predictions["label"].to_numpy(), predictions["pred"].to_numpy(), num_classes, "cpu")
-    out["uf1"], out["uar"] = pooled.uf1, pooled.uar
+    out = dict(pooled.values)
     for dataset, part in predictions.groupby("dataset", sort=True):
         s = score(part["label"].to_numpy(), part["pred"].to_numpy(), num_classes, "cpu")
-        out[f"{dataset} UF1"], out[f"{dataset} UAR"] = s.uf1, s.uar
+        out.update({f"{dataset} {metric(n).label}": s.values[n] for n in metric_names()})
     return out
 
 
@@ -69,19 +67,21 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
         row = {"model": group["model"].iloc[0], "source": group["source"].iloc[0],
                "selection": group["selection"].iloc[0], "epochs": int(group["epochs"].iloc[0]),
                "seeds": ",".join(str(s) for s in group["seed"]), "n_seeds": len(group)}
-        for metric in ("uf1", "uar"):
-            spread = seed_spread([s[metric] for s in per_run])
-            row[f"{metric}_mean"], row[f"{metric}_sd"] = spread.mean, spread.sd
+        names = metric_names()
+        for name in names:
+            spread = seed_spread([s[name] for s in per_run])
+            row[f"{name}_mean"], row[f"{name}_sd"] = spread.mean, spread.sd
         if _aligned(preds):
             ci = bootstrap_ci(preds[0]["label"].to_numpy(), [p["pred"].to_numpy() for p in preds],
                               preds[0]["group"].to_numpy(), num_classes, n_resamples, seed)
-            for metric in ("uf1", "uar"):
-                row[f"{metric}_low"], row[f"{metric}_high"] = ci[metric].low, ci[metric].high
+            for name in names:
+                row[f"{name}_low"], row[f"{name}_high"] = ci[name].low, ci[name].high
         else:
-            for metric in ("uf1", "uar"):
-                row[f"{metric}_low"] = row[f"{metric}_high"] = float("nan")
-        for key in sorted((k for k in per_run[0] if k not in ("uf1", "uar")),
-                          key=lambda k: (k.rsplit(" ", 1)[0], k.endswith("UAR"))):
+            for name in names:
+                row[f"{name}_low"] = row[f"{name}_high"] = float("nan")
+        labels = [metric(n).label for n in names]
+        for key in sorted((k for k in per_run[0] if k not in names),
+                          key=lambda k: (k.rsplit(" ", 1)[0], labels.index(k.rsplit(" ", 1)[1]))):
             row[key] = float(np.mean([s.get(key, np.nan) for s in per_run]))
         params = group["num_params"].iloc[0]
         row["params"] = int(params) if params is not None and not pd.isna(params) else None
@@ -93,7 +93,9 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     table = pd.DataFrame(rows)
     if not len(table):
         return table
-    table = table.sort_values(["uf1_mean", "uar_mean"], ascending=False, kind="stable")
+    table = table.sort_values([f"{n}_mean" for n in metric_names()],
+                              ascending=[not metric(n).higher_is_better for n in metric_names()],
+                              kind="stable")
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
 
@@ -110,17 +112,15 @@ def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
     """The ranking as text for the page: mean ± sd, 95% CI, flagged selection."""
     if not len(table):
         return pd.DataFrame()
-    datasets = [c for c in table.columns if c.endswith(" UF1") or c.endswith(" UAR")]
-    out = pd.DataFrame({
-        "rank": table["rank"],
-        "model": table["model"],
-        "UF1": [_with_spread(m, s, n) for m, s, n in
-                zip(table["uf1_mean"], table["uf1_sd"], table["n_seeds"])],
-        "UF1 95% CI": [_interval(lo, hi) for lo, hi in zip(table["uf1_low"], table["uf1_high"])],
-        "UAR": [_with_spread(m, s, n) for m, s, n in
-                zip(table["uar_mean"], table["uar_sd"], table["n_seeds"])],
-        "UAR 95% CI": [_interval(lo, hi) for lo, hi in zip(table["uar_low"], table["uar_high"])],
-    })
+    labels = [metric(n).label for n in metric_names()]
+    datasets = [c for c in table.columns if c.rsplit(" ", 1)[-1] in labels and " " in c]
+    out = pd.DataFrame({"rank": table["rank"], "model": table["model"]})
+    for name in metric_names():
+        label = metric(name).label
+        out[label] = [_with_spread(m, s, n) for m, s, n in
+                      zip(table[f"{name}_mean"], table[f"{name}_sd"], table["n_seeds"])]
+        out[f"{label} 95% CI"] = [_interval(lo, hi) for lo, hi in
+                                  zip(table[f"{name}_low"], table[f"{name}_high"])]
     for col in datasets:
         out[col] = [f"{v:.4f}" for v in table[col]]
     out["selection"] = [selection_text(s) for s in table["selection"]]
@@ -165,8 +165,8 @@ def chance_table(labels: np.ndarray, groups: np.ndarray, num_classes: int,
         level = chance_level(labels, groups, num_classes, k, repeats if k > 1 else 4 * repeats, seed)
         rows.append({"reference": f"chance, {level.selection}", "K": k,
                      "selection": "fixed" if k == 1 else BEST_ON_TEST,
-                     "uf1": level.uf1, "uar": level.uar, "uf1_sd": level.uf1_sd,
-                     "uar_sd": level.uar_sd, "repeats": level.repeats})
+                     **level.mean, **{f"{n}_sd": v for n, v in level.sd.items()},
+                     "repeats": level.repeats})
     return pd.DataFrame(rows)
 
 
@@ -188,12 +188,13 @@ def leakage_gaps(table: pd.DataFrame) -> pd.DataFrame:
         test = group[group["selection"] == BEST_ON_TEST]
         if len(fixed) and len(test):
             f, t = fixed.iloc[0], test.iloc[0]
-            rows.append({"model": f["model"], "epochs": int(f["epochs"]),
-                         "UF1 fixed": f["uf1_mean"], "UF1 best-on-test": t["uf1_mean"],
-                         "UF1 gap": t["uf1_mean"] - f["uf1_mean"],
-                         "UAR fixed": f["uar_mean"], "UAR best-on-test": t["uar_mean"],
-                         "UAR gap": t["uar_mean"] - f["uar_mean"],
-                         "seeds fixed": f["seeds"], "seeds best-on-test": t["seeds"]})
+            row = {"model": f["model"], "epochs": int(f["epochs"])}
+            for name in metric_names():
+                label = metric(name).label
+                row.update({f"{label} fixed": f[f"{name}_mean"],
+                            f"{label} best-on-test": t[f"{name}_mean"],
+                            f"{label} gap": t[f"{name}_mean"] - f[f"{name}_mean"]})
+            rows.append({**row, "seeds fixed": f["seeds"], "seeds best-on-test": t["seeds"]})
     return pd.DataFrame(rows)
 
 
@@ -233,8 +234,8 @@ def subject_table(predictions: pd.DataFrame, num_classes: int) -> pd.DataFrame:
     order = list(dict.fromkeys(predictions["group"]))
     cms = subject_confusions(predictions["label"].to_numpy(), predictions["pred"].to_numpy(),
                              predictions["group"].to_numpy(), num_classes, order)
-    uf1, uar = pooled_scores(cms)
     n = cms.sum(axis=(1, 2))
     correct = np.trace(cms, axis1=1, axis2=2)
+    values = metric_values(cms)
     return pd.DataFrame({"subject": order, "n": n, "accuracy": correct / np.maximum(n, 1),
-                         "UF1": uf1, "UAR": uar})
+                         **{metric(name).label: values[name] for name in metric_names()}})

@@ -28,23 +28,47 @@ def stable_hash(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A training recipe. `epochs` is the pre-declared epoch count of the fixed selection policy."""
+    """A training recipe: what the one trainer needs to train a torch model on a fold.
+
+    `epochs` is the pre-declared epoch count (the `fixed` policy trains exactly this many; the
+    other honest policies treat it as the maximum they choose from). The optimiser's own
+    parameters live here too, so every trainer builds the same optimiser: `betas` and `eps` for
+    Adam / AdamW, `momentum` for SGD (torch's defaults, and mer-bench's SGD momentum 0.9).
+    """
 
     optimizer: str = "adam"
     lr: float = 1e-3
     batch_size: int = 256
     epochs: int = 50
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.9
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.lr < 0 or self.batch_size < 1 or self.epochs < 0 or self.weight_decay < 0:
-            raise ValueError(f"recipe values out of range: {self}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        problems = [name for name, bad in (
+            ("lr", not self.lr >= 0), ("batch_size", not self.batch_size >= 1),
+            ("epochs", not self.epochs >= 0), ("weight_decay", not self.weight_decay >= 0),
+            ("betas", len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)),
+            ("eps", not self.eps > 0), ("momentum", not 0 <= self.momentum < 1)) if bad]
+        if problems:
+            raise ValueError(f"recipe values out of range ({', '.join(problems)}): {self}")
 
     def override(self, **changes: Any) -> Recipe:
         """A copy with the non-None `changes` applied (CLI flags left unset change nothing)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "betas": list(self.betas)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """A recipe from its stored form; fields missing from older records take their defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if k == "betas" else v) for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -123,14 +147,24 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ProtocolSpec:
-    """A registered protocol: its card and an object implementing `mer_bench.data.Protocol`."""
+    """A registered protocol: its card and its `mer_bench.protocol.SampleRules` (which samples,
+    with which labels; applied to a source by `mer_bench.resolve`)."""
 
     card: ProtocolCard
     protocol: Any
 
     def __post_init__(self) -> None:
+        from mer_bench.protocol import SampleRules
+
         if not isinstance(self.card, ProtocolCard):
             raise ValueError("ProtocolSpec.card must be a ProtocolCard")
+        if not isinstance(self.protocol, SampleRules):
+            raise ValueError(f"protocol {self.card.name}: ProtocolSpec.protocol must be a "
+                             "SampleRules")
+        unknown = sorted({c for rules in self.protocol.rules.values() for c in rules.values()}
+                         - set(self.card.classes))
+        if unknown:
+            raise ValueError(f"protocol {self.card.name}: rules map to unknown classes {unknown}")
 
 
 def _check_identity(name: str, description: str, input_kind: str) -> None:

@@ -5,7 +5,7 @@ Under `fixed` selection it is drawn once per fold. Under `best-on-test` with K c
 each fold draws K prediction sets and keeps the one with the best held-out accuracy (ties go to
 the later one, as `mer_bench.selection.BestOnTest` does): with the small held-out subjects of
 LOSO this alone lifts chance far above 1/C. The pooled UF1 / UAR are averaged over `repeats`
-simulations. Pure function of the labels, the folds, K and the seed.
+simulations, scored by `mer_bench.metrics`. Pure function of the labels, the folds, K and the seed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer_bench.stats import pooled_scores
+from mer_bench.metrics import metric_names, metric_values
 
 #: Repeats simulated together (part of the random stream: changing it changes the numbers).
 CHUNK = 50
@@ -22,13 +22,11 @@ CHUNK = 50
 
 @dataclass(frozen=True)
 class ChanceLevel:
-    """Mean (and sd over repeats) of a class-prior random predictor's pooled UF1 / UAR."""
+    """Mean and sd over repeats of a class-prior random predictor's pooled scores, per metric."""
 
     candidates: int
-    uf1: float
-    uar: float
-    uf1_sd: float
-    uar_sd: float
+    mean: dict[str, float]
+    sd: dict[str, float]
     repeats: int
 
     @property
@@ -51,7 +49,8 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
     Repeats are simulated CHUNK at a time to bound memory (CHUNK x K x fold size draws).
     """
     if candidates < 1 or repeats < 1:
-        raise ValueError("candidates and repeats must be >= 1")
+        raise ValueError(f"chance needs at least one candidate epoch and one repeat "
+                         f"(got {candidates} and {repeats})")
     labels = np.asarray(labels, dtype=np.int64)
     folds = np.asarray(folds)
     prior = class_prior(labels, num_classes) if prior is None else np.asarray(prior, float)
@@ -59,7 +58,7 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
     cumulative[-1] = 1.0
     rng = np.random.default_rng(seed)
     fold_rows = [np.flatnonzero(folds == f) for f in dict.fromkeys(folds.tolist())]
-    uf1s, uars = [], []
+    values: dict[str, list[np.ndarray]] = {name: [] for name in metric_names()}
     for start in range(0, repeats, CHUNK):
         r = min(CHUNK, repeats - start)
         cm = np.zeros((r, num_classes * num_classes), dtype=np.int64)
@@ -72,9 +71,9 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
             chosen = draws[np.arange(r), best]  # (r, n)
             flat = (y * num_classes)[None, :] + chosen + (np.arange(r) * num_classes ** 2)[:, None]
             cm += np.bincount(flat.ravel(), minlength=r * num_classes ** 2).reshape(r, -1)
-        u, a = pooled_scores(cm.reshape(r, num_classes, num_classes))
-        uf1s.append(u)
-        uars.append(a)
-    uf1, uar = np.concatenate(uf1s), np.concatenate(uars)
-    return ChanceLevel(candidates=candidates, uf1=float(uf1.mean()), uar=float(uar.mean()),
-                       uf1_sd=float(uf1.std()), uar_sd=float(uar.std()), repeats=repeats)
+        for name, v in metric_values(cm.reshape(r, num_classes, num_classes)).items():
+            values[name].append(v)
+    pooled = {name: np.concatenate(v) for name, v in values.items()}
+    return ChanceLevel(candidates=candidates,
+                       mean={name: float(v.mean()) for name, v in pooled.items()},
+                       sd={name: float(v.std()) for name, v in pooled.items()}, repeats=repeats)

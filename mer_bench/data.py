@@ -1,15 +1,16 @@
 """The data contract between sources, protocols and the engine.
 
 Data flows one way: a *source* (real files, a folder of flow PNGs, the synthetic demo) gives
-per-dataset sample tables and per-sample arrays; a *protocol* picks and labels the samples; the
-engine splits them into folds. Nothing here knows a dataset or a model by name.
+per-dataset sample tables and per-sample arrays; a *protocol* (`mer_bench.protocol`) declares
+which samples with which labels; `mer_bench.resolve` joins the two; the engine splits them into
+folds. Nothing here knows a dataset or a model by name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -70,20 +71,19 @@ class InputArrays:
     def __len__(self) -> int:
         return len(self.flow)
 
-    def take(self, index: np.ndarray) -> InputArrays:
-        """The rows at `index` (a fold's training or test part)."""
-        return InputArrays(self.flow[index], self.points[index], self.points_fallback[index])
-
 
 class Source(ABC):
-    """Where a protocol's data comes from (`--source`)."""
+    """Where a protocol's data comes from (`--source`). Subclasses declare what they can give."""
 
-    name: str = ""
-    #: True for generated data: protocols then derive their sample list from the dataset tables
-    #: with their label rules, since an explicit list of real sample ids cannot match.
-    synthetic: bool = False
-    #: False where dataset_table always raises (flow images only): protocols use explicit lists.
-    has_tables: bool = True
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: "real": the datasets' own sample ids (a protocol's explicit sample list applies);
+    #: "generated": synthetic ids (protocols build their sample list with their rules).
+    sample_ids: ClassVar[str] = "real"
+    #: Whether `dataset_table` works; False for flow-image folders (explicit lists only).
+    has_tables: ClassVar[bool] = True
+    #: The typed options this source takes (a `mer_bench.sources.options.SourceOptions`).
+    Options: ClassVar[type]
 
     @abstractmethod
     def dataset_table(self, dataset: str) -> pd.DataFrame:
@@ -96,18 +96,6 @@ class Source(ABC):
     def provenance(self) -> dict[str, Any]:
         """What the run should record about where its inputs came from."""
         return {"source": self.name}
-
-
-class Protocol(ABC):
-    """An evaluation protocol: which samples, with which labels (indices into card.classes)."""
-
-    @abstractmethod
-    def samples(self, source: Source) -> pd.DataFrame:
-        """The protocol's sample table (SAMPLE_COLUMNS; extra columns allowed)."""
-
-    def manifest_version(self) -> str:
-        """Version string of the sample list and corrections used; stored with each run."""
-        return "1"
 
 
 @dataclass
@@ -138,11 +126,6 @@ class ProtocolData:
     @property
     def labels(self) -> np.ndarray:
         return self.samples["label"].to_numpy(dtype=np.int64)
-
-    @property
-    def subjects(self) -> list[str]:
-        """Fold keys in a stable order: dataset-qualified subjects, sorted."""
-        return sorted(set(self.fold_keys()))
 
     def fold_keys(self) -> pd.Series:
         """Per sample, its LOSO group: subject ids are only unique within a dataset."""

@@ -17,8 +17,9 @@ import cv2
 import pandas as pd
 
 from mer_bench import registry
+from mer_bench.resolve import protocol_samples
 from mer_bench.data import InputArrays, Source
-from mer_bench.datasets import DATASETS, CORRECTIONS_VERSION, Problem, inspect_dataset
+from mer_bench.datasets import CORRECTIONS_VERSION, Problem, inspect_dataset
 from mer_bench.datasets._common import frame_number
 from mer_bench.datasets.locations import locate_all
 from mer_bench.errors import DataError
@@ -61,6 +62,7 @@ class _TablesSource(Source):
     """The loader tables doctor read, as a source (for resolving protocols; no arrays)."""
 
     name = "raw"
+    sample_ids = "real"
 
     def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
         self.tables = tables
@@ -118,7 +120,7 @@ def check_protocols(tables: dict[str, pd.DataFrame]) -> list[ProtocolReport]:
     """Every registered protocol that reads real datasets, resolved against `tables`."""
     source = _TablesSource(tables)
     reports = []
-    for name, spec in sorted(registry.protocols().items()):
+    for name, spec in registry.PROTOCOLS.items():
         if "raw" not in spec.card.sources:
             continue
         report = ProtocolReport(name, list(spec.card.datasets), ok=False)
@@ -127,10 +129,10 @@ def check_protocols(tables: dict[str, pd.DataFrame]) -> list[ProtocolReport]:
             report.message = f"datasets not usable: {', '.join(absent)}"
         else:
             try:
-                samples = spec.protocol.samples(source)
+                samples, notes = protocol_samples(spec, source)
                 report.ok, report.samples = True, len(samples)
                 report.subjects = (samples["dataset"] + ":" + samples["subject"].astype(str)).nunique()
-                disagreements = samples.attrs.get("provenance", {}).get("label_disagreements", [])
+                disagreements = notes.get("label_disagreements", [])
                 if disagreements:
                     report.message = f"{len(disagreements)} label disagreements: {disagreements[0]}"
             except DataError as exc:
@@ -157,4 +159,4 @@ def diagnose(options: Any, check_images: bool = True) -> dict[str, Any]:
     }
 
 
-__all__ = ["DATASETS", "DatasetReport", "ProtocolReport", "diagnose"]
+__all__ = ["DatasetReport", "ProtocolReport", "diagnose"]

@@ -1,83 +1,120 @@
-"""A benchmark run: resolve a protocol on a source, run its LOSO folds, store every fold.
+"""A benchmark run: resolve a protocol on a source, run its folds under a policy, store each fold.
 
-The engine owns the fold loop. A model sees its fold's training rows only; the held-out subject is
-predicted by the harness (see `mer_bench.training`), and each finished fold is committed to the
-results database before the next is reported, so an interrupted run resumes where it stopped.
+The engine owns the fold loop. It alone holds the held-out labels: every fold reaches the
+trainer as a `FoldTask` whose held-out labels are hidden, the selection policy chooses from
+training subjects only, and the engine concludes each fold (giving test labels only to a policy
+that declares it reads them, the legacy best-on-test) and commits it to the results database
+before the next is reported, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import logging
+import os
 import platform
+import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import mer_bench
 from mer_bench import registry
-from mer_bench.cards import ModelSpec, ProtocolSpec, Recipe, stable_hash
-from mer_bench.data import ProtocolData
-from mer_bench.errors import MerBenchError, UnknownNameError
-from mer_bench.executors import FoldContext, make_executor
-from mer_bench.folds import Fold, loso_folds
+from mer_bench.cards import ModelSpec, Recipe
+from mer_bench.errors import MerBenchError
+from mer_bench.executors import Executor, RunContext, make_executor
+from mer_bench.folds import make_folds
+from mer_bench.identity import RunIdentity
 from mer_bench.metrics import resolve_device
-from mer_bench.selection import POLICIES
-from mer_bench.sources import SourceOptions, make_source
-from mer_bench.store import FoldRecord, Store
+from mer_bench.resolve import resolve_protocol_data
+from mer_bench.selection import SelectionPolicy, make_policy
+from mer_bench.sources import identity_of, make_source, source_options
+from mer_bench.store import FoldRecord, RunRecord, Store, new_run_id
 from mer_bench.summary import RunSummary, summarize_run
-from mer_bench.training import FoldOutput, policy_applies
+from mer_bench.training import FoldTask, FoldTrace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run. Recipe fields left None take the model card's values."""
+    """Everything that defines a run and where it runs. Recipe fields left None take the model
+    card's values; `source_options` None takes the source's defaults."""
 
     model: str
     protocol: str
     source: str = "demo"
+    source_options: Any = None  # the source's typed options (`Source.Options`)
     selection: str = "fixed"
+    selection_options: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     executor: str = "local"
     workers: int | None = None
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
-    source_options: SourceOptions = field(default_factory=SourceOptions)
+    experiment_id: str | None = None
 
     def recipe(self, spec: ModelSpec) -> Recipe:
         """The effective recipe: the card's, with this run's overrides."""
-        return spec.card.recipe.override(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)
+        for flag, value, low in (("--epochs", self.epochs, 0), ("--batch-size", self.batch_size, 1),
+                                 ("--lr", self.lr, 0)):
+            if value is not None and not value >= low:
+                raise MerBenchError(f"{flag} must be at least {low}, got {value}")
+        try:
+            return spec.card.recipe.override(epochs=self.epochs, lr=self.lr,
+                                             batch_size=self.batch_size)
+        except ValueError as exc:
+            raise MerBenchError(str(exc)) from exc
 
-    def config_hash(self, recipe: Recipe) -> str:
-        """Identity of the computation (not of where it runs): equal hashes may be resumed."""
-        # the source's data options (demo difficulty, flow method) change the data: part of it
-        data_options = {k: v for k, v in self.source_options.extra.items() if k != "progress"}
-        return stable_hash({"model": self.model, "protocol": self.protocol, "source": self.source,
-                            "selection": self.selection, "seed": self.seed,
-                            "recipe": dataclasses.asdict(recipe), "data": data_options})
+
+class RunProgress(Protocol):
+    """What the engine reports while it runs (the CLI draws it; tests and scripts ignore it)."""
+
+    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None: ...
+
+    def epoch(self, done: int, total: int) -> None: ...
+
+    def fold(self, key: str, seconds: float) -> None: ...
 
 
-def resolve_protocol_data(protocol: ProtocolSpec, source_name: str,
-                          options: SourceOptions) -> ProtocolData:
-    """The protocol's labelled samples and their input arrays from one source."""
-    if source_name not in protocol.card.sources:
-        raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{source_name}' "
-                            f"(it has: {', '.join(protocol.card.sources)})")
-    source = make_source(source_name, options)
-    samples = protocol.protocol.samples(source)
-    # a protocol may attach what it noticed while resolving (e.g. label disagreements)
-    protocol_notes = dict(samples.attrs.get("provenance", {}))
-    arrays = source.arrays(samples)
-    provenance = {**source.provenance(), **protocol_notes,
-                  "manifest_version": protocol.protocol.manifest_version()}
-    return ProtocolData(samples, arrays, protocol.card.classes, provenance)
+class _Silent:
+    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None:
+        pass
+
+    def epoch(self, done: int, total: int) -> None:
+        pass
+
+    def fold(self, key: str, seconds: float) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run ready to train: resolved data, folds, policy, executor, identity."""
+
+    config: RunConfig
+    spec: ModelSpec
+    recipe: Recipe
+    policy: SelectionPolicy
+    executor: Executor
+    identity: RunIdentity
+    context: RunContext
+    tasks: list[FoldTask]
+    labels: np.ndarray
+    samples: Any
+    classes: tuple[str, ...]
+    provenance: dict[str, Any]
+    device: torch.device
 
 
 def git_commit() -> str | None:
@@ -96,119 +133,147 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
-                  show_progress: bool = True) -> RunSummary:
-    """Run (or resume) a benchmark and return its summary, recomputed from the stored folds."""
+def check_device(name: str) -> torch.device:
+    """The torch device for `--device`; one-line errors for unknown names and absent CUDA."""
+    if name not in ("auto", "cpu") and not name.startswith("cuda"):
+        raise MerBenchError(f"--device must be auto, cpu or cuda (or cuda:N), got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MerBenchError(f"--device {name}: no CUDA device is available here (torch "
+                            f"{torch.__version__}); use --device cpu or auto")
+    try:
+        return resolve_device(name)
+    except RuntimeError as exc:
+        raise MerBenchError(f"--device {name}: {exc}") from exc
+
+
+def prepare_run(config: RunConfig) -> PreparedRun:
+    """Everything up to the first training step: names checked, data resolved, folds made."""
     spec = registry.get_model(config.model)
     protocol = registry.get_protocol(config.protocol)
-    if config.selection not in POLICIES:
-        raise UnknownNameError("selection policy", config.selection, POLICIES)
-    if not policy_applies(spec, config.selection):
-        raise MerBenchError(f"model '{config.model}' trains once ({spec.card.framework}); "
-                            f"selection '{config.selection}' does not apply")
+    policy = make_policy(config.selection, **dict(config.selection_options))
+    recipe = config.recipe(spec)
     if spec.card.input_kind != protocol.card.input_kind:
         raise MerBenchError(f"model '{config.model}' consumes {spec.card.input_kind} but protocol "
                             f"'{config.protocol}' yields {protocol.card.input_kind}")
-    recipe = config.recipe(spec)
-    device = resolve_device(config.device)
-    config_hash = config.config_hash(recipe)
-    if resume:
-        previous = store.run(resume)
-        if previous.config_hash != config_hash:
-            raise MerBenchError(f"run {previous.run_id} was made with another configuration "
-                                f"({previous.model}/{previous.protocol}/{previous.source}, "
-                                f"selection {previous.selection}, seed {previous.seed}, recipe "
-                                f"{previous.recipe}); resume it with the same options")
-    data = resolve_protocol_data(protocol, config.source, config.source_options)
+    device = check_device(config.device)
+    if config.source not in protocol.card.sources:
+        registry.SOURCES.get(config.source)  # an unknown name: exit 2 with suggestions
+        raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{config.source}' "
+                            f"(it has: {', '.join(protocol.card.sources)})")
+    options = config.source_options or source_options(config.source)
+    executor = make_executor(config.executor, workers=config.workers,
+                             **dict(config.executor_options))
+    data = resolve_protocol_data(protocol, make_source(config.source, options))
     prepare = spec.prepare_inputs or (lambda arrays: arrays.flow)
     x = np.ascontiguousarray(prepare(data.arrays), dtype=np.float32)
-    folds = loso_folds(data, config.seed)
-    executor = make_executor(config.executor, config.workers)
+    groups = data.fold_keys().to_numpy()
+    datasets = data.samples["dataset"].to_numpy()
+    policy.check(spec, recipe, groups, datasets)
+    folds = make_folds(protocol.card.split, data, config.seed)
+    identity = RunIdentity(
+        model=config.model, protocol=config.protocol, source=config.source,
+        data=identity_of(options), view={"name": spec.card.input_kind},
+        selection=config.selection, selection_options=policy.options(),
+        recipe=recipe.as_dict(), seed=config.seed)
+    context = RunContext(config.model, policy, recipe, len(protocol.card.classes), str(device), x)
+    executor.check(context)
+    labels = data.labels
+    tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
     provenance = {
         **data.provenance,
         "points_fallback": int(data.arrays.points_fallback.sum()),
-        "executor": executor.describe(),
+        "inputs_sha256": hashlib.sha256(x.tobytes()).hexdigest()[:16],
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+    return PreparedRun(config, spec, recipe, policy, executor, identity, context, tasks, labels,
+                       data.samples, protocol.card.classes, provenance, device)
+
+
+def new_run_record(run: PreparedRun) -> RunRecord:
+    """The runs-table row of a run about to start."""
+    identity = run.identity
+    return RunRecord(
+        run_id=new_run_id(), model=run.config.model, protocol=run.config.protocol,
+        source=run.config.source, view=str(identity.view.get("name")),
+        selection=run.config.selection, seed=run.config.seed, identity=identity.as_dict(),
+        config_hash=identity.config_hash, group_hash=identity.group_hash,
+        recipe=run.recipe.as_dict(), classes=tuple(run.classes),
+        card=dataclasses.asdict(run.spec.card),
+        provenance={**run.provenance, "executor": run.executor.describe()},
+        mer_bench_version=mer_bench.__version__, git_commit=git_commit(),
+        torch_version=torch.__version__, device_name=device_name(run.device),
+        executor=run.executor.name, n_folds=len(run.tasks), started_at=_now(), finished_at=None,
+        status="running", experiment_id=run.config.experiment_id, host=socket.gethostname(),
+        pid=os.getpid())
+
+
+def _now() -> str:
+    from mer_bench.store import now
+
+    return now()
+
+
+def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
+                  progress: RunProgress | None = None) -> RunSummary:
+    """Run (or resume) a benchmark and return its summary, recomputed from the stored folds."""
+    progress = progress or _Silent()
+    run = prepare_run(config)
     if resume:
+        previous = store.run(resume)
+        if previous.config_hash != run.identity.config_hash:
+            differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
+            raise MerBenchError(f"run {previous.run_id} was made with another configuration "
+                                f"({'; '.join(differences[:4]) or 'identity version'}); resume it "
+                                "with the same options")
         run_id = previous.run_id
         done = store.finished_folds(run_id)
+        store.set_status(run_id, "running", finished_at=None, host=socket.gethostname(),
+                         pid=os.getpid())
+        wall_before = previous.wall_seconds or 0.0
     else:
-        run_id = store.create_run(
-            model=config.model, protocol=config.protocol, source=config.source,
-            selection=config.selection, epochs=recipe.epochs, seed=config.seed,
-            recipe=dataclasses.asdict(recipe), config_hash=config_hash,
-            classes=list(protocol.card.classes), card=dataclasses.asdict(spec.card),
-            provenance=provenance, mer_bench_version=mer_bench.__version__,
-            git_commit=git_commit(), torch_version=torch.__version__,
-            device_name=device_name(device), executor=executor.name, n_folds=len(folds),
-        )
-        done = set()
-    todo = [f for f in folds if f.index not in done]
-    ctx = FoldContext(config.model, recipe, config.selection, len(protocol.card.classes),
-                      str(device), x, data.labels)
-    samples = data.samples
+        run_id = store.create_run(new_run_record(run))
+        done, wall_before = set(), 0.0
+    todo = [t for t in run.tasks if t.fold.index not in done]
+    samples, policy, labels = run.samples, run.policy, run.labels
 
-    def commit(fold: Fold, output: FoldOutput) -> None:
+    def on_done(task: FoldTask, trace: FoldTrace) -> None:
+        fold = task.fold
+        test_labels = labels[fold.test_idx] if policy.reads_test_labels else None
+        output = policy.conclude(trace, test_labels)
         rows = samples.iloc[fold.test_idx]
         store.add_fold(run_id, FoldRecord(
             fold_index=fold.index, fold_key=fold.key, seed=fold.seed, n_train=len(fold.train_idx),
             epochs_trained=output.epochs_trained, selected_epoch=output.selected_epoch,
             seconds=output.seconds, datasets=rows["dataset"].tolist(),
-            subjects=rows["subject"].astype(str).tolist(), samples=rows["sample"].astype(str).tolist(),
-            labels=rows["label"].to_numpy(), probs=output.probs,
-        ))
+            subjects=rows["subject"].astype(str).tolist(),
+            samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
+            probs=output.probs, selection=output.selection or None))
+        progress.fold(fold.key, output.seconds)
 
     started = time.perf_counter()
+    progress.start(run_id, len(run.tasks), len(done),
+                   run.recipe.epochs if run.executor.reports_epochs else None)
     try:
-        with _progress(show_progress) as progress:
-            fold_bar = progress.add_task(f"{config.model} on {config.protocol}", total=len(folds),
-                                         completed=len(done))
-            epoch_bar = progress.add_task("epochs", total=recipe.epochs,
-                                          visible=bool(todo) and executor.reports_epochs)
-
-            def on_done(fold: Fold, output: FoldOutput) -> None:
-                commit(fold, output)
-                progress.advance(fold_bar)
-
-            def on_epoch(epoch: int, total: int) -> None:
-                progress.update(epoch_bar, completed=epoch, total=total)
-
-            executor.execute(ctx, todo, on_done, on_epoch)
+        run.executor.execute(run.context, todo, on_done, progress.epoch)
     except KeyboardInterrupt:
+        _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
         raise
-    except Exception:
-        store.finish_run(run_id, status="failed")
+    except BaseException:
+        _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
         raise
-    provenance["executor"] = executor.describe()  # what the executor resolved while running
-    provenance["wall_seconds"] = round(time.perf_counter() - started, 3)
-    store.update_provenance(run_id, {**store.run(run_id).provenance, **provenance})
-    store.finish_run(run_id)
+    wall = wall_before + time.perf_counter() - started
+    record = store.run(run_id)
+    provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}
+    store.update_run(run_id, provenance=provenance)
+    store.set_status(run_id, "finished", wall_seconds=round(wall, 3))
+    log.info("run %s finished in %.1f s", run_id, wall)
     return summarize_run(store, run_id, config.device)
 
 
-class _NullProgress:
-    """Stands in for rich's Progress when bars are off (tests, --quiet, non-terminals)."""
-
-    def __enter__(self) -> _NullProgress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def advance(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _progress(show: bool) -> Progress | _NullProgress:
-    if not show:
-        return _NullProgress()
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=False)
+def _stop(store: Store, run_id: str, status: str, wall: float) -> None:
+    """Record why a run stopped without losing what it stored (never raises over the cause)."""
+    try:
+        store.set_status(run_id, status, wall_seconds=round(wall, 3))
+    except Exception:  # the database may be what failed; the original error matters more
+        log.exception("could not mark run %s as %s", run_id, status)

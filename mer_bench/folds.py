@@ -1,7 +1,9 @@
-"""Leave-one-subject-out folds and the per-fold seed.
+"""Folds of a protocol's split rule, and the per-fold seed.
 
-A fold is named by its held-out subject (dataset-qualified), and its seed is derived from the
-run seed and that name alone, so any fold can be re-run by itself and gets the same result.
+`loso`: one fold per subject (dataset-qualified), held out alone. `hold-out-database`: one fold
+per source dataset, trained on every subject of the others. A fold is named by what it holds out,
+and its seed is derived from the run seed and that name alone, so any fold can be re-run by
+itself and gets the same result.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer_bench.data import ProtocolData
+from mer_bench.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,30 @@ def fold_seed(run_seed: int, fold_key: str) -> int:
 
 def loso_folds(data: ProtocolData, run_seed: int) -> list[Fold]:
     """One fold per subject, in sorted subject order; test rows are exactly that subject's."""
-    keys = data.fold_keys().to_numpy()
+    return _folds_by(data.fold_keys().to_numpy(), run_seed)
+
+
+def hold_out_database_folds(data: ProtocolData, run_seed: int) -> list[Fold]:
+    """One fold per source dataset, in sorted order; test rows are exactly that dataset's."""
+    return _folds_by(data.samples["dataset"].astype(str).to_numpy(), run_seed)
+
+
+#: Split rule (`ProtocolCard.split`) -> how to make its folds.
+SPLITS = {"loso": loso_folds, "hold-out-database": hold_out_database_folds}
+
+
+def make_folds(split: str, data: ProtocolData, run_seed: int) -> list[Fold]:
+    """The folds of split rule `split`."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split rule {split!r} (known: {', '.join(SPLITS)})")
+    folds = SPLITS[split](data, run_seed)
+    if len(folds) < 2:
+        raise DataError(f"split '{split}' needs at least two groups to hold out; the data has "
+                        f"{len(folds)}")
+    return folds
+
+
+def _folds_by(keys: np.ndarray, run_seed: int) -> list[Fold]:
     folds = []
     for index, key in enumerate(sorted(set(keys))):
         test = np.flatnonzero(keys == key)

@@ -14,9 +14,12 @@ def cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mer-bench"
 
 
-def default_store_path() -> Path:
-    """The results database: $MER_BENCH_STORE, else ~/.local/share/mer-bench/results.sqlite."""
+def default_store_path() -> Path | str:
+    """The results database: $MER_BENCH_STORE (a path, or a database URL kept as text), else
+    ~/.local/share/mer-bench/results.sqlite."""
     env = os.environ.get("MER_BENCH_STORE")
+    if env and "://" in env:
+        return env
     return Path(env) if env else data_home() / "results.sqlite"
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 from mer_bench.cards import ProtocolSpec
 from mer_bench.errors import DataError
 from mer_bench.naming import sample_key
-from mer_bench.sources.listed import explicit_sample_list
 from mer_bench.summary import RunSummary, report_for_predictions
 
 REQUIRED_COLUMNS = ("dataset", "subject", "sample", "pred")
@@ -41,7 +40,7 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
 def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "auto") -> RunSummary:
     """Every sample of the protocol's list must appear exactly once, and nothing else."""
     classes = protocol.card.classes
-    manifest = explicit_sample_list(protocol)
+    manifest = protocol.protocol.listed_samples(classes)
     if manifest is None:
         raise DataError(f"protocol {protocol.card.name} has no explicit sample list: score needs one")
     manifest = manifest.assign(key=[sample_key(d, s, n) for d, s, n in

@@ -5,8 +5,8 @@ every resampling here draws whole subjects with replacement, pools their predict
 recomputes the pooled scores. Everything is vectorised over per-subject confusion matrices, so
 thousands of resamples take milliseconds. Pure functions, deterministic given `seed`.
 
-UF1 / UAR follow `mer_bench.metrics` exactly, including its rule for classes without samples
-(left out of the mean); `pooled_scores` is checked against `metrics.score` in the tests.
+Every score is computed by `mer_bench.metrics` (its registry of metrics, on confusion matrices
+batched over resamples), so intervals cover exactly the numbers the run summaries print.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METRICS = ("uf1", "uar")
+from mer_bench.metrics import grouped_confusions, metric_names, metric_values
 
 
 @dataclass(frozen=True)
@@ -64,36 +64,9 @@ class SeedSpread:
 
 def subject_confusions(labels: np.ndarray, preds: np.ndarray, groups: np.ndarray,
                        num_classes: int, order: Sequence | None = None) -> np.ndarray:
-    """Per-group confusion matrices (G, C, C), rows = truth; groups in `order` (default: first
-    appearance)."""
-    labels, preds, groups = np.asarray(labels), np.asarray(preds), np.asarray(groups)
-    if not (len(labels) == len(preds) == len(groups)):
-        raise ValueError(f"{len(labels)} labels, {len(preds)} predictions, {len(groups)} groups")
-    if len(labels) and (min(labels.min(), preds.min()) < 0
-                        or max(labels.max(), preds.max()) >= num_classes):
-        raise ValueError(f"labels and predictions must lie in [0, {num_classes - 1}]")
-    names = list(dict.fromkeys(groups.tolist())) if order is None else list(order)
-    index = {g: i for i, g in enumerate(names)}
-    g = np.array([index[v] for v in groups.tolist()], dtype=np.int64)
-    flat = g * num_classes * num_classes + labels.astype(np.int64) * num_classes + preds
-    counts = np.bincount(flat, minlength=len(names) * num_classes * num_classes)
-    return counts.reshape(len(names), num_classes, num_classes)
-
-
-def pooled_scores(confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UF1 and UAR of confusion matrices (..., C, C), with the rule of `mer_bench.metrics`."""
-    cm = np.asarray(confusions, dtype=np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    n_true = cm.sum(axis=-1)
-    n_pred = cm.sum(axis=-2)
-    f1_den = n_true + n_pred
-    has_f1, has_recall = f1_den > 0, n_true > 0
-    f1 = np.where(has_f1, 2 * tp / np.maximum(f1_den, 1), 0.0)
-    recall = np.where(has_recall, tp / np.maximum(n_true, 1), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        uf1 = f1.sum(axis=-1) / has_f1.sum(axis=-1)
-        uar = recall.sum(axis=-1) / has_recall.sum(axis=-1)
-    return uf1, uar
+    """Per-group confusion matrices (G, C, C) as a numpy array (see
+    `mer_bench.metrics.grouped_confusions`)."""
+    return grouped_confusions(labels, preds, groups, num_classes, order, "cpu").numpy()
 
 
 def subject_weights(n_subjects: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -105,11 +78,11 @@ def subject_weights(n_subjects: int, n_resamples: int, seed: int) -> np.ndarray:
     return weights
 
 
-def _resampled(confusions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of every resample: weights (B, G) x per-subject confusions (G, C, C)."""
+def _resampled(confusions: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric of every resample: weights (B, G) x per-subject confusions (G, C, C)."""
     flat = confusions.reshape(confusions.shape[0], -1)
     pooled = (weights @ flat).reshape(weights.shape[0], *confusions.shape[1:])
-    return pooled_scores(pooled)
+    return metric_values(pooled)
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -133,14 +106,14 @@ def bootstrap_ci(labels: np.ndarray, preds: np.ndarray | Sequence[np.ndarray], g
     runs = [np.asarray(preds)] if np.asarray(preds[0]).ndim == 0 else [np.asarray(p) for p in preds]
     order = list(dict.fromkeys(np.asarray(groups).tolist()))
     cms = [subject_confusions(labels, p, groups, num_classes, order) for p in runs]
-    point = [pooled_scores(cm.sum(axis=0)) for cm in cms]
+    point = [metric_values(cm.sum(axis=0)) for cm in cms]
     weights = subject_weights(len(order), n_resamples, seed)
     boot = [_resampled(cm, weights) for cm in cms]
     out = {}
-    for i, metric in enumerate(METRICS):
-        estimate = float(np.mean([p[i] for p in point]))
-        samples = np.mean([b[i] for b in boot], axis=0)
-        out[metric] = Interval(estimate, *_percentiles(samples, level), level)
+    for name in metric_names():
+        estimate = float(np.mean([p[name] for p in point]))
+        samples = np.mean([b[name] for b in boot], axis=0)
+        out[name] = Interval(estimate, *_percentiles(samples, level), level)
     return out
 
 
@@ -158,25 +131,25 @@ def paired_difference(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarr
     order = list(dict.fromkeys(np.asarray(groups).tolist()))
     cm_a = subject_confusions(labels, preds_a, groups, num_classes, order)
     cm_b = subject_confusions(labels, preds_b, groups, num_classes, order)
-    point_a, point_b = pooled_scores(cm_a.sum(axis=0)), pooled_scores(cm_b.sum(axis=0))
+    point_a, point_b = metric_values(cm_a.sum(axis=0)), metric_values(cm_b.sum(axis=0))
     weights = subject_weights(len(order), n_resamples, seed)
     boot_a, boot_b = _resampled(cm_a, weights), _resampled(cm_b, weights)
     rng = np.random.default_rng(seed + 1)
     swap = rng.random((n_resamples, len(order))) < 0.5
     perm_a = np.where(swap[:, :, None, None], cm_b[None], cm_a[None]).sum(axis=1)
     perm_b = np.where(swap[:, :, None, None], cm_a[None], cm_b[None]).sum(axis=1)
-    perm_sa, perm_sb = pooled_scores(perm_a), pooled_scores(perm_b)
+    perm_sa, perm_sb = metric_values(perm_a), metric_values(perm_b)
     out = {}
-    for i, metric in enumerate(METRICS):
-        d = float(point_b[i] - point_a[i])
-        boot = boot_b[i] - boot_a[i]
+    for metric in metric_names():
+        d = float(point_b[metric] - point_a[metric])
+        boot = boot_b[metric] - boot_a[metric]
         boot = boot[np.isfinite(boot)]
-        perm = perm_sb[i] - perm_sa[i]
+        perm = perm_sb[metric] - perm_sa[metric]
         tol = 1e-12
         p_boot = (1 + np.sum(np.abs(boot - d) >= abs(d) - tol)) / (1 + len(boot))
         p_perm = (1 + np.sum(np.abs(perm) >= abs(d) - tol)) / (1 + n_resamples)
         out[metric] = PairedDifference(
-            metric=metric, a=float(point_a[i]), b=float(point_b[i]), difference=d,
+            metric=metric, a=float(point_a[metric]), b=float(point_b[metric]), difference=d,
             low=_percentiles(boot, level)[0], high=_percentiles(boot, level)[1],
             p_bootstrap=float(min(1.0, p_boot)), p_permutation=float(min(1.0, p_perm)),
             n_subjects=len(order), n_resamples=n_resamples)

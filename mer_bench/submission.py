@@ -1,10 +1,12 @@
 """Importing a submission file (`mer-bench import`): strict validation, then one transaction.
 
 A submission is the JSON written by `mer-bench export RUN_ID` (format "mer-bench-submission",
-version 1): run fields, card, recipe, provenance, folds and per-sample predictions. Scores are
-never read from a file: anything like them is ignored and the board recomputes every number from
-the predictions. The file is checked in full before anything is written, and the run, its folds
-and its predictions are inserted in a single transaction, so a rejected file changes nothing.
+version 2, see `mer_bench.export`; version 1 files of mer-bench 0.1.0 are read too): run fields,
+card, recipe, provenance, folds and per-sample predictions. Scores are never read from a file:
+anything like them is ignored and the board recomputes every number from the predictions. The
+file is checked in full before anything is written; the run, its folds and its predictions are
+then stored by `Store.import_run` in a single transaction, so a rejected file changes nothing.
+A run id must be a safe identifier, and predictions equal to a stored run's are refused.
 
 Sample checks: for a protocol with an explicit sample list (megc2019 on real data) every listed
 sample must appear exactly once, nothing else, with the protocol's label. For a run on a
@@ -14,26 +16,27 @@ range, and folds consistent (each subject held out in exactly one fold).
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mer_bench import registry
 from mer_bench.cards import ProtocolSpec
 from mer_bench.errors import DataError, MerBenchError
 from mer_bench.export import SUBMISSION_FORMAT, SUBMISSION_VERSION
+from mer_bench.identity import RunIdentity
 from mer_bench.naming import sample_key
-from mer_bench.selection import POLICIES
-from mer_bench.sources import SOURCES
-from mer_bench.sources.listed import explicit_sample_list
-from mer_bench.store import Store
+from mer_bench.store import FoldRecord, RunRecord, Store, check_run_id, now
+from mer_bench.store.migrations import v1_identity
+
+#: Submission versions this mer-bench reads.
+READABLE_VERSIONS = (1, SUBMISSION_VERSION)
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PREDICTIONS = 200_000
@@ -89,9 +92,9 @@ def validate_submission(data: dict[str, Any], where: str = "submission") -> Subm
 
     if data.get("format") != SUBMISSION_FORMAT:
         raise fail(f"format is {data.get('format')!r}, expected {SUBMISSION_FORMAT!r}")
-    if data.get("version") != SUBMISSION_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise fail(f"version {data.get('version')!r} is not supported (this mer-bench reads "
-                   f"version {SUBMISSION_VERSION})")
+                   f"versions {', '.join(map(str, READABLE_VERSIONS))})")
     for key, kind in REQUIRED_SECTIONS.items():
         if not isinstance(data.get(key), kind):
             raise fail(f"section '{key}' is missing or not a JSON {kind.__name__}")
@@ -113,58 +116,85 @@ def validate_submission(data: dict[str, Any], where: str = "submission") -> Subm
     folds = _check_folds(data["folds"], run, fail)
     predictions = _check_predictions(data["predictions"], len(classes), fail)
     _check_fold_membership(predictions, folds, protocol, fail)
-    listed = None if _source_is_synthetic(run["source"]) else explicit_sample_list(protocol)
+    listed = None if _source_is_synthetic(run["source"]) else protocol.protocol.listed_samples(
+        protocol.card.classes)
     if listed is None:
         _check_self_consistent(predictions, fail)
     else:
         _check_against_list(predictions, listed, protocol, fail)
     provenance = {**data["provenance"], "sample_list_checked": listed is not None}
+    identity = _check_identity(data, run, fail)
+    run = {**run, "identity": identity}
     return Submission(run, card, data["recipe"], provenance, folds, predictions, ignored)
 
 
 def import_submission(path: Path, store: Store) -> tuple[str, Submission]:
-    """Validate `path` and insert it as an 'imported' run in one transaction; return its id."""
+    """Validate `path` and store it as an 'imported' run in one transaction; return its id."""
     submission = validate_submission(read_submission(path), str(path))
     run = submission.run
-    run_id = str(run["run_id"])
+    identity: RunIdentity = run["identity"]
     provenance = {**submission.provenance, "imported_from": Path(path).name,
-                  "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "status_in_file": run.get("status")}
-    row = {
-        "run_id": run_id, "model": run["model"], "protocol": run["protocol"],
-        "source": run["source"], "selection": run["selection"], "epochs": int(run["epochs"]),
-        "seed": int(run["seed"]), "recipe_json": _dumps(submission.recipe),
-        "config_hash": str(run["config_hash"]), "classes_json": _dumps(list(run["classes"])),
-        "card_json": _dumps(submission.card), "provenance_json": _dumps(provenance),
-        "mer_bench_version": str(run.get("mer_bench_version") or "?"),
-        "git_commit": run.get("git_commit"), "torch_version": run.get("torch_version"),
-        "device_name": run.get("device_name"), "executor": str(run.get("executor") or "sequential"),
-        "n_folds": int(run["n_folds"]), "started_at": str(run.get("started_at") or ""),
-        "finished_at": run.get("finished_at"), "status": "imported",
-    }
-    with store.transaction() as conn:
-        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
-            raise MerBenchError(f"{path}: run {run_id} is already in {store.path} "
-                                "(imported twice?); nothing written")
-        conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                     tuple(row.values()))
-        conn.executemany(
-            "INSERT INTO folds (run_id, fold_index, fold_key, seed, n_train, n_test, "
-            "epochs_trained, selected_epoch, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(run_id, f["fold_index"], f["fold_key"], f["seed"], f["n_train"], f["n_test"],
-              f["epochs_trained"], f["selected_epoch"], f["seconds"], f["finished_at"])
-             for f in submission.folds])
-        conn.executemany(
-            "INSERT INTO predictions (run_id, fold_index, dataset, subject, sample, label, pred, "
-            "probs_json) VALUES (?,?,?,?,?,?,?,?)",
-            [(run_id, p["fold"], p["dataset"], p["subject"], p["sample"], p["label"], p["pred"],
-              json.dumps(p["probs"])) for p in submission.predictions])
-    return run_id, submission
+                  "imported_at": now(), "status_in_file": run.get("status"),
+                  "submission_version": run["_version"]}
+    record = RunRecord(
+        run_id=run["run_id"], model=run["model"], protocol=run["protocol"], source=run["source"],
+        view=str(identity.view.get("name", "flow28")), selection=run["selection"],
+        seed=int(run["seed"]), identity=identity.as_dict(), config_hash=identity.config_hash,
+        group_hash=identity.group_hash, recipe=dict(identity.recipe),
+        classes=tuple(run["classes"]), card=submission.card, provenance=provenance,
+        mer_bench_version=str(run.get("mer_bench_version") or "?"),
+        git_commit=run.get("git_commit"), torch_version=run.get("torch_version"),
+        device_name=run.get("device_name"), executor=str(run.get("executor") or "sequential"),
+        n_folds=int(run["n_folds"]), started_at=str(run.get("started_at") or ""),
+        finished_at=run.get("finished_at"), status="imported",
+        experiment_id=run.get("experiment_id"), estimated_seconds=run.get("estimated_seconds"),
+        wall_seconds=run.get("wall_seconds"))
+    by_fold: dict[int, list[dict[str, Any]]] = {}
+    for p in submission.predictions:
+        by_fold.setdefault(p["fold"], []).append(p)
+    folds = []
+    for f in submission.folds:
+        rows = by_fold[f["fold_index"]]
+        folds.append(FoldRecord(
+            fold_index=f["fold_index"], fold_key=f["fold_key"], seed=f["seed"],
+            n_train=f["n_train"], epochs_trained=f["epochs_trained"],
+            selected_epoch=f["selected_epoch"], seconds=f["seconds"],
+            datasets=[p["dataset"] for p in rows], subjects=[p["subject"] for p in rows],
+            samples=[p["sample"] for p in rows], labels=np.array([p["label"] for p in rows]),
+            probs=np.array([p["probs"] for p in rows]), selection=f.get("selection"),
+            finished_at=f["finished_at"] or now(),
+            preds_declared=np.array([p["pred"] for p in rows])))
+    try:
+        store.import_run(record, folds)
+    except MerBenchError as exc:
+        raise MerBenchError(f"{path}: {exc}") from exc
+    return record.run_id, submission
 
 
 # -- checks -------------------------------------------------------------------------------------
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
+def _check_identity(data: dict[str, Any], run: dict[str, Any], fail) -> RunIdentity:
+    """The run's identity: read from a version-2 file (its hashes must match it), derived from
+    the run fields of a version-1 file as the store's migration derives it."""
+    if data["version"] == 1:
+        identity = v1_identity(run, data["recipe"], data["provenance"])
+    else:
+        raw = run.get("identity")
+        if not isinstance(raw, dict):
+            raise fail("run.identity must be an object")
+        try:
+            identity = RunIdentity.from_dict(raw)
+        except TypeError as exc:
+            raise fail(f"run.identity is malformed ({exc})") from exc
+        for field_name in ("model", "protocol", "source", "selection", "seed"):
+            if getattr(identity, field_name) != run[field_name]:
+                raise fail(f"run.identity.{field_name} {getattr(identity, field_name)!r} differs "
+                           f"from run.{field_name} {run[field_name]!r}")
+        for key, value in (("config_hash", identity.config_hash),
+                           ("group_hash", identity.group_hash)):
+            if run.get(key) != value:
+                raise fail(f"run.{key} {run.get(key)!r} does not match its identity ({value})")
+    run["_version"] = data["version"]
+    return identity
 
 
 def _is_int(value: Any) -> bool:
@@ -176,13 +206,18 @@ def _check_run(run: dict[str, Any], fail) -> dict[str, Any]:
         value = run.get(key)
         if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
             raise fail(f"run.{key} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    for key in ("epochs", "seed", "n_folds"):
+    try:
+        check_run_id(run["run_id"], "run.run_id")
+    except DataError as exc:
+        raise fail(str(exc)) from exc
+    for key in ("seed", "n_folds"):
         if not _is_int(run.get(key)) or run[key] < 0:
             raise fail(f"run.{key} must be a non-negative integer")
     if not _NAME.fullmatch(run["model"]):
         raise fail(f"run.model {run['model']!r} is not a registry name (lowercase, digits, .-_)")
-    if run["selection"] not in POLICIES:
-        raise fail(f"run.selection {run['selection']!r} is not one of {', '.join(POLICIES)}")
+    if run["selection"] not in registry.POLICIES:
+        policies = ", ".join(registry.POLICIES.names())
+        raise fail(f"run.selection {run['selection']!r} is not one of {policies}")
     classes = run.get("classes")
     if (not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES
             or not all(isinstance(c, str) for c in classes)):
@@ -317,12 +352,8 @@ def _check_self_consistent(predictions: list[dict[str, Any]], fail) -> None:
 
 
 def _source_is_synthetic(name: str) -> bool:
-    """Whether source `name` generates its data (then no fixed sample list applies)."""
-    if name not in SOURCES:
-        raise DataError(f"submission: unknown source {name!r} (known: {', '.join(SOURCES)})")
-    module_name, class_name = SOURCES[name].split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise MerBenchError(f"source {name!r} is not available here ({exc})") from exc
-    return bool(getattr(cls, "synthetic", False))
+    """Whether source `name` generates its sample ids (then no fixed sample list applies)."""
+    if name not in registry.SOURCES:
+        raise DataError(f"submission: unknown source {name!r} (known: "
+                        f"{', '.join(registry.SOURCES.names())})")
+    return registry.SOURCES.get(name).sample_ids == "generated"

@@ -37,13 +37,11 @@ class RunSummary:
             "selection": self.selection,
             "epochs": self.epochs,
             "seed": self.seed,
-            "uf1": self.report.pooled.uf1,
-            "uar": self.report.pooled.uar,
+            **self.report.pooled.values,
             "per_dataset": {
-                name: {"uf1": s.uf1, "uar": s.uar, "n": s.n}
-                for name, s in self.report.per_dataset.items()
+                name: {**s.values, "n": s.n} for name, s in self.report.per_dataset.items()
             },
-            "subject_mean": {"uf1": self.report.subject_mean_uf1, "uar": self.report.subject_mean_uar},
+            "subject_mean": dict(self.report.subject_mean),
             "confusion": [list(r) for r in self.report.pooled.confusion],
             "n_samples": self.n_samples,
             "n_subjects": self.n_subjects,

@@ -7,7 +7,7 @@ The classic single-database protocol: fear and sadness (too few samples) are dro
 from __future__ import annotations
 
 from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench_protocols.rules import EmotionRuleProtocol
+from mer_bench.protocol import SampleRules
 
 CLASSES = ("happiness", "disgust", "repression", "surprise", "others")
 
@@ -23,5 +23,5 @@ CARD = ProtocolCard(
     notes="Rule over the coding sheet: fear and sadness dropped; corrections table applied.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=EmotionRuleProtocol("casme2", "casme2", CLASSES,
-                                                            {c: c for c in CLASSES}))
+spec = ProtocolSpec(card=CARD, protocol=SampleRules(
+    rules={"casme2": {c: c for c in CLASSES}}, version="casme2-rules-1"))

@@ -9,7 +9,7 @@ little below the raw sheet's (3 classes: 689 of 699).
 from __future__ import annotations
 
 from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench_protocols.rules import EmotionRuleProtocol
+from mer_bench.protocol import SampleRules
 
 CLASSES_7 = ("others", "happy", "surprise", "sad", "disgust", "fear", "anger")
 CLASSES_4 = ("negative", "positive", "surprise", "others")
@@ -32,7 +32,8 @@ def _spec(name: str, classes: tuple[str, ...], rules: dict[str, str], what: str)
         sources=("raw",),  # the demo generator writes no CAS(ME)^3 tree
         notes="v2 label sheet; bad rows and the owners' error list excluded (corrections table).",
     )
-    return ProtocolSpec(card=card, protocol=EmotionRuleProtocol(name, "casme3", classes, rules))
+    return ProtocolSpec(card=card, protocol=SampleRules(rules={"casme3": rules},
+                                                        version=f"{name}-rules-1"))
 
 
 spec_7c = _spec("casme3-7c", CLASSES_7, {c: c for c in CLASSES_7}, "7 emotions")

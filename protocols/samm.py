@@ -7,7 +7,7 @@ The usual SAMM protocol: disgust, fear and sadness (few samples) are dropped, le
 from __future__ import annotations
 
 from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench_protocols.rules import EmotionRuleProtocol
+from mer_bench.protocol import SampleRules
 
 CLASSES = ("anger", "contempt", "happiness", "surprise", "other")
 
@@ -23,5 +23,5 @@ CARD = ProtocolCard(
     notes="Rule over the FACS codes sheet: disgust, fear, sadness dropped; 'Others' read as other.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=EmotionRuleProtocol("samm", "samm", CLASSES,
-                                                            {c: c for c in CLASSES}))
+spec = ProtocolSpec(card=CARD, protocol=SampleRules(
+    rules={"samm": {c: c for c in CLASSES}}, version="samm-rules-1"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench_protocols.rules import EmotionRuleProtocol
+from mer_bench.protocol import SampleRules
 
 CLASSES = ("negative", "positive", "surprise")
 
@@ -19,5 +19,5 @@ CARD = ProtocolCard(
     notes="Labels from the emotion folders; apex is the middle frame (SMIC-HS ships none).",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=EmotionRuleProtocol("smic", "smic", CLASSES,
-                                                            {c: c for c in CLASSES}))
+spec = ProtocolSpec(card=CARD, protocol=SampleRules(
+    rules={"smic": {c: c for c in CLASSES}}, version="smic-rules-1"))

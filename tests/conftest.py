@@ -13,7 +13,6 @@ from torch import nn
 
 from mer_bench import registry
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
-from mer_bench_protocols.manifest import read_manifest
 from mer_bench_protocols.megc2019 import CLASSES
 
 TINY = "test-tiny-cnn"
@@ -68,9 +67,14 @@ def write_flow_folder(root: Path, samples: pd.DataFrame, seed: int = 0,
     return root
 
 
+def megc2019_list() -> pd.DataFrame:
+    """The MEGC2019 composite's shipped 442-sample list (dataset, subject, sample, label, class)."""
+    return registry.get_protocol("megc2019").protocol.listed_samples(CLASSES)
+
+
 @pytest.fixture(scope="session")
 def megc_manifest() -> pd.DataFrame:
-    return read_manifest("megc2019.csv", CLASSES)
+    return megc2019_list()
 
 
 @pytest.fixture(scope="session")

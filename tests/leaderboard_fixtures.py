@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mer_bench.store import FoldRecord, Store
-from mer_bench_protocols.manifest import read_manifest
+from conftest import megc2019_list
 from mer_bench_protocols.megc2019 import CLASSES
 
 #: (model, selection, seed, accuracy, num_params)
@@ -68,7 +68,7 @@ def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: 
 
 def fill_store(path: Path) -> dict[tuple[str, str, int], str]:
     """Write FIXTURE_RUNS into a new database at `path`; returns run ids by (model, policy, seed)."""
-    samples = read_manifest("megc2019.csv", CLASSES)
+    samples = megc2019_list()
     store = Store(path)
     ids = {}
     for i, (model, selection, seed, accuracy, params) in enumerate(FIXTURE_RUNS):

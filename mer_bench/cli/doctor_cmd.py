@@ -9,7 +9,7 @@ import typer
 
 from mer_bench.cli import app
 from mer_bench.doctor import diagnose
-from mer_bench.sources import SourceOptions
+from mer_bench.sources.raw import RawOptions
 
 
 def _print(report: dict) -> None:
@@ -59,7 +59,7 @@ def doctor_command(
     """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all usable."""
     roots = {k: v for k, v in (("casme2", casme2), ("samm", samm), ("smic", smic),
                                ("casme3", casme3)) if v is not None}
-    report = diagnose(SourceOptions(data_root=data_root, dataset_roots=roots), check_images=images)
+    report = diagnose(RawOptions(data_root=data_root, dataset_roots=roots), check_images=images)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:

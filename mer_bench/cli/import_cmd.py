@@ -8,9 +8,8 @@ import typer
 from rich.console import Console
 
 from mer_bench.cli import app
+from mer_bench.cli.options import open_store
 from mer_bench.cli.render import print_summary
-from mer_bench.paths import default_store_path
-from mer_bench.store import Store
 from mer_bench.submission import import_submission
 from mer_bench.summary import summarize_run
 
@@ -18,15 +17,15 @@ from mer_bench.summary import summarize_run
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="Submission JSON written by `mer-bench export`."),
-    store_path: Path | None = typer.Option(None, "--store", help="Results database [default: per-user]."),
+    store_path: str | None = typer.Option(None, "--store", help="Results database (a file or a database URL)."),
 ) -> None:
     """Validate a submission file and store it; its scores are recomputed, never read."""
-    store = Store(store_path or default_store_path())
+    store = open_store(store_path)
     try:
         run_id, submission = import_submission(file, store)
         console = Console()
         console.print(f"imported run {run_id} ({len(submission.predictions)} predictions, "
-                      f"{len(submission.folds)} folds) into {store.path}")
+                      f"{len(submission.folds)} folds) into {store.where}")
         if submission.ignored:
             console.print(f"ignored fields (scores are recomputed, never read): "
                           f"{', '.join(submission.ignored)}")

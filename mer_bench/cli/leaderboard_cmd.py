@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from mer_bench.cli import app
 from mer_bench.errors import MerBenchError
 from mer_bench.paths import default_store_path
+from mer_bench.store.database import is_url, redact
 
 STORE_ENV = "MER_BENCH_STORE"
 
@@ -25,17 +27,51 @@ def app_file() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "app.py"
 
 
-def streamlit_command(store: Path, port: int, address: str) -> list[str]:
+def streamlit_command(store: str, port: int, address: str) -> list[str]:
     """The `streamlit run` command line: headless, no usage statistics, given address and port."""
     return [sys.executable, "-m", "streamlit", "run", str(app_file()),
             "--server.headless", "true", "--server.address", address, "--server.port", str(port),
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--", "--store", str(store)]
+            "--"]  # the store travels in $MER_BENCH_STORE: never a password on a command line
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the Streamlit server as a child and stop it, with its own children, when this process
+    gets SIGINT or SIGTERM (an orphaned server would keep the port)."""
+    child = subprocess.Popen(command, env=env, start_new_session=True)
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        _terminate(child)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        _terminate(child)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else code
+
+
+def _terminate(child: subprocess.Popen) -> None:
+    """SIGTERM the child's process group, then SIGKILL it if it has not gone within 10 s."""
+    if child.poll() is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    except ProcessLookupError:
+        pass
 
 
 @app.command("leaderboard")
 def leaderboard_command(
-    store_path: Path | None = typer.Option(None, "--store", help="Results database [default: per-user]."),
+    store_path: str | None = typer.Option(None, "--store", help="Results database (a file or a database URL)."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     address: str = typer.Option("127.0.0.1", "--address",
                                 help="Address to bind (loopback by default; 0.0.0.0 exposes it)."),
@@ -43,14 +79,16 @@ def leaderboard_command(
     """Serve the leaderboard (Streamlit) on the results database; the board only reads it."""
     if importlib.util.find_spec("streamlit") is None:
         raise MerBenchError("streamlit is not installed: pip install streamlit")
-    store = (store_path or default_store_path()).expanduser().resolve()
-    if not store.exists():
-        raise MerBenchError(f"no results database at {store}: run a benchmark or import a file first")
-    typer.echo(f"leaderboard on http://{address}:{port} for {store} (Ctrl-C stops it)")
-    env = {**os.environ, STORE_ENV: str(store)}
-    try:
-        code = subprocess.call(streamlit_command(store, port, address), env=env)
-    except KeyboardInterrupt:
-        code = 0
+    location = store_path or default_store_path()
+    if is_url(location):
+        store = str(location)
+    else:
+        store = str(Path(location).expanduser().resolve())
+        if not Path(store).exists():
+            raise MerBenchError(f"no results database at {store}: run a benchmark or import a "
+                                "file first")
+    typer.echo(f"leaderboard on http://{address}:{port} for {redact(store)} (Ctrl-C stops it)")
+    env = {**os.environ, STORE_ENV: store}
+    code = serve(streamlit_command(store, port, address), env)
     if code:
         raise typer.Exit(code)

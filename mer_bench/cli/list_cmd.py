@@ -1,57 +1,80 @@
-"""`mer-bench list models|protocols`: what the registry holds, as a table or JSON."""
+"""`mer-bench list KIND`: what a registry holds, as a table or JSON (broken plugins included)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mer_bench import registry
 from mer_bench.cli import app
 from mer_bench.errors import UnknownNameError
+from mer_bench.registry import REGISTRIES, Registry
 
-KINDS = ("models", "protocols")
+
+def _rows(kind: str, registry: Registry) -> list[dict[str, Any]]:
+    rows = []
+    for name, obj in registry.items():
+        row: dict[str, Any] = {"name": name, "origin": registry.origin(name),
+                               "module": registry.module(name), "status": "ok"}
+        if kind in ("models", "protocols"):
+            row.update(dataclasses.asdict(obj.card))
+        elif kind == "datasets":
+            row.update({"folder": obj.folder})
+        else:
+            row["description"] = getattr(obj, "description", "")
+            if kind == "policies":
+                row["reads_test_labels"] = obj.reads_test_labels
+        rows.append(row)
+    rows += [{**dataclasses.asdict(b), "origin": b.distribution, "status": "broken"}
+             for b in registry.broken()]
+    return rows
 
 
 @app.command("list")
 def list_command(
-    kind: str = typer.Argument(..., help="models or protocols"),
+    kind: str = typer.Argument(..., help=f"{' | '.join(REGISTRIES)}"),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable list."),
 ) -> None:
-    """List registered models or protocols (and plugins that failed to load)."""
-    if kind not in KINDS:
-        raise UnknownNameError("list kind", kind, KINDS)
-    specs = registry.models() if kind == "models" else registry.protocols()
-    broken = registry.broken_models() if kind == "models" else registry.broken_protocols()
+    """List registered models, protocols, sources, executors, policies or datasets (and plugins
+    that failed to load, with their error)."""
+    if kind not in REGISTRIES:
+        raise UnknownNameError("list kind", kind, REGISTRIES)
+    registry = REGISTRIES[kind]
+    rows = _rows(kind, registry)
     if as_json:
-        rows = [
-            {**dataclasses.asdict(s.card), "origin": registry.origin(kind[:-1], n), "status": "ok"}
-            for n, s in specs.items()
-        ]
-        rows += [{**dataclasses.asdict(b), "status": "broken"} for b in broken]
-        print(json.dumps(rows, indent=2, default=str))
+        typer.echo(json.dumps(rows, indent=2, default=str))
         return
     console = Console()
+    table = Table(title=f"mer-bench {kind}")
+    ok = [r for r in rows if r["status"] == "ok"]
     if kind == "models":
-        table = Table(title="mer-bench models")
-        for col in ("name", "params", "input", "framework", "recipe", "reference", "description"):
-            table.add_column(col, justify="right" if col == "params" else "left")
-        for name, spec in specs.items():
-            c, r = spec.card, spec.card.recipe
-            recipe = f"{r.optimizer} lr={r.lr:g} bs={r.batch_size} ep={r.epochs}"
-            table.add_row(name, f"{c.num_params:,}", c.input_kind, c.framework, recipe,
-                          f"{c.reference} ({c.year})", c.description)
+        for col in ("name", "params", "view", "framework", "recipe", "module", "reference"):
+            table.add_column(col, justify="right" if col == "params" else "left",
+                             no_wrap=col == "name")
+        for r in ok:
+            rec = r["recipe"]
+            recipe = f"{rec['optimizer']} lr={rec['lr']:g} bs={rec['batch_size']} ep={rec['epochs']}"
+            table.add_row(r["name"], f"{r['num_params']:,}", r["input_kind"], r["framework"],
+                          recipe, r["module"], f"{r['reference']} ({r['year']})")
+    elif kind == "protocols":
+        for col in ("name", "classes", "datasets", "split", "sources", "reference"):
+            table.add_column(col, no_wrap=col == "name")
+        for r in ok:
+            table.add_row(r["name"], ", ".join(r["classes"]), ", ".join(r["datasets"]), r["split"],
+                          ", ".join(r["sources"]), f"{r['reference']} ({r['year']})")
     else:
-        table = Table(title="mer-bench protocols")
-        for col in ("name", "classes", "datasets", "split", "sources", "reference", "description"):
-            table.add_column(col)
-        for name, spec in specs.items():
-            c = spec.card
-            table.add_row(name, ", ".join(c.classes), ", ".join(c.datasets), c.split,
-                          ", ".join(c.sources), f"{c.reference} ({c.year})", c.description)
+        table.add_column("name", no_wrap=True)
+        table.add_column("origin")
+        table.add_column("module")
+        table.add_column("description")
+        for r in ok:
+            table.add_row(r["name"], r["origin"], r["module"], r.get("description") or
+                          r.get("folder", ""))
     console.print(table)
-    for b in broken:
-        console.print(f"[red]broken[/red] {b.name} ({b.distribution}, {b.target}): {b.error}")
+    for b in (r for r in rows if r["status"] == "broken"):
+        console.print(f"broken {b['name']} ({b['origin']}, {b['target']}): {b['error']}",
+                      style="red", highlight=False)

@@ -1,10 +1,20 @@
-"""Option parsing shared by the verbs that read a source (`run`, `prepare`)."""
+"""Option handling shared by the verbs: dataset roots, per-source values, opening the store."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
-from mer_bench.errors import DataError
+from mer_bench.errors import DataError, MerBenchError
+from mer_bench.paths import default_store_path
+from mer_bench.registry import SOURCES
+from mer_bench.store import Store
+
+#: CLI flag of each source option, for messages.
+FLAGS = {"data_root": "--data-root", "dataset_roots": "--dataset-root", "flow_method": "--flow",
+         "difficulty": "--demo-difficulty", "subjects": "--demo-subjects",
+         "cache_dir": "--cache-dir", "workers": "--workers"}
 
 
 def parse_dataset_roots(values: list[str]) -> dict[str, Path]:
@@ -16,3 +26,21 @@ def parse_dataset_roots(values: list[str]) -> dict[str, Path]:
             raise DataError(f"--dataset-root expects NAME=DIR, got {value!r}")
         roots[name.strip()] = Path(folder)
     return roots
+
+
+def source_values(source: str, **values: Any) -> dict[str, Any]:
+    """The values given on the command line that `source` takes; a flag given for a source that
+    does not take it is a one-line error naming the flag."""
+    known = {f.name for f in dataclasses.fields(SOURCES.get(source).Options)}
+    given = {k: v for k, v in values.items() if v is not None and v != {}}
+    stray = sorted(k for k in given if k not in known and k not in ("progress", "workers",
+                                                                    "cache_dir"))
+    if stray:
+        flags = ", ".join(FLAGS.get(k, k) for k in stray)
+        raise MerBenchError(f"{flags} does not apply to --source {source}")
+    return {k: v for k, v in given.items() if k in known}
+
+
+def open_store(location: str | Path | None, read_only: bool = False) -> Store:
+    """The results database at `location` (a path or a database URL), else the default."""
+    return Store(location or default_store_path(), read_only=read_only)

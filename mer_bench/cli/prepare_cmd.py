@@ -13,13 +13,12 @@ import typer
 from rich.console import Console
 
 from mer_bench import registry
-from mer_bench.cli import app
-from mer_bench.cli.options import parse_dataset_roots
-from mer_bench.errors import DataError
-from mer_bench.paths import default_cache_dir
+from mer_bench.cli import UI, app
+from mer_bench.cli.options import parse_dataset_roots, source_values
 from mer_bench.preprocess.config import FLOW_METHODS
 from mer_bench.preprocess.pipeline import summary_line
-from mer_bench.sources import SourceOptions, make_source
+from mer_bench.resolve import protocol_samples
+from mer_bench.sources import make_source, source_options
 
 
 @app.command("prepare")
@@ -31,18 +30,16 @@ def prepare_command(
                                            help="NAME=DIR for one dataset (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
     flow: str = typer.Option("tvl1", "--flow", help=f"Optical flow: {' | '.join(FLOW_METHODS)}."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
-    if flow not in FLOW_METHODS:
-        raise DataError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got {flow!r}")
     spec = registry.get_protocol(protocol)
-    options = SourceOptions(data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
-                            cache_dir=cache_dir or default_cache_dir(), workers=workers,
-                            extra={"flow_method": flow, "progress": not quiet})
+    options = source_options(source, **source_values(
+        source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
+        cache_dir=cache_dir, workers=workers, flow_method=flow, progress=not (quiet or UI.quiet)))
     src = make_source(source, options)
-    samples = spec.protocol.samples(src)
+    samples, _ = protocol_samples(spec, src)
     arrays = src.arrays(samples)
     # Any source built on the raw pipeline (raw, demo) reports its summary in its provenance.
     summary = src.provenance().get("preprocessing_summary")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from mer_bench.metrics import metric, metric_names
 from mer_bench.summary import RunSummary
 
 
@@ -21,19 +22,26 @@ def print_summary(summary: RunSummary, classes: tuple[str, ...], console: Consol
     if summary.run_id:
         title += f"  (run {summary.run_id})"
     table = Table(title=title)
-    for col in ("scope", "UF1", "UAR", "n", "selection"):
-        table.add_column(col, justify="right" if col in ("UF1", "UAR", "n") else "left")
+    names = metric_names()
+    table.add_column("scope")
+    for name in names:
+        table.add_column(metric(name).label, justify="right")
+    table.add_column("n", justify="right")
+    table.add_column("selection")
     pooled = summary.report.pooled
     sel = selection_label(summary.selection)
-    table.add_row("composite", f"{pooled.uf1:.4f}", f"{pooled.uar:.4f}", str(pooled.n), sel)
+
+    def cells(values: dict[str, float]) -> list[str]:
+        return [f"{values[n]:.4f}" for n in names]
+
+    table.add_row("composite", *cells(pooled.values), str(pooled.n), sel)
     for name, s in summary.report.per_dataset.items():
-        table.add_row(name, f"{s.uf1:.4f}", f"{s.uar:.4f}", str(s.n), sel)
-    table.add_row("subject mean", f"{summary.report.subject_mean_uf1:.4f}",
-                  f"{summary.report.subject_mean_uar:.4f}", str(summary.n_subjects), sel)
+        table.add_row(name, *cells(s.values), str(s.n), sel)
+    table.add_row("subject mean", *cells(summary.report.subject_mean), str(summary.n_subjects), sel)
     console.print(table)
     if pooled.absent_classes:
-        names = ", ".join(classes[i] for i in pooled.absent_classes)
-        console.print(f"classes without truth samples (left out of UAR): {names}")
+        absent = ", ".join(classes[i] for i in pooled.absent_classes)
+        console.print(f"classes without truth samples (left out of UAR): {absent}")
     cm = Table(title="confusion (rows: truth, columns: prediction)")
     cm.add_column("")
     for c in classes:

@@ -3,75 +3,109 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from mer_bench import registry
-from mer_bench.cli import app
-from mer_bench.cli.options import parse_dataset_roots
+from mer_bench.cli import UI, app
+from mer_bench.cli.options import open_store, parse_dataset_roots, source_values
 from mer_bench.cli.render import print_summary
 from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.paths import default_cache_dir, default_store_path
-from mer_bench.sources import SourceOptions
-from mer_bench.store import Store
+from mer_bench.sources import source_options
+
+
+class RichRunProgress:
+    """The engine's progress drawn with rich: folds (with time remaining), and epochs where the
+    executor reports them."""
+
+    def __init__(self, label: str, console: Console) -> None:
+        self.label = label
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(),
+                             console=console, transient=False)
+        self.fold_bar: Any = None
+        self.epoch_bar: Any = None
+
+    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None:
+        self.bars.console.print(f"run {run_id}", highlight=False)
+        self.bars.start()
+        self.fold_bar = self.bars.add_task(f"{self.label}: folds", total=folds, completed=done)
+        if epochs is not None and folds > done:
+            self.epoch_bar = self.bars.add_task("epochs", total=epochs)
+
+    def epoch(self, done: int, total: int) -> None:
+        if self.epoch_bar is not None:
+            self.bars.update(self.epoch_bar, completed=done, total=total)
+
+    def fold(self, key: str, seconds: float) -> None:
+        self.bars.advance(self.fold_bar)
+
+    def stop(self) -> None:
+        if self.bars.live.is_started:
+            self.bars.stop()
 
 
 @app.command("run")
 def run_command(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name (mer-bench list models)."),
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
-    source: str = typer.Option("demo", "--source", help="flows | raw | demo"),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Folder of the source's data."),
+    source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="flows/raw: folder of the source's data."),
     dataset_root: list[str] = typer.Option([], "--dataset-root",
                                            help="raw: NAME=DIR for one dataset (repeatable)."),
-    flow: str = typer.Option("tvl1", "--flow", help="raw/demo: optical flow (tvl1 | farneback | dis)."),
-    demo_difficulty: str = typer.Option("standard", "--demo-difficulty",
-                                        help="demo: easy | standard | hard."),
+    flow: str | None = typer.Option(None, "--flow", help="raw/demo: optical flow, tvl1 (default) | farneback | dis."),
+    demo_difficulty: str | None = typer.Option(None, "--demo-difficulty",
+                                               help="demo: easy | standard (default) | hard."),
     demo_subjects: int | None = typer.Option(None, "--demo-subjects",
-                                             help="demo: number of synthetic subjects."),
+                                             help="demo: number of synthetic subjects (default 12)."),
     selection: str = typer.Option("fixed", "--selection",
-                                  help="fixed (declared epochs) | best-on-test (legacy, test-set selection)"),
+                                  help="fixed (declared epochs, default) | best-on-test (legacy, "
+                                       "test-set selection) | mer-bench list policies."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the card's epochs."),
     lr: float | None = typer.Option(None, "--lr", help="Override the card's learning rate."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the card's batch size."),
     seed: int = typer.Option(0, "--seed", help="Run seed; each fold's seed derives from it."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    executor: str = typer.Option("local", "--executor", help="local (processes, default) | sequential | ray | fold-parallel | auto"),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes for parallel executors."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (processes, default) | sequential | ray | fold-parallel | auto."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
-                                           help="Ray cluster for --executor ray ('auto' joins one)."),
-    store_path: Path = typer.Option(None, "--store", help="Results database [default: per-user]."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
+                                           help="ray: the cluster to join ('auto': this machine's)."),
+    store_path: str | None = typer.Option(None, "--store", help="Results database (default: per user, see README)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
     resume: str | None = typer.Option(None, "--resume", help="Run id to resume: finished folds are kept."),
     json_path: Path | None = typer.Option(None, "--json", help="Write a JSON summary here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
     registry.get_model(model)  # unknown names fail before any data is touched
-    if ray_address:  # read by the ray executor (mer_bench.executors.ray_executor.RAY_ADDRESS_ENV)
-        os.environ["MER_BENCH_RAY_ADDRESS"] = ray_address
     registry.get_protocol(protocol)
-    extra = {"flow_method": flow, "progress": not quiet}
-    if source == "demo":
-        extra["difficulty"] = demo_difficulty
-        if demo_subjects is not None:
-            extra["subjects"] = demo_subjects
-    options = SourceOptions(data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
-                            cache_dir=cache_dir or default_cache_dir(), workers=workers, seed=0,
-                            extra=extra)
-    config = RunConfig(model=model, protocol=protocol, source=source, selection=selection,
-                       seed=seed, device=device, executor=executor, workers=workers,
-                       epochs=epochs, lr=lr, batch_size=batch_size, source_options=options)
-    store = Store(store_path or default_store_path())
-    try:
-        summary = run_benchmark(config, store, resume=resume, show_progress=not quiet)
-    finally:
-        store.close()
+    registry.SOURCES.get(source)
+    quiet = quiet or UI.quiet
+    options = source_options(source, **source_values(
+        source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
+        cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
+        difficulty=demo_difficulty, subjects=demo_subjects))
+    executor_options = {"address": ray_address} if ray_address else {}
+    config = RunConfig(model=model, protocol=protocol, source=source, source_options=options,
+                       selection=selection, seed=seed, device=device, executor=executor,
+                       workers=workers, executor_options=executor_options, epochs=epochs, lr=lr,
+                       batch_size=batch_size)
+    console = Console()
+    progress = None if quiet else RichRunProgress(f"{model} on {protocol}", Console(stderr=True))
+    with open_store(store_path) as store:
+        try:
+            summary = run_benchmark(config, store, resume=resume, progress=progress)
+        finally:
+            if progress is not None:
+                progress.stop()
     classes = registry.get_protocol(protocol).card.classes
-    print_summary(summary, classes, Console())
+    print_summary(summary, classes, console)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary.as_dict(), indent=2))

@@ -9,34 +9,36 @@ Where each dataset lives is `mer_bench.datasets.locations`.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pandas as pd
 
-from mer_bench.datasets._common import LoadResult, Problem
+from mer_bench.datasets._common import DatasetInfo, LoadResult, Problem
 from mer_bench.datasets.corrections import CORRECTIONS_VERSION
-from mer_bench.errors import DataError, UnknownNameError
+from mer_bench.errors import DataError
+from mer_bench.registry import DATASETS as REGISTRY
 
-#: Dataset names, in the order doctor reports them.
-DATASETS: tuple[str, ...] = ("casme2", "samm", "smic", "casme3")
+__all__ = ["CORRECTIONS_VERSION", "DatasetInfo", "LoadResult", "Problem", "dataset_names",
+           "inspect_dataset", "load_dataset", "subfolder_name"]
 
-#: Conventional sub-folder of --data-root (and of a config's data_root) for each dataset.
-SUBFOLDERS: dict[str, str] = {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC", "casme3": "CASME3"}
 
-__all__ = ["CORRECTIONS_VERSION", "DATASETS", "SUBFOLDERS", "LoadResult", "Problem",
-           "inspect_dataset", "load_dataset"]
+def dataset_names() -> list[str]:
+    """Registered dataset names, in the order doctor reports them."""
+    return [name for name, _ in sorted(REGISTRY.items(), key=lambda item: item[1].order)]
+
+
+def subfolder_name(name: str) -> str:
+    """The conventional sub-folder of --data-root (and of a config's data_root) for a dataset."""
+    return REGISTRY.get(name).folder
 
 
 def inspect_dataset(name: str, root: Path) -> LoadResult:
     """Read one dataset and collect every problem; raises DataError only when nothing is readable."""
-    if name not in DATASETS:
-        raise UnknownNameError("dataset", name, DATASETS)
+    info = REGISTRY.get(name)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (dataset {name})")
-    module = importlib.import_module(f"mer_bench.datasets.{name}")
-    return module.inspect(root)
+    return info.inspect(root)
 
 
 def load_dataset(name: str, root: Path, strict: bool = True) -> pd.DataFrame:
@@ -54,7 +56,7 @@ def load_dataset(name: str, root: Path, strict: bool = True) -> pd.DataFrame:
     return result.table
 
 
-# After the names above: locations reads DATASETS and SUBFOLDERS from this package.
+# After the names above: locations reads the registry through this package.
 from mer_bench.datasets.locations import resolve_dataset_roots  # noqa: E402
 
 __all__ += ["resolve_dataset_roots"]

@@ -288,3 +288,14 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
     for c in ("onset", "apex", "offset"):
         table[c] = table[c].astype("int64")
     return LoadResult(dataset, root, table, problems, files, applied)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset loader: its name, the conventional sub-folder of `--data-root`, the
+    order `doctor` lists it in, and `inspect(root) -> LoadResult`."""
+
+    name: str
+    folder: str
+    order: int
+    inspect: Callable[[Path], LoadResult]

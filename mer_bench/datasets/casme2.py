@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer_bench.datasets._common import (
-    LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
 )
 from mer_bench.errors import DataError
 from mer_bench.naming import canonical_subject
@@ -79,3 +79,6 @@ def inspect(root: Path) -> LoadResult:
     if objective_file:
         files["objective_classes"] = objective_file
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
+
+
+DATASET = DatasetInfo(name="casme2", folder="CASME2", order=0, inspect=inspect)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer_bench.datasets._common import (
-    LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
 )
 from mer_bench.datasets.corrections import corrections_for
 from mer_bench.errors import DataError
@@ -81,3 +81,6 @@ def inspect(root: Path) -> LoadResult:
     if error_file:
         files["error_list"] = error_file
     return finish(NAME, root, rows, EMOTIONS, files, exclude=excluded, problems=problems)
+
+
+DATASET = DatasetInfo(name="casme3", folder="CASME3", order=3, inspect=inspect)

@@ -1,6 +1,6 @@
 """Where each dataset lives. Precedence, first match wins (docs/datasets.md):
 
-1. a per-dataset option (`--casme2 PATH`, i.e. `SourceOptions.dataset_roots`);
+1. a per-dataset option (`--dataset-root casme2=PATH`, i.e. `RawOptions.dataset_roots`);
 2. `--data-root DIR`: its conventional sub-folder `DIR/CASME2`, `DIR/SAMM`, `DIR/SMIC`,
    `DIR/CASME3` (matched case-insensitively), when that folder exists;
 3. environment: `MER_BENCH_CASME2` (`_SAMM`, `_SMIC`, `_CASME3`), then `MER_BENCH_DATA_ROOT`'s
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mer_bench.datasets import DATASETS, SUBFOLDERS
+from mer_bench.datasets import dataset_names, subfolder_name
 from mer_bench.errors import DataError
 
 try:
@@ -72,12 +72,12 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def subfolder(root: Path, dataset: str) -> Path | None:
     """`root`'s conventional sub-folder for `dataset` (case-insensitive), if it exists."""
-    exact = root / SUBFOLDERS[dataset]
+    exact = root / subfolder_name(dataset)
     if exact.is_dir():
         return exact
     if root.is_dir():
         for child in sorted(root.iterdir()):
-            if child.is_dir() and child.name.lower() == SUBFOLDERS[dataset].lower():
+            if child.is_dir() and child.name.lower() == subfolder_name(dataset).lower():
                 return child
     return None
 
@@ -95,7 +95,7 @@ def locate(dataset: str, options: Any) -> Location:
         return Location(dataset, Path(explicit).expanduser(), f"--{dataset}", (str(explicit),))
     data_root = getattr(options, "data_root", None)
     if data_root is not None:
-        looked.append(f"{Path(data_root) / SUBFOLDERS[dataset]} (--data-root)")
+        looked.append(f"{Path(data_root) / subfolder_name(dataset)} (--data-root)")
         found = subfolder(Path(data_root).expanduser(), dataset)
         if found:
             return Location(dataset, found, "--data-root", tuple(looked))
@@ -104,7 +104,7 @@ def locate(dataset: str, options: Any) -> Location:
         return Location(dataset, path, f"${env_var(dataset)}", tuple(looked + [str(path)]))
     if os.environ.get(ENV_DATA_ROOT):
         env_root = Path(os.environ[ENV_DATA_ROOT]).expanduser()
-        looked.append(f"{env_root / SUBFOLDERS[dataset]} (${ENV_DATA_ROOT})")
+        looked.append(f"{env_root / subfolder_name(dataset)} (${ENV_DATA_ROOT})")
         found = subfolder(env_root, dataset)
         if found:
             return Location(dataset, found, f"${ENV_DATA_ROOT}", tuple(looked))
@@ -116,7 +116,7 @@ def locate(dataset: str, options: Any) -> Location:
         return Location(dataset, path, str(cfg_file), tuple(looked + [str(path)]))
     if config.get("data_root"):
         cfg_root = _from_config(config["data_root"], cfg_file)
-        looked.append(f"{cfg_root / SUBFOLDERS[dataset]} ({cfg_file})")
+        looked.append(f"{cfg_root / subfolder_name(dataset)} ({cfg_file})")
         found = subfolder(cfg_root, dataset)
         if found:
             return Location(dataset, found, str(cfg_file), tuple(looked))
@@ -124,8 +124,8 @@ def locate(dataset: str, options: Any) -> Location:
 
 
 def locate_all(options: Any) -> dict[str, Location]:
-    """Every dataset's Location, in DATASETS order."""
-    return {d: locate(d, options) for d in DATASETS}
+    """Every dataset's Location, in `dataset_names()` order."""
+    return {d: locate(d, options) for d in dataset_names()}
 
 
 def resolve_dataset_roots(options: Any) -> dict[str, Path]:

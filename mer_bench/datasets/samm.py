@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer_bench.datasets._common import (
-    LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
 )
 from mer_bench.errors import DataError
 from mer_bench.naming import canonical_subject
@@ -58,3 +58,6 @@ def inspect(root: Path) -> LoadResult:
     return finish(NAME, root, rows, EMOTIONS,
                   {"annotation": str(sheet), "frames": str(frames) if frames else ""},
                   problems=problems)
+
+
+DATASET = DatasetInfo(name="samm", folder="SAMM", order=1, inspect=inspect)

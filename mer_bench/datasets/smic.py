@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from mer_bench.datasets._common import (
-    LoadResult, Problem, RawRow, find_dir, finish, has_child, index_frames,
+    DatasetInfo, LoadResult, Problem, RawRow, find_dir, finish, has_child, index_frames,
 )
 from mer_bench.errors import DataError
 from mer_bench.naming import canonical_sample, canonical_subject
@@ -58,3 +58,6 @@ def inspect(root: Path) -> LoadResult:
                                    numbers[-1], emotion_dir.name, "", clip, None, clip))
     return finish(NAME, root, rows, EMOTIONS, {"annotation": "", "frames": str(frames)},
                   problems=problems)
+
+
+DATASET = DatasetInfo(name="smic", folder="SMIC", order=2, inspect=inspect)

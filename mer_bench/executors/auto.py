@@ -1,13 +1,14 @@
 """`auto`: pick the fastest executor for this model on this machine, and record why.
 
 - estimator models (one fit per fold): `local`;
+- models that cannot be trained stacked (vmap fails on their code): `local`;
 - torch models on CUDA: `fold-parallel` (stacked folds fill the GPU);
 - torch models on CPU: a short measured trial. Fold-parallel wins on CPU only when the model's
   cost is large matrix products (a small ViT ran 2.25x faster vmapped); for a small CNN, whose
   cost is moving activations, it ran ~7x slower than one fold at a time. The trial times a few
   training steps of one fold on one thread (what each `local` worker does) and of a chunk of folds
-  stacked on all threads, and keeps fold-parallel only if its folds-per-second beat `local`'s
-  by a margin.
+  stacked on all threads, with the trainer's own models and batch schedule, and keeps
+  fold-parallel only if its folds-per-second beat `local`'s by a margin.
 
 The choice, its reason and the trial's timings go into the run's provenance (`describe()`).
 """
@@ -19,14 +20,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mer_bench import registry
-from mer_bench.executors import Executor, FoldContext, FoldDone, make_executor
-from mer_bench.executors.fold_parallel import FoldBatch, epoch_batches
+from mer_bench.executors.base import Executor, FoldDone, RunContext
+from mer_bench.executors.fold_parallel import vmap_problem
 from mer_bench.executors.local import cpu_count
-from mer_bench.folds import Fold
-from mer_bench.training import EpochCallback, batch_slices, make_optimizer
+from mer_bench.training import EpochCallback, FoldTask
+from mer_bench.training.replicas import SingleModel, StackedModels
+from mer_bench.training.schedule import epoch_steps, shuffler
 
 #: Fold-parallel must beat local's throughput by this factor to be chosen on a CPU.
 MARGIN = 1.2
@@ -36,51 +37,51 @@ TRIAL_STEPS = 3
 TRIAL_FOLDS = 4
 
 
-def time_single_fold(ctx: FoldContext, fold: Fold, steps: int = TRIAL_STEPS) -> float:
+def _timed_steps(models, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[FoldTask],
+                 batch_size: int, steps: int) -> float:
+    """Mean seconds per training step (after a warm-up) on the tasks' first batches."""
+    generators = [shuffler(t.fold.seed) for t in tasks]
+    step = epoch_steps([t.fold.train_idx for t in tasks], generators, batch_size)[0]
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        models.train_step(x, y, step)
+        times.append(time.perf_counter() - start)
+    return float(np.mean(times[1:] or times))
+
+
+def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS) -> float:
     """Seconds per training step of one fold on one thread (a `local` worker's situation)."""
     spec = registry.get_model(ctx.model)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(fold.seed)
-        model = spec.build(ctx.num_classes)
-        model.train()
-        optimizer = make_optimizer(ctx.recipe, model.parameters())
-        x = torch.tensor(ctx.x[fold.train_idx], dtype=torch.float32)
-        y = torch.tensor(ctx.y[fold.train_idx], dtype=torch.long)
-        part = batch_slices(len(x), ctx.recipe.batch_size)[0]
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x[part]), y[part]).backward()
-            optimizer.step()
-            times.append(time.perf_counter() - start)
+        models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
+                             torch.device("cpu"), ctx.optimizer)
+        x = torch.as_tensor(ctx.x, dtype=torch.float32)
+        y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
+        return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)
     finally:
         torch.set_num_threads(threads)
-    return float(np.mean(times[1:] or times))
 
 
-def time_stacked_folds(ctx: FoldContext, folds: Sequence[Fold], steps: int = TRIAL_STEPS) -> float:
-    """Seconds per training step of `folds` stacked (fold-parallel), on all threads."""
+def time_stacked_folds(ctx: RunContext, tasks: Sequence[FoldTask],
+                       steps: int = TRIAL_STEPS) -> float:
+    """Seconds per training step of `tasks` stacked (fold-parallel), on all threads."""
     spec = registry.get_model(ctx.model)
-    batch = FoldBatch.build(spec, folds, ctx.recipe, ctx.num_classes, torch.device("cpu"))
-    x_all = torch.tensor(np.asarray(ctx.x), dtype=torch.float32)
-    y_all = torch.tensor(np.asarray(ctx.y), dtype=torch.long)
-    generators = [torch.Generator().manual_seed(f.seed + 1) for f in folds]
-    idx, weight, active = epoch_batches(folds, generators, ctx.recipe.batch_size)[0]
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        batch.train_step(x_all, y_all, idx, weight, active)
-        times.append(time.perf_counter() - start)
-    return float(np.mean(times[1:] or times))
+    models = StackedModels(spec, [t.fold.seed for t in tasks], ctx.recipe, ctx.num_classes,
+                           torch.device("cpu"))
+    x = torch.as_tensor(ctx.x, dtype=torch.float32)
+    y = torch.as_tensor(np.max(np.stack([t.labels for t in tasks]), axis=0).clip(min=0),
+                        dtype=torch.long)
+    return _timed_steps(models, x, y, tasks, ctx.recipe.batch_size, steps)
 
 
 class AutoExecutor(Executor):
     """Chooses `local` or `fold-parallel` for the run (see the module docstring)."""
 
     name = "auto"
+    description = "fold-parallel on CUDA; on a CPU whichever a short timed trial finds faster"
 
     def __init__(self, workers: int | None = None) -> None:
         super().__init__(workers)
@@ -88,23 +89,27 @@ class AutoExecutor(Executor):
         self.reason = ""
         self.trial: dict = {}
 
-    def choose(self, ctx: FoldContext, folds: Sequence[Fold]) -> str:
+    def choose(self, ctx: RunContext, tasks: Sequence[FoldTask]) -> str:
         """The executor's name for this run; sets `reason` (and `trial` on a CPU)."""
         spec = registry.get_model(ctx.model)
         if spec.card.framework != "torch":
             self.reason = "estimator model: one fit per fold, spread over processes"
             return "local"
+        problem = vmap_problem(spec, ctx.num_classes, np.asarray(ctx.x[:2]))
+        if problem is not None:
+            self.reason = f"the model cannot be trained stacked ({problem}): one fold per process"
+            return "local"
         if torch.device(ctx.device).type == "cuda":
             self.reason = "torch model on CUDA: stacked folds fill the GPU"
             return "fold-parallel"
-        if len(folds) < 2:
+        if len(tasks) < 2:
             self.reason = "a single fold: nothing to stack"
             return "local"
         workers = self.workers or cpu_count()
-        stacked = list(folds[:TRIAL_FOLDS])
-        single = time_single_fold(ctx, folds[0])
+        stacked = list(tasks[:TRIAL_FOLDS])
+        single = time_single_fold(ctx, tasks[0])
         together = time_stacked_folds(ctx, stacked)
-        local_rate = min(workers, len(folds)) / single
+        local_rate = min(workers, len(tasks)) / single
         stacked_rate = len(stacked) / together
         self.trial = {"single_fold_step_s": round(single, 5), "stacked_step_s": round(together, 5),
                       "stacked_folds": len(stacked), "local_folds_per_s": round(local_rate, 3),
@@ -115,12 +120,14 @@ class AutoExecutor(Executor):
         self.reason = "CPU trial: one fold per process trained faster than stacked folds"
         return "local"
 
-    def execute(self, ctx: FoldContext, folds: Sequence[Fold], on_done: FoldDone,
+    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
                 on_epoch: EpochCallback | None = None) -> None:
-        if not folds:
+        if not tasks:
             return
-        self.chosen = make_executor(self.choose(ctx, folds), self.workers)
-        self.chosen.execute(ctx, folds, on_done, on_epoch)
+        from mer_bench.executors import make_executor
+
+        self.chosen = make_executor(self.choose(ctx, tasks), workers=self.workers)
+        self.chosen.execute(ctx, tasks, on_done, on_epoch)
 
     def describe(self) -> dict:
         chosen = self.chosen.describe() if self.chosen is not None else {}

@@ -2,11 +2,11 @@
 
 Each worker is a fresh `spawn`ed Python process (safe with torch's thread pools, on every OS)
 with `cores // workers` intra-op threads: on a busy CPU, one thread per small fold beats several.
-The run's context (model name, recipe, input arrays) is sent once per worker, by the pool's
-initializer; each task then carries only its fold (indices and seed). Workers call the same
-`run_fold` as the sequential executor, so a fold's predictions are bit-identical to the
-sequential run at the same intra-op thread count. Finished folds come back to the driver as they
-finish; only the driver writes the results database.
+The run's context (model name, policy, recipe, input arrays) is sent once per worker, by the
+pool's initializer; each task then carries only its fold (indices, seed, hidden-test labels).
+Workers call the same `run_fold` as the sequential executor, so a fold's predictions are
+bit-identical to the sequential run at the same intra-op thread count. Finished folds come back
+to the driver as they finish; only the driver writes the results database.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ import torch
 
 from mer_bench import registry
 from mer_bench.cards import ModelSpec
-from mer_bench.executors import Executor, FoldContext, FoldDone, run_fold
-from mer_bench.folds import Fold
-from mer_bench.training import EpochCallback, FoldOutput
+from mer_bench.executors.base import Executor, FoldDone, RunContext, run_fold
+from mer_bench.training import EpochCallback, FoldTask, FoldTrace
 
 # Per worker process: the run's context, set once by `_init_worker`.
-_WORKER_CTX: FoldContext | None = None
+_WORKER_CTX: RunContext | None = None
 
 
 def cpu_count() -> int:
@@ -39,7 +38,7 @@ def shipped_specs(model: str) -> list[ModelSpec]:
     """Specs a fresh process cannot discover: those registered in this process only (tests,
     notebooks). Installed models are found through entry points and are not shipped."""
     spec = registry.get_model(model)
-    return [spec] if registry.origin("model", model) == "in-process" else []
+    return [spec] if registry.MODELS.origin(model) == registry.IN_PROCESS else []
 
 
 def prepare_worker(threads: int, specs: Sequence[ModelSpec]) -> None:
@@ -49,22 +48,23 @@ def prepare_worker(threads: int, specs: Sequence[ModelSpec]) -> None:
         registry.register(spec)
 
 
-def _init_worker(ctx: FoldContext, threads: int, specs: Sequence[ModelSpec]) -> None:
+def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec]) -> None:
     global _WORKER_CTX
     prepare_worker(threads, specs)
     _WORKER_CTX = ctx
 
 
-def _run_in_worker(fold: Fold) -> FoldOutput:
+def _run_in_worker(task: FoldTask) -> FoldTrace:
     if _WORKER_CTX is None:
         raise RuntimeError("worker was started without its run context")
-    return run_fold(_WORKER_CTX, fold)
+    return run_fold(_WORKER_CTX, task)
 
 
 class LocalExecutor(Executor):
     """Folds over `workers` processes (default: one per core), one fold per task."""
 
     name = "local"
+    description = "worker processes on this machine, one fold each (default)"
 
     def __init__(self, workers: int | None = None, start_method: str = "spawn") -> None:
         super().__init__(workers)
@@ -72,25 +72,25 @@ class LocalExecutor(Executor):
         self.threads: int | None = None
         self.processes: int | None = None
 
-    def execute(self, ctx: FoldContext, folds: Sequence[Fold], on_done: FoldDone,
+    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
                 on_epoch: EpochCallback | None = None) -> None:
-        if not folds:
+        if not tasks:
             return
         cores = cpu_count()
-        self.processes = max(1, min(self.workers or cores, len(folds)))
+        self.processes = max(1, min(self.workers or cores, len(tasks)))
         self.threads = max(1, cores // self.processes)
         pool = ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context(self.start_method),
             initializer=_init_worker, initargs=(ctx, self.threads, shipped_specs(ctx.model)),
         )
-        pending: dict[Future, Fold] = {}
+        pending: dict[Future, FoldTask] = {}
         try:
-            pending = {pool.submit(_run_in_worker, fold): fold for fold in folds}
+            pending = {pool.submit(_run_in_worker, task): task for task in tasks}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    fold = pending.pop(future)
-                    on_done(fold, future.result())
+                    task = pending.pop(future)
+                    on_done(task, future.result())
         except BaseException:
             stop_pool(pool, pending)
             raise
@@ -101,7 +101,7 @@ class LocalExecutor(Executor):
                 "threads_per_worker": self.threads, "start_method": self.start_method}
 
 
-def stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, Fold]) -> None:
+def stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, FoldTask]) -> None:
     """Cancel queued folds and end the workers now (interrupt, failed fold, lost worker)."""
     for future in pending:
         future.cancel()

@@ -1,7 +1,8 @@
 """`ray`: a run's folds as Ray tasks, on a local Ray instance or an existing cluster.
 
-`--ray-address auto` (or $MER_BENCH_RAY_ADDRESS) joins a running cluster; without an address a
-local instance with `workers` CPUs is started for the run and stopped after it. The run context
+`address` (`--ray-address`; `auto` joins the cluster this machine belongs to) joins a running
+cluster; without one a local instance with `workers` CPUs is started for the run and stopped
+after it. The run context
 is put in Ray's object store once (shared memory per node) and every task reads it from there;
 each task runs `run_fold` exactly as the sequential executor does and returns its output to the
 driver, which alone writes the results database. Ray is optional: `pip install .[ray]`.
@@ -9,19 +10,15 @@ driver, which alone writes the results database. Ray is optional: `pip install .
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from mer_bench.errors import MerBenchError
-from mer_bench.executors import Executor, FoldContext, FoldDone, run_fold
+from mer_bench.executors.base import Executor, FoldDone, RunContext, run_fold
 from mer_bench.executors.local import cpu_count, prepare_worker, shipped_specs
-from mer_bench.folds import Fold
-from mer_bench.training import EpochCallback, FoldOutput
+from mer_bench.training import EpochCallback, FoldTask, FoldTrace
 
-#: Environment variable read when no address is given (what `mer-bench run --ray-address` sets).
-RAY_ADDRESS_ENV = "MER_BENCH_RAY_ADDRESS"
 #: Intra-op threads per fold task (each task asks Ray for one CPU).
 TASK_THREADS = 1
 
@@ -36,25 +33,26 @@ def import_ray() -> Any:
     return ray
 
 
-def _ray_fold(ctx: FoldContext, fold: Fold, specs: list) -> FoldOutput:
+def _ray_fold(ctx: RunContext, task: FoldTask, specs: list) -> FoldTrace:
     """A fold as a Ray task (the context arrives from the object store)."""
     prepare_worker(TASK_THREADS, specs)
-    return run_fold(ctx, fold)
+    return run_fold(ctx, task)
 
 
 class RayExecutor(Executor):
     """Folds as Ray tasks, one CPU each; results reported to the driver as they finish."""
 
     name = "ray"
+    description = "Ray tasks on a local instance or a cluster (--ray-address)"
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         super().__init__(workers)
-        self.address = address or os.environ.get(RAY_ADDRESS_ENV) or None
+        self.address = address or None
         self.cluster_cpus: float | None = None
 
-    def execute(self, ctx: FoldContext, folds: Sequence[Fold], on_done: FoldDone,
+    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
                 on_epoch: EpochCallback | None = None) -> None:
-        if not folds:
+        if not tasks:
             return
         ray = import_ray()
         started = not ray.is_initialized()
@@ -71,13 +69,13 @@ class RayExecutor(Executor):
                 module = sys.modules.get(getattr(spec.build, "__module__", ""), None)
                 if module is not None and not module.__name__.startswith("mer_bench"):
                     ray.cloudpickle.register_pickle_by_value(module)
-            task = ray.remote(num_cpus=TASK_THREADS)(_ray_fold)
+            remote = ray.remote(num_cpus=TASK_THREADS)(_ray_fold)
             ctx_ref = ray.put(ctx)
-            pending = {task.remote(ctx_ref, fold, specs): fold for fold in folds}
+            pending = {remote.remote(ctx_ref, task, specs): task for task in tasks}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                fold = pending.pop(done[0])
-                on_done(fold, ray.get(done[0]))
+                task = pending.pop(done[0])
+                on_done(task, ray.get(done[0]))
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)

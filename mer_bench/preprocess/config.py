@@ -19,7 +19,7 @@ SCALINGS = ("minmax",)
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 #: Bumped when the code changes what the same configuration produces (invalidates caches).
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: flow28 channels in FLOW28_CHANNELS order (strain, v, u)
 
 
 @dataclass(frozen=True)

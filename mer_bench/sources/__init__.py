@@ -1,43 +1,35 @@
 """Sources of a protocol's data (`--source`): real files, flow PNGs, or the synthetic demo.
 
-Each source is a `mer_bench.data.Source` in its own module; `make_source` is the one way in.
+Each source is a `mer_bench.data.Source` in its own module, registered under the
+`mer_bench.sources` entry-point group, with its typed options (`Source.Options`).
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mer_bench.data import Source
-from mer_bench.errors import UnknownNameError
-from mer_bench.paths import default_cache_dir
+from mer_bench.registry import SOURCES
+from mer_bench.sources.options import SourceOptions, build_options, identity_of
 
-#: name -> "module:Class"; imported lazily so a source's heavy dependencies load only when used.
-SOURCES: dict[str, str] = {
-    "flows": "mer_bench.sources.flows:FlowsSource",
-    "demo": "mer_bench.sources.demo:DemoSource",
-    "raw": "mer_bench.sources.raw:RawSource",
-}
+__all__ = ["SOURCES", "SourceOptions", "identity_of", "make_source", "source_options"]
 
 
-@dataclass(frozen=True)
-class SourceOptions:
-    """Where and how a source finds its data. Paths left None fall back to documented defaults."""
-
-    data_root: Path | None = None
-    dataset_roots: dict[str, Path] = field(default_factory=dict)
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    workers: int | None = None
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+def source_options(name: str, **values: Any) -> Any:
+    """The typed options of source `name` from keyword values (None = the default); a value the
+    source does not take is a one-line error naming it."""
+    cls = SOURCES.get(name)
+    return build_options(cls.Options, name, values)
 
 
-def make_source(name: str, options: SourceOptions) -> Source:
-    """The source registered as `name`, configured by `options`."""
-    if name not in SOURCES:
-        raise UnknownNameError("source", name, SOURCES)
-    module_name, class_name = SOURCES[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+def make_source(name: str, options: Any = None, **values: Any) -> Source:
+    """The source registered as `name`, configured by its typed `options` (or by `values`)."""
+    cls = SOURCES.get(name)
+    if options is None:
+        options = build_options(cls.Options, name, values)
+    elif values:
+        raise TypeError("give either options or keyword values")
+    if not isinstance(options, cls.Options):
+        raise TypeError(f"source '{name}' takes {cls.Options.__name__}, got "
+                        f"{type(options).__name__}")
     return cls(options)

@@ -3,17 +3,17 @@
 The first use generates CASME II-, SAMM- and SMIC-HS-shaped trees (`mer_bench.synth`) into the
 cache, keyed by the generator's parameters; later uses find them there. Tables and arrays then come
 from the `raw` source on those trees: the real loaders, face detection, TV-L1 flow and 28x28
-reduction. `synthetic` is True, so protocols build their sample lists with their emotion rules.
-
-Options (`SourceOptions.extra`): `subjects`, `difficulty` (easy | standard | hard), `seed` (the
-data seed; default `SourceOptions.seed`), `clips_per_subject`, `progress`.
+reduction. Its sample ids are generated, so protocols build their sample lists with their
+emotion rules. Options: `DemoOptions` (every generator parameter is part of the run's identity).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +22,42 @@ import pandas as pd
 from mer_bench.cards import stable_hash
 from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError
-from mer_bench.sources.raw import RawSource
-from mer_bench.synth.generate import GENERATOR_VERSION, SynthConfig, generate
+from mer_bench.sources.options import identity_field
+from mer_bench.sources.raw import PreprocessedOptions, RawSource
+from mer_bench.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
+                                      GENERATOR_VERSION, SynthConfig, generate)
+from mer_bench.synth.motion import DIFFICULTIES
 from mer_bench.synth.writers import DATASET_DIRS
+
+log = logging.getLogger(__name__)
 
 #: Written last into a generated tree; a tree without it is incomplete and is regenerated.
 MARKER = "COMPLETE.json"
 
 
-def demo_config(options: Any) -> SynthConfig:
-    """The generator parameters of a run's demo, from `SourceOptions.extra` (defaults otherwise)."""
-    extra = dict(getattr(options, "extra", {}) or {})
-    defaults = SynthConfig()
-    try:
-        return SynthConfig(subjects=int(extra.get("subjects", defaults.subjects)),
-                           seed=int(extra.get("seed", getattr(options, "seed", 0))),
-                           difficulty=str(extra.get("difficulty", defaults.difficulty)),
-                           clips_per_subject=int(extra.get("clips_per_subject", defaults.clips_per_subject)))
-    except ValueError as exc:
-        raise DataError(f"demo source: {exc}") from exc
+@dataclass(frozen=True)
+class DemoOptions(PreprocessedOptions):
+    """The generator's parameters (`mer-bench synth`) and the preprocessing."""
+
+    subjects: int = identity_field(DEFAULT_SUBJECTS)
+    difficulty: str = identity_field("standard")
+    seed: int = identity_field(0)  # the data seed (not the run seed)
+    clips_per_subject: int = identity_field(DEFAULT_CLIPS_PER_SUBJECT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.difficulty not in DIFFICULTIES:
+            raise ValueError(f"--demo-difficulty must be one of {', '.join(DIFFICULTIES)}, got "
+                             f"{self.difficulty!r}")
+        if self.subjects < len(DATASET_DIRS):
+            raise ValueError(f"the demo needs at least {len(DATASET_DIRS)} subjects (one per "
+                             f"dataset), got {self.subjects}")
+        if self.clips_per_subject < 1:
+            raise ValueError(f"clips per subject must be at least 1, got {self.clips_per_subject}")
+
+    def synth_config(self) -> SynthConfig:
+        return SynthConfig(subjects=self.subjects, seed=self.seed, difficulty=self.difficulty,
+                           clips_per_subject=self.clips_per_subject)
 
 
 def demo_dir(cache_dir: Path, config: SynthConfig) -> Path:
@@ -58,13 +75,9 @@ def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) ->
     start = time.perf_counter()
     report = None
     if progress:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-
         def report(done: int, total: int) -> None:
             if done == total or done % 20 == 0:
-                console.print(f"demo: generated {done}/{total} clips", highlight=False)
+                log.info("demo: generated %d/%d clips", done, total)
 
     records = generate(root, subjects=config.subjects, seed=config.seed,
                        difficulty=config.difficulty, clips_per_subject=config.clips_per_subject,
@@ -82,14 +95,15 @@ class DemoSource(Source):
     """Generated videos (cached) read by the `raw` source: loaders + standard preprocessing."""
 
     name = "demo"
-    synthetic = True
+    description = "synthetic micro-expression videos in the owners' layouts (no licensed data)"
+    sample_ids = "generated"
+    Options = DemoOptions
 
-    def __init__(self, options: Any) -> None:
-        self.config = demo_config(options)
-        progress = bool((getattr(options, "extra", {}) or {}).get("progress", True))
-        self.root = ensure_demo(Path(options.cache_dir), self.config, progress=progress)
+    def __init__(self, options: DemoOptions) -> None:
+        self.config = options.synth_config()
+        self.root = ensure_demo(Path(options.cache_dir), self.config, progress=options.progress)
         roots = {dataset: self.root / folder for dataset, folder in DATASET_DIRS.items()}
-        self.raw = RawSource(options, roots=roots, synthetic=True)
+        self.raw = RawSource(options, roots=roots)
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in DATASET_DIRS:

@@ -14,6 +14,7 @@ HTNet's fixed fallback points and the run records that.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,16 +24,26 @@ import pandas as pd
 from mer_bench.data import FALLBACK_POINTS, InputArrays, Source
 from mer_bench.errors import DataError
 from mer_bench.naming import canonical_dataset, canonical_sample, canonical_subject
+from mer_bench.sources.options import SourceOptions, identity_field
+
+
+@dataclass(frozen=True)
+class FlowsOptions(SourceOptions):
+    """The folder of flow PNGs (part of the run's identity: another folder is other data)."""
+
+    data_root: Path | None = identity_field(None)
 
 
 class FlowsSource(Source):
     """Reads precomputed flow images; knows no annotations, so protocols use their explicit lists."""
 
     name = "flows"
-    synthetic = False
+    description = "a folder of 28x28x3 flow PNGs (HTNet / STSTNet layout)"
+    sample_ids = "real"
     has_tables = False
+    Options = FlowsOptions
 
-    def __init__(self, options) -> None:
+    def __init__(self, options: FlowsOptions) -> None:
         if options.data_root is None:
             raise DataError("source 'flows' needs --data-root: a folder of 28x28x3 flow PNGs "
                             "(or try the built-in demo: --source demo)")
@@ -56,9 +67,15 @@ class FlowsSource(Source):
 
 def read_flow_png(path: Path) -> np.ndarray:
     """(3, 28, 28) float32 in 0-255 from one flow PNG; DataError naming the file otherwise."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(f"{path}: unreadable image")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise DataError(f"{path}: a grayscale image, not a 3-channel flow image (strain, v, u)")
+    if image.ndim == 3 and image.shape[2] == 4:
+        raise DataError(f"{path}: has an alpha channel; a flow image has 3 channels")
+    if image.dtype != np.uint8:
+        raise DataError(f"{path}: {image.dtype} pixels; flow images are 8-bit")
     if image.shape != (28, 28, 3):
         raise DataError(f"{path}: expected a 28x28x3 flow image, got {image.shape}")
     return image.transpose(2, 0, 1).astype(np.float32)

@@ -3,13 +3,14 @@
 Dataset tables come from the loaders (`mer_bench.datasets.load_dataset`) with roots from
 `--data-root` / per-dataset roots (`mer_bench.datasets.resolve_dataset_roots`). `arrays` joins a
 protocol's samples with those tables (onset, apex, frames) and runs the cached, parallel pipeline
-(`mer_bench.preprocess.pipeline`). The demo source reuses this class on generated trees by passing
-explicit roots and `synthetic=True`.
+(`mer_bench.preprocess.pipeline`). The demo source reads its generated trees through this class,
+passing explicit roots.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +19,60 @@ import pandas as pd
 from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError
 from mer_bench.naming import sample_key
-from mer_bench.preprocess.config import PreprocessConfig
+from mer_bench.preprocess.config import FLOW_METHODS, PreprocessConfig
 from mer_bench.preprocess.frames import SampleFrames, select_frames
 from mer_bench.preprocess.pipeline import PipelineSummary, run_pipeline
+from mer_bench.sources.options import SourceOptions, identity_field
 
 TableLoader = Callable[[str, Path], pd.DataFrame]
 
 
-def config_from_options(extra: Mapping[str, Any]) -> PreprocessConfig:
-    """The preprocessing config of a run: `extra["preprocess"]` (a PreprocessConfig), else the
-    defaults, with `extra["flow_method"]` applied when given."""
-    config = extra.get("preprocess") or PreprocessConfig()
-    if not isinstance(config, PreprocessConfig):
-        raise TypeError("SourceOptions.extra['preprocess'] must be a PreprocessConfig")
-    method = extra.get("flow_method")
-    return config.with_flow_method(method) if method else config
+@dataclass(frozen=True)
+class PreprocessedOptions(SourceOptions):
+    """The preprocessing of frames into arrays (part of the run's identity). `flow_method`
+    overrides the method of `preprocessing` (`--flow`)."""
+
+    flow_method: str = identity_field("tvl1")
+    preprocessing: PreprocessConfig = identity_field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.flow_method not in FLOW_METHODS:
+            raise ValueError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got "
+                             f"{self.flow_method!r}")
+        object.__setattr__(self, "preprocessing",
+                           self.preprocessing.with_flow_method(self.flow_method))
+
+
+@dataclass(frozen=True)
+class RawOptions(PreprocessedOptions):
+    """Where the datasets are (`--data-root`, `--dataset-root NAME=DIR`; see
+    `mer_bench.datasets.locations`): a location, not part of the identity."""
+
+    data_root: Path | None = None
+    dataset_roots: Mapping[str, Path] = field(default_factory=dict)
 
 
 class RawSource(Source):
     """Frames on disk -> standard preprocessing (faces, TV-L1 flow, strain, 28x28) -> arrays."""
 
     name = "raw"
-    synthetic = False
+    description = "the datasets as their owners ship them, with the standard preprocessing"
+    sample_ids = "real"
+    Options = RawOptions
 
-    def __init__(self, options: Any, roots: Mapping[str, Path] | None = None,
-                 synthetic: bool | None = None, loader: TableLoader | None = None,
-                 config: PreprocessConfig | None = None) -> None:
+    def __init__(self, options: PreprocessedOptions, roots: Mapping[str, Path] | None = None,
+                 loader: TableLoader | None = None) -> None:
         self.options = options
         self._roots = dict(roots) if roots is not None else None
         self._explicit_roots = roots is not None
-        if synthetic is not None:
-            self.synthetic = synthetic
         self._loader = loader
-        self.config = config or config_from_options(getattr(options, "extra", {}) or {})
+        self.config = options.preprocessing
         self.cache_dir = Path(options.cache_dir) / "preprocess"
-        self.workers = getattr(options, "workers", None)
-        self.progress = bool((getattr(options, "extra", {}) or {}).get("progress", True))
+        self.workers = options.workers
+        self.progress = options.progress
         self._tables: dict[str, pd.DataFrame] = {}
         self.last_summary: PipelineSummary | None = None
-        self.last_fallbacks: list[str] = []
         self._fallback_samples: dict[str, str] = {}
 
     # --- tables ---
@@ -115,14 +131,13 @@ class RawSource(Source):
         result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
                               progress=self.progress)
         self.last_summary = result.summary
-        self.last_fallbacks = result.fallbacks
         self._fallback_samples = {f.key: kind for f, kind in zip(frames, result.fallbacks) if kind}
         return result.arrays
 
     def provenance(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "source": self.name,
-            "synthetic": self.synthetic,
+            "synthetic": self.sample_ids == "generated",
             "preprocessing": self.config.as_dict(),
             "preprocessing_hash": self.config.hash(),
         }
