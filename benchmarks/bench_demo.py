@@ -29,8 +29,8 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score, recall_score
 
-    from mer_bench.sources import SourceOptions
-    from mer_bench.sources.demo import DemoSource
+    from mer_bench.resolve import protocol_samples
+    from mer_bench.sources.demo import DemoOptions, DemoSource
     from mer_bench.synth.generate import DEFAULT_SUBJECTS
     from mer_bench_protocols.megc2019 import spec as megc2019
 
@@ -39,13 +39,13 @@ def main() -> None:
     print(f"{'difficulty':<10} {'clips':>5} {'samples':>7} {'gen s':>6} {'prep s':>6} {'UF1':>6} {'UAR':>6}")
     for difficulty in args.difficulties:
         with tempfile.TemporaryDirectory() as cache:
-            extra = {"subjects": subjects, "difficulty": difficulty, "seed": args.seed, "progress": False}
-            options = SourceOptions(cache_dir=Path(cache), workers=args.workers, extra=extra)
+            options = DemoOptions(cache_dir=Path(cache), workers=args.workers, subjects=subjects,
+                                  difficulty=difficulty, seed=args.seed)
             start = time.perf_counter()
             source = DemoSource(options)
             generated = time.perf_counter() - start
             clips = sum(len(source.dataset_table(d)) for d in ("smic", "casme2", "samm"))
-            samples = megc2019.protocol.samples(source)
+            samples, _ = protocol_samples(megc2019, source)
             start = time.perf_counter()
             arrays = source.arrays(samples)
             prepared = time.perf_counter() - start

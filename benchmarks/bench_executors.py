@@ -51,16 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def time_executor(name: str, model: str, args: argparse.Namespace) -> tuple[float, dict, dict]:
     """Seconds to run the folds under executor `name`, the fold outputs, and its description."""
-    ctx, folds = composite_context(model, "cpu", args.epochs)
-    folds = folds[:args.folds]
-    executor = make_executor(name.split("@")[0], args.workers)
+    ctx, tasks, _ = composite_context(model, "cpu", args.epochs)
+    tasks = tasks[:args.folds]
+    executor = make_executor(name.split("@")[0], workers=args.workers)
     outputs: dict = {}
     threads = torch.get_num_threads()
     if name == "sequential":
         torch.set_num_threads(args.seq_threads)
     start = time.perf_counter()
     try:
-        executor.execute(ctx, folds, lambda fold, out: outputs.__setitem__(fold.index, out))
+        executor.execute(ctx, tasks, lambda task, trace: outputs.__setitem__(task.fold.index, trace))
     finally:
         torch.set_num_threads(threads)
     return time.perf_counter() - start, outputs, executor.describe()

@@ -29,7 +29,7 @@ from mer_bench import registry
 from mer_bench.engine import RunConfig, run_benchmark
 from mer_bench.errors import MerBenchError
 from mer_bench.paths import default_cache_dir
-from mer_bench.sources import SourceOptions
+from mer_bench.sources import source_options
 from mer_bench.store import Store
 
 
@@ -53,8 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def bench_one(name: str, args: argparse.Namespace, store: Store) -> dict:
     """One run of `name`; returns a table row (scores, or the error that stopped it)."""
     spec = registry.get_model(name)
-    options = SourceOptions(data_root=args.data_root, cache_dir=args.cache_dir or default_cache_dir(),
-                            seed=0)
+    values = {"cache_dir": args.cache_dir or default_cache_dir()}
+    if args.data_root is not None:
+        values["data_root"] = args.data_root
+    options = source_options(args.source, **values)
     config = RunConfig(model=name, protocol=args.protocol, source=args.source, seed=args.seed,
                        device=args.device, epochs=args.epochs, source_options=options)
     recipe = config.recipe(spec)
@@ -63,7 +65,7 @@ def bench_one(name: str, args: argparse.Namespace, store: Store) -> dict:
                       f"ep={recipe.epochs}" if spec.card.framework == "torch" else "fit once")}
     start = time.perf_counter()
     try:
-        summary = run_benchmark(config, store, show_progress=False)
+        summary = run_benchmark(config, store)
     except (MerBenchError, RuntimeError, ValueError) as exc:  # report it, keep benchmarking
         row.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
         return row
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.models or sorted(registry.models())
+    names = args.models or registry.MODELS.names()
     names = [n for n in names if n not in set(args.skip)]
     device = args.device
     if device == "auto":

@@ -14,15 +14,16 @@ import numpy as np
 
 from mer_bench import registry
 from mer_bench.data import FALLBACK_POINTS, InputArrays, ProtocolData
-from mer_bench.executors import FoldContext
-from mer_bench.folds import Fold, loso_folds
-from mer_bench_protocols.manifest import read_manifest
+from mer_bench.executors import RunContext
+from mer_bench.folds import loso_folds
+from mer_bench.selection import make_policy
+from mer_bench.training import FoldTask
 from mer_bench_protocols.megc2019 import CLASSES
 
 
 def synthetic_composite(seed: int = 0) -> ProtocolData:
     """The composite's sample table with synthetic flow images."""
-    samples = read_manifest("megc2019.csv", CLASSES)
+    samples = registry.get_protocol("megc2019").protocol.listed_samples(CLASSES)
     rng = np.random.default_rng(seed)
     n = len(samples)
     flow = rng.normal(128, 20, size=(n, 3, 28, 28))
@@ -34,12 +35,18 @@ def synthetic_composite(seed: int = 0) -> ProtocolData:
 
 
 def composite_context(model: str, device: str = "cpu", epochs: int | None = None,
-                      selection: str = "fixed", seed: int = 0) -> tuple[FoldContext, list[Fold]]:
-    """A run context for `model` (its card's recipe, `epochs` overridden) and its 68 LOSO folds."""
+                      selection: str = "fixed", seed: int = 0,
+                      ) -> tuple[RunContext, list[FoldTask], np.ndarray]:
+    """A run context for `model` (its card's recipe, `epochs` overridden), its 68 LOSO folds as
+    the trainer sees them, and the labels (which only the engine holds)."""
     spec = registry.get_model(model)
     data = synthetic_composite(seed)
     prepare = spec.prepare_inputs or (lambda arrays: arrays.flow)
     x = np.ascontiguousarray(prepare(data.arrays), dtype=np.float32)
     recipe = dataclasses.replace(spec.card.recipe, epochs=epochs or spec.card.recipe.epochs)
-    ctx = FoldContext(model, recipe, selection, len(CLASSES), device, x, data.labels)
-    return ctx, loso_folds(data, seed)
+    ctx = RunContext(model, make_policy(selection), recipe, len(CLASSES), device, x)
+    groups = data.fold_keys().to_numpy()
+    datasets = data.samples["dataset"].to_numpy()
+    tasks = [FoldTask.hide_test_labels(f, data.labels, groups, datasets)
+             for f in loso_folds(data, seed)]
+    return ctx, tasks, data.labels

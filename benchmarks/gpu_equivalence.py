@@ -26,14 +26,15 @@ from mer_bench.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
 from mer_bench.metrics import score  # noqa: E402
 
 
-def run(executor, ctx, folds) -> tuple[np.ndarray, float]:
-    probs = np.zeros((len(ctx.y), ctx.num_classes))
+def run(executor, ctx, tasks, labels) -> tuple[np.ndarray, float]:
+    probs = np.zeros((len(labels), ctx.num_classes))
     start = time.perf_counter()
 
-    def on_done(fold, output) -> None:
-        probs[fold.test_idx] = output.probs
+    def on_done(task, trace) -> None:
+        test = labels[task.fold.test_idx] if ctx.policy.reads_test_labels else None
+        probs[task.fold.test_idx] = ctx.policy.conclude(trace, test).probs
 
-    executor.execute(ctx, folds, on_done)
+    executor.execute(ctx, tasks, on_done)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return probs, time.perf_counter() - start
@@ -46,13 +47,13 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = p.parse_args()
-    ctx, folds = composite_context(args.model, args.device, args.epochs)
-    seq_probs, seq_s = run(SequentialExecutor(), ctx, folds)
-    par_probs, par_s = run(FoldParallelExecutor(precision=args.precision), ctx, folds)
+    ctx, tasks, labels = composite_context(args.model, args.device, args.epochs)
+    seq_probs, seq_s = run(SequentialExecutor(), ctx, tasks, labels)
+    par_probs, par_s = run(FoldParallelExecutor(precision=args.precision), ctx, tasks, labels)
     print(f"model {args.model}, {args.epochs} epochs, 68 folds, device {args.device}, "
           f"fold-parallel precision {args.precision}")
     for name, probs, secs in (("sequential", seq_probs, seq_s), ("fold-parallel", par_probs, par_s)):
-        s = score(ctx.y, probs.argmax(1), ctx.num_classes, device=args.device)
+        s = score(labels, probs.argmax(1), ctx.num_classes, device=args.device)
         print(f"{name:14s} UF1 {s.uf1:.4f} UAR {s.uar:.4f} seconds {secs:.1f}")
     agree = float(np.mean(seq_probs.argmax(1) == par_probs.argmax(1)))
     print(f"same predicted class: {agree:.3f}; max |p_seq - p_par|: {np.abs(seq_probs - par_probs).max():.2e}")

@@ -38,8 +38,9 @@ from composite_data import composite_context  # noqa: E402
 
 from mer_bench import registry  # noqa: E402
 from mer_bench.executors import run_fold  # noqa: E402
-from mer_bench.executors.fold_parallel import FoldParallelExecutor, train_folds  # noqa: E402
-from mer_bench.selection import needs_test_every_epoch  # noqa: E402
+from mer_bench.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
+from mer_bench.selection import run_selection  # noqa: E402
+from mer_bench.training import TorchTrainer  # noqa: E402
 
 N_FOLDS = 68
 
@@ -82,12 +83,19 @@ class EpochClock:
         return first, float(later.mean())
 
 
-def time_sequential(ctx, folds, device) -> tuple[float, float, list]:
-    """Per fold: (set-up + first epoch s, per-epoch s) averaged over `folds`, and their outputs."""
+def concluded(ctx, task, trace, labels):
+    """A fold's stored output, concluded as the engine concludes it."""
+    test = labels[task.fold.test_idx] if ctx.policy.reads_test_labels else None
+    return ctx.policy.conclude(trace, test)
+
+
+def time_sequential(ctx, tasks, labels, device) -> tuple[float, float, list]:
+    """Per fold: (set-up + first epoch s, per-epoch s) averaged over `tasks`, and their outputs."""
     firsts, epochs, outputs = [], [], []
-    for fold in folds:
+    for task in tasks:
+        fold = task.fold
         clock = EpochClock(device)
-        outputs.append(run_fold(ctx, fold, clock))
+        outputs.append(concluded(ctx, task, run_fold(ctx, task, clock), labels))
         first, per_epoch = clock.split()
         firsts.append(first)
         epochs.append(per_epoch)
@@ -96,20 +104,28 @@ def time_sequential(ctx, folds, device) -> tuple[float, float, list]:
     return float(np.mean(firsts)), float(np.mean(epochs)), outputs
 
 
-def time_fold_parallel(ctx, folds, device, chunk, precision) -> tuple[int, float, float, list, str]:
+def time_fold_parallel(ctx, tasks, labels, device, chunk, precision
+                       ) -> tuple[int, float, float, list, str]:
     """(chunk size, set-up + first epoch s, per-epoch s, outputs, precision) of one chunk;
     the chunk is halved and retried while it does not fit in device memory."""
     spec = registry.get_model(ctx.model)
     executor = FoldParallelExecutor(chunk=chunk, precision=precision)
     autocast = executor.autocast_dtype(device)
-    size = executor.initial_chunk(spec, ctx, len(folds), device)
+    size = min(len(tasks), chunk or executor.models_that_fit(spec, ctx, device))
+    trainer = TorchTrainer(spec, ctx.num_classes, device, ctx.optimizer)
     x_all = torch.tensor(ctx.x, dtype=torch.float32, device=device)
-    y_all = torch.tensor(ctx.y, dtype=torch.long, device=device)
     while True:
         print(f"  fold-parallel: trying a chunk of {size} folds ...", flush=True)
         clock = EpochClock(device)
+        part = tasks[:size]
+        labels_of = {t.fold.index: t.labels for t in part}
+
+        def train(jobs):
+            return trainer.train(jobs, x_all, [labels_of[j.fold_index] for j in jobs],
+                                 stacked=True, autocast=autocast, on_epoch=clock)
         try:
-            outputs = train_folds(spec, ctx, folds[:size], x_all, y_all, autocast, clock)
+            traces = run_selection(ctx.policy, part, ctx.recipe, train)
+            outputs = [concluded(ctx, t, tr, labels) for t, tr in zip(part, traces)]
             first, per_epoch = clock.split()
             return size, first, per_epoch, outputs, str(autocast or torch.float32)
         except torch.cuda.OutOfMemoryError:
@@ -126,7 +142,7 @@ def flops_per_sample(ctx, device) -> tuple[float, float]:
     spec = registry.get_model(ctx.model)
     model = spec.build(ctx.num_classes).to(device)
     x = torch.tensor(ctx.x[:8], device=device)
-    y = torch.tensor(ctx.y[:8], dtype=torch.long, device=device)
+    y = torch.arange(8, device=device) % ctx.num_classes
     with FlopCounterMode(display=False) as train_count:
         F.cross_entropy(model(x), y).backward()
     with torch.no_grad(), FlopCounterMode(display=False) as eval_count:
@@ -139,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     spec = registry.get_model(args.model)
     full_epochs = args.full_epochs or spec.card.recipe.epochs
-    ctx, folds = composite_context(args.model, str(device), args.epochs, args.selection)
+    ctx, tasks, labels = composite_context(args.model, str(device), args.epochs, args.selection)
+    folds = [t.fold for t in tasks]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"# {args.model} ({spec.card.num_params:,} params) on {name}: {args.epochs} epochs "
           f"measured, projected to {N_FOLDS} folds x {full_epochs} epochs; recipe {ctx.recipe}",
@@ -147,12 +164,12 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
 
     print("sequential:", flush=True)
-    seq_first, seq_epoch, seq_out = time_sequential(ctx, folds[:args.seq_folds], device)
+    seq_first, seq_epoch, seq_out = time_sequential(ctx, tasks[:args.seq_folds], labels, device)
     seq_total = N_FOLDS * (seq_first - seq_epoch + full_epochs * seq_epoch)
 
     print("fold-parallel:", flush=True)
     chunk, fp_first, fp_epoch, fp_out, precision = time_fold_parallel(
-        ctx, folds[:args.folds], device, args.chunk, args.precision)
+        ctx, tasks[:args.folds], labels, device, args.chunk, args.precision)
     n_chunks = math.ceil(N_FOLDS / chunk)
     fp_total = n_chunks * (fp_first - fp_epoch + full_epochs * fp_epoch)
 
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_train = sum(len(f.train_idx) for f in folds)
     n_test = sum(len(f.test_idx) for f in folds)
     total_flops = full_epochs * (n_train * train_flops
-                                 + (n_test * eval_flops if needs_test_every_epoch(args.selection) else 0))
+                                 + (n_test * eval_flops if ctx.policy.reads_test_labels else 0))
     total_flops += n_test * eval_flops
     floor = total_flops / (args.peak_tflops * 1e12)
 

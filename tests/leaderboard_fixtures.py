@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_bench.store import FoldRecord, Store
+from mer_bench.cards import Recipe
+from mer_bench.identity import RunIdentity
+from mer_bench.store import FoldRecord, RunRecord, Store, new_run_id, now
 from conftest import megc2019_list
 from mer_bench_protocols.megc2019 import CLASSES
 
@@ -37,19 +39,24 @@ def fixture_predictions(samples: pd.DataFrame, accuracy: float, seed: int) -> np
 
 
 def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: str, seed: int,
-                    accuracy: float, num_params: int, epochs: int = 20, rng_seed: int = 0) -> str:
+                    accuracy: float, num_params: int, epochs: int = 20, rng_seed: int = 0,
+                    source: str = "flows", finish: bool = True) -> str:
     groups = list(dict.fromkeys(zip(samples["dataset"], samples["subject"])))
-    recipe = {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": epochs,
-              "weight_decay": 0.0}
+    recipe = Recipe(optimizer="adam", lr=0.001, batch_size=64, epochs=epochs).as_dict()
     card = {"name": model, "description": f"fixture model {model}", "reference": "tests",
             "year": 2026, "input_kind": "flow28", "num_params": num_params, "recipe": recipe,
             "framework": "torch", "notes": "", "published": {}}
-    run_id = store.create_run(
-        model=model, protocol="megc2019", source="flows", selection=selection, epochs=epochs,
-        seed=seed, recipe=recipe, config_hash=f"{model}-{selection}-{seed}",
-        classes=list(CLASSES), card=card, provenance={"manifest_version": "megc2019-cde-442"},
+    identity = RunIdentity(model=model, protocol="megc2019", source=source, view={"name": "flow28"},
+                           data={"data_root": "/fixture/flows"}, selection=selection,
+                           recipe=recipe, seed=seed)
+    run_id = store.create_run(RunRecord(
+        run_id=new_run_id(), model=model, protocol="megc2019", source=source, view="flow28",
+        selection=selection, seed=seed, identity=identity.as_dict(),
+        config_hash=identity.config_hash, group_hash=identity.group_hash, recipe=recipe,
+        classes=tuple(CLASSES), card=card, provenance={"manifest_version": "megc2019-cde-442"},
         mer_bench_version="0.1.0", git_commit="abc123", torch_version="2.x", device_name="cpu",
-        executor="sequential", n_folds=len(groups))
+        executor="sequential", n_folds=len(groups), started_at=now(), finished_at=None,
+        status="running"))
     probs = fixture_predictions(samples, accuracy, rng_seed)
     for index, (dataset, subject) in enumerate(groups):
         rows = np.flatnonzero((samples["dataset"] == dataset).to_numpy()
@@ -62,7 +69,8 @@ def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: 
             seconds=0.5 + 0.01 * index, datasets=part["dataset"].tolist(),
             subjects=part["subject"].tolist(), samples=part["sample"].tolist(),
             labels=part["label"].to_numpy(), probs=probs[rows]))
-    store.finish_run(run_id)
+    if finish:
+        store.set_status(run_id, "finished")
     return run_id
 
 

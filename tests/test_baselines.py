@@ -12,6 +12,7 @@ import torch
 from torch.func import functional_call
 
 from mer_bench import registry
+from mer_bench.data import CHANNEL_U, CHANNEL_V
 from mer_bench_baselines.svm_hoof import HOOFSVM, hoof_features
 
 TORCH_BASELINES = ("ststnet", "offapexnet", "dual-inception", "resnet18-flow", "vit-tiny-flow")
@@ -49,7 +50,7 @@ def test_registered_with_card(name: str) -> None:
     assert spec.card.name == name
     assert spec.card.input_kind == "flow28"
     assert spec.card.num_params == EXPECTED_PARAMS[name]
-    assert registry.origin("model", name) == "mer-bench"
+    assert registry.MODELS.origin(name) == "mer-bench"
 
 
 @pytest.mark.parametrize("name", TORCH_BASELINES)
@@ -116,8 +117,8 @@ def test_hoof_features_shape_and_scale_invariance() -> None:
 def test_hoof_orientation_bins() -> None:
     """Pure rightward motion (u > 0) lands in one bin; pure downward (v > 0) two bins later."""
     x = np.full((2, 3, 28, 28), 128.0, dtype=np.float32)
-    x[0, 0, :7, :7] += 50.0   # cell 0, u positive: angle 0 -> bin 4 of 8 over [-pi, pi)
-    x[1, 1, :7, :7] += 50.0   # cell 0, v positive: angle pi/2 -> bin 6
+    x[0, CHANNEL_U, :7, :7] += 50.0  # cell 0, u positive: angle 0 -> bin 4 of 8 over [-pi, pi)
+    x[1, CHANNEL_V, :7, :7] += 50.0  # cell 0, v positive: angle pi/2 -> bin 6
     f = hoof_features(x)
     assert f[0, 4] == pytest.approx(1.0, abs=1e-6)
     assert f[1, 6] == pytest.approx(1.0, abs=1e-6)

@@ -8,39 +8,40 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_bench.sources import SourceOptions, make_source
+from mer_bench.data import CHANNEL_U, CHANNEL_V
+from mer_bench.resolve import protocol_samples
 from mer_bench.sources import demo as demo_module
-from mer_bench.sources.demo import MARKER, DemoSource, demo_config, demo_dir
+from mer_bench.sources import make_source
+from mer_bench.sources.demo import MARKER, DemoOptions, DemoSource, demo_dir
 from mer_bench_protocols.megc2019 import CLASSES, spec as megc2019
 
-EXTRA = {"subjects": 3, "clips_per_subject": 4, "difficulty": "easy", "seed": 1, "progress": False}
+SETTINGS = {"subjects": 3, "clips_per_subject": 4, "difficulty": "easy", "seed": 1}
 
 
 @pytest.fixture(scope="module")
-def options(tmp_path_factory: pytest.TempPathFactory) -> SourceOptions:
-    return SourceOptions(cache_dir=tmp_path_factory.mktemp("cache"), workers=1, extra=dict(EXTRA))
+def options(tmp_path_factory: pytest.TempPathFactory) -> DemoOptions:
+    return DemoOptions(cache_dir=tmp_path_factory.mktemp("cache"), workers=1, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
-def resolved(options: SourceOptions):
+def resolved(options: DemoOptions):
     source = make_source("demo", options)
-    samples = megc2019.protocol.samples(source)
+    samples, _ = protocol_samples(megc2019, source)
     return source, samples, source.arrays(samples)
 
 
 def test_demo_is_cached_with_a_marker_and_not_regenerated(resolved, options, monkeypatch) -> None:
     source, _, _ = resolved
-    assert source.synthetic and source.name == "demo"
-    root = demo_dir(options.cache_dir, demo_config(options))
+    assert source.sample_ids == "generated" and source.name == "demo"
+    root = demo_dir(options.cache_dir, options.synth_config())
     assert source.root == root and (root / MARKER).is_file()
     monkeypatch.setattr(demo_module, "generate", lambda *a, **k: pytest.fail("regenerated"))
     assert DemoSource(options).root == root
 
 
 def test_half_written_tree_is_regenerated(tmp_path: Path) -> None:
-    options = SourceOptions(cache_dir=tmp_path, workers=1, extra={**EXTRA, "subjects": 3,
-                                                                   "clips_per_subject": 1})
-    root = demo_dir(tmp_path, demo_config(options))
+    options = DemoOptions(cache_dir=tmp_path, workers=1, **{**SETTINGS, "clips_per_subject": 1})
+    root = demo_dir(tmp_path, options.synth_config())
     (root / "CASME2").mkdir(parents=True)
     (root / "CASME2" / "leftover.txt").write_text("interrupted")
     source = DemoSource(options)
@@ -63,7 +64,7 @@ def test_protocol_rules_give_all_classes_and_arrays_from_the_pipeline(resolved) 
 
 def _deviation(flow: np.ndarray) -> np.ndarray:
     """|u| + |v| about each sample's background value (the 0-255 scaling moves zero motion)."""
-    uv = flow[:, :2]
+    uv = flow[:, [CHANNEL_U, CHANNEL_V]]
     return np.abs(uv - np.median(uv, axis=(2, 3), keepdims=True)).sum(axis=1)
 
 

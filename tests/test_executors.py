@@ -17,14 +17,17 @@ from conftest import TINY, tiny_spec
 from mer_bench import registry
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
 from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.executors import FoldContext, SequentialExecutor, make_executor
-from mer_bench.executors.fold_parallel import (
-    FoldParallelExecutor, MaskedBatchNorm, StackedOptimizer, epoch_batches,
-)
+from mer_bench.errors import MerBenchError
+from mer_bench.executors import RunContext, SequentialExecutor, make_executor
+from mer_bench.executors.fold_parallel import FoldParallelExecutor
 from mer_bench.folds import Fold, fold_seed
-from mer_bench.sources import SourceOptions
+from mer_bench.selection import make_policy
+from mer_bench.sources import source_options
 from mer_bench.store import Store
-from mer_bench.training import batch_slices, make_optimizer
+from mer_bench.training import FoldTask, batch_slices
+from mer_bench.training.optim import StackedOptimizer, make_optimizer
+from mer_bench.training.replicas import MaskedBatchNorm
+from mer_bench.training.schedule import epoch_steps, shuffler
 
 BN_MODEL = "test-bn-cnn"
 SUBJECT_SIZES = (13, 15, 17, 14, 16, 15)
@@ -62,8 +65,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def small_problem(selection: str = "fixed") -> tuple[FoldContext, list[Fold]]:
-    """90 samples of 6 subjects whose class shows as a bright band; one fold per subject."""
+def small_problem(selection: str = "fixed", recipe: Recipe | None = None,
+                  ) -> tuple[RunContext, list[FoldTask], np.ndarray]:
+    """90 samples of 6 subjects whose class shows as a bright band; one fold per subject.
+    Returns the run context, the folds as the trainer sees them, and the labels."""
     spec = bn_spec()
     registry.register(spec)
     rng = np.random.default_rng(0)
@@ -74,25 +79,34 @@ def small_problem(selection: str = "fixed") -> tuple[FoldContext, list[Fold]]:
         x[i, label, 4 * label:4 * label + 8] += 60
     folds = [Fold(k, f"s{k}", fold_seed(0, f"s{k}"), np.flatnonzero(subjects != k),
                   np.flatnonzero(subjects == k)) for k in range(len(SUBJECT_SIZES))]
-    return FoldContext(BN_MODEL, spec.card.recipe, selection, 3, "cpu", x, y), folds
+    groups = np.array([f"d:s{k}" for k in subjects])
+    tasks = [FoldTask.hide_test_labels(f, y, groups, np.full(len(y), "d")) for f in folds]
+    ctx = RunContext(BN_MODEL, make_policy(selection), recipe or spec.card.recipe, 3, "cpu", x)
+    return ctx, tasks, y
 
 
-def collect(executor, ctx: FoldContext, folds: list[Fold]) -> dict:
+def collect(executor, ctx: RunContext, tasks: list[FoldTask], labels: np.ndarray) -> dict:
+    """Each fold's stored output, concluded as the engine concludes it."""
     out = {}
-    executor.execute(ctx, folds, lambda fold, output: out.__setitem__(fold.index, output))
-    assert sorted(out) == [f.index for f in folds]
+
+    def done(task, trace):
+        test = labels[task.fold.test_idx] if ctx.policy.reads_test_labels else None
+        out[task.fold.index] = ctx.policy.conclude(trace, test)
+
+    executor.execute(ctx, tasks, done)
+    assert sorted(out) == [t.fold.index for t in tasks]
     return out
 
 
 @pytest.mark.parametrize("selection", ["fixed", "best-on-test"])
 @pytest.mark.parametrize("batch_size", [15, 16])
 def test_fold_parallel_matches_sequential_on_cpu(selection, batch_size):
-    ctx, folds = small_problem(selection)
+    ctx, tasks, y = small_problem(selection)
     ctx = dataclasses.replace(ctx, recipe=dataclasses.replace(ctx.recipe, batch_size=batch_size))
     if batch_size == 15:  # over 73..77 training rows some folds take 5 steps an epoch, others 6
-        assert len({len(batch_slices(len(f.train_idx), 15)) for f in folds}) == 2
-    reference = collect(SequentialExecutor(), ctx, folds)
-    stacked = collect(FoldParallelExecutor(), ctx, folds)
+        assert len({len(batch_slices(len(t.fold.train_idx), 15)) for t in tasks}) == 2
+    reference = collect(SequentialExecutor(), ctx, tasks, y)
+    stacked = collect(FoldParallelExecutor(), ctx, tasks, y)
     for k in reference:
         assert np.abs(reference[k].probs - stacked[k].probs).max() < 1e-4
         assert np.array_equal(reference[k].probs.argmax(1), stacked[k].probs.argmax(1))
@@ -120,25 +134,25 @@ def test_stacked_optimizer_is_torch_optimizer_per_fold(optimizer):
 
 
 def test_fold_parallel_chunks_give_the_same_predictions():
-    ctx, folds = small_problem()
-    whole = collect(FoldParallelExecutor(), ctx, folds)
-    chunked = collect(FoldParallelExecutor(chunk=4), ctx, folds)  # chunks of 3 and 3
+    ctx, tasks, y = small_problem()
+    whole = collect(FoldParallelExecutor(), ctx, tasks, y)
+    chunked = collect(FoldParallelExecutor(chunk=4), ctx, tasks, y)  # chunks of 3 and 3
     for k in whole:
         assert np.abs(whole[k].probs - chunked[k].probs).max() < 1e-5
 
 
-def test_epoch_batches_are_each_folds_own_sequential_batches():
-    ctx, folds = small_problem()
-    generators = [torch.Generator().manual_seed(f.seed + 1) for f in folds]
-    steps = epoch_batches(folds, generators, 15)
+def test_epoch_steps_are_each_folds_own_sequential_batches():
+    ctx, tasks, _ = small_problem()
+    folds = [t.fold for t in tasks]
+    steps = epoch_steps([f.train_idx for f in folds], [shuffler(f.seed) for f in folds], 15)
     for k, fold in enumerate(folds):
         order = torch.randperm(len(fold.train_idx), generator=torch.Generator().manual_seed(fold.seed + 1))
         expected = [fold.train_idx[order[s].numpy()] for s in batch_slices(len(fold.train_idx), 15)]
-        got = [idx[k][weight[k] > 0].numpy() for idx, weight, active in steps if active[k]]
+        got = [st.rows[k][st.weight[k] > 0].numpy() for st in steps if st.active[k]]
         assert len(got) == len(expected)
         assert all(np.array_equal(a, b) for a, b in zip(got, expected))
         # padding rows are the fold's own training rows: no held-out row is ever fed in training
-        assert not set(np.concatenate([idx[k].numpy() for idx, _, _ in steps])) & set(fold.test_idx)
+        assert not set(np.concatenate([st.rows[k].numpy() for st in steps])) & set(fold.test_idx)
 
 
 def test_masked_batchnorm_ignores_zero_weight_rows():
@@ -176,7 +190,7 @@ class InterruptingStore(Store):
 def flows_run(executor: str, flows_dir) -> RunConfig:
     return RunConfig(model=TINY, protocol="megc2019", source="flows", device="cpu",
                      executor=executor, workers=2, epochs=1,
-                     source_options=SourceOptions(data_root=flows_dir))
+                     source_options=source_options("flows", data_root=flows_dir))
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +199,7 @@ def sequential_probs(flows_dir, tmp_path_factory) -> np.ndarray:
     registry.register(tiny_spec())
     store = Store(tmp_path_factory.mktemp("reference") / "results.sqlite")
     torch.set_num_threads(1)
-    run_id = run_benchmark(flows_run("sequential", flows_dir), store, show_progress=False).run_id
+    run_id = run_benchmark(flows_run("sequential", flows_dir), store).run_id
     probs = np.array(store.predictions(run_id)["probs"].tolist())
     store.close()
     return probs
@@ -196,12 +210,12 @@ def interrupted_then_resumed(executor: str, flows_dir, store_path) -> tuple[np.n
     config = flows_run(executor, flows_dir)
     first = InterruptingStore(store_path, limit=5)
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark(config, first, show_progress=False)
+        run_benchmark(config, first)
     (run,) = first.runs()
     done = set(first.added)
     first.close()
     second = InterruptingStore(store_path)
-    summary = run_benchmark(config, second, resume=run.run_id, show_progress=False)
+    summary = run_benchmark(config, second, resume=run.run_id)
     assert summary.n_samples == 442
     assert len(second.added) == 68 - len(done) and not done & set(second.added)
     assert len(second.folds(run.run_id)) == 68 and second.run(run.run_id).status == "finished"
@@ -227,8 +241,8 @@ def test_fold_parallel_run_resumes_and_matches_sequential(tiny_model, flows_dir,
 
 
 def test_auto_measures_on_cpu_and_records_its_choice():
-    ctx, folds = small_problem()
-    auto = make_executor("auto", 2)
+    ctx, folds, _ = small_problem()
+    auto = make_executor("auto", workers=2)
     chosen = auto.choose(ctx, folds)
     assert chosen in ("local", "fold-parallel") and auto.reason.startswith("CPU trial")
     trial = auto.trial
@@ -237,6 +251,14 @@ def test_auto_measures_on_cpu_and_records_its_choice():
     assert chosen == ("fold-parallel" if faster else "local")
     assert make_executor("auto").choose(dataclasses.replace(ctx, device="cuda"), folds) == "fold-parallel"
     assert auto.describe()["reason"] == auto.reason
+
+
+def test_executor_options_pass_through_and_unknown_ones_are_named():
+    ray = make_executor("ray", workers=3, address="auto")
+    assert ray.address == "auto" and ray.workers == 3
+    assert make_executor("fold-parallel", chunk=5).chunk == 5
+    with pytest.raises(MerBenchError, match="executor 'local' does not take that option.*address"):
+        make_executor("local", address="auto")
 
 
 # ---- Ray (local instance) ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from PIL import Image
 
 from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FLOW28_CHANNELS
 from mer_bench.preprocess.flow28 import to_flow28
-from mer_bench.sources import SourceOptions, make_source
+from mer_bench.sources import make_source
 from mer_bench_baselines.svm_hoof import N_BINS, hoof_features
 
 
@@ -41,7 +41,7 @@ def test_flows_source_and_raw_pipeline_give_the_same_layout(tmp_path):
     write_reference_png(tmp_path / "s1_s1_ne_01 .png", parts)
     samples = pd.DataFrame({"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"],
                             "label": [0]})
-    from_png = make_source("flows", SourceOptions(data_root=tmp_path)).arrays(samples).flow[0]
+    from_png = make_source("flows", data_root=tmp_path).arrays(samples).flow[0]
     # the raw pipeline's reduction of a full-resolution field with the same components
     flow = np.dstack([parts["u"], parts["v"]]).astype(np.float32)
     from_raw = to_flow28(flow, parts["strain"].astype(np.float32))
@@ -58,7 +58,7 @@ def test_svm_hoof_reads_u_and_v_from_their_channels(tmp_path):
     write_reference_png(tmp_path / "s1_s1_ne_01 .png", parts)
     samples = pd.DataFrame({"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"],
                             "label": [0]})
-    from_png = make_source("flows", SourceOptions(data_root=tmp_path)).arrays(samples).flow
+    from_png = make_source("flows", data_root=tmp_path).arrays(samples).flow
     flow = np.dstack([parts["u"], parts["v"]]).astype(np.float32)
     from_raw = to_flow28(flow, parts["strain"].astype(np.float32))[None]
     rightward_bin = int(np.floor(np.pi / (2 * np.pi) * N_BINS)) % N_BINS  # angle 0

@@ -8,14 +8,14 @@ import pytest
 from conftest import write_flow_folder
 from mer_bench.data import FALLBACK_POINTS
 from mer_bench.errors import DataError
-from mer_bench.sources import SourceOptions, make_source
+from mer_bench.sources import make_source
 
 
 def test_htnet_and_ststnet_names_give_the_same_arrays(megc_manifest, tmp_path):
     a = write_flow_folder(tmp_path / "htnet", megc_manifest, seed=1, naming="htnet")
     b = write_flow_folder(tmp_path / "ststnet", megc_manifest, seed=1, naming="ststnet")
-    arr_a = make_source("flows", SourceOptions(data_root=a)).arrays(megc_manifest)
-    arr_b = make_source("flows", SourceOptions(data_root=b)).arrays(megc_manifest)
+    arr_a = make_source("flows", data_root=a).arrays(megc_manifest)
+    arr_b = make_source("flows", data_root=b).arrays(megc_manifest)
     assert arr_a.flow.shape == (442, 3, 28, 28) and arr_a.flow.dtype == np.float32
     assert np.array_equal(arr_a.flow, arr_b.flow)
     assert arr_a.points_fallback.all() and np.allclose(arr_a.points[0], FALLBACK_POINTS)
@@ -24,7 +24,7 @@ def test_htnet_and_ststnet_names_give_the_same_arrays(megc_manifest, tmp_path):
 def test_missing_extra_and_corrupt_files_are_named(megc_manifest, tmp_path):
     root = write_flow_folder(tmp_path / "f", megc_manifest.iloc[:20], naming="htnet")
     subset = megc_manifest.iloc[:20]
-    source = make_source("flows", SourceOptions(data_root=root))
+    source = make_source("flows", data_root=root)
     (root / "s1_s1_ne_01 .png").unlink()
     with pytest.raises(DataError, match=r"1 of 20 samples have no flow PNG: smic/s1/s1_ne_01"):
         source.arrays(subset)
@@ -41,4 +41,4 @@ def test_missing_extra_and_corrupt_files_are_named(megc_manifest, tmp_path):
 
 def test_missing_folder_points_to_demo(tmp_path):
     with pytest.raises(DataError, match="--source demo"):
-        make_source("flows", SourceOptions(data_root=tmp_path / "nope"))
+        make_source("flows", data_root=tmp_path / "nope")

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from mer_bench.store import Store
 from mer_bench_leaderboard import tables
-from mer_bench_leaderboard.data import ReadOnlyStore, predictions_frame, runs_frame
+from mer_bench_leaderboard.data import open_read_only, predictions_frame, runs_frame
 
 APP = str(Path(__file__).resolve().parents[1] / "leaderboard" / "app.py")
 
@@ -124,9 +124,11 @@ def test_missing_store_shows_an_error(tmp_path, monkeypatch):
 
 
 def test_board_only_reads(board_store):
-    store = ReadOnlyStore(board_store[0])
-    with pytest.raises(Exception, match="readonly"):
-        store._conn.execute("DELETE FROM runs")
+    store = open_read_only(board_store[0])
+    with pytest.raises(Exception, match="readonly"), store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM runs")
+    with pytest.raises(Exception, match="read-only"):
+        store.set_status(store.runs()[0].run_id, "failed")
     store.close()
 
 
@@ -135,7 +137,7 @@ def test_incomplete_and_failed_runs_are_not_ranked(tmp_path, megc_manifest):
     store = Store(tmp_path / "r.sqlite")
     done = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10)
     failed = add_fixture_run(store, megc_manifest, "bad-net", "fixed", 0, 0.8, 10)
-    store.finish_run(failed, status="failed")
+    store.set_status(failed, "failed")
     runs = runs_frame(store)
     assert list(runs["run_id"]) == [done]
     preds = {done: predictions_frame(store, done)}

@@ -66,7 +66,20 @@ def test_confusion_and_per_subject_mean():
     cm = confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], 3, device="cpu")
     assert cm.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
     report = score_report([0, 1, 0, 1], [0, 1, 1, 1], 2, ["a"] * 4, ["s1", "s1", "s2", "s2"], "cpu")
-    assert report.subject_mean_uar == pytest.approx((1.0 + 0.5) / 2)
+    assert report.subject_mean["uar"] == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_metric_registry_declares_each_metric():
+    from mer_bench.metrics import METRICS, metric, metric_names
+
+    assert metric_names()[0] == "uf1" and set(metric_names()) == {"uf1", "uar"}
+    assert all(metric(n).higher_is_better for n in metric_names())
+    assert METRICS.origin("uf1") == "mer-bench"
+    # batched over leading axes: two confusion matrices at once
+    from mer_bench.metrics import metric_values
+    cms = np.array([[[2, 0], [0, 2]], [[1, 1], [1, 1]]])
+    values = metric_values(cms)
+    assert values["uf1"].tolist() == [1.0, 0.5] and values["uar"].tolist() == [1.0, 0.5]
 
 
 def test_rejects_out_of_range_labels():

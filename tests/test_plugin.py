@@ -58,7 +58,7 @@ def broken_plugins(monkeypatch, tmp_path):
 
     def entry_points(group: str):
         found = list(real_entry_points(group=group))
-        if group == registry.MODEL_GROUP:
+        if group == registry.MODELS.group:
             found += [EntryPoint(name, value, group) for name, value in FAKE_ENTRIES.items()]
         return found
 
@@ -71,7 +71,7 @@ def broken_plugins(monkeypatch, tmp_path):
 
 
 def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
-    broken = {b.name: b for b in registry.broken_models()}
+    broken = {b.name: b for b in registry.MODELS.broken()}
     assert set(broken) == set(FAKE_ENTRIES)
     assert broken["broken-import"].error.startswith("ModuleNotFoundError: ")
     assert "mer_bench_no_such_plugin_module" in broken["broken-import"].error
@@ -80,12 +80,39 @@ def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
     assert broken["not-a-spec"].error == "TypeError: entry point must give a ModelSpec, got int"
     assert broken["bad-card"].target == "mer_bench_bad_plugin:bad_card"
     # The other models are untouched.
-    models = registry.models()
+    models = registry.MODELS.loaded()
     assert not set(FAKE_ENTRIES) & set(models)
     assert {"ststnet", "svm-hoof", "htnet"} <= set(models)
     assert registry.get_model("ststnet").card.num_params == 1_683
     with pytest.raises(MerBenchError, match="model 'bad-card' from .* is broken: ValueError"):
         registry.get_model("bad-card")
+
+
+def test_a_name_registered_twice_is_an_error_naming_both_origins(monkeypatch) -> None:
+    real_entry_points = registry.entry_points
+
+    def entry_points(group: str):
+        found = list(real_entry_points(group=group))
+        if group == registry.MODELS.group:
+            found.append(EntryPoint("ststnet", "somewhere_else:spec", group))
+        return found
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+    registry.refresh()
+    try:
+        with pytest.raises(MerBenchError, match=r"registered twice: mer_bench_baselines.ststnet:"
+                                                r"spec \(from mer-bench\) and somewhere_else:spec"):
+            registry.get_model("ststnet")
+        assert registry.get_model("htnet-tiny").card.name == "htnet-tiny"
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+    # in-process registration of a taken name is refused too, naming who has it
+    other = registry.get_model("ststnet")
+    import dataclasses
+    clash = dataclasses.replace(other, build=lambda n: None)
+    with pytest.raises(MerBenchError, match="already registered by mer-bench"):
+        registry.MODELS.register("ststnet", clash)
 
 
 def test_cli_lists_broken_plugins_beside_working_models(broken_plugins) -> None:

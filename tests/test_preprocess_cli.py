@@ -12,7 +12,7 @@ from skimage import data
 from typer.testing import CliRunner
 
 from mer_bench.cli import app
-from mer_bench.sources import SourceOptions
+from mer_bench.sources.raw import RawOptions
 from mer_bench.sources.raw import RawSource
 
 
@@ -44,7 +44,7 @@ def write_casme2_tree(root: Path) -> None:
 
 def test_raw_source_with_the_casme2_loader(tmp_path: Path) -> None:
     write_casme2_tree(tmp_path / "CASME2")
-    options = SourceOptions(cache_dir=tmp_path / "cache", workers=1, extra={"progress": False})
+    options = RawOptions(cache_dir=tmp_path / "cache", workers=1)
     source = RawSource(options, roots={"casme2": tmp_path / "CASME2"})
     table = source.dataset_table("casme2")
     assert sorted(table["sample"]) == ["EP02_01f", "EP03_02"]
@@ -81,10 +81,13 @@ def test_prepare_command_reports_and_caches(tmp_path: Path, monkeypatch: pytest.
     tables = fixture_tables(tmp_path / "frames")
     made: list[RawSource] = []
 
-    def make_source(name: str, options: SourceOptions) -> RawSource:
+    class GeneratedIds(RawSource):
+        sample_ids = "generated"  # the fixture's ids are not the composite list's: use the rules
+
+    def make_source(name: str, options: RawOptions) -> RawSource:
         assert name == "raw"
-        source = RawSource(options, roots={d: tmp_path for d in tables}, synthetic=True,
-                           loader=lambda dataset, root: tables[dataset])
+        source = GeneratedIds(options, roots={d: tmp_path for d in tables},
+                              loader=lambda dataset, root: tables[dataset])
         made.append(source)
         return source
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 import pytest
 from skimage import data
 
@@ -54,12 +56,13 @@ def test_flow28_channels_order_and_scaling() -> None:
     strain = np.zeros((112, 112), np.float32)
     strain[:4, :4] = 8.0
     raw = resize_channels(flow, strain)
-    assert raw.shape == (3, 28, 28)
-    assert raw[0, 0, 0] == 2.0 and raw[0, 0, 27] == 0.0  # area average keeps crop-pixel units
-    assert raw[1, 27, 0] == -1.0 and raw[2, 0, 0] == 8.0 and raw[2, 1, 1] == 0.0
+    u, v, st = CHANNEL_U, CHANNEL_V, CHANNEL_STRAIN  # the layout is (strain, v, u)
+    assert raw.shape == (3, 28, 28) and (st, v, u) == (0, 1, 2)
+    assert raw[u, 0, 0] == 2.0 and raw[u, 0, 27] == 0.0  # area average keeps crop-pixel units
+    assert raw[v, 27, 0] == -1.0 and raw[st, 0, 0] == 8.0 and raw[st, 1, 1] == 0.0
     scaled = to_flow28(flow, strain)
-    assert scaled[0, 0, 0] == 255.0 and scaled[0, 0, 27] == 0.0
-    assert scaled[1, 27, 0] == 0.0 and scaled[1, 0, 0] == 255.0  # v's minimum (-1) maps to 0
-    assert scaled[2].max() == 255.0 and scaled[2, 5, 5] == 0.0
+    assert scaled[u, 0, 0] == 255.0 and scaled[u, 0, 27] == 0.0
+    assert scaled[v, 27, 0] == 0.0 and scaled[v, 0, 0] == 255.0  # v's minimum (-1) maps to 0
+    assert scaled[st].max() == 255.0 and scaled[st, 5, 5] == 0.0
     constant = minmax_255(np.ones((3, 28, 28), np.float32))
     assert not constant.any()

@@ -17,7 +17,7 @@ from mer_bench.preprocess import PreprocessConfig
 from mer_bench.preprocess import face as face_step
 from mer_bench.preprocess.frames import SampleFrames, select_frames
 from mer_bench.preprocess.pipeline import run_pipeline
-from mer_bench.sources import SourceOptions
+from mer_bench.sources.raw import RawOptions
 from mer_bench.sources.raw import RawSource
 
 CONFIG = PreprocessConfig()
@@ -169,7 +169,7 @@ def test_raw_source_joins_tables_and_runs_in_parallel(mouth_clip: list[Path], tm
         {"dataset": "casme2", "subject": "sub01", "sample": "EP02", "onset": 10, "apex": None,
          "offset": 12, "emotion": "surprise", "action_units": "1+2", "frames": mouth_clip},
     ])
-    options = SourceOptions(cache_dir=tmp_path, workers=2, extra={"progress": False})
+    options = RawOptions(cache_dir=tmp_path, workers=2)
     source = RawSource(options, roots={"casme2": tmp_path}, loader=lambda name, root: table)
     samples = pd.DataFrame({"dataset": ["casme2", "casme2"], "subject": ["1", "sub01"],
                             "sample": ["EP02", "EP01"], "label": [2, 1]})

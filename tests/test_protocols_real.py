@@ -16,6 +16,15 @@ from mer_bench import registry
 from mer_bench.data import InputArrays, Source
 from mer_bench.datasets import load_dataset
 from mer_bench.datasets.matching import MissingSamplesError
+from mer_bench.resolve import manifest_version, protocol_samples
+
+
+def samples_of(protocol: str, source: Source) -> pd.DataFrame:
+    return protocol_samples(registry.get_protocol(protocol), source)[0]
+
+
+def notes_of(protocol: str, source: Source) -> dict:
+    return protocol_samples(registry.get_protocol(protocol), source)[1]
 
 ANNOTATIONS = Path(__file__).parent / "data" / "reference_annotations.csv"
 
@@ -24,6 +33,7 @@ class TreeSource(Source):
     """Loader tables of a fixture tree (what source `raw` gives protocols)."""
 
     name = "raw"
+    sample_ids = "real"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -64,7 +74,7 @@ def tree(tmp_path_factory) -> Path:
 
 
 def test_megc2019_resolves_all_442_with_their_labels(tree):
-    samples = registry.get_protocol("megc2019").protocol.samples(TreeSource(tree))
+    samples = samples_of("megc2019", TreeSource(tree))
     assert len(samples) == 442
     assert (samples["dataset"] + ":" + samples["subject"]).nunique() == 68
     counts = samples.groupby(["dataset", "class"]).size().to_dict()
@@ -72,10 +82,10 @@ def test_megc2019_resolves_all_442_with_their_labels(tree):
                       ("samm", "negative"): 92, ("samm", "positive"): 26, ("samm", "surprise"): 15,
                       ("smic", "negative"): 70, ("smic", "positive"): 51, ("smic", "surprise"): 43}
     assert (samples["annotation_class"] == samples["class"]).all()
-    assert samples.attrs["provenance"]["label_disagreements"] == []
+    assert notes_of("megc2019", TreeSource(tree))["label_disagreements"] == []
 
 
-def test_megc2019_reports_disagreements_and_missing(tree, tmp_path):
+def test_megc2019_reports_disagreements_and_missing(tree, tmp_path, caplog):
     import shutil
     shutil.copytree(tree / "SAMM", tmp_path / "SAMM")
     shutil.copytree(tree / "SMIC", tmp_path / "SMIC")
@@ -87,17 +97,18 @@ def test_megc2019_reports_disagreements_and_missing(tree, tmp_path):
     casme2_tree(tmp_path / "CASME2", [r for r in casme2 if r["sample"] != "EP19_05f"],
                 ends_only=True, touch=True)
     with pytest.raises(MissingSamplesError, match=r"megc2019: 1 listed samples are not in the dataset tables: casme2/sub01/EP19_05f$"):
-        registry.get_protocol("megc2019").protocol.samples(TreeSource(tmp_path))
+        samples_of("megc2019", TreeSource(tmp_path))
     casme2_tree(tmp_path / "CASME2", casme2, ends_only=True, touch=True)
-    with pytest.warns(UserWarning, match="1 listed labels differ"):
-        samples = registry.get_protocol("megc2019").protocol.samples(TreeSource(tmp_path))
+    with caplog.at_level("WARNING", logger="mer_bench"):
+        samples, notes = protocol_samples(registry.get_protocol("megc2019"), TreeSource(tmp_path))
+    assert "1 listed labels differ" in caplog.text
     assert len(samples) == 442
-    assert samples.attrs["provenance"]["label_disagreements"] == [
+    assert notes["label_disagreements"] == [
         "casme2/sub01/EP02_01f: list says positive, annotation says 'disgust' -> negative"]
 
 
 def test_megc2019_without_tables_uses_the_list(tree):
-    samples = registry.get_protocol("megc2019").protocol.samples(FlowsLike(tree))
+    samples = samples_of("megc2019", FlowsLike(tree))
     assert len(samples) == 442
 
 
@@ -108,11 +119,11 @@ def test_megc2019_without_tables_uses_the_list(tree):
 ])
 def test_single_dataset_protocols(tree, name, counts):
     spec = registry.get_protocol(name)
-    samples = spec.protocol.samples(TreeSource(tree))
+    samples = protocol_samples(spec, TreeSource(tree))[0]
     assert samples.groupby("class").size().to_dict() == counts
     assert (samples["label"] == samples["class"].map(spec.card.classes.index)).all()
     assert spec.card.split == "loso" and "raw" in spec.card.sources
-    assert "corrections-1+" in spec.protocol.manifest_version()
+    assert "corrections-1+" in manifest_version(spec)
 
 
 def test_casme3_protocol_variants(tmp_path):
@@ -126,7 +137,7 @@ def test_casme3_protocol_variants(tmp_path):
         def dataset_table(self, dataset):
             return load_dataset(dataset, self.root)
 
-    sizes = {n: registry.get_protocol(n).protocol.samples(C3(tmp_path)).groupby("class").size().to_dict()
+    sizes = {n: samples_of(n, C3(tmp_path)).groupby("class").size().to_dict()
              for n in ("casme3-7c", "casme3-4c", "casme3-3c")}
     assert sizes["casme3-7c"] == {"anger": 1, "disgust": 1, "fear": 1, "happy": 1, "others": 2,
                                   "sad": 1, "surprise": 1}

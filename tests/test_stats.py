@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mer_bench.metrics import score
-from mer_bench.stats import (bootstrap_ci, paired_difference, pooled_scores, seed_spread,
+from mer_bench.metrics import metric_values
+from mer_bench.stats import (bootstrap_ci, paired_difference, seed_spread,
                              subject_confusions)
 
 
@@ -19,17 +20,23 @@ def _data(n_subjects: int = 30, per_subject: int = 6, accuracy: float = 0.7, see
     return labels, preds, groups
 
 
-def test_pooled_scores_match_metrics_including_absent_classes():
+def test_batched_metric_values_match_scores_including_absent_classes():
     labels, preds, groups = _data()
-    cm = subject_confusions(labels, preds, groups, 3).sum(axis=0)
-    uf1, uar = pooled_scores(cm)
+    per_subject = subject_confusions(labels, preds, groups, 3)
+    values = metric_values(per_subject.sum(axis=0))
     ref = score(labels, preds, 3, "cpu")
-    assert uf1 == pytest.approx(ref.uf1, abs=1e-12) and uar == pytest.approx(ref.uar, abs=1e-12)
+    assert values["uf1"] == pytest.approx(ref.uf1, abs=1e-12)
+    assert values["uar"] == pytest.approx(ref.uar, abs=1e-12)
+    batched = metric_values(per_subject)  # one value per subject, in one call
+    for g, name in enumerate(dict.fromkeys(groups)):
+        rows = groups == name
+        assert batched["uf1"][g] == pytest.approx(score(labels[rows], preds[rows], 3, "cpu").uf1)
     # class 2 never true but predicted once: F1 0 counts in UF1, not in UAR (metrics' rule)
     y, p = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1])
     cm = subject_confusions(y, p, np.zeros(4), 3).sum(axis=0)
     ref = score(y, p, 3, "cpu")
-    assert pooled_scores(cm) == pytest.approx((ref.uf1, ref.uar))
+    values = metric_values(cm)
+    assert (values["uf1"], values["uar"]) == pytest.approx((ref.uf1, ref.uar))
     assert ref.uar == pytest.approx(0.75) and ref.uf1 == pytest.approx((2 / 3 + 1 + 0) / 3)
 
 

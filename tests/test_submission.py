@@ -17,7 +17,7 @@ from mer_bench import submission
 from mer_bench.engine import RunConfig, run_benchmark
 from mer_bench.errors import DataError, MerBenchError
 from mer_bench.export import export_json
-from mer_bench.sources import SourceOptions
+from mer_bench.sources import source_options
 from mer_bench.store import Store
 from mer_bench.submission import import_submission
 from mer_bench.summary import summarize_run
@@ -34,6 +34,8 @@ def exported(tmp_path_factory, megc_manifest) -> dict:
 
 
 def _counts(path: Path) -> tuple[int, int, int]:
+    if not path.exists():
+        return (0, 0, 0)
     conn = sqlite3.connect(path)
     try:
         return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
@@ -78,9 +80,10 @@ def test_round_trip_gives_the_same_scores(tmp_path, exported, megc_manifest):
 
 def test_engine_run_round_trips(tmp_path, tiny_model, flows_dir):
     src = Store(tmp_path / "engine.sqlite")
-    summary = run_benchmark(RunConfig(model=tiny_model, protocol="megc2019", source="flows", executor="sequential",
-                                      source_options=SourceOptions(data_root=flows_dir),
-                                      epochs=1, device="cpu", seed=1), src, show_progress=False)
+    summary = run_benchmark(RunConfig(model=tiny_model, protocol="megc2019", source="flows",
+                                      executor="sequential",
+                                      source_options=source_options("flows", data_root=flows_dir),
+                                      epochs=1, device="cpu", seed=1), src)
     path = _write(tmp_path, json.loads(json.dumps(export_json(src, src.run(summary.run_id)))))
     dst = Store(tmp_path / "dst.sqlite")
     run_id, _ = import_submission(path, dst)
@@ -141,11 +144,13 @@ def _edit(exported: dict, change) -> dict:
 
 CASES = {
     "format": (lambda d: d.update(format="other"), "format is 'other'"),
-    "version": (lambda d: d.update(version=2), "version 2 is not supported"),
+    "version": (lambda d: d.update(version=3), "version 3 is not supported"),
+    "run id": (lambda d: d["run"].update(run_id="../escaped"), "not a valid run id"),
+    "identity": (lambda d: d["run"]["identity"].update(seed=99), "does not match its identity|differs"),
     "section": (lambda d: d.pop("predictions"), "section 'predictions' is missing"),
-    "protocol": (lambda d: d["run"].update(protocol="megc2099"), "unknown protocol 'megc2099'"),
+    "protocol": (lambda d: _retarget(d, protocol="megc2099"), "unknown protocol 'megc2099'"),
     "classes": (lambda d: d["run"].update(classes=["a", "b", "c"]), "classes .* differ"),
-    "selection": (lambda d: d["run"].update(selection="best-ever"), "run.selection"),
+    "selection": (lambda d: _retarget(d, selection="best-ever"), "run.selection"),
     "card": (lambda d: d["card"].update(name="other-net"), "card name"),
     "duplicate": (lambda d: d["predictions"].__setitem__(1, dict(d["predictions"][0])),
                   "appears twice"),
@@ -181,9 +186,19 @@ def test_counts_are_bounded(tmp_path, exported, store_path, monkeypatch):
     _rejected(tmp_path, store_path, exported, "run.n_folds must be between 1 and 10")
 
 
+def _retarget(data: dict, **fields) -> None:
+    """Change run fields and the identity with them (hashes recomputed, as a writer would)."""
+    from mer_bench.identity import RunIdentity
+
+    data["run"].update(fields)
+    identity = RunIdentity.from_dict({**data["run"]["identity"], **fields})
+    data["run"].update(identity=identity.as_dict(), config_hash=identity.config_hash,
+                       group_hash=identity.group_hash)
+
+
 def test_synthetic_source_runs_are_checked_against_themselves(tmp_path, exported, store_path,
                                                               monkeypatch):
-    data = _edit(exported, lambda d: d["run"].update(source="demo"))
+    data = _edit(exported, lambda d: _retarget(d, source="demo"))
     for p in data["predictions"]:
         p["sample"] = "synthetic_" + p["sample"]
     monkeypatch.setattr(submission, "_source_is_synthetic", lambda name: name == "demo")
@@ -192,7 +207,8 @@ def test_synthetic_source_runs_are_checked_against_themselves(tmp_path, exported
     assert len(store.predictions(run_id)) == 442
     store.close()
     # the same file claiming a real-data source must match the protocol's list
-    data["run"].update(source="flows", run_id="other")
+    _retarget(data, source="flows")
+    data["run"]["run_id"] = "other"
     _rejected(tmp_path, store_path, data, "is not in protocol megc2019")
 
 

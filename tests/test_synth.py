@@ -19,7 +19,7 @@ from mer_bench.synth.generate import SynthConfig, generate, plan, subject_counts
 from mer_bench.synth.identity import FRAME_SIZE, make_subject
 from mer_bench.synth.motion import Difficulty, draw_motion, render_clip, time_course
 from mer_bench.synth.writers import DATASET_DIRS
-from mer_bench_protocols.megc2019 import CLASSES, apply_emotion_rules
+from mer_bench_protocols.megc2019 import CLASSES, spec as megc2019
 
 SMALL = dict(subjects=3, seed=5, difficulty="easy", clips_per_subject=4)
 QUIET = Difficulty("quiet", 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -63,7 +63,7 @@ def test_trees_load_with_the_real_loaders(tree: tuple[Path, list]) -> None:
         for _, row in table.iterrows():
             assert len(row["frames"]) == row["offset"] - row["onset"] + 1
             assert row["onset"] < row["apex"] < row["offset"]
-        kept = apply_emotion_rules(table, dataset)
+        kept = megc2019.protocol.rule_samples({dataset: table}, CLASSES)
         expected = Counter(r.emotion for r in mine if r.emotion.lower() not in ("others", "other"))
         assert len(kept) == sum(expected.values())
         assert set(kept["class"]) == set(CLASSES)  # every class present in every dataset

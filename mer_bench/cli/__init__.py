@@ -41,7 +41,6 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     logger = logging.getLogger("mer_bench")
     logger.handlers[:] = [handler]
     logger.setLevel(level)
-    logger.propagate = False
 
 
 @app.callback()
