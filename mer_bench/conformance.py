@@ -65,10 +65,12 @@ def check_model(name: str) -> list[Check]:
     spec = registry.get_model(name)
     checks = []
     x, y = example_inputs(spec)
+    built: list = []
 
     def build() -> str:
-        model = spec.build(NUM_CLASSES)
-        return type(model).__name__
+        torch.manual_seed(0)
+        built.append(spec.build(NUM_CLASSES))
+        return type(built[0]).__name__
 
     checks.append(_run("builds", build))
     if not checks[-1].passed:
@@ -76,17 +78,18 @@ def check_model(name: str) -> list[Check]:
     if spec.card.framework == "estimator":
         checks.append(_run("fits and predicts probabilities", lambda: _estimator(spec, x, y)))
         return checks
-    checks.append(_run("forward gives (batch, classes) logits", lambda: _forward(spec, x)))
-    checks.append(_run("parameter count equals the card's", lambda: _params(spec)))
+    model = built.pop()
+    checks.append(_run("forward gives (batch, classes) logits", lambda: _forward(model, x)))
+    checks.append(_run("parameter count equals the card's", lambda: _params(spec, model)))
+    del model
     checks.append(_run("trains one step and predicts", lambda: _train(spec, x, y, False)))
     checks.append(_run("trains stacked (vmap, fold-parallel)", lambda: _train(spec, x, y, True),
                        required=False))
     return checks
 
 
-def _forward(spec: ModelSpec, x: np.ndarray) -> str:
-    torch.manual_seed(0)
-    model = spec.build(NUM_CLASSES).eval()
+def _forward(model: torch.nn.Module, x: np.ndarray) -> str:
+    model.eval()
     with torch.no_grad():
         out = model(torch.as_tensor(x))
     if tuple(out.shape) != (len(x), NUM_CLASSES):
@@ -96,8 +99,8 @@ def _forward(spec: ModelSpec, x: np.ndarray) -> str:
     return f"input {tuple(x.shape[1:])} -> logits {tuple(out.shape)}"
 
 
-def _params(spec: ModelSpec) -> str:
-    counted = sum(p.numel() for p in spec.build(NUM_CLASSES).parameters() if p.requires_grad)
+def _params(spec: ModelSpec, model: torch.nn.Module) -> str:
+    counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if counted != spec.card.num_params:
         raise ValueError(f"the card says {spec.card.num_params:,} parameters, the model has "
                          f"{counted:,}")

@@ -40,14 +40,15 @@ def fixture_predictions(samples: pd.DataFrame, accuracy: float, seed: int) -> np
 
 def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: str, seed: int,
                     accuracy: float, num_params: int, epochs: int = 20, rng_seed: int = 0,
-                    source: str = "flows", finish: bool = True) -> str:
+                    source: str = "flows", finish: bool = True,
+                    data: dict | None = None) -> str:
     groups = list(dict.fromkeys(zip(samples["dataset"], samples["subject"])))
     recipe = Recipe(optimizer="adam", lr=0.001, batch_size=64, epochs=epochs).as_dict()
     card = {"name": model, "description": f"fixture model {model}", "reference": "tests",
             "year": 2026, "input_kind": "flow28", "num_params": num_params, "recipe": recipe,
             "framework": "torch", "notes": "", "published": {}}
     identity = RunIdentity(model=model, protocol="megc2019", source=source, view={"name": "flow28"},
-                           data={"data_root": "/fixture/flows"}, selection=selection,
+                           data=data or {"data_root": "/fixture/flows"}, selection=selection,
                            recipe=recipe, seed=seed)
     run_id = store.create_run(RunRecord(
         run_id=new_run_id(), model=model, protocol="megc2019", source=source, view="flow28",

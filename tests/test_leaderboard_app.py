@@ -144,3 +144,20 @@ def test_incomplete_and_failed_runs_are_not_ranked(tmp_path, megc_manifest):
     table = tables.ranking(runs, preds)
     assert list(table["rank"]) == [1] and table["n_seeds"].iloc[0] == 1
     assert np.isnan(table["uf1_sd"].iloc[0])
+
+
+def test_runs_of_other_data_are_other_rows(tmp_path, megc_manifest):
+    """Two configurations that differ only in their data (demo difficulty, flows folder) are two
+    rows, never seeds of one."""
+    from leaderboard_fixtures import add_fixture_run
+    store = Store(tmp_path / "r.sqlite")
+    a0 = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10, source="demo",
+                         data={"difficulty": "standard"})
+    a1 = add_fixture_run(store, megc_manifest, "good-net", "fixed", 1, 0.8, 10, source="demo",
+                         data={"difficulty": "standard"})
+    hard = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.6, 10, source="demo",
+                           data={"difficulty": "hard"})
+    runs = runs_frame(store)
+    table = tables.ranking(runs, {r: predictions_frame(store, r) for r in runs["run_id"]})
+    rows = {tuple(sorted(ids.split())): n for ids, n in zip(table["run_ids"], table["n_seeds"])}
+    assert rows == {tuple(sorted((a0, a1))): 2, (hard,): 1}

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -35,36 +36,39 @@ def streamlit_command(store: str, port: int, address: str) -> list[str]:
             "--"]  # the store travels in $MER_BENCH_STORE: never a password on a command line
 
 
-def serve(command: list[str], env: dict[str, str]) -> int:
+def serve(command: list[str], env: dict[str, str], grace_s: float = 10.0) -> int:
     """Run the Streamlit server as a child and stop it, with its own children, when this process
-    gets SIGINT or SIGTERM (an orphaned server would keep the port)."""
+    gets SIGINT or SIGTERM (an orphaned server would keep the port). The handler only signals:
+    waiting on the child happens here, in one place, so it never waits on itself."""
     child = subprocess.Popen(command, env=env, start_new_session=True)
-    stopping: list[int] = []
+    stopped_at: list[float] = []
 
     def stop(signum: int, _frame: object) -> None:
-        stopping.append(signum)
-        _terminate(child)
+        if not stopped_at:
+            stopped_at.append(time.monotonic())
+            _signal_group(child, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = child.wait()
+        while True:
+            try:
+                code = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopped_at and time.monotonic() - stopped_at[0] > grace_s:
+                    _signal_group(child, signal.SIGKILL)
     finally:
-        _terminate(child)
+        if child.poll() is None:  # an error here: do not leave the server behind
+            _signal_group(child, signal.SIGKILL)
+            child.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0 if stopping else code
+    return 0 if stopped_at else code
 
 
-def _terminate(child: subprocess.Popen) -> None:
-    """SIGTERM the child's process group, then SIGKILL it if it has not gone within 10 s."""
-    if child.poll() is not None:
-        return
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
     try:
-        os.killpg(child.pid, signal.SIGTERM)
-        child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+        os.killpg(child.pid, signum)
     except ProcessLookupError:
         pass
 

@@ -43,7 +43,6 @@ from mer_bench.preprocess.frames import SampleFrames, file_signature, read_gray
 from mer_bench.preprocess.points import five_points
 from mer_bench.preprocess.strain import optical_strain
 
-FALLBACKS = ("", "onset_from_apex", "apex_from_onset", "dataset_mean", "fixed")
 STEPS = ("read", "detect", "landmarks", "align", "flow", "strain", "flow28")
 _EMPTY = np.zeros((0, 2), dtype=np.float32)
 
