@@ -46,7 +46,7 @@ def runs_frame(store: Store) -> pd.DataFrame:
     counts = store.fold_counts()
     for run in store.runs():
         done = counts.get(run.run_id, 0)
-        if run.status not in COMPLETE_STATUSES or done < run.n_folds:
+        if run.kind != "benchmark" or run.status not in COMPLETE_STATUSES or done < run.n_folds:
             continue
         rows.append({
             "run_id": run.run_id, "model": run.model, "protocol": run.protocol,

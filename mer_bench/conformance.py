@@ -20,6 +20,7 @@ import torch
 from mer_bench import registry
 from mer_bench.cards import ModelSpec
 from mer_bench.data import FALLBACK_POINTS, InputArrays
+from mer_bench.training import trainer_class
 
 #: Classes the checks build models for (the MEGC2019 composite's).
 NUM_CLASSES = 3
@@ -75,7 +76,7 @@ def check_model(name: str) -> list[Check]:
     checks.append(_run("builds", build))
     if not checks[-1].passed:
         return checks
-    if spec.card.framework == "estimator":
+    if not trainer_class(spec).has_epochs:
         checks.append(_run("fits and predicts probabilities", lambda: _estimator(spec, x, y)))
         return checks
     model = built.pop()

@@ -20,13 +20,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 import mer_bench
-from mer_bench import registry
+from mer_bench import progress, registry
 from mer_bench.cards import ModelSpec, Recipe
 from mer_bench.errors import MerBenchError
 from mer_bench.executors import Executor, RunContext, make_executor
@@ -75,27 +75,6 @@ class RunConfig:
                                              batch_size=self.batch_size)
         except ValueError as exc:
             raise MerBenchError(str(exc)) from exc
-
-
-class RunProgress(Protocol):
-    """What the engine reports while it runs (the CLI draws it; tests and scripts ignore it)."""
-
-    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None: ...
-
-    def epoch(self, done: int, total: int) -> None: ...
-
-    def fold(self, key: str, seconds: float) -> None: ...
-
-
-class _Silent:
-    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None:
-        pass
-
-    def epoch(self, done: int, total: int) -> None:
-        pass
-
-    def fold(self, key: str, seconds: float) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -214,10 +193,9 @@ def _now() -> str:
     return now()
 
 
-def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
-                  progress: RunProgress | None = None) -> RunSummary:
-    """Run (or resume) a benchmark and return its summary, recomputed from the stored folds."""
-    progress = progress or _Silent()
+def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) -> RunSummary:
+    """Run (or resume) a benchmark and return its summary, recomputed from the stored folds.
+    Progress (folds, and epochs where the executor reports them) goes to `mer_bench.progress`."""
     run = prepare_run(config)
     if resume:
         previous = store.run(resume)
@@ -249,19 +227,31 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None,
             subjects=rows["subject"].astype(str).tolist(),
             samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
             probs=output.probs, selection=output.selection or None))
-        progress.fold(fold.key, output.seconds)
+        fold_bar.advance()
 
     started = time.perf_counter()
-    progress.start(run_id, len(run.tasks), len(done),
-                   run.recipe.epochs if run.executor.reports_epochs else None)
+    progress.message(f"run {run_id}")
+    fold_bar = progress.task(f"{config.model} on {config.protocol}: folds", len(run.tasks),
+                             completed=len(done))
+    epoch_bar = progress.task("epochs", run.recipe.epochs) \
+        if run.executor.reports_epochs and todo else None
+
+    def on_epoch(epochs_done: int, total: int) -> None:
+        if epoch_bar is not None:
+            epoch_bar.update(completed=epochs_done, total=total)
+
     try:
-        run.executor.execute(run.context, todo, on_done, progress.epoch)
+        run.executor.execute(run.context, todo, on_done, on_epoch)
     except KeyboardInterrupt:
         _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
         raise
     except BaseException:
         _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
         raise
+    finally:
+        for bar in (epoch_bar, fold_bar):
+            if bar is not None:
+                bar.close()
     wall = wall_before + time.perf_counter() - started
     record = store.run(run_id)
     provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}

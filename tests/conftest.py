@@ -95,6 +95,15 @@ def _one_torch_thread():
 
 
 @pytest.fixture()
+def one_thread():
+    """One torch intra-op thread for the test (what each local or Ray worker uses), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
 def no_dataset_env(monkeypatch, tmp_path):
     """No dataset location from the environment or a config file (tests must not see the host's)."""
     for var in ("MER_BENCH_DATA_ROOT", "MER_BENCH_CASME2", "MER_BENCH_SAMM", "MER_BENCH_SMIC",

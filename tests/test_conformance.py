@@ -11,16 +11,11 @@ from mer_bench import registry
 from mer_bench.conformance import check_model
 from mer_bench.errors import MerBenchError
 
+#: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 #: Models whose stacked check is known to fail, with the reason (reported by `mer-bench check`).
 NOT_VMAPPABLE: dict[str, str] = {}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _models() -> list:

@@ -30,14 +30,8 @@ from mer_bench.training.optim import StackedOptimizer, make_optimizer
 from mer_bench.training.replicas import MaskedBatchNorm
 from mer_bench.training.schedule import epoch_steps, shuffler
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Workers run one intra-op thread each: compare with the driver on one thread as well."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+#: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.mark.parametrize("selection", ["fixed", "best-on-test"])
 @pytest.mark.parametrize("batch_size", [15, 16])

@@ -14,16 +14,11 @@ from mer_bench.selection import honest_policies
 from mer_bench.training import HIDDEN, TorchTrainer, TrainJob
 from mer_bench.training.jobs import FoldTask
 
+#: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 #: Executors the label test runs under (local and ray run `run_fold` as sequential does).
 EXECUTORS = ("sequential", "fold-parallel")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _relabelled(labels: np.ndarray, task: FoldTask) -> np.ndarray:

@@ -52,6 +52,15 @@ def _root(
     """Benchmark micro-expression recognition models with honest LOSO evaluation."""
     UI.quiet, UI.verbose = quiet, verbose
     setup_logging(verbose, quiet)
+    show_progress(not quiet)
+
+
+def show_progress(enabled: bool) -> None:
+    """Draw the library's progress tasks as rich bars on stderr (or draw nothing)."""
+    from mer_bench.cli.progress_bars import RichReporter
+    from mer_bench.progress import set_reporter
+
+    set_reporter(RichReporter() if enabled else None)
 
 
 # Command modules register themselves on `app` when imported (order = order in --help).

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from mer_bench import registry
-from mer_bench.cli import UI, app
+from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import parse_dataset_roots, source_values
 from mer_bench.preprocess.config import FLOW_METHODS
 from mer_bench.preprocess.pipeline import summary_line
@@ -35,6 +35,7 @@ def prepare_command(
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
     spec = registry.get_protocol(protocol)
+    show_progress(not (quiet or UI.quiet))
     options = source_options(source, **source_values(
         source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
         cache_dir=cache_dir, workers=workers, flow_method=flow, progress=not (quiet or UI.quiet)))

@@ -4,50 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
 from mer_bench import registry
-from mer_bench.cli import UI, app
+from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import open_store, parse_dataset_roots, source_values
 from mer_bench.cli.render import print_summary
 from mer_bench.engine import RunConfig, run_benchmark
 from mer_bench.sources import source_options
-
-
-class RichRunProgress:
-    """The engine's progress drawn with rich: folds (with time remaining), and epochs where the
-    executor reports them."""
-
-    def __init__(self, label: str, console: Console) -> None:
-        self.label = label
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(),
-                             console=console, transient=False)
-        self.fold_bar: Any = None
-        self.epoch_bar: Any = None
-
-    def start(self, run_id: str, folds: int, done: int, epochs: int | None) -> None:
-        self.bars.console.print(f"run {run_id}", highlight=False)
-        self.bars.start()
-        self.fold_bar = self.bars.add_task(f"{self.label}: folds", total=folds, completed=done)
-        if epochs is not None and folds > done:
-            self.epoch_bar = self.bars.add_task("epochs", total=epochs)
-
-    def epoch(self, done: int, total: int) -> None:
-        if self.epoch_bar is not None:
-            self.bars.update(self.epoch_bar, completed=done, total=total)
-
-    def fold(self, key: str, seconds: float) -> None:
-        self.bars.advance(self.fold_bar)
-
-    def stop(self) -> None:
-        if self.bars.live.is_started:
-            self.bars.stop()
 
 
 @app.command("run")
@@ -87,6 +53,7 @@ def run_command(
     registry.get_protocol(protocol)
     registry.SOURCES.get(source)
     quiet = quiet or UI.quiet
+    show_progress(not quiet)
     options = source_options(source, **source_values(
         source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
         cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
@@ -97,13 +64,8 @@ def run_command(
                        workers=workers, executor_options=executor_options, epochs=epochs, lr=lr,
                        batch_size=batch_size)
     console = Console()
-    progress = None if quiet else RichRunProgress(f"{model} on {protocol}", Console(stderr=True))
     with open_store(store_path) as store:
-        try:
-            summary = run_benchmark(config, store, resume=resume, progress=progress)
-        finally:
-            if progress is not None:
-                progress.stop()
+        summary = run_benchmark(config, store, resume=resume)
     classes = registry.get_protocol(protocol).card.classes
     print_summary(summary, classes, console)
     if json_path:

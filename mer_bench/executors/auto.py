@@ -25,7 +25,7 @@ from mer_bench import registry
 from mer_bench.executors.base import Executor, FoldDone, RunContext
 from mer_bench.executors.fold_parallel import vmap_problem
 from mer_bench.executors.local import cpu_count
-from mer_bench.training import EpochCallback, FoldTask
+from mer_bench.training import EpochCallback, FoldTask, trainer_class
 from mer_bench.training.replicas import SingleModel, StackedModels
 from mer_bench.training.schedule import epoch_steps, shuffler
 
@@ -92,8 +92,8 @@ class AutoExecutor(Executor):
     def choose(self, ctx: RunContext, tasks: Sequence[FoldTask]) -> str:
         """The executor's name for this run; sets `reason` (and `trial` on a CPU)."""
         spec = registry.get_model(ctx.model)
-        if spec.card.framework != "torch":
-            self.reason = "estimator model: one fit per fold, spread over processes"
+        if not trainer_class(spec).can_stack:
+            self.reason = f"{spec.card.framework} model: one fit per fold, spread over processes"
             return "local"
         problem = vmap_problem(spec, ctx.num_classes, np.asarray(ctx.x[:2]))
         if problem is not None:

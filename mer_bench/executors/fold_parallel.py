@@ -25,7 +25,8 @@ from mer_bench.cards import ModelSpec
 from mer_bench.errors import MerBenchError
 from mer_bench.executors.base import Executor, FoldDone, RunContext
 from mer_bench.selection.base import run_selection
-from mer_bench.training import EpochCallback, FoldTask, JobResult, TorchTrainer, TrainJob
+from mer_bench.training import (EpochCallback, FoldTask, JobResult, TorchTrainer, TrainJob,
+                                trainer_class)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -74,9 +75,9 @@ class FoldParallelExecutor(Executor):
 
     def check(self, ctx: RunContext) -> None:
         spec = registry.get_model(ctx.model)
-        if spec.card.framework != "torch":
-            raise MerBenchError(f"fold-parallel trains torch models; '{ctx.model}' is "
-                                f"{spec.card.framework}: use --executor local")
+        if not trainer_class(spec).can_stack:
+            raise MerBenchError(f"fold-parallel stacks torch models; '{ctx.model}' is "
+                                f"{spec.card.framework} (fitted once per fold): use --executor local")
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """bf16 autocast on CUDA cards that support it (unless fp32 is asked); never on CPU."""

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mer_bench import progress as progress_module
 from mer_bench.cards import stable_hash
 from mer_bench.data import FALLBACK_POINTS, InputArrays
 from mer_bench.errors import DataError
@@ -42,6 +41,10 @@ from mer_bench.preprocess.flow28 import to_flow28
 from mer_bench.preprocess.frames import SampleFrames, file_signature, read_gray
 from mer_bench.preprocess.points import five_points
 from mer_bench.preprocess.strain import optical_strain
+from mer_bench.progress import ProgressTask, Reporter
+
+#: A task that shows nothing (progress off, or nothing to do).
+SILENT = Reporter().task("", None)
 
 STEPS = ("read", "detect", "landmarks", "align", "flow", "strain", "flow28")
 _EMPTY = np.zeros((0, 2), dtype=np.float32)
@@ -273,18 +276,14 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # parallelism is over samples; nested threads only contend
 
 
-def _run_tasks(tasks: Sequence[_Task], workers: int, progress: Progress | None,
-               bar: Any) -> list[SampleOutcome]:
+def _run_tasks(tasks: Sequence[_Task], workers: int, bar: ProgressTask) -> list[SampleOutcome]:
     if not tasks:
         return []
     if workers <= 1 or len(tasks) == 1:
-        if progress is not None:
-            progress.start()
         outcomes = []
         for task in tasks:
             outcomes.append(compute(task))
-            if progress is not None:
-                progress.advance(bar)
+            bar.advance()
         return outcomes
     # Never plain fork: OpenCV's and dlib's thread pools deadlock in forked children.
     method = "forkserver" if "forkserver" in _start_methods() else "spawn"
@@ -292,13 +291,10 @@ def _run_tasks(tasks: Sequence[_Task], workers: int, progress: Progress | None,
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context(method),
                              initializer=_init_worker) as pool:
         futures = [pool.submit(compute, task) for task in tasks]
-        if progress is not None:
-            progress.start()
         try:
             for future in as_completed(futures):
                 outcomes.append(future.result())
-                if progress is not None:
-                    progress.advance(bar)
+                bar.advance()
         except BaseException:  # a DataError or Ctrl-C: stop at once, do not finish the rest
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -337,10 +333,10 @@ def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache
         else:
             outcomes[task.index] = found
 
-    bars = _progress(progress)
+    bars = progress_module.task("preprocessing", total=len(todo)) if progress and todo \
+        else SILENT
     try:
-        bar = bars.add_task("preprocessing", total=len(todo)) if bars is not None else None
-        for outcome in _run_tasks(todo, workers, bars, bar):
+        for outcome in _run_tasks(todo, workers, bars):
             outcomes[outcome.index] = outcome
         missing = [i for i, o in outcomes.items() if o.needs_mean]
         if missing:
@@ -355,13 +351,15 @@ def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache
                 else:
                     found.computed = found.computed or outcomes[task.index].computed
                     outcomes[task.index] = found
-            if bars is not None and recompute:
-                bar = bars.add_task("no face: fallback", total=len(recompute))
-            for outcome in _run_tasks(recompute, workers, bars, bar):
-                outcomes[outcome.index] = outcome
+            fallback = progress_module.task("no face: fallback", total=len(recompute)) \
+                if progress and recompute else SILENT
+            try:
+                for outcome in _run_tasks(recompute, workers, fallback):
+                    outcomes[outcome.index] = outcome
+            finally:
+                fallback.close()
     finally:
-        if bars is not None and bars.live.is_started:
-            bars.stop()
+        bars.close()
 
     ordered = [outcomes[i] for i in range(len(frames))]
     n = len(ordered)
@@ -381,11 +379,3 @@ def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache
         step_seconds=dict(step_seconds),
     )
     return PipelineResult(arrays, [o.fallback for o in ordered], summary)
-
-
-def _progress(enabled: bool) -> Progress | None:
-    if not enabled:
-        return None
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))
-

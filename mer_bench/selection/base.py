@@ -62,7 +62,9 @@ class SelectionPolicy(ABC):
     def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
               datasets: np.ndarray) -> None:
         """Raise MerBenchError (one line) before any training if the policy cannot run."""
-        if self.needs_epochs and spec.card.framework == "estimator":
+        from mer_bench.training import trainer_class
+
+        if self.needs_epochs and not trainer_class(spec).has_epochs:
             raise MerBenchError(f"model '{spec.card.name}' is fitted once (an estimator): "
                                 f"selection '{self.name}' chooses among epochs and does not apply")
         if self.needs_epochs and recipe.epochs < 1:

@@ -13,8 +13,8 @@ import numpy as np
 from mer_bench.cards import Recipe
 from mer_bench.errors import MerBenchError
 from mer_bench.selection.base import FoldSelection, SelectionPolicy
-from mer_bench.selection.fixed import SingleJob
-from mer_bench.training.jobs import FoldOutput, FoldTask, FoldTrace, TrainJob
+from mer_bench.selection.fixed import whole_fold_job
+from mer_bench.training.jobs import FoldOutput, FoldTask, FoldTrace
 
 
 def best_epoch_on_test(candidates: np.ndarray, test_labels: np.ndarray) -> int:
@@ -34,10 +34,7 @@ class BestOnTest(SelectionPolicy):
         pass
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        fold = task.fold
-        return SingleJob(TrainJob(fold_index=fold.index, key="final", seed=fold.seed,
-                                  recipe=recipe, train_rows=fold.train_idx,
-                                  record_rows=fold.test_idx))
+        return whole_fold_job(task, recipe, record_rows=task.fold.test_idx)
 
     def conclude(self, trace: FoldTrace, test_labels: np.ndarray | None) -> FoldOutput:
         if test_labels is None or trace.candidates is None:

@@ -34,6 +34,14 @@ class SingleJob(FoldSelection):
                          record={}, seconds=r.seconds)
 
 
+def whole_fold_job(task: FoldTask, recipe: Recipe, **rows) -> SingleJob:
+    """One model on every training row of the fold, seeded with the fold's seed; `rows` says
+    what it predicts (`predict_rows`) or records every epoch (`record_rows`)."""
+    fold = task.fold
+    return SingleJob(TrainJob(fold_index=fold.index, key="final", seed=fold.seed, recipe=recipe,
+                              train_rows=fold.train_idx, **rows))
+
+
 class Fixed(SelectionPolicy):
     """The declared epoch count, no choice at all (see the module docstring)."""
 
@@ -45,7 +53,4 @@ class Fixed(SelectionPolicy):
         pass
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        fold = task.fold
-        return SingleJob(TrainJob(fold_index=fold.index, key="final", seed=fold.seed,
-                                  recipe=recipe, train_rows=fold.train_idx,
-                                  predict_rows=fold.test_idx))
+        return whole_fold_job(task, recipe, predict_rows=task.fold.test_idx)

@@ -22,6 +22,7 @@ import pandas as pd
 from mer_bench.cards import stable_hash
 from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError
+from mer_bench.progress import task as progress_task
 from mer_bench.sources.options import identity_field
 from mer_bench.sources.raw import PreprocessedOptions, RawSource
 from mer_bench.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
@@ -73,15 +74,21 @@ def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) ->
     if root.exists():  # a half-written tree from an interrupted run
         shutil.rmtree(root)
     start = time.perf_counter()
-    report = None
-    if progress:
-        def report(done: int, total: int) -> None:
-            if done == total or done % 20 == 0:
-                log.info("demo: generated %d/%d clips", done, total)
+    log.info("generating the synthetic demo (%d subjects, %s) into %s", config.subjects,
+             config.difficulty, root)
+    bar = progress_task("generating the demo", None) if progress else None
 
-    records = generate(root, subjects=config.subjects, seed=config.seed,
-                       difficulty=config.difficulty, clips_per_subject=config.clips_per_subject,
-                       progress=report)
+    def report(done: int, total: int) -> None:
+        bar.update(completed=done, total=total)
+
+    try:
+        records = generate(root, subjects=config.subjects, seed=config.seed,
+                           difficulty=config.difficulty,
+                           clips_per_subject=config.clips_per_subject,
+                           progress=report if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     (root / MARKER).write_text(json.dumps({
         "config": {"subjects": config.subjects, "seed": config.seed, "difficulty": config.difficulty,
                    "clips_per_subject": config.clips_per_subject},

@@ -3,7 +3,7 @@
 
 from mer_bench.store.database import Store, StoreError, redact
 from mer_bench.store.records import FoldRecord, RunRecord, check_run_id, new_run_id, now
-from mer_bench.store.schema import SCHEMA_VERSION, STATUSES
+from mer_bench.store.schema import RUN_KINDS, SCHEMA_VERSION, STATUSES
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "FoldRecord", "RunRecord", "Store", "StoreError",
+__all__ = ["RUN_KINDS", "SCHEMA_VERSION", "STATUSES", "FoldRecord", "RunRecord", "Store", "StoreError",
            "check_run_id", "new_run_id", "now", "redact"]

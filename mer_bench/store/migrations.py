@@ -67,7 +67,7 @@ def _migrate_1_to_2(conn: Connection) -> None:
                                  "WHERE run_id = :r"), {"r": run["run_id"]}).all()
         complete = run["status"] in ("finished", "imported")
         conn.execute(insert(schema.runs).values(
-            run_id=run["run_id"], experiment_id=None, model=run["model"],
+            run_id=run["run_id"], kind="benchmark", experiment_id=None, model=run["model"],
             protocol=run["protocol"], source=run["source"], view="flow28",
             selection=run["selection"], seed=run["seed"], identity_json=dumps(identity.as_dict()),
             config_hash=identity.config_hash, group_hash=identity.group_hash,

@@ -74,6 +74,7 @@ class RunRecord:
     started_at: str
     finished_at: str | None
     status: str
+    kind: str = "benchmark"
     experiment_id: str | None = None
     estimated_seconds: float | None = None
     wall_seconds: float | None = None

@@ -22,6 +22,10 @@ SCHEMA_VERSION = 2
 #: `imported`: read from a submission file.
 STATUSES = ("running", "interrupted", "failed", "finished", "imported")
 
+#: Run kinds. `benchmark`: a cross-validated run (folds, held-out predictions, ranked);
+#: `final`: one model trained on every subject of a protocol for use (never ranked).
+RUN_KINDS = ("benchmark", "final")
+
 metadata = MetaData()
 
 meta = Table(
@@ -33,6 +37,7 @@ meta = Table(
 runs = Table(
     "runs", metadata,
     Column("run_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False, default="benchmark"),  # benchmark | final (never ranked)
     Column("experiment_id", Text),  # runs launched together (the seeds of one --seeds)
     Column("model", Text, nullable=False),
     Column("protocol", Text, nullable=False),
@@ -64,6 +69,8 @@ runs = Table(
     Column("heartbeat_at", Text),
     CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in STATUSES)),
                     name="runs_status"),
+    CheckConstraint("kind IN ({})".format(", ".join(f"'{k}'" for k in RUN_KINDS)),
+                    name="runs_kind"),
 )
 
 folds = Table(

@@ -4,7 +4,9 @@ batch schedule (`schedule`), the optimiser factory (`optim`) and what flows thro
 from mer_bench.training.jobs import (HIDDEN, FoldOutput, FoldTask, FoldTrace, JobResult, TrainJob,
                                      derived_seed)
 from mer_bench.training.schedule import batch_slices
-from mer_bench.training.trainer import EpochCallback, EstimatorTrainer, TorchTrainer, trainer_for
+from mer_bench.training.trainer import (EpochCallback, EstimatorTrainer, TorchTrainer, trainer_class,
+                                       trainer_for)
 
 __all__ = ["HIDDEN", "EpochCallback", "EstimatorTrainer", "FoldOutput", "FoldTask", "FoldTrace",
-           "JobResult", "TorchTrainer", "TrainJob", "batch_slices", "derived_seed", "trainer_for"]
+           "JobResult", "TorchTrainer", "TrainJob", "batch_slices", "derived_seed", "trainer_class",
+           "trainer_for"]

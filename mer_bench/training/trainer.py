@@ -47,6 +47,9 @@ def _monitor_score(probs: np.ndarray, labels: np.ndarray, metric: str, num_class
 class TorchTrainer:
     """Trains torch models (see the module docstring)."""
 
+    #: Whether it trains over epochs (so selection policies can choose among them).
+    has_epochs = True
+    #: Whether `train(..., stacked=True)` works (fold-parallel).
     can_stack = True
 
     def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device,
@@ -162,6 +165,7 @@ def _batches(n: int, batch_size: int) -> list:
 class EstimatorTrainer:
     """Fits one-shot estimators: `fit(x, y, seed)` on the training rows, `predict_proba` once."""
 
+    has_epochs = False
     can_stack = False
 
     def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None,
@@ -204,7 +208,12 @@ class EstimatorTrainer:
 TRAINERS: dict[str, type] = {"torch": TorchTrainer, "estimator": EstimatorTrainer}
 
 
+def trainer_class(spec: ModelSpec) -> type[TorchTrainer] | type[EstimatorTrainer]:
+    """The trainer class of `spec`'s framework (what it can do: `has_epochs`, `can_stack`)."""
+    return TRAINERS[spec.card.framework]
+
+
 def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device,
                 optimizer: str = "default") -> TorchTrainer | EstimatorTrainer:
     """The trainer of `spec`'s framework."""
-    return TRAINERS[spec.card.framework](spec, num_classes, device, optimizer)
+    return trainer_class(spec)(spec, num_classes, device, optimizer)
