@@ -100,8 +100,9 @@ class FlowView(_View):
         return self.crop_size or self.size
 
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
-        return {"face": config.face, "align": dataclasses.replace(config.align, size=self.flow_size),
-                "flow": config.flow, "scaling": config.scaling}
+        align = dataclasses.replace(config.align, size=self.flow_size)
+        return {"face": config.face, "align": align, "flow": config.flow,
+                "scaling": config.scaling}
 
 
 @dataclass(frozen=True)
