@@ -256,6 +256,8 @@ def test_views_are_memory_mapped_and_read_per_batch(all_views, moving: SampleFra
     assert not np.array_equal(data[1], data[0])
     taken = views["clip"].take([2, 1])["data"]
     np.testing.assert_array_equal(taken, np.stack([data[2], data[1]]))
+    np.testing.assert_array_equal(views["clip"].take(slice(1, 3))["data"], data[1:3])
+    assert not isinstance(taken, np.memmap)  # a batch is an in-memory copy
     seen = [index.tolist() for index, _ in views["clip"].batches(2)]
     assert seen == [[0, 1], [2]]
 

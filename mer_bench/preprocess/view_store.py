@@ -62,13 +62,15 @@ class ViewArrays:
         return int(self.data.nbytes)
 
     def take(self, index: np.ndarray | Sequence[int] | slice) -> dict[str, np.ndarray]:
-        """The rows at `index` in memory: {"data": ..., **extras}."""
+        """The rows at `index` in memory: {"data": ..., **extras}. Only those rows are read."""
         rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        extras = {k: np.asarray(v[rows]) for k, v in self.extras.items()}
+        if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            return {"data": np.array(self.data[rows[0]:rows[0] + len(rows)]), **extras}
         order = np.argsort(rows, kind="stable")  # read the file forwards, then restore the order
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        data = np.asarray(self.data[rows[order]])[inverse]
-        return {"data": data, **{k: np.asarray(v[rows]) for k, v in self.extras.items()}}
+        data = np.empty((len(rows), *self.data.shape[1:]), dtype=self.data.dtype)
+        data[order] = self.data[rows[order]]
+        return {"data": data, **extras}
 
     def batches(self, batch_size: int, index: Sequence[int] | np.ndarray | None = None
                 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
