@@ -152,7 +152,8 @@ def child(args: argparse.Namespace) -> None:
                            "rss_compute_mb": _status_mb("self", "VmHWM"),
                            "rss_workers_mb": poller.stop(), "views": {}}
     for label, arrays in result.views.items():
-        info: dict[str, Any] = {"shape": list(arrays.data.shape[1:]), "dtype": str(arrays.data.dtype),
+        info: dict[str, Any] = {"shape": list(arrays.data.shape[1:]),
+                                "dtype": str(arrays.data.dtype),
                                 "bytes_per_sample": arrays.nbytes // max(1, len(arrays)),
                                 "set_mb": arrays.nbytes / 1e6,
                                 "notes": sum(1 for n in arrays.notes if n),
@@ -203,7 +204,8 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
         f"`python benchmarks/bench_views.py {' '.join(args.argv)}`".replace(" `", "`"),
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.workers} worker processes; load average after the run {load[0]:.1f}. Data: the "
+        f"{args.workers} worker processes; load average (1 min) before the run "
+        f"{args.load_before:.1f}, after {load[0]:.1f} (other jobs share these cores). Data: the "
         f"demo ({args.subjects} subjects x {args.clips} clips, 320x240 frames, 8-12 frames per "
         f"clip), megc2019 protocol samples: N = {n}"
         + (f" (the demo's samples listed again under new names up to {n})" if args.scale_to
@@ -216,7 +218,8 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
         "",
         "| view | params | per sample (dtype) | own wall s (landmarks cached) | worker ms/sample "
         f"| alone, projected {COMPOSITE} s | cached re-run s | set MB, N | set MB, {COMPOSITE} "
-        "| batch pass s | peak RSS MB: main / one worker | batch pass RSS MB: anon + file | notes |",
+        "| batch pass s | peak RSS MB: main / one worker | batch pass RSS MB: anon + file "
+        "| notes |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in alone.items():
@@ -242,8 +245,9 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
         f"{together_cached['wall']:.2f} s (sets opened memory-mapped, no sample read).",
         "",
         "Worker time by step in that call: " + ", ".join(
-            f"{k} {v:.1f} s" for k, v in together["summary"]["step_seconds"].items()) + "; by view: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in together["summary"]["view_seconds"].items()) + ".",
+            f"{k} {v:.1f} s" for k, v in together["summary"]["step_seconds"].items())
+        + "; by view: " + ", ".join(
+            f"{k} {v:.1f} s" for k, v in together["summary"]["view_seconds"].items()) + ".",
         "",
         "Columns: *own wall* is the view computed alone with the landmark cache warm (its own work "
         "plus reading its frames); *alone, projected* adds the shared work and scales to "
@@ -269,6 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale-to", type=int, default=None,
                    help="List the demo's samples again under new names up to this many.")
     p.add_argument("--out", type=Path, default=None, help="Write the markdown table here.")
+    p.add_argument("--append", action="store_true", help="Append to --out (one more run).")
     p.add_argument("--demo-cache", type=Path, default=None, help="Where the demo is generated.")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--view-cache", type=Path, default=None, help=argparse.SUPPRESS)
@@ -280,6 +285,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    args.load_before = os.getloadavg()[0]
     if args.child:
         child(args)
         return
@@ -304,6 +310,9 @@ def main() -> None:
     text = report(args, shared, alone, cached, together, together_cached)
     print(text)
     if args.out:
+        if args.append and args.out.is_file():
+            text = args.out.read_text() + "\n" + text.replace("# Input views: preprocessing "
+                                                               "time and memory (CPU)", "## Run")
         args.out.write_text(text)
 
 
