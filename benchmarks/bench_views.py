@@ -264,6 +264,11 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
     return "\n".join(lines) + "\n"
 
 
+def shared_n(text: str) -> str:
+    """The N of a report (for the heading of an appended run)."""
+    return text.split("N = ", 1)[1].split()[0].rstrip(".")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--views", nargs="*", default=list(VIEWS), choices=list(VIEWS))
@@ -311,8 +316,9 @@ def main() -> None:
     print(text)
     if args.out:
         if args.append and args.out.is_file():
-            text = args.out.read_text() + "\n" + text.replace("# Input views: preprocessing "
-                                                               "time and memory (CPU)", "## Run")
+            text = text.replace("# Input views: preprocessing time and memory (CPU)",
+                                f"## Run with N = {shared_n(text)}")
+            text = args.out.read_text() + "\n" + text[:text.index("Columns: ")].rstrip() + "\n"
         args.out.write_text(text)
 
 
