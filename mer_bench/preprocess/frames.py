@@ -1,9 +1,11 @@
-"""Onset and apex frames of one sample, from a dataset loader table row.
+"""The frames of one sample, from a dataset loader table row: onset, apex and the whole clip.
 
-A loader row lists `frames` (paths from onset to offset, in order) with the annotated `onset` and
-`apex` frame numbers. The apex is the frame whose file name ends in the apex number; failing that,
-the frame at position apex - onset; failing that (no apex, e.g. SMIC, or an apex outside the
-clip), the middle frame. Which rule applied is recorded with the sample.
+A loader row lists `frames` (paths from onset to offset, in order) with the annotated `onset`,
+`apex` and `offset` frame numbers. The apex is the frame whose file name ends in the apex number;
+failing that, the frame at position apex - onset; failing that (no apex, e.g. SMIC, or an apex
+outside the clip), the middle frame. Which rule applied is recorded with the sample. The whole
+list and the annotated numbers are kept too, for the views that read more than two frames
+(`mer_bench.preprocess.timeaxis`).
 """
 
 from __future__ import annotations
@@ -24,17 +26,35 @@ _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 @dataclass(frozen=True)
 class SampleFrames:
-    """The two frames the flow is computed between, and how the apex was chosen."""
+    """The two frames the flow is computed between, how the apex was chosen, and the clip.
+
+    frames: every listed frame from onset to offset, in order (empty when only the onset and apex
+        are known, e.g. built by hand: the clip is then those two frames).
+    onset, apex, offset: the annotated frame numbers (None where not annotated).
+    """
 
     dataset: str
     sample: str
     onset_path: Path
     apex_path: Path
     apex_rule: str  # "number" | "position" | "middle"
+    frames: tuple[Path, ...] = ()
+    onset: int | None = None
+    apex: int | None = None
+    offset: int | None = None
 
     @property
     def key(self) -> str:
         return f"{self.dataset}/{self.sample}"
+
+    @property
+    def clip(self) -> tuple[Path, ...]:
+        """The clip's frames in order: `frames`, or (onset, apex) when no list is known."""
+        if self.frames:
+            return self.frames
+        if Path(self.onset_path) == Path(self.apex_path):
+            return (Path(self.onset_path),)
+        return (Path(self.onset_path), Path(self.apex_path))
 
 
 def _as_int(value: Any) -> int | None:
@@ -45,6 +65,11 @@ def _as_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else int(number)
+
+
+def frame_number(path: Path) -> int | None:
+    """The number at the end of a frame file's stem (`img46` -> 46), or None."""
+    return _frame_number(Path(path))
 
 
 def _frame_number(path: Path) -> int | None:
@@ -68,7 +93,8 @@ def select_frames(row: Any) -> SampleFrames:
             apex_path, rule = frames[apex - onset], "position"
     if apex_path is None:
         apex_path = frames[len(frames) // 2]
-    return SampleFrames(dataset, sample, frames[0], apex_path, rule)
+    return SampleFrames(dataset, sample, frames[0], apex_path, rule, frames=tuple(frames),
+                        onset=onset, apex=apex, offset=_as_int(row.get("offset")))
 
 
 def read_gray(path: Path, sample: str = "") -> np.ndarray:
@@ -80,6 +106,18 @@ def read_gray(path: Path, sample: str = "") -> np.ndarray:
     if image is None or image.size == 0:
         raise DataError(f"unreadable frame {path}{where}")
     return image
+
+
+def read_color(path: Path, sample: str = "") -> np.ndarray:
+    """A frame as uint8 RGB (H, W, 3); grey files give three equal channels. DataError naming the
+    file if missing or unreadable."""
+    where = f" (sample {sample})" if sample else ""
+    if not Path(path).is_file():
+        raise DataError(f"missing frame {path}{where}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise DataError(f"unreadable frame {path}{where}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:

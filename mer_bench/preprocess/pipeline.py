@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -48,6 +48,8 @@ SILENT = Reporter().task("", None)
 
 STEPS = ("read", "detect", "landmarks", "align", "flow", "strain", "flow28")
 _EMPTY = np.zeros((0, 2), dtype=np.float32)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -115,10 +117,14 @@ class PipelineResult:
 
 # --- cache keys ---------------------------------------------------------------------------
 
+def sample_identity(frames: SampleFrames) -> dict[str, Any]:
+    """What every cache key of a sample starts from: its id and its onset and apex files."""
+    return {"sample": frames.key, "onset": file_signature(frames.onset_path),
+            "apex": file_signature(frames.apex_path)}
+
+
 def _identity(task: _Task) -> dict[str, Any]:
-    f = task.frames
-    return {"sample": f.key, "onset": file_signature(f.onset_path),
-            "apex": file_signature(f.apex_path)}
+    return sample_identity(task.frames)
 
 
 def _check_files(frames: SampleFrames) -> None:
@@ -127,15 +133,25 @@ def _check_files(frames: SampleFrames) -> None:
             read_gray(path, frames.key)  # raises DataError naming the file
 
 
+def landmark_key(frames: SampleFrames, config: PreprocessConfig) -> str:
+    """Key of a sample's landmark entry (stage "landmarks"), shared by every view."""
+    return ArrayCache.key({**sample_identity(frames), "face": config.face_hash()})
+
+
+def mean_hash(mean_landmarks: np.ndarray | None) -> str:
+    """Hash of the dataset-mean landmarks a fallback sample was aligned with (None: "fixed")."""
+    mean = None if mean_landmarks is None else np.round(mean_landmarks, 2).tolist()
+    return stable_hash(mean)
+
+
 def _landmark_key(task: _Task) -> str:
-    return ArrayCache.key({**_identity(task), "face": task.config.face_hash()})
+    return landmark_key(task.frames, task.config)
 
 
 def _final_key(task: _Task) -> str:
     parts = {**_identity(task), "config": task.config.hash()}
     if task.second_pass:
-        mean = None if task.mean_landmarks is None else np.round(task.mean_landmarks, 2).tolist()
-        parts["mean_landmarks"] = stable_hash(mean)
+        parts["mean_landmarks"] = mean_hash(task.mean_landmarks)
     return ArrayCache.key(parts)
 
 
@@ -163,9 +179,20 @@ def _outcome_from_final(index: int, data: dict[str, np.ndarray], computed: bool)
                          landmarks=landmarks if len(landmarks) else None)
 
 
+@dataclass(frozen=True)
+class FaceResult:
+    """A sample's face: the landmarks that align its frames, the apex landmarks, the box the
+    aligning detection found (left, top, right, bottom; None without one) and the fallback."""
+
+    align: np.ndarray
+    apex: np.ndarray
+    fallback: str
+    box: tuple[int, int, int, int] | None = None
+
+
 def _find_landmarks(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig,
-                    seconds: dict[str, float]) -> tuple[np.ndarray, np.ndarray, str]:
-    """(aligning landmarks, apex landmarks, fallback); empty arrays where no face was found."""
+                    seconds: dict[str, float]) -> FaceResult:
+    """Detection and landmarks; empty landmark arrays where no face was found."""
     cfg = config.face
     t = time.perf_counter()
     box = face_step.detect_box(onset, cfg)
@@ -183,77 +210,108 @@ def _find_landmarks(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfi
             fallback = "" if own is not None else "apex_from_onset"
         apex_marks = face_step.landmarks_in_box(apex, apex_box)
         seconds["landmarks"] = time.perf_counter() - t
-        return align, apex_marks, fallback
+        return FaceResult(align, apex_marks, fallback, box)
     t = time.perf_counter()
     box = face_step.detect_box(apex, cfg)
     seconds["detect"] += time.perf_counter() - t
     if box is None:
-        return _EMPTY, _EMPTY, "dataset_mean"
+        return FaceResult(_EMPTY, _EMPTY, "dataset_mean")
     t = time.perf_counter()
     marks = face_step.landmarks_in_box(apex, box)
     seconds["landmarks"] = time.perf_counter() - t
-    return marks, marks, "onset_from_apex"
+    return FaceResult(marks, marks, "onset_from_apex", box)
+
+
+def face_from_entry(entry: dict[str, np.ndarray]) -> FaceResult:
+    """A landmark cache entry as a FaceResult (entries written before boxes were kept: no box)."""
+    box = entry.get("box")
+    return FaceResult(entry["align"], entry["apex"], str(entry["fallback"]),
+                      tuple(int(v) for v in box) if box is not None and len(box) == 4 else None)
+
+
+def sample_face(frames: SampleFrames, onset: np.ndarray, apex: np.ndarray,
+                config: PreprocessConfig, cache: ArrayCache, seconds: dict[str, float],
+                need_box: bool = False) -> FaceResult:
+    """The sample's face from the landmark cache, else detected and cached. `need_box` re-detects
+    when a cached entry predates boxes (same landmarks: detection is deterministic)."""
+    key = landmark_key(frames, config)
+    cached = cache.load("landmarks", key)
+    if cached is not None:
+        face = face_from_entry(cached)
+        if not (need_box and face.box is None and len(face.align)):
+            return face
+    face = _find_landmarks(onset, apex, config, seconds)
+    box = np.array(face.box if face.box is not None else [], dtype=np.int64)
+    cache.save("landmarks", key, {"align": face.align, "apex": face.apex,
+                                  "fallback": np.array(face.fallback), "box": box})
+    return face
+
+
+def read_pair(frames: SampleFrames, seconds: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The onset and apex frames in grey; DataError when a file is bad or their sizes differ."""
+    t = time.perf_counter()
+    onset = read_gray(frames.onset_path, frames.key)
+    apex = read_gray(frames.apex_path, frames.key)
+    seconds["read"] = seconds.get("read", 0.0) + time.perf_counter() - t
+    if onset.shape != apex.shape:
+        raise DataError(f"sample {frames.key}: onset {frames.onset_path} is {onset.shape[::-1]} "
+                        f"(w, h) but apex {frames.apex_path} is {apex.shape[::-1]}")
+    return onset, apex
+
+
+def flow28_arrays(onset: np.ndarray, apex: np.ndarray, face: FaceResult,
+                  config: PreprocessConfig, seconds: dict[str, float]) -> dict[str, np.ndarray]:
+    """The flow28 cache entry of a sample (flow, points, points_fallback, fallback, landmarks)
+    from its frames and face: alignment, flow, strain, 28x28 reduction, five points."""
+    t = time.perf_counter()
+    if len(face.align):
+        matrix = face_step.alignment_matrix(face.align, config.align)
+    else:
+        matrix = face_step.centre_matrix(onset.shape, config.align)
+    onset_crop = face_step.warp(onset, matrix, config.align)
+    apex_crop = face_step.warp(apex, matrix, config.align)
+    seconds["align"] = seconds.get("align", 0.0) + time.perf_counter() - t
+
+    t = time.perf_counter()
+    flow = compute_flow(onset_crop, apex_crop, config.flow)
+    seconds["flow"] = seconds.get("flow", 0.0) + time.perf_counter() - t
+    t = time.perf_counter()
+    strain = optical_strain(flow)
+    seconds["strain"] = seconds.get("strain", 0.0) + time.perf_counter() - t
+    t = time.perf_counter()
+    flow28 = to_flow28(flow, strain, config.output_size, config.scaling)
+    if len(face.apex):
+        points = five_points(face.apex, matrix, config.align.size, config.output_size)
+    else:
+        points = FALLBACK_POINTS * (config.output_size / 28.0)
+    seconds["flow28"] = seconds.get("flow28", 0.0) + time.perf_counter() - t
+
+    points_fallback = face.fallback in ("dataset_mean", "fixed")
+    return {"flow": flow28.astype(np.float32), "points": points.astype(np.float32),
+            "points_fallback": np.array(points_fallback), "fallback": np.array(face.fallback),
+            "landmarks": (np.asarray(face.align, dtype=np.float32) if not points_fallback
+                          else _EMPTY)}
+
+
+def second_pass_face(mean_landmarks: np.ndarray | None) -> FaceResult:
+    """The face of a sample without one: its dataset's mean landmarks, else none ("fixed")."""
+    if mean_landmarks is not None:
+        return FaceResult(mean_landmarks, mean_landmarks, "dataset_mean")
+    return FaceResult(_EMPTY, _EMPTY, "fixed")
 
 
 def compute(task: _Task) -> SampleOutcome:
     """Run every step for one sample (reusing cached landmarks) and cache the result."""
     config, cache = task.config, ArrayCache(Path(task.cache_root))
     seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    onset = read_gray(task.frames.onset_path, task.frames.key)
-    apex = read_gray(task.frames.apex_path, task.frames.key)
-    seconds["read"] = time.perf_counter() - t
-    if onset.shape != apex.shape:
-        f = task.frames
-        raise DataError(f"sample {f.key}: onset {f.onset_path} is {onset.shape[::-1]} (w, h) "
-                        f"but apex {f.apex_path} is {apex.shape[::-1]}")
-
+    onset, apex = read_pair(task.frames, seconds)
     if task.second_pass:
-        if task.mean_landmarks is not None:
-            align = apex_marks = task.mean_landmarks
-            fallback = "dataset_mean"
-        else:
-            align = apex_marks = _EMPTY
-            fallback = "fixed"
+        face = second_pass_face(task.mean_landmarks)
     else:
-        marks_key = _landmark_key(task)
-        cached = cache.load("landmarks", marks_key)
-        if cached is not None:
-            align, apex_marks, fallback = cached["align"], cached["apex"], str(cached["fallback"])
-        else:
-            align, apex_marks, fallback = _find_landmarks(onset, apex, config, seconds)
-            cache.save("landmarks", marks_key, {"align": align, "apex": apex_marks,
-                                                "fallback": np.array(fallback)})
-        if len(align) == 0:
+        face = sample_face(task.frames, onset, apex, config, cache, seconds)
+        if len(face.align) == 0:
             return SampleOutcome(task.index, needs_mean=True, computed=True, seconds=seconds)
-
-    t = time.perf_counter()
-    if len(align):
-        matrix = face_step.alignment_matrix(align, config.align)
-    else:
-        matrix = face_step.centre_matrix(onset.shape, config.align)
-    onset_crop = face_step.warp(onset, matrix, config.align)
-    apex_crop = face_step.warp(apex, matrix, config.align)
-    seconds["align"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    flow = compute_flow(onset_crop, apex_crop, config.flow)
-    seconds["flow"] = time.perf_counter() - t
-    t = time.perf_counter()
-    strain = optical_strain(flow)
-    seconds["strain"] = time.perf_counter() - t
-    t = time.perf_counter()
-    flow28 = to_flow28(flow, strain, config.output_size, config.scaling)
-    if len(apex_marks):
-        points = five_points(apex_marks, matrix, config.align.size, config.output_size)
-    else:
-        points = FALLBACK_POINTS * (config.output_size / 28.0)
-    seconds["flow28"] = time.perf_counter() - t
-
-    points_fallback = fallback in ("dataset_mean", "fixed")
-    data = {"flow": flow28.astype(np.float32), "points": points.astype(np.float32),
-            "points_fallback": np.array(points_fallback), "fallback": np.array(fallback),
-            "landmarks": np.asarray(align, dtype=np.float32) if not points_fallback else _EMPTY}
+    data = flow28_arrays(onset, apex, face, config, seconds)
     cache.save("flow28", _final_key(task), data)
     outcome = _outcome_from_final(task.index, data, computed=True)
     outcome.seconds = seconds
@@ -276,13 +334,18 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # parallelism is over samples; nested threads only contend
 
 
-def _run_tasks(tasks: Sequence[_Task], workers: int, bar: ProgressTask) -> list[SampleOutcome]:
+def run_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int,
+              bar: ProgressTask | None = None) -> list[R]:
+    """`fn` over `tasks`: in this process for one worker or task, else in worker processes
+    (forkserver; results in completion order). A worker's exception stops the run at once.
+    `bar` (a `mer_bench.progress` task) advances once per finished task."""
+    bar = bar or SILENT
     if not tasks:
         return []
     if workers <= 1 or len(tasks) == 1:
         outcomes = []
         for task in tasks:
-            outcomes.append(compute(task))
+            outcomes.append(fn(task))
             bar.advance()
         return outcomes
     # Never plain fork: OpenCV's and dlib's thread pools deadlock in forked children.
@@ -290,7 +353,7 @@ def _run_tasks(tasks: Sequence[_Task], workers: int, bar: ProgressTask) -> list[
     outcomes = []
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context(method),
                              initializer=_init_worker) as pool:
-        futures = [pool.submit(compute, task) for task in tasks]
+        futures = [pool.submit(fn, task) for task in tasks]
         try:
             for future in as_completed(futures):
                 outcomes.append(future.result())
@@ -299,6 +362,10 @@ def _run_tasks(tasks: Sequence[_Task], workers: int, bar: ProgressTask) -> list[
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return outcomes
+
+
+def _run_tasks(tasks: Sequence[_Task], workers: int, bar: ProgressTask) -> list[SampleOutcome]:
+    return run_tasks(compute, tasks, workers, bar)
 
 
 def _start_methods() -> list[str]:
@@ -379,3 +446,4 @@ def run_pipeline(frames: Sequence[SampleFrames], config: PreprocessConfig, cache
         step_seconds=dict(step_seconds),
     )
     return PipelineResult(arrays, [o.fallback for o in ordered], summary)
+
