@@ -100,7 +100,7 @@ card = ModelCard(
     reference="Zhou, Mao, Xue, Dual-Inception Network for Cross-Database Micro-Expression "
               "Recognition, IEEE FG 2019",
     year=2019,
-    input_kind="flow28",
+    view="flow28",
     num_params=6_449_867,
     recipe=Recipe(optimizer="adam", lr=1e-4, batch_size=3, epochs=40, weight_decay=0.0),
     framework="torch",

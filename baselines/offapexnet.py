@@ -86,7 +86,7 @@ card = ModelCard(
     reference="Gan, Liong, Yau, Huang, Tan, OFF-ApexNet on micro-expression recognition system, "
               "Signal Processing: Image Communication 74 (2019)",
     year=2019,
-    input_kind="flow28",
+    view="flow28",
     num_params=2_664_475,
     recipe=Recipe(optimizer="adam", lr=1e-4, batch_size=64, epochs=100, weight_decay=0.0),
     framework="torch",

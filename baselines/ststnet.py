@@ -75,7 +75,7 @@ card = ModelCard(
     reference="Liong et al., Shallow Triple Stream Three-dimensional CNN (STSTNet) for "
               "Micro-expression Recognition, IEEE FG 2019",
     year=2019,
-    input_kind="flow28",
+    view="flow28",
     num_params=1_683,
     recipe=Recipe(optimizer="adam", lr=5e-5, batch_size=256, epochs=800, weight_decay=0.0),
     framework="torch",

@@ -129,7 +129,7 @@ card = ModelCard(
     reference="Chaudhry et al., Histograms of Oriented Optical Flow, CVPR 2009; linear SVM as in "
               "the MEGC2019 hand-crafted baselines",
     year=2009,
-    input_kind="flow28",
+    view="flow28",
     num_params=0,
     recipe=Recipe(optimizer="none", lr=0.0, batch_size=1, epochs=0, weight_decay=0.0),
     framework="estimator",

@@ -1,4 +1,5 @@
-"""Generic vision backbones from timm, adapted to 28x28 flow: a ResNet-18 and a ViT-Tiny.
+"""Generic vision backbones from timm: a ResNet-18 and a ViT-Tiny on 28x28 flow, and a ResNet-18
+on each larger view (the onset and apex frames, flow at 112 px).
 
 Both are created with `timm.create_model(..., pretrained=False)`: nothing is downloaded, weights
 are random. They answer "does a standard architecture, untouched by MER-specific design, do as
@@ -8,6 +9,9 @@ well as the MER networks on the same inputs and recipe?".
                     (28 -> 28 -> 14 -> 7 -> 4 -> global average pool -> Linear)
     vit-tiny-flow:  (x - 127.5) / 127.5 -> timm vit_tiny (dim 192, depth 12, 3 heads), img 28,
                     patch 7: a 4x4 grid of tokens plus the class token
+    resnet18-frames: the `frames` view (aligned onset and apex RGB crops, 112 px, uint8), the two
+                    frames stacked as 6 channels, [-1, 1] -> timm resnet18 (ImageNet stem)
+    resnet18-flow112: the `flow` view at 112 px (strain, v, u; 0-255) -> [-1, 1] -> timm resnet18
 """
 
 from __future__ import annotations
@@ -52,6 +56,32 @@ class ViTFlow(nn.Module):
         return self.net(self.rescale(x))
 
 
+class ResNetFrames(nn.Module):
+    """timm ResNet-18 on the onset and apex crops stacked as channels: (B, 2, 3, S, S) uint8."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
+                                     in_chans=6, act_layer=ReLU)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # onset and apex stacked as channels; the apex-minus-onset change is the net's to learn
+        return self.net(x.flatten(1, 2) / 127.5 - 1.0)
+
+
+class ResNetFlow112(nn.Module):
+    """timm ResNet-18 (ImageNet stem) on the flow view at 112 px: (B, 3, 112, 112), 0-255."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.rescale = Rescale()
+        self.net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
+                                     act_layer=ReLU)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.rescale(x))
+
+
 def build_resnet(num_classes: int) -> ResNetFlow:
     """A fresh, randomly initialised ResNet-18 for flow28."""
     return ResNetFlow(num_classes)
@@ -74,7 +104,7 @@ resnet_card = ModelCard(
     description="timm ResNet-18 from scratch on 28x28 flow: 3x3 stride-1 stem, no max-pool.",
     reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (timm resnet18)",
     year=2016,
-    input_kind="flow28",
+    view="flow28",
     num_params=11_170_371,
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=64, epochs=30, weight_decay=0.0),
     framework="torch",
@@ -93,7 +123,7 @@ vit_card = ModelCard(
     description="timm ViT-Tiny from scratch on 28x28 flow: 7x7 patches, 16 tokens, dim 192, depth 12.",
     reference="Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021 (timm vit_tiny)",
     year=2021,
-    input_kind="flow28",
+    view="flow28",
     num_params=5_371_203,
     recipe=Recipe(optimizer="adamw", lr=1e-4, batch_size=64, epochs=50, weight_decay=0.05),
     framework="torch",
@@ -109,5 +139,42 @@ vit_card = ModelCard(
     ]),
 )
 
+_RESNET_112 = ("timm resnet18 (BasicBlock, layers 2-2-2-2, widths 64-512) with its ImageNet "
+               "stem (7x7 stride-2 conv, max-pool): 112 -> 28 -> 28 -> 14 -> 7 -> 4 px; ReLUs "
+               "not in place. pretrained=False: trained from scratch on each fold.")
+
+frames_card = ModelCard(
+    name="resnet18-frames",
+    description="timm ResNet-18 from scratch on the aligned onset and apex crops (112 px RGB).",
+    reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (timm resnet18)",
+    year=2016,
+    view="frames", view_params={"size": 112, "color": "rgb"},
+    num_params=11_187_459,
+    recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=32, epochs=10, weight_decay=0.0),
+    notes=" ".join([
+        "Generic baseline on the frames view: onset and apex RGB crops (uint8) stacked as 6 "
+        "input channels and mapped to [-1, 1]; the model must find the change itself (no "
+        "difference image is given).", _RESNET_112,
+        "Recipe (our choice, untuned): Adam lr 1e-3, batch 32, 10 fixed epochs.",
+    ]),
+)
+
+flow112_card = ModelCard(
+    name="resnet18-flow112",
+    description="timm ResNet-18 from scratch on 112 px optical flow (strain, v, u).",
+    reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (timm resnet18)",
+    year=2016,
+    view="flow", view_params={"size": 112},
+    num_params=11_178_051,
+    recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=32, epochs=10, weight_decay=0.0),
+    notes=" ".join([
+        "Generic baseline on the flow view at 112 px (the same flow method and min-max 0-255 "
+        "scaling as flow28, computed on a 112 px aligned crop), mapped to [-1, 1].", _RESNET_112,
+        "Recipe (our choice, untuned): Adam lr 1e-3, batch 32, 10 fixed epochs.",
+    ]),
+)
+
 resnet_spec = ModelSpec(card=resnet_card, build=build_resnet)
 vit_spec = ModelSpec(card=vit_card, build=build_vit)
+frames_spec = ModelSpec(card=frames_card, build=ResNetFrames)
+flow112_spec = ModelSpec(card=flow112_card, build=ResNetFlow112)

@@ -13,6 +13,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ import torch
 from mer_bench import registry
 from mer_bench.cards import ModelSpec
 from mer_bench.data import FALLBACK_POINTS, InputArrays
+from mer_bench.preprocess.view_store import ViewArrays
 from mer_bench.training import trainer_class
 
 #: Classes the checks build models for (the MEGC2019 composite's).
@@ -37,16 +40,28 @@ class Check:
     seconds: float = 0.0
 
 
-def example_inputs(spec: ModelSpec, n: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A small batch of the model's input (its view, through its own `prepare_inputs`) and labels."""
+def example_arrays(view: Any, n: int = 4, seed: int = 0) -> Any:
+    """Random arrays of a view, shaped and typed as a source gives them (uint8 pixels, 0-255
+    flow, landmark pixel coordinates)."""
     rng = np.random.default_rng(seed)
-    if spec.card.input_kind != "flow28":
-        raise ValueError(f"no example input for view {spec.card.input_kind!r}")
-    flow = rng.uniform(0, 255, (n, 3, 28, 28)).astype(np.float32)
-    points = np.repeat(FALLBACK_POINTS[None], n, axis=0)
-    arrays = InputArrays(flow, points, np.ones(n, dtype=bool))
-    prepare = spec.prepare_inputs or (lambda a: a.flow)
-    x = np.ascontiguousarray(prepare(arrays), dtype=np.float32)
+    shape = (n, *view.sample_shape())
+    if view.dtype == "uint8":
+        data = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:
+        data = rng.uniform(0, 255 if view.name != "landmarks" else view.size, shape)
+        data = data.astype(np.float32)
+    if view.name == "flow28":
+        return InputArrays(data, np.repeat(FALLBACK_POINTS[None], n, axis=0), np.ones(n, bool))
+    return ViewArrays(label=view.name, view=view, data=data, extras={},
+                      samples=[f"example/{i}" for i in range(n)], fallbacks=[""] * n,
+                      notes=[()] * n, folder=Path("."))
+
+
+def example_inputs(spec: ModelSpec, n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A small batch of the model's input (its view, through its own `prepare_inputs`) and labels."""
+    from mer_bench.engine import model_inputs
+
+    x = model_inputs(spec, example_arrays(spec.card.view_config(), n, seed))
     return x, np.arange(n) % NUM_CLASSES
 
 
@@ -92,7 +107,7 @@ def check_model(name: str) -> list[Check]:
 def _forward(model: torch.nn.Module, x: np.ndarray) -> str:
     model.eval()
     with torch.no_grad():
-        out = model(torch.as_tensor(x))
+        out = model(torch.as_tensor(x).float())
     if tuple(out.shape) != (len(x), NUM_CLASSES):
         raise ValueError(f"logits of shape {tuple(out.shape)}, expected {(len(x), NUM_CLASSES)}")
     if not torch.isfinite(out).all():

@@ -71,6 +71,11 @@ class InputArrays:
     def __len__(self) -> int:
         return len(self.flow)
 
+    @property
+    def data(self) -> np.ndarray:
+        """The view's main array (as `ViewArrays.data`): the flow."""
+        return self.flow
+
 
 class Source(ABC):
     """Where a protocol's data comes from (`--source`). Subclasses declare what they can give."""
@@ -82,6 +87,8 @@ class Source(ABC):
     sample_ids: ClassVar[str] = "real"
     #: Whether `dataset_table` works; False for flow-image folders (explicit lists only).
     has_tables: ClassVar[bool] = True
+    #: The views it can give (`mer_bench.registry.VIEWS` names); None: every registered view.
+    views: ClassVar[tuple[str, ...] | None] = None
     #: The typed options this source takes (a `mer_bench.sources.options.SourceOptions`).
     Options: ClassVar[type]
 
@@ -90,8 +97,14 @@ class Source(ABC):
         """The loader table (DATASET_COLUMNS) of one dataset ("casme2", "samm", "smic", ...)."""
 
     @abstractmethod
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
-        """Inputs for the rows of a protocol sample table, in its order."""
+    def arrays(self, samples: pd.DataFrame, view: Any = None) -> Any:
+        """Inputs for the rows of a protocol sample table, in its order, in the view asked for
+        (a `mer_bench.preprocess.views.ViewConfig`; None: flow28): `InputArrays` for flow28,
+        a memory-mapped `ViewArrays` for the others."""
+
+    def gives(self, view: str) -> bool:
+        """Whether this source can give view `view`."""
+        return self.views is None or view in self.views
 
     def provenance(self) -> dict[str, Any]:
         """What the run should record about where its inputs came from."""
@@ -103,7 +116,7 @@ class ProtocolData:
     """A protocol resolved against a source: what the engine trains and predicts on."""
 
     samples: pd.DataFrame
-    arrays: InputArrays
+    arrays: Any  # InputArrays (flow28) or a memory-mapped ViewArrays (every other view)
     classes: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
 

@@ -131,27 +131,31 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     protocol = registry.get_protocol(config.protocol)
     policy = make_policy(config.selection, **dict(config.selection_options))
     recipe = config.recipe(spec)
-    if spec.card.input_kind != protocol.card.input_kind:
-        raise MerBenchError(f"model '{config.model}' consumes {spec.card.input_kind} but protocol "
-                            f"'{config.protocol}' yields {protocol.card.input_kind}")
+    view = spec.card.view_config()
     device = check_device(config.device)
+    source_class = registry.SOURCES.get(config.source)  # an unknown name: exit 2, suggestions
     if config.source not in protocol.card.sources:
-        registry.SOURCES.get(config.source)  # an unknown name: exit 2 with suggestions
         raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{config.source}' "
                             f"(it has: {', '.join(protocol.card.sources)})")
+    if source_class.views is not None and view.name not in source_class.views:
+        others = [n for n in protocol.card.sources if n in registry.SOURCES and (
+            registry.SOURCES.get(n).views is None or view.name in registry.SOURCES.get(n).views)]
+        raise MerBenchError(f"model '{config.model}' consumes the {view.name} view, which source "
+                            f"'{config.source}' cannot give (it gives "
+                            f"{', '.join(source_class.views)}): use "
+                            f"{' or '.join(f'--source {n}' for n in others) or 'another model'}")
     options = config.source_options or source_options(config.source)
     executor = make_executor(config.executor, workers=config.workers,
                              **dict(config.executor_options))
-    data = resolve_protocol_data(protocol, make_source(config.source, options))
-    prepare = spec.prepare_inputs or (lambda arrays: arrays.flow)
-    x = np.ascontiguousarray(prepare(data.arrays), dtype=np.float32)
+    data = resolve_protocol_data(protocol, make_source(config.source, options), view)
+    x = model_inputs(spec, data.arrays)
     groups = data.fold_keys().to_numpy()
     datasets = data.samples["dataset"].to_numpy()
     policy.check(spec, recipe, groups, datasets)
     folds = make_folds(protocol.card.split, data, config.seed)
     identity = RunIdentity(
         model=config.model, protocol=config.protocol, source=config.source,
-        data=identity_of(options), view={"name": spec.card.input_kind},
+        data=identity_of(options), view={"name": view.name, **view.params()},
         selection=config.selection, selection_options=policy.options(),
         recipe=recipe.as_dict(), seed=config.seed)
     context = RunContext(config.model, policy, recipe, len(protocol.card.classes), str(device), x)
@@ -160,13 +164,32 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
     provenance = {
         **data.provenance,
-        "points_fallback": int(data.arrays.points_fallback.sum()),
-        "inputs_sha256": hashlib.sha256(x.tobytes()).hexdigest()[:16],
+        "inputs_sha256": _digest(x),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+    if hasattr(data.arrays, "points_fallback"):
+        provenance["points_fallback"] = int(data.arrays.points_fallback.sum())
     return PreparedRun(config, spec, recipe, policy, executor, identity, context, tasks, labels,
                        data.samples, protocol.card.classes, provenance, device)
+
+
+def model_inputs(spec: ModelSpec, arrays: Any) -> np.ndarray:
+    """What the model's forward receives for every sample: its `prepare_inputs(arrays)`, else
+    the view's main array. float32 for float views; uint8 views (frames, clips) stay uint8,
+    memory-mapped: the trainer converts each batch as it goes."""
+    x = spec.prepare_inputs(arrays) if spec.prepare_inputs is not None else arrays.data
+    if isinstance(x, np.ndarray) and x.dtype in (np.uint8, np.float32):
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _digest(x: np.ndarray, chunk: int = 64) -> str:
+    """A short hash of the inputs (read chunk by chunk: views may be memory-mapped)."""
+    digest = hashlib.sha256()
+    for start in range(0, len(x), chunk):
+        digest.update(np.ascontiguousarray(x[start:start + chunk]).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def new_run_record(run: PreparedRun) -> RunRecord:

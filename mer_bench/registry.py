@@ -1,6 +1,6 @@
 """The plugin registries: one generic `Registry` type for every kind of plugin.
 
-Models, protocols, sources, executors, selection policies, datasets and views are each a
+Models, protocols, sources, executors, selection policies, datasets and input views are each a
 `Registry`, filled from a Python entry-point group. mer-bench's own built-ins are declared in its
 pyproject.toml under the same groups an outside package uses, so `mer-bench list` shows them all.
 
@@ -243,11 +243,13 @@ POLICIES: Registry = Registry("selection policy", "mer_bench.selection",
                               _named_class("mer_bench.selection.base:SelectionPolicy"))
 DATASETS: Registry = Registry("dataset", "mer_bench.datasets",
                               _named_object("mer_bench.datasets._common:DatasetInfo"))
+VIEWS: Registry = Registry("view", "mer_bench.views",
+                           _named_class("mer_bench.preprocess.views:ViewConfig"))
 
 #: Every registry by the plural `mer-bench list` uses.
 REGISTRIES: dict[str, Registry] = {
     "models": MODELS, "protocols": PROTOCOLS, "sources": SOURCES, "executors": EXECUTORS,
-    "policies": POLICIES, "datasets": DATASETS,
+    "policies": POLICIES, "datasets": DATASETS, "views": VIEWS,
 }
 
 

@@ -53,12 +53,14 @@ def manifest_version(protocol: ProtocolSpec) -> str:
     return f"{rules.version}/corrections-{CORRECTIONS_VERSION}"
 
 
-def resolve_protocol_data(protocol: ProtocolSpec, source: Source) -> ProtocolData:
-    """The protocol's labelled samples and their input arrays from one source."""
+def resolve_protocol_data(protocol: ProtocolSpec, source: Source,
+                          view: Any = None) -> ProtocolData:
+    """The protocol's labelled samples and their input arrays, in `view` (None: flow28), from
+    one source."""
     if source.name not in protocol.card.sources:
         raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{source.name}' "
                             f"(it has: {', '.join(protocol.card.sources)})")
     samples, notes = protocol_samples(protocol, source)
-    arrays = source.arrays(samples)
+    arrays = source.arrays(samples, view)
     provenance = {**source.provenance(), **notes, "manifest_version": manifest_version(protocol)}
     return ProtocolData(samples, arrays, protocol.card.classes, provenance)

@@ -16,7 +16,6 @@ CARD = ProtocolCard(
     description="CASME II, 5 classes (happiness, disgust, repression, surprise, others), LOSO.",
     reference="Yan et al., CASME II, PLoS ONE 2014",
     year=2014,
-    input_kind="flow28",
     classes=CLASSES,
     datasets=("casme2",),
     sources=("raw", "demo"),

@@ -26,7 +26,6 @@ def _spec(name: str, classes: tuple[str, ...], rules: dict[str, str], what: str)
         description=f"CAS(ME)^3 Part A, {what}, LOSO.",
         reference="Li et al., CAS(ME)^3, IEEE TPAMI 2022",
         year=2022,
-        input_kind="flow28",
         classes=classes,
         datasets=("casme3",),
         sources=("raw",),  # the demo generator writes no CAS(ME)^3 tree

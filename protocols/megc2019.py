@@ -30,7 +30,6 @@ CARD = ProtocolCard(
     description="MEGC2019 composite: SMIC-HS + CASME II + SAMM, 442 samples, 68 subjects, 3 classes, LOSO.",
     reference="See et al., MEGC 2019 challenge, FG",
     year=2019,
-    input_kind="flow28",
     classes=CLASSES,
     datasets=DATASETS,
     sources=("flows", "raw", "demo"),

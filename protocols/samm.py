@@ -16,7 +16,6 @@ CARD = ProtocolCard(
     description="SAMM, 5 classes (anger, contempt, happiness, surprise, other), 136 samples, LOSO.",
     reference="Davison et al., SAMM, IEEE TAC 2018",
     year=2018,
-    input_kind="flow28",
     classes=CLASSES,
     datasets=("samm",),
     sources=("raw", "demo"),

@@ -12,7 +12,6 @@ CARD = ProtocolCard(
     description="SMIC-HS, 3 classes (negative, positive, surprise), 164 clips, LOSO.",
     reference="Li et al., SMIC, FG 2013",
     year=2013,
-    input_kind="flow28",
     classes=CLASSES,
     datasets=("smic",),
     sources=("raw", "demo"),

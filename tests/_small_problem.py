@@ -37,7 +37,7 @@ class BNNet(nn.Module):
 def bn_spec() -> ModelSpec:
     recipe = Recipe(optimizer="adam", lr=1e-2, batch_size=15, epochs=3, weight_decay=0.01)
     card = ModelCard(name=BN_MODEL, description="Test-only CNN with BatchNorm.",
-                     reference="mer-bench tests", year=2026, input_kind="flow28", num_params=0,
+                     reference="mer-bench tests", year=2026, view="flow28", num_params=0,
                      recipe=recipe)
     return ModelSpec(card=card, build=BNNet)
 

@@ -32,7 +32,7 @@ class TinyCNN(nn.Module):
 
 def tiny_spec() -> ModelSpec:
     card = ModelCard(name=TINY, description="Test-only tiny CNN.", reference="mer-bench tests",
-                     year=2026, input_kind="flow28",
+                     year=2026, view="flow28",
                      num_params=sum(p.numel() for p in TinyCNN(3).parameters()),
                      recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=64, epochs=3))
     return ModelSpec(card=card, build=TinyCNN)

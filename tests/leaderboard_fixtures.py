@@ -45,7 +45,7 @@ def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: 
     groups = list(dict.fromkeys(zip(samples["dataset"], samples["subject"])))
     recipe = Recipe(optimizer="adam", lr=0.001, batch_size=64, epochs=epochs).as_dict()
     card = {"name": model, "description": f"fixture model {model}", "reference": "tests",
-            "year": 2026, "input_kind": "flow28", "num_params": num_params, "recipe": recipe,
+            "year": 2026, "view": "flow28", "num_params": num_params, "recipe": recipe,
             "framework": "torch", "notes": "", "published": {}}
     identity = RunIdentity(model=model, protocol="megc2019", source=source, view={"name": "flow28"},
                            data=data or {"data_root": "/fixture/flows"}, selection=selection,

@@ -48,7 +48,7 @@ def separable_flow(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_registered_with_card(name: str) -> None:
     spec = registry.get_model(name)
     assert spec.card.name == name
-    assert spec.card.input_kind == "flow28"
+    assert spec.card.view == "flow28"
     assert spec.card.num_params == EXPECTED_PARAMS[name]
     assert registry.MODELS.origin(name) == "mer-bench"
 

@@ -20,11 +20,11 @@ NOT_VMAPPABLE: dict[str, str] = {}
 
 def _models() -> list:
     """Every registered model; the big ones (training two stacked copies of HTNet's 140M
-    parameters takes a minute on two cores) run with the slow tests."""
+    parameters, or of R3D-18 on clips, takes a minute on two cores) run with the slow tests."""
     out = []
     for name in registry.MODELS.names():
         try:
-            big = registry.get_model(name).card.num_params > 50_000_000
+            big = registry.get_model(name).card.num_params > 20_000_000
         except MerBenchError:  # a broken plugin: its test fails with the error
             big = False
         out.append(pytest.param(name, marks=pytest.mark.slow) if big else name)

@@ -233,3 +233,31 @@ def test_gpu_benchmark_runs_on_cpu_with_tiny_settings(capsys):
     assert result["agreement"] == 1.0  # fp32 on CPU: the same predictions as sequential
     assert 0 < result["floor_s"] < result["fold_parallel_s"]
     assert "FLOP floor" in capsys.readouterr().out
+
+
+class NotVmappable(nn.Module):
+    """Data-dependent Python control flow (`.item()`): fine alone, impossible under vmap."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3 * 28 * 28, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = 2.0 if x.mean().item() > 0 else 1.0
+        return self.linear(x.flatten(1) / 255.0) * scale
+
+
+def test_a_model_that_cannot_be_stacked_is_refused_by_fold_parallel_and_avoided_by_auto():
+    card = ModelCard(name="test-no-vmap", description="Test-only model with .item().",
+                     reference="mer-bench tests", year=2026, num_params=7059,
+                     recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=16, epochs=1))
+    registry.register(ModelSpec(card=card, build=NotVmappable))
+    ctx, tasks, labels = small_problem()
+    ctx = dataclasses.replace(ctx, model="test-no-vmap")
+    with pytest.raises(MerBenchError, match="fold-parallel cannot stack 'test-no-vmap' "
+                                            r"\(flow28 view\) with torch.vmap: .*--executor local"):
+        FoldParallelExecutor().check(ctx)
+    auto = make_executor("auto", workers=2)
+    assert auto.choose(ctx, tasks) == "local" and "cannot be trained stacked" in auto.reason
+    out = collect(SequentialExecutor(), ctx, tasks, labels)  # it trains fine one fold at a time
+    assert len(out) == len(tasks)

@@ -268,7 +268,7 @@ def test_variant_cards_declare_their_exact_parameter_count(name: str) -> None:
 def test_paper_card() -> None:
     card = registry.get_model("htnet").card
     assert card.num_params == 139_582_982
-    assert (card.year, card.input_kind, card.framework) == (2024, "flow28", "torch")
+    assert (card.year, card.view, card.framework) == (2024, "flow28", "torch")
     assert "Wang et al." in card.reference and "Neurocomputing" in card.reference
     r = card.recipe
     assert (r.optimizer, r.lr, r.batch_size, r.epochs, r.weight_decay) == ("adam", 5e-5, 256, 800, 0.0)

@@ -29,13 +29,13 @@ BAD_PLUGIN = textwrap.dedent('''
 
     def _card(name, **changes):
         fields = dict(name=name, description="A plugin model.", reference="tests", year=2025,
-                      input_kind="flow28", num_params=1, recipe=Recipe())
+                      view="flow28", num_params=1, recipe=Recipe())
         fields.update(changes)
         return ModelCard(**fields)
 
     def bad_card():
-        # Raises while the entry point loads: input_kind is not one mer-bench knows.
-        return ModelSpec(card=_card("bad-card", input_kind="video"), build=lambda n: None)
+        # Raises while the entry point loads: a view mer-bench does not know.
+        return ModelSpec(card=_card("bad-card", view="video"), build=lambda n: None)
 
     wrong_name = ModelSpec(card=_card("some-other-name"), build=lambda n: None)
     not_a_spec = 42
@@ -75,7 +75,8 @@ def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
     assert set(broken) == set(FAKE_ENTRIES)
     assert broken["broken-import"].error.startswith("ModuleNotFoundError: ")
     assert "mer_bench_no_such_plugin_module" in broken["broken-import"].error
-    assert broken["bad-card"].error.startswith("ValueError: card bad-card: input_kind")
+    assert broken["bad-card"].error.startswith("ValueError: card bad-card: view 'video'")
+    assert "unknown view 'video'" in broken["bad-card"].error
     assert "differs from card name 'some-other-name'" in broken["wrong-name"].error
     assert broken["not-a-spec"].error == "TypeError: entry point must give a ModelSpec, got int"
     assert broken["bad-card"].target == "mer_bench_bad_plugin:bad_card"
@@ -158,6 +159,12 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
         assert rows[EXAMPLE_MODEL]["origin"] == EXAMPLE_DIST
         assert rows[EXAMPLE_MODEL]["num_params"] == 5_187
         assert rows["ststnet"]["status"] == "ok"
+        clip = rows["example-clip"]  # a second plugin model, on the clip view
+        assert (clip["status"], clip["origin"], clip["view"], clip["num_params"]) == \
+            ("ok", EXAMPLE_DIST, "clip", 979)
+        assert clip["view_params"] == {"length": 4, "size": 64, "span": "offset", "color": "grey"}
+        checked = _cli("check", "example-clip", "--json", cwd=tmp_path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
         store_path = tmp_path / "results.sqlite"
         summary_path = tmp_path / "summary.json"
@@ -179,6 +186,21 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
             assert run.card["num_params"] == 5_187
             assert store.finished_folds(run.run_id) == set(range(run.n_folds))
             assert len(store.predictions(run.run_id)) > 0
+        finally:
+            store.close()
+
+        clip_run = _cli("run", "--model", "example-clip", "--protocol", "megc2019", "--source",
+                        "demo", "--epochs", "1", "--store", str(store_path), "--cache-dir",
+                        str(tmp_path / "cache"), "--json", str(summary_path), "--quiet",
+                        cwd=tmp_path)
+        assert clip_run.returncode == 0, clip_run.stderr + clip_run.stdout
+        clip_summary = json.loads(summary_path.read_text())
+        assert clip_summary["model"] == "example-clip" and clip_summary["n_samples"] == 120
+        store = Store(store_path)
+        try:
+            run = store.run(clip_summary["run_id"])
+            assert run.view == "clip" and run.identity["view"]["length"] == 4
+            assert run.provenance["view"]["name"] == "clip"
         finally:
             store.close()
     finally:

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from skimage import data
 
+from mer_bench import registry
 from mer_bench.data import CHANNEL_U, CHANNEL_V
-from mer_bench.errors import DataError
+from mer_bench.errors import DataError, UnknownNameError
 from mer_bench.preprocess import PreprocessConfig
 from mer_bench.preprocess import face as face_step
 from mer_bench.preprocess.flow import compute_flow
@@ -23,7 +24,7 @@ from mer_bench.preprocess.frames import SampleFrames, read_gray, select_frames
 from mer_bench.preprocess.pipeline import run_pipeline
 from mer_bench.preprocess.strain import optical_strain
 from mer_bench.preprocess.view_pipeline import compute_views, flow28_inputs
-from mer_bench.preprocess.views import (VIEWS, ClipView, Flow28View, FlowView, FramesView,
+from mer_bench.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
                                         LandmarksView, make_view, view_hash)
 
 CONFIG = PreprocessConfig()
@@ -96,7 +97,7 @@ def all_views(moving: SampleFrames, tmp_path_factory: pytest.TempPathFactory):
 # --- configurations -----------------------------------------------------------------------------
 
 def test_view_configs_are_frozen_validated_and_hash_stably() -> None:
-    assert set(VIEWS) == {"flow28", "flow", "frames", "clip", "landmarks"}
+    assert set(registry.VIEWS.names()) == {"flow28", "flow", "frames", "clip", "landmarks"}
     clip = ClipView(length=8, size=112, span="offset", color="rgb")
     assert clip.hash() == ClipView().hash() == make_view("clip", length=8).hash()
     assert clip.hash() == "68625dd63b056925"  # pinned: a change here invalidates every cache
@@ -106,9 +107,11 @@ def test_view_configs_are_frozen_validated_and_hash_stably() -> None:
         clip.length = 16  # type: ignore[misc]
     for bad in (lambda: ClipView(length=1), lambda: ClipView(span="middle"),
                 lambda: FramesView(color="bgr"), lambda: FlowView(112, crop_size=64),
-                lambda: FlowView(4), lambda: make_view("optical")):
+                lambda: FlowView(4), lambda: make_view("clip", frames=3)):
         with pytest.raises(ValueError):
             bad()
+    with pytest.raises(UnknownNameError, match="unknown view 'optical'"):
+        make_view("optical")
     # A view's identity depends on the preprocessing parts it uses, and only those.
     other_flow = CONFIG.with_flow_method("dis")
     assert view_hash(FlowView(), other_flow) != view_hash(FlowView(), CONFIG)

@@ -24,6 +24,9 @@ def _rows(kind: str, registry: Registry) -> list[dict[str, Any]]:
             row.update(dataclasses.asdict(obj.card))
         elif kind == "datasets":
             row.update({"folder": obj.folder})
+        elif kind == "views":
+            row.update({"description": obj.description, "defaults": obj().params(),
+                        "dtype": obj.dtype})
         else:
             row["description"] = getattr(obj, "description", "")
             if kind == "policies":
@@ -58,7 +61,8 @@ def list_command(
         for r in ok:
             rec = r["recipe"]
             recipe = f"{rec['optimizer']} lr={rec['lr']:g} bs={rec['batch_size']} ep={rec['epochs']}"
-            table.add_row(r["name"], f"{r['num_params']:,}", r["input_kind"], r["framework"],
+            view = r["view"] + "".join(f" {k}={v}" for k, v in sorted(r["view_params"].items()))
+            table.add_row(r["name"], f"{r['num_params']:,}", view, r["framework"],
                           recipe, r["module"], f"{r['reference']} ({r['year']})")
     elif kind == "protocols":
         for col in ("name", "classes", "datasets", "split", "sources", "reference"):

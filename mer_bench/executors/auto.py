@@ -27,6 +27,7 @@ from mer_bench.executors.fold_parallel import vmap_problem
 from mer_bench.executors.local import cpu_count
 from mer_bench.training import EpochCallback, FoldTask, trainer_class
 from mer_bench.training.replicas import SingleModel, StackedModels
+from mer_bench.training.trainer import input_tensor
 from mer_bench.training.schedule import epoch_steps, shuffler
 
 #: Fold-parallel must beat local's throughput by this factor to be chosen on a CPU.
@@ -58,7 +59,7 @@ def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS) 
     try:
         models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
                              torch.device("cpu"), ctx.optimizer)
-        x = torch.as_tensor(ctx.x, dtype=torch.float32)
+        x = input_tensor(ctx.x, torch.device("cpu"))
         y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
         return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)
     finally:
@@ -71,7 +72,7 @@ def time_stacked_folds(ctx: RunContext, tasks: Sequence[FoldTask],
     spec = registry.get_model(ctx.model)
     models = StackedModels(spec, [t.fold.seed for t in tasks], ctx.recipe, ctx.num_classes,
                            torch.device("cpu"))
-    x = torch.as_tensor(ctx.x, dtype=torch.float32)
+    x = input_tensor(ctx.x, torch.device("cpu"))
     y = torch.as_tensor(np.max(np.stack([t.labels for t in tasks]), axis=0).clip(min=0),
                         dtype=torch.long)
     return _timed_steps(models, x, y, tasks, ctx.recipe.batch_size, steps)

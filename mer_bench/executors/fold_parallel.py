@@ -27,6 +27,7 @@ from mer_bench.executors.base import Executor, FoldDone, RunContext
 from mer_bench.selection.base import run_selection
 from mer_bench.training import (EpochCallback, FoldTask, JobResult, TorchTrainer, TrainJob,
                                 trainer_class)
+from mer_bench.training.trainer import input_tensor
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -41,8 +42,6 @@ def bytes_per_model(spec: ModelSpec, num_classes: int) -> int:
 def vmap_problem(spec: ModelSpec, num_classes: int, sample: np.ndarray) -> str | None:
     """Why `spec` cannot be trained stacked (None if it can): one vmapped training step on two
     copies and a couple of rows, on the CPU."""
-    from mer_bench.training.schedule import shuffler  # noqa: F401 - documents the dependency
-
     try:
         trainer = TorchTrainer(spec, num_classes, torch.device("cpu"))
         rows = np.arange(min(2, len(sample)))
@@ -78,6 +77,10 @@ class FoldParallelExecutor(Executor):
         if not trainer_class(spec).can_stack:
             raise MerBenchError(f"fold-parallel stacks torch models; '{ctx.model}' is "
                                 f"{spec.card.framework} (fitted once per fold): use --executor local")
+        problem = vmap_problem(spec, ctx.num_classes, np.asarray(ctx.x[:2]))
+        if problem is not None:
+            raise MerBenchError(f"fold-parallel cannot stack '{ctx.model}' ({spec.card.view} view)"
+                                f" with torch.vmap: {problem}; use --executor local")
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """bf16 autocast on CUDA cards that support it (unless fp32 is asked); never on CPU."""
@@ -97,14 +100,13 @@ class FoldParallelExecutor(Executor):
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
                 on_epoch: EpochCallback | None = None) -> None:
-        self.check(ctx)
         if not tasks:
             return
         spec = registry.get_model(ctx.model)
         device = torch.device(ctx.device)
         autocast = self.autocast_dtype(device)
         trainer = TorchTrainer(spec, ctx.num_classes, device, ctx.optimizer)
-        x_all = torch.as_tensor(np.asarray(ctx.x), dtype=torch.float32, device=device)
+        x_all = input_tensor(ctx.x, device)
         max_models = self.models_that_fit(spec, ctx, device)
         per_fold = max(1, ctx.policy.jobs_per_fold())
         chunk = self.chunk or max(1, min(len(tasks), max_models // per_fold))

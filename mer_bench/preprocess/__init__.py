@@ -9,9 +9,10 @@ See docs/preprocessing.md for the exact conventions (channel order, scaling, poi
 """
 
 from mer_bench.preprocess.config import AlignConfig, FaceConfig, FlowConfig, PreprocessConfig
-from mer_bench.preprocess.views import (VIEWS, ClipView, Flow28View, FlowView, FramesView,
-                                        LandmarksView, View, make_view, view_hash)
+from mer_bench.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
+                                        LandmarksView, View, ViewConfig, make_view,
+                                        view_hash)
 
 __all__ = ["AlignConfig", "ClipView", "FaceConfig", "Flow28View", "FlowConfig", "FlowView",
-           "FramesView", "LandmarksView", "PreprocessConfig", "VIEWS", "View", "make_view",
+           "FramesView", "LandmarksView", "PreprocessConfig", "View", "ViewConfig", "make_view",
            "view_hash"]

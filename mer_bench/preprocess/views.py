@@ -38,10 +38,21 @@ def _check_size(size: int, name: str = "size") -> None:
 
 
 @dataclass(frozen=True)
-class _View:
-    """Shared behaviour: the view's own hash and the hash of everything its arrays depend on."""
+class ViewConfig:
+    """Shared behaviour: the view's own hash and the hash of everything its arrays depend on.
+
+    Each view is registered under the `mer_bench.views` entry-point group (`mer-bench list
+    views`); a model card names its view and the view's parameters.
+    """
 
     name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: numpy dtype of the view's arrays.
+    dtype: ClassVar[str] = "float32"
+
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample's array (what `data[i]` holds)."""
+        raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
         """The view's declared parameters (what a model card would write)."""
@@ -60,7 +71,7 @@ class _View:
 
 
 @dataclass(frozen=True)
-class Flow28View(_View):
+class Flow28View(ViewConfig):
     """Today's 28x28 input: (strain, v, u) on the 0-255 min-max scale, plus HTNet's five points.
 
     Every parameter is in `PreprocessConfig` (crop size, flow method, output size, scaling), so
@@ -68,13 +79,17 @@ class Flow28View(_View):
     """
 
     name: ClassVar[str] = "flow28"
+    description: ClassVar[str] = "onset-apex flow at 28x28 (strain, v, u) and five facial points"
+
+    def sample_shape(self) -> tuple[int, ...]:
+        return (3, 28, 28)
 
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
         return {"config": config.hash()}
 
 
 @dataclass(frozen=True)
-class FlowView(_View):
+class FlowView(ViewConfig):
     """u, v and optical strain at a declared size, in FLOW28_CHANNELS order (strain, v, u).
 
     size: side of the output in pixels.
@@ -84,6 +99,7 @@ class FlowView(_View):
     """
 
     name: ClassVar[str] = "flow"
+    description: ClassVar[str] = "onset-apex flow (strain, v, u) at a declared size"
     size: int = 112
     crop_size: int | None = None
 
@@ -93,6 +109,9 @@ class FlowView(_View):
             _check_size(self.crop_size, "crop_size")
             if self.crop_size < self.size:
                 raise ValueError(f"crop_size {self.crop_size} is smaller than size {self.size}")
+
+    def sample_shape(self) -> tuple[int, ...]:
+        return (3, self.size, self.size)
 
     @property
     def flow_size(self) -> int:
@@ -106,7 +125,7 @@ class FlowView(_View):
 
 
 @dataclass(frozen=True)
-class FramesView(_View):
+class FramesView(ViewConfig):
     """The aligned onset and apex crops: (2, C, size, size) uint8, onset first.
 
     color: "grey" (C = 1, the frames the flow is computed from) or "rgb" (C = 3, R, G, B; the
@@ -114,6 +133,8 @@ class FramesView(_View):
     """
 
     name: ClassVar[str] = "frames"
+    description: ClassVar[str] = "the aligned onset and apex crops, grey or RGB"
+    dtype: ClassVar[str] = "uint8"
     size: int = 112
     color: str = "rgb"
 
@@ -125,12 +146,15 @@ class FramesView(_View):
     def channels(self) -> int:
         return 3 if self.color == "rgb" else 1
 
+    def sample_shape(self) -> tuple[int, ...]:
+        return (2, self.channels(), self.size, self.size)
+
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
         return {"face": config.face, "align": dataclasses.replace(config.align, size=self.size)}
 
 
 @dataclass(frozen=True)
-class ClipView(_View):
+class ClipView(ViewConfig):
     """T aligned frames resampled in time: (T, C, size, size) uint8.
 
     length: T, frames taken at evenly spaced times from the onset to the end of the span, both
@@ -139,6 +163,8 @@ class ClipView(_View):
     """
 
     name: ClassVar[str] = "clip"
+    description: ClassVar[str] = "T aligned frames resampled from onset to offset (or apex)"
+    dtype: ClassVar[str] = "uint8"
     length: int = 8
     size: int = 112
     span: str = "offset"
@@ -156,12 +182,15 @@ class ClipView(_View):
     def channels(self) -> int:
         return 3 if self.color == "rgb" else 1
 
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.length, self.channels(), self.size, self.size)
+
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
         return {"face": config.face, "align": dataclasses.replace(config.align, size=self.size)}
 
 
 @dataclass(frozen=True)
-class LandmarksView(_View):
+class LandmarksView(ViewConfig):
     """The 68 landmarks of each of the clip's T frames, in the aligned crop: (T, 68, 2) float32.
 
     Fitted on every frame (dlib's predictor inside the aligning detection's box) and mapped
@@ -170,6 +199,7 @@ class LandmarksView(_View):
     """
 
     name: ClassVar[str] = "landmarks"
+    description: ClassVar[str] = "the 68 aligned landmarks of each frame of a clip"
     length: int = 8
     size: int = 112
     span: str = "offset"
@@ -181,23 +211,25 @@ class LandmarksView(_View):
         if self.span not in SPANS:
             raise ValueError(f"span must be one of {SPANS}, got {self.span!r}")
 
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.length, 68, 2)
+
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
         return {"face": config.face, "align": dataclasses.replace(config.align, size=self.size)}
 
 
 View = Union[Flow28View, FlowView, FramesView, ClipView, LandmarksView]
 
-#: View name -> configuration class (the lead's registry takes these over).
-VIEWS: dict[str, type[_View]] = {
-    cls.name: cls for cls in (Flow28View, FlowView, FramesView, ClipView, LandmarksView)
-}
-
-
 def make_view(name: str, **params: Any) -> View:
-    """A view configuration from its name and parameters (as a model card declares them)."""
-    if name not in VIEWS:
-        raise ValueError(f"unknown view {name!r}; known: {', '.join(VIEWS)}")
-    return VIEWS[name](**params)  # type: ignore[return-value]
+    """A view configuration from its registered name and parameters (as a model card declares
+    them); an unknown name is an UnknownNameError, bad parameters a ValueError."""
+    from mer_bench.registry import VIEWS
+
+    cls = VIEWS.get(name)
+    try:
+        return cls(**params)  # type: ignore[return-value]
+    except TypeError as exc:
+        raise ValueError(f"view {name!r}: {exc}") from exc
 
 
 def view_hash(view: View, config: PreprocessConfig) -> str:

@@ -23,6 +23,8 @@ from mer_bench.cards import stable_hash
 from mer_bench.data import InputArrays, Source
 from mer_bench.errors import DataError
 from mer_bench.progress import task as progress_task
+from mer_bench.preprocess.view_store import ViewArrays
+from mer_bench.preprocess.views import ViewConfig
 from mer_bench.sources.options import identity_field
 from mer_bench.sources.raw import PreprocessedOptions, RawSource
 from mer_bench.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
@@ -117,8 +119,9 @@ class DemoSource(Source):
             raise DataError(f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})")
         return self.raw.dataset_table(dataset)
 
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
-        return self.raw.arrays(samples)
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
+               ) -> InputArrays | ViewArrays:
+        return self.raw.arrays(samples, view)
 
     def provenance(self) -> dict[str, Any]:
         info = self.raw.provenance()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -41,6 +42,7 @@ class FlowsSource(Source):
     description = "a folder of 28x28x3 flow PNGs (HTNet / STSTNet layout)"
     sample_ids = "real"
     has_tables = False
+    views = ("flow28",)
     Options = FlowsOptions
 
     def __init__(self, options: FlowsOptions) -> None:
@@ -55,7 +57,10 @@ class FlowsSource(Source):
         raise DataError("source 'flows' holds only flow images, no annotation tables; "
                         "use a protocol with an explicit sample list (megc2019)")
 
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
+    def arrays(self, samples: pd.DataFrame, view: Any = None) -> InputArrays:
+        if view is not None and view.name != "flow28":
+            raise DataError(f"source 'flows' holds 28x28 flow images only (view flow28), not "
+                            f"{view.name}: use --source raw or --source demo")
         paths = match_flow_files(self.root, samples)
         flows = np.stack([read_flow_png(p) for p in paths])
         points = np.repeat(FALLBACK_POINTS[None], len(paths), axis=0)

@@ -22,6 +22,9 @@ from mer_bench.naming import sample_key
 from mer_bench.preprocess.config import FLOW_METHODS, PreprocessConfig
 from mer_bench.preprocess.frames import SampleFrames, select_frames
 from mer_bench.preprocess.pipeline import PipelineSummary, run_pipeline
+from mer_bench.preprocess.view_pipeline import ViewsSummary, compute_views
+from mer_bench.preprocess.view_store import ViewArrays
+from mer_bench.preprocess.views import ViewConfig, view_hash
 from mer_bench.sources.options import SourceOptions, identity_field
 
 TableLoader = Callable[[str, Path], pd.DataFrame]
@@ -72,8 +75,10 @@ class RawSource(Source):
         self.workers = options.workers
         self.progress = options.progress
         self._tables: dict[str, pd.DataFrame] = {}
-        self.last_summary: PipelineSummary | None = None
+        self.last_summary: PipelineSummary | ViewsSummary | None = None
         self._fallback_samples: dict[str, str] = {}
+        self._view: ViewConfig | None = None
+        self._view_notes: dict[str, list[str]] = {}
 
     # --- tables ---
     def roots(self) -> dict[str, Path]:
@@ -126,13 +131,24 @@ class RawSource(Source):
             frames.append(select_frames(rows[key]))
         return frames
 
-    def arrays(self, samples: pd.DataFrame) -> InputArrays:
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
+               ) -> InputArrays | ViewArrays:
+        """The view's arrays of the samples: flow28 as InputArrays (the standard pipeline),
+        every other view memory-mapped (`mer_bench.preprocess.view_pipeline`)."""
         frames = self.sample_frames(samples)
-        result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
-                              progress=self.progress)
+        if view is None or view.name == "flow28":
+            result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
+                                  progress=self.progress)
+            arrays, fallbacks, self._view_notes = result.arrays, result.fallbacks, {}
+        else:
+            result = compute_views(frames, [view], self.config, self.cache_dir,
+                                   workers=self.workers, progress=self.progress)
+            arrays, fallbacks = result.views[view.name], result.fallbacks
+            self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
+            self._view = view
         self.last_summary = result.summary
-        self._fallback_samples = {f.key: kind for f, kind in zip(frames, result.fallbacks) if kind}
-        return result.arrays
+        self._fallback_samples = {f.key: kind for f, kind in zip(frames, fallbacks) if kind}
+        return arrays
 
     def provenance(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -146,4 +162,8 @@ class RawSource(Source):
         if self.last_summary is not None:
             info["preprocessing_summary"] = self.last_summary.as_dict()
             info["preprocessing_fallbacks"] = dict(self._fallback_samples)  # "dataset/sample": kind
+        if self._view is not None:
+            info["view"] = {"name": self._view.name, **self._view.params(),
+                            "hash": view_hash(self._view, self.config)}
+            info["view_notes"] = dict(self._view_notes)  # "dataset/sample": bad-input rules used
         return info

@@ -31,6 +31,11 @@ from mer_bench.training.optim import SharedStepOptimizer, StackedOptimizer, make
 from mer_bench.training.schedule import Step, batch_slices
 
 
+def as_float(batch: torch.Tensor) -> torch.Tensor:
+    """A batch as float32: uint8 views (frames, clips) are kept as uint8 until they are used."""
+    return batch if batch.dtype == torch.float32 else batch.float()
+
+
 class SingleModel:
     """One model and its torch optimiser: the reference path (and what `local` workers run)."""
 
@@ -49,7 +54,7 @@ class SingleModel:
     def train_step(self, x_all: torch.Tensor, y_all: torch.Tensor, step: Step) -> None:
         idx = step.rows[0].to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss(self.model(x_all[idx]), y_all[idx]).backward()
+        self.loss(self.model(as_float(x_all[idx])), y_all[idx]).backward()
         self.optimizer.step()
 
     @torch.no_grad()
@@ -59,7 +64,7 @@ class SingleModel:
         x = x_all[torch.as_tensor(own, device=self.device)]
         self.model.eval()
         try:
-            out = [torch.softmax(self.model(x[s]).float(), dim=1)
+            out = [torch.softmax(self.model(as_float(x[s])).float(), dim=1)
                    for s in batch_slices(len(x), batch_size)] if len(x) else []
         finally:
             self.model.train()
@@ -212,7 +217,7 @@ class StackedModels:
     def train_step(self, x_all: torch.Tensor, y_all: torch.Tensor, step: Step) -> None:
         """One optimiser step: model k trains on rows step.rows[k] where step.weight[k] is 1."""
         idx, weight = step.rows.to(self.device), step.weight.to(self.device)
-        logits, updates = self._run(x_all[idx], weight)
+        logits, updates = self._run(as_float(x_all[idx]), weight)
         k, b, c = logits.shape
         ce = F.cross_entropy(logits.float().reshape(k * b, c), y_all[idx].reshape(k * b),
                              reduction="none").reshape(k, b)
@@ -238,7 +243,8 @@ class StackedModels:
         ones = torch.ones(idx.shape, device=self.device)
         self.template.eval()
         try:
-            parts = [torch.softmax(self._run(x_all[idx[:, s]], ones[:, s])[0].float(), dim=-1)
+            parts = [torch.softmax(self._run(as_float(x_all[idx[:, s]]), ones[:, s])[0].float(),
+                                   dim=-1)
                      for s in batch_slices(longest, batch_size)]
         finally:
             self.template.train()

@@ -30,6 +30,16 @@ from mer_bench.training.schedule import epoch_steps, shuffler
 EpochCallback = Callable[[int, int], None]
 
 
+def input_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The inputs as a tensor on `device`, float32 unless they are uint8 (converted per batch)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    dtype = torch.uint8 if np.asarray(x).dtype == np.uint8 else torch.float32
+    if isinstance(x, np.memmap) or not np.asarray(x).flags.writeable:
+        x = np.array(x)  # a read-only memory map: torch needs its own (writable) copy
+    return torch.as_tensor(x, dtype=dtype, device=device)
+
+
 def _check_visible(job: TrainJob, labels: np.ndarray) -> None:
     for what, rows in (("trains on", job.train_rows), ("monitors", job.monitor_rows)):
         if len(rows) and (labels[rows] == HIDDEN).any():
@@ -66,7 +76,7 @@ class TorchTrainer:
         recipe except for the epoch count)."""
         for job, visible in zip(jobs, labels):
             _check_visible(job, visible)
-        x_all = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        x_all = input_tensor(x, self.device)
         if not stacked:
             total = sum(j.recipe.epochs for j in jobs)
             results, done = [], 0

@@ -40,7 +40,7 @@ card = ModelCard(
     description="Example plugin: a two-layer CNN on 28x28 flow (strain, v, u).",
     reference="mer-bench example plugin (no paper)",
     year=2025,
-    input_kind="flow28",
+    view="flow28",
     num_params=5_187,  # exact count for 3 classes; the plugin's test checks it
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=64, epochs=20, weight_decay=0.0),
     framework="torch",
@@ -48,3 +48,38 @@ card = ModelCard(
 )
 
 spec = ModelSpec(card=card, build=build)
+
+
+# -- a second model, on another view: 4 aligned frames of the clip ---------------------------------
+class TinyClipNet(nn.Module):
+    """(B, T, 1, 64, 64) uint8 grey frames -> per-frame 2-D conv features -> mean over time ->
+    the change between the last and first frame's features -> Linear."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, kernel_size=5, stride=2, padding=2)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.head = nn.Linear(2 * 8 * 4 * 4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        frames = x.flatten(0, 1) / 127.5 - 1.0                        # (B*T, 1, 64, 64)
+        feats = self.pool(torch.relu(self.conv(frames))).flatten(1)  # (B*T, 128)
+        feats = feats.reshape(b, t, -1)
+        return self.head(torch.cat([feats.mean(1), feats[:, -1] - feats[:, 0]], dim=1))
+
+
+clip_card = ModelCard(
+    name="example-clip",  # must equal the entry-point name
+    description="Example plugin: a tiny per-frame CNN on 4-frame 64 px grey clips.",
+    reference="mer-bench example plugin (no paper)",
+    year=2026,
+    view="clip",  # what it consumes, and the view's parameters (see `mer-bench list views`)
+    view_params={"length": 4, "size": 64, "span": "offset", "color": "grey"},
+    num_params=979,
+    recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=16, epochs=10, weight_decay=0.0),
+    framework="torch",
+    notes="Frames arrive as uint8 pixels; mapped to [-1, 1] inside the model. Not tuned.",
+)
+
+clip_spec = ModelSpec(card=clip_card, build=TinyClipNet)
