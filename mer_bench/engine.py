@@ -29,6 +29,7 @@ import mer_bench
 from mer_bench import progress, registry
 from mer_bench.cards import ModelSpec, Recipe
 from mer_bench.errors import MerBenchError
+from mer_bench.eta import SAY_ABOVE_S, Estimate, estimate_run, eta_line
 from mer_bench.executors import Executor, RunContext, make_executor
 from mer_bench.folds import make_folds
 from mer_bench.identity import RunIdentity
@@ -63,6 +64,8 @@ class RunConfig:
     lr: float | None = None
     batch_size: int | None = None
     experiment_id: str | None = None
+    #: Time a short trial and say (and store) how long the run will take before it starts.
+    estimate: bool = True
 
     def recipe(self, spec: ModelSpec) -> Recipe:
         """The effective recipe: the card's, with this run's overrides."""
@@ -192,7 +195,7 @@ def _digest(x: np.ndarray, chunk: int = 64) -> str:
     return digest.hexdigest()[:16]
 
 
-def new_run_record(run: PreparedRun) -> RunRecord:
+def new_run_record(run: PreparedRun, estimate: Estimate | None = None) -> RunRecord:
     """The runs-table row of a run about to start."""
     identity = run.identity
     return RunRecord(
@@ -207,7 +210,7 @@ def new_run_record(run: PreparedRun) -> RunRecord:
         torch_version=torch.__version__, device_name=device_name(run.device),
         executor=run.executor.name, n_folds=len(run.tasks), started_at=_now(), finished_at=None,
         status="running", experiment_id=run.config.experiment_id, host=socket.gethostname(),
-        pid=os.getpid())
+        pid=os.getpid(), estimated_seconds=None if estimate is None else round(estimate.seconds, 1))
 
 
 def _now() -> str:
@@ -229,13 +232,16 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
                                 "with the same options")
         run_id = previous.run_id
         done = store.finished_folds(run_id)
+        todo = [t for t in run.tasks if t.fold.index not in done]
+        estimate = say_estimate(run, todo)
         store.set_status(run_id, "running", finished_at=None, host=socket.gethostname(),
                          pid=os.getpid())
         wall_before = previous.wall_seconds or 0.0
     else:
-        run_id = store.create_run(new_run_record(run))
+        todo = list(run.tasks)
+        estimate = say_estimate(run, todo)
+        run_id = store.create_run(new_run_record(run, estimate))
         done, wall_before = set(), 0.0
-    todo = [t for t in run.tasks if t.fold.index not in done]
     samples, policy, labels = run.samples, run.policy, run.labels
 
     def on_done(task: FoldTask, trace: FoldTrace) -> None:
@@ -250,21 +256,14 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
             subjects=rows["subject"].astype(str).tolist(),
             samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
             probs=output.probs, selection=output.selection or None))
-        fold_bar.advance()
+        tracker.fold_done(fold.index, fold.key)
 
     started = time.perf_counter()
     progress.message(f"run {run_id}")
-    fold_bar = progress.task(f"{config.model} on {config.protocol}: folds", len(run.tasks),
-                             completed=len(done))
-    epoch_bar = progress.task("epochs", run.recipe.epochs) \
-        if run.executor.reports_epochs and todo else None
-
-    def on_epoch(epochs_done: int, total: int) -> None:
-        if epoch_bar is not None:
-            epoch_bar.update(completed=epochs_done, total=total)
-
+    tracker = RunTracker(f"{config.model} on {config.protocol}", run.tasks, done,
+                         run.policy.epochs_per_fold(run.recipe))
     try:
-        run.executor.execute(run.context, todo, on_done, on_epoch)
+        run.executor.execute(run.context, todo, on_done, tracker.epoch)
     except KeyboardInterrupt:
         _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
         raise
@@ -272,16 +271,68 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
         raise
     finally:
-        for bar in (epoch_bar, fold_bar):
-            if bar is not None:
-                bar.close()
+        tracker.close()
     wall = wall_before + time.perf_counter() - started
     record = store.run(run_id)
     provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}
+    if estimate is not None:
+        provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
+            time.perf_counter() - started, 3), "folds": len(todo)}
     store.update_run(run_id, provenance=provenance)
     store.set_status(run_id, "finished", wall_seconds=round(wall, 3))
     log.info("run %s finished in %.1f s", run_id, wall)
     return summarize_run(store, run_id, config.device)
+
+
+def say_estimate(run: PreparedRun, todo: list[FoldTask]) -> Estimate | None:
+    """Time a short trial, log the ETA line (at INFO when the run takes over a minute)."""
+    if not run.config.estimate or not todo:
+        return None
+    estimate = estimate_run(run, todo)
+    if estimate is not None:
+        level = logging.INFO if estimate.seconds > SAY_ABOVE_S else logging.DEBUG
+        log.log(level, "%s", eta_line(run, estimate, len(todo)))
+    return estimate
+
+
+class RunTracker:
+    """The run's progress as `mer_bench.progress` tasks: one for the whole run, counted in
+    fold-epochs (so its time remaining is the run's), and one per fold in training. Reports come
+    from every executor (worker processes report through the executor)."""
+
+    def __init__(self, label: str, tasks: list[FoldTask], done: set[int], epochs_per_fold: int):
+        self.per_fold = max(epochs_per_fold, 0)
+        self.keys = {t.fold.index: t.fold.key for t in tasks}
+        unit = self.per_fold or 1  # estimators: count folds
+        self.run = progress.task(f"{label}: {len(tasks)} folds", len(tasks) * unit,
+                                 completed=len(done) * unit)
+        self.passed: dict[int, int] = {}
+        self.finished = len(done)
+        self.folds: dict[int, progress.ProgressTask] = {}
+
+    def epoch(self, fold: int, done: int, total: int) -> None:
+        if fold not in self.folds:
+            self.folds[fold] = progress.task(f"  fold {self.keys.get(fold, fold)}", total)
+        self.folds[fold].update(completed=done, total=total)
+        self.passed[fold] = done
+        self._update()
+
+    def fold_done(self, fold: int, key: str) -> None:
+        bar = self.folds.pop(fold, None)
+        if bar is not None:
+            bar.close()
+        self.passed.pop(fold, None)
+        self.finished += 1
+        self._update()
+
+    def _update(self) -> None:
+        unit = self.per_fold or 1
+        self.run.update(completed=self.finished * unit + sum(self.passed.values()))
+
+    def close(self) -> None:
+        for bar in self.folds.values():
+            bar.close()
+        self.run.close()
 
 
 def _stop(store: Store, run_id: str, status: str, wall: float) -> None:

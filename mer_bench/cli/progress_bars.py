@@ -43,10 +43,15 @@ class RichReporter(Reporter):
         self.bars.console.print(text, highlight=False)
 
     def closed(self, task_id: TaskID) -> None:
-        if task_id in self.open:
-            self.open.discard(task_id)
-            self.bars.stop_task(task_id)
-            if not self.open:
-                self.bars.stop()
-                for tid in list(self.bars.task_ids):
-                    self.bars.remove_task(tid)
+        """A finished task leaves the display while others run (a fold's bar when the fold is
+        done); the last one stays on screen as the final line."""
+        if task_id not in self.open:
+            return
+        self.open.discard(task_id)
+        if self.open:
+            self.bars.remove_task(task_id)
+            return
+        self.bars.stop_task(task_id)
+        self.bars.stop()
+        for tid in list(self.bars.task_ids):
+            self.bars.remove_task(tid)

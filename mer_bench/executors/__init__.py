@@ -1,10 +1,11 @@
 """Executors run a run's folds (`--executor`); the fold is the unit of work and of storage.
 Each executor is one module registered under the `mer_bench.executors` entry-point group."""
 
-from mer_bench.executors.base import Executor, FoldDone, RunContext, SequentialExecutor, run_fold
+from mer_bench.executors.base import (Executor, FoldDone, FoldEpoch, RunContext, SequentialExecutor,
+                                     run_fold)
 from mer_bench.registry import EXECUTORS
 
-__all__ = ["EXECUTORS", "Executor", "FoldDone", "RunContext", "SequentialExecutor",
+__all__ = ["EXECUTORS", "Executor", "FoldDone", "FoldEpoch", "RunContext", "SequentialExecutor",
            "make_executor", "run_fold"]
 
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from mer_bench import registry
-from mer_bench.executors.base import Executor, FoldDone, RunContext
+from mer_bench.executors.base import Executor, FoldDone, FoldEpoch, RunContext
 from mer_bench.executors.fold_parallel import vmap_problem
 from mer_bench.executors.local import cpu_count
-from mer_bench.training import EpochCallback, FoldTask, trainer_class
+from mer_bench.training import FoldTask, trainer_class
 from mer_bench.training.replicas import SingleModel, StackedModels
 from mer_bench.training.trainer import input_tensor
 from mer_bench.training.schedule import epoch_steps, shuffler
@@ -51,11 +51,13 @@ def _timed_steps(models, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[FoldT
     return float(np.mean(times[1:] or times))
 
 
-def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS) -> float:
-    """Seconds per training step of one fold on one thread (a `local` worker's situation)."""
+def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
+                     threads: int | None = 1) -> float:
+    """Seconds per training step of one fold on `threads` threads (1: a `local` worker's
+    situation; None: this process's setting, as `sequential` trains)."""
     spec = registry.get_model(ctx.model)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
     try:
         models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
                              torch.device("cpu"), ctx.optimizer)
@@ -63,7 +65,7 @@ def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS) 
         y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
         return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(previous)
 
 
 def time_stacked_folds(ctx: RunContext, tasks: Sequence[FoldTask],
@@ -122,7 +124,7 @@ class AutoExecutor(Executor):
         return "local"
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         if not tasks:
             return
         from mer_bench.executors import make_executor

@@ -38,28 +38,40 @@ class RunContext:
 
 
 FoldDone = Callable[[FoldTask, FoldTrace], None]
+#: (fold index, epochs done, epochs in all) of a fold in training, from whichever process trains it.
+FoldEpoch = Callable[[int, int, int], None]
 
 
 def run_fold(ctx: RunContext, task: FoldTask, on_epoch: EpochCallback | None = None) -> FoldTrace:
     """Train and predict one fold under the run's policy. Deterministic for (ctx, task) on a
-    given device and thread count."""
+    given device and thread count. `on_epoch(done, total)` counts the fold's epochs over all
+    its jobs and rounds."""
     spec = registry.get_model(ctx.model)
     trainer = trainer_for(spec, ctx.num_classes, torch.device(ctx.device), ctx.optimizer)
+    planned = max(1, ctx.policy.epochs_per_fold(ctx.recipe))
+    passed = [0]
 
     def train(jobs):
-        return trainer.train(jobs, ctx.x, [task.labels] * len(jobs), on_epoch=on_epoch)
+        base = passed[0]
+
+        def report(done: int, _total: int) -> None:
+            if on_epoch is not None:
+                on_epoch(min(base + done, planned), planned)
+
+        results = trainer.train(jobs, ctx.x, [task.labels] * len(jobs), on_epoch=report)
+        passed[0] += sum(j.recipe.epochs for j in jobs)
+        return results
 
     (trace,) = run_selection(ctx.policy, [task], ctx.recipe, train)
     return trace
 
 
 class Executor(ABC):
-    """Runs folds and reports each one as it finishes."""
+    """Runs folds, reports each fold's epochs as they pass (`on_epoch(fold, done, total)`, also
+    from worker processes) and each fold as it finishes (`on_done`)."""
 
     name: ClassVar[str] = "base"
     description: ClassVar[str] = ""
-    #: Whether `on_epoch` is called (in-process trainers); worker processes report folds only.
-    reports_epochs: ClassVar[bool] = False
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and workers < 1:
@@ -73,7 +85,7 @@ class Executor(ABC):
 
     @abstractmethod
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         """Train every task and call `on_done(task, trace)` as each finishes."""
 
     def describe(self) -> dict[str, Any]:
@@ -85,9 +97,15 @@ class SequentialExecutor(Executor):
 
     name = "sequential"
     description = "one fold after another in this process"
-    reports_epochs = True
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         for task in tasks:
-            on_done(task, run_fold(ctx, task, on_epoch))
+            on_done(task, run_fold(ctx, task, fold_epochs(on_epoch, task.fold.index)))
+
+
+def fold_epochs(on_epoch: FoldEpoch | None, fold_index: int) -> EpochCallback | None:
+    """The trainer's (done, total) callback for one fold's training, as a FoldEpoch call."""
+    if on_epoch is None:
+        return None
+    return lambda done, total: on_epoch(fold_index, done, total)

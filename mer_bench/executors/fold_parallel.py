@@ -23,10 +23,9 @@ import torch
 from mer_bench import registry
 from mer_bench.cards import ModelSpec
 from mer_bench.errors import MerBenchError
-from mer_bench.executors.base import Executor, FoldDone, RunContext
+from mer_bench.executors.base import Executor, FoldDone, FoldEpoch, RunContext
 from mer_bench.selection.base import run_selection
-from mer_bench.training import (EpochCallback, FoldTask, JobResult, TorchTrainer, TrainJob,
-                                trainer_class)
+from mer_bench.training import FoldTask, JobResult, TorchTrainer, TrainJob, trainer_class
 from mer_bench.training.trainer import input_tensor
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -59,7 +58,6 @@ class FoldParallelExecutor(Executor):
 
     name = "fold-parallel"
     description = "every fold stacked into one batched model (torch.vmap); for GPUs"
-    reports_epochs = True
 
     def __init__(self, workers: int | None = None, chunk: int | None = None,
                  precision: str = "auto") -> None:
@@ -99,7 +97,7 @@ class FoldParallelExecutor(Executor):
         return max(1, int(0.8 * free) // bytes_per_model(spec, ctx.num_classes))
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         if not tasks:
             return
         spec = registry.get_model(ctx.model)
@@ -128,7 +126,7 @@ class FoldParallelExecutor(Executor):
 
     def _train_round(self, trainer: TorchTrainer, jobs: list[TrainJob], x_all: torch.Tensor,
                      labels_of: dict[int, np.ndarray], autocast: torch.dtype | None,
-                     on_epoch: EpochCallback | None) -> list[JobResult]:
+                     on_epoch: FoldEpoch | None) -> list[JobResult]:
         """Train one round's jobs: those sharing a recipe (but for epochs) stacked together, in
         groups of at most `max_models`; halve the group on out-of-memory and retry it."""
         results: dict[int, JobResult] = {}
@@ -140,10 +138,17 @@ class FoldParallelExecutor(Executor):
             while start < len(members):
                 size = min(self.used["max_models"], len(members) - start)
                 part = members[start:start + size]
+                folds = sorted({jobs[i].fold_index for i in part})
+
+                def epoch(done: int, total: int, folds: list[int] = folds) -> None:
+                    for fold in folds:  # every fold of the stack passed an epoch
+                        on_epoch(fold, done, total)
+
                 try:
                     out = trainer.train([jobs[i] for i in part], x_all,
                                         [labels_of[jobs[i].fold_index] for i in part],
-                                        stacked=True, autocast=autocast, on_epoch=on_epoch)
+                                        stacked=True, autocast=autocast,
+                                        on_epoch=epoch if on_epoch is not None else None)
                 except torch.cuda.OutOfMemoryError:
                     if size == 1:
                         raise MerBenchError(f"fold-parallel: one model of '{trainer.spec.card.name}'"

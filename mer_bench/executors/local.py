@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
 
 import torch
 
 from mer_bench import registry
 from mer_bench.cards import ModelSpec
-from mer_bench.executors.base import Executor, FoldDone, RunContext, run_fold
-from mer_bench.training import EpochCallback, FoldTask, FoldTrace
+from mer_bench.executors.base import Executor, FoldDone, FoldEpoch, RunContext, run_fold
+from mer_bench.training import FoldTask, FoldTrace
 
-# Per worker process: the run's context, set once by `_init_worker`.
+# Per worker process: the run's context and the driver's epoch queue, set by `_init_worker`.
 _WORKER_CTX: RunContext | None = None
+_WORKER_EPOCHS: Any = None
+
+#: Seconds the driver waits for a fold before it reads the epoch queue again.
+POLL_S = 0.25
 
 
 def cpu_count() -> int:
@@ -48,16 +54,33 @@ def prepare_worker(threads: int, specs: Sequence[ModelSpec]) -> None:
         registry.register(spec)
 
 
-def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec]) -> None:
-    global _WORKER_CTX
+def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec], epochs: Any) -> None:
+    global _WORKER_CTX, _WORKER_EPOCHS
     prepare_worker(threads, specs)
-    _WORKER_CTX = ctx
+    _WORKER_CTX, _WORKER_EPOCHS = ctx, epochs
 
 
 def _run_in_worker(task: FoldTask) -> FoldTrace:
     if _WORKER_CTX is None:
         raise RuntimeError("worker was started without its run context")
-    return run_fold(_WORKER_CTX, task)
+    index = task.fold.index
+
+    def report(done: int, total: int) -> None:
+        if _WORKER_EPOCHS is not None:
+            _WORKER_EPOCHS.put((index, done, total))
+
+    return run_fold(_WORKER_CTX, task, report)
+
+
+def drain(epochs: Any, on_epoch: FoldEpoch | None) -> None:
+    """Hand every queued (fold, done, total) report to `on_epoch`."""
+    while True:
+        try:
+            report = epochs.get_nowait()
+        except queue.Empty:
+            return
+        if on_epoch is not None:
+            on_epoch(*report)
 
 
 class LocalExecutor(Executor):
@@ -73,21 +96,25 @@ class LocalExecutor(Executor):
         self.processes: int | None = None
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         if not tasks:
             return
         cores = cpu_count()
         self.processes = max(1, min(self.workers or cores, len(tasks)))
         self.threads = max(1, cores // self.processes)
+        context = multiprocessing.get_context(self.start_method)
+        epochs = context.Manager().Queue() if on_epoch is not None else None
         pool = ProcessPoolExecutor(
-            self.processes, mp_context=multiprocessing.get_context(self.start_method),
-            initializer=_init_worker, initargs=(ctx, self.threads, shipped_specs(ctx.model)),
+            self.processes, mp_context=context, initializer=_init_worker,
+            initargs=(ctx, self.threads, shipped_specs(ctx.model), epochs),
         )
         pending: dict[Future, FoldTask] = {}
         try:
             pending = {pool.submit(_run_in_worker, task): task for task in tasks}
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                if epochs is not None:
+                    drain(epochs, on_epoch)
                 for future in done:
                     task = pending.pop(future)
                     on_done(task, future.result())

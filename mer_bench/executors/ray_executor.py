@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from mer_bench.errors import MerBenchError
-from mer_bench.executors.base import Executor, FoldDone, RunContext, run_fold
+from mer_bench.executors.base import Executor, FoldDone, FoldEpoch, RunContext, run_fold
 from mer_bench.executors.local import cpu_count, prepare_worker, shipped_specs
-from mer_bench.training import EpochCallback, FoldTask, FoldTrace
+from mer_bench.training import FoldTask, FoldTrace
 
 #: Intra-op threads per fold task (each task asks Ray for one CPU).
 TASK_THREADS = 1
@@ -33,10 +33,17 @@ def import_ray() -> Any:
     return ray
 
 
-def _ray_fold(ctx: RunContext, task: FoldTask, specs: list) -> FoldTrace:
-    """A fold as a Ray task (the context arrives from the object store)."""
+def _ray_fold(ctx: RunContext, task: FoldTask, specs: list, epochs: Any = None) -> FoldTrace:
+    """A fold as a Ray task (the context arrives from the object store); its epochs are put on
+    the driver's queue actor when there is one."""
     prepare_worker(TASK_THREADS, specs)
-    return run_fold(ctx, task)
+    index = task.fold.index
+
+    def report(done: int, total: int) -> None:
+        if epochs is not None:
+            epochs.put_nowait((index, done, total))
+
+    return run_fold(ctx, task, report if epochs is not None else None)
 
 
 class RayExecutor(Executor):
@@ -51,7 +58,7 @@ class RayExecutor(Executor):
         self.cluster_cpus: float | None = None
 
     def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: EpochCallback | None = None) -> None:
+                on_epoch: FoldEpoch | None = None) -> None:
         if not tasks:
             return
         ray = import_ray()
@@ -71,11 +78,19 @@ class RayExecutor(Executor):
                     ray.cloudpickle.register_pickle_by_value(module)
             remote = ray.remote(num_cpus=TASK_THREADS)(_ray_fold)
             ctx_ref = ray.put(ctx)
-            pending = {remote.remote(ctx_ref, task, specs): task for task in tasks}
+            epochs = None
+            if on_epoch is not None:
+                from ray.util.queue import Queue
+
+                epochs = Queue(actor_options={"num_cpus": 0})
+            pending = {remote.remote(ctx_ref, task, specs, epochs): task for task in tasks}
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(done[0])
-                on_done(task, ray.get(done[0]))
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
+                while epochs is not None and not epochs.empty():
+                    on_epoch(*epochs.get_nowait())
+                if done:
+                    task = pending.pop(done[0])
+                    on_done(task, ray.get(done[0]))
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)

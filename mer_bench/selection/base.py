@@ -75,6 +75,10 @@ class SelectionPolicy(ABC):
         """How many models one outer fold trains at most at once (for memory planning)."""
         return 1
 
+    def epochs_per_fold(self, recipe: Recipe) -> int:
+        """Epochs one outer fold trains over all its jobs and rounds (for progress and the ETA)."""
+        return recipe.epochs * self.jobs_per_fold()
+
     @abstractmethod
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
         """Start the policy on one outer fold."""
