@@ -125,6 +125,9 @@ def export_command(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
     fmt: str = typer.Option("json", "--format", help="json (submission file) | csv (predictions)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output file (default: RUN_ID.FORMAT)."),
+    with_weights: bool = typer.Option(False, "--with-weights",
+                                      help="Also copy the run's saved fold weights into the "
+                                           "folder RUN_ID-weights beside the output file."),
     store_path: str | None = StoreOption,
 ) -> None:
     """Write a run with its per-sample predictions (JSON submission file or CSV)."""
@@ -141,4 +144,10 @@ def export_command(
             target.write_text(json.dumps(export_json(store, run), indent=1))
         else:
             export_csv(store, run).to_csv(target, index=False)
+        if with_weights:
+            from mer_bench.weights import export_weights
+
+            folder = target.parent / f"{run.run_id}-weights"
+            Console().print(f"wrote {len(export_weights(store, run, folder))} weight files "
+                            f"into {folder}")
     Console().print(f"wrote {target}")
