@@ -27,7 +27,8 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
     folds_complete = done >= run.n_folds
     return {
-        "run_id": run.run_id, "model": run.model, "protocol": run.protocol, "source": run.source,
+        "run_id": run.run_id, "kind": run.kind, "model": run.model, "protocol": run.protocol,
+        "source": run.source,
         "view": run.view, "selection": run.selection, "honest": run.selection != "best-on-test",
         "seed": run.seed, "epochs": run.epochs, "experiment_id": run.experiment_id,
         "group_hash": run.group_hash, "status": run.status, "folds_done": done,
@@ -42,7 +43,8 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
 
 
 def _summary(store: Store, run: RunRecord, done: int) -> RunSummary | None:
-    return summarize_run(store, run, device="cpu") if done else None
+    """Scores of the finished folds (none for a final model: it holds nothing out)."""
+    return summarize_run(store, run, device="cpu") if done and run.kind != "final" else None
 
 
 @app.command("results")
@@ -76,7 +78,8 @@ def results_command(
         table.add_row(row["run_id"], row["model"], row["protocol"], row["source"],
                       selection_label(row["selection"]), str(row["epochs"]), str(row["seed"]),
                       *(f"{scores[n]:.4f}{mark}" if n in scores else "-" for n in metric_names()),
-                      f"{row['folds_done']}/{row['folds_total']}", row["status"])
+                      f"{row['folds_done']}/{row['folds_total']}",
+                      row["status"] + (" (final model)" if row["kind"] == "final" else ""))
     console = Console()
     console.print(table)
     if any(r["partial"] and r["scores"] for r in rows):
@@ -108,6 +111,10 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
                   f"{run.view} | selection {selection_label(run.selection)} | recipe "
                   f"{run.recipe} | seed {run.seed} | status {run.status} | folds "
                   f"{done}/{run.n_folds}", soft_wrap=True)
+    if run.kind == "final":
+        console.print("final model: trained on every subject, nothing held out to score (never "
+                      f"ranked); apply it with mer-bench predict --run {run.run_id}")
+        return
     if summary is None:
         console.print("no finished fold yet: nothing to score")
         return
