@@ -31,6 +31,10 @@ def prepare_command(
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
     flow: str = typer.Option("tvl1", "--flow", help=f"Optical flow: {' | '.join(FLOW_METHODS)}."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
+    export_flows: Path | None = typer.Option(None, "--export-flows",
+                                             help="Also write the 28x28 flows as HTNet/STSTNet "
+                                                  "PNGs ('<subject>_<sample> .png') and a sample "
+                                                  "CSV into this folder (--source flows reads it)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
@@ -50,3 +54,9 @@ def prepare_command(
                       soft_wrap=True)
     else:
         console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)
+    if export_flows is not None:
+        from mer_bench.export_flows import export_protocol_flows
+
+        manifest = export_protocol_flows(export_flows, spec, src, samples, arrays)
+        console.print(f"exported {len(arrays)} flow PNGs and {manifest.name} to {export_flows}",
+                      soft_wrap=True)
