@@ -190,6 +190,8 @@ def flow_png_inputs(path: Path) -> InputArrays:
     """The input of one STSTNet/HTNet-layout flow PNG, as the `flows` source reads it."""
     from mer_bench.sources.flows import read_flow_png
 
+    if not Path(path).is_file():
+        raise DataError(f"--flow-png {path}: no such file")
     return InputArrays(read_flow_png(Path(path))[None], FALLBACK_POINTS[None].copy(),
                        np.ones(1, dtype=bool))
 

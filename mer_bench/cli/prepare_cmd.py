@@ -29,7 +29,8 @@ def prepare_command(
     dataset_root: list[str] = typer.Option([], "--dataset-root",
                                            help="NAME=DIR for one dataset (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
-    flow: str = typer.Option("tvl1", "--flow", help=f"Optical flow: {' | '.join(FLOW_METHODS)}."),
+    flow: str | None = typer.Option(None, "--flow",
+                                    help=f"Optical flow: {' | '.join(FLOW_METHODS)} (default tvl1)."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
     export_flows: Path | None = typer.Option(None, "--export-flows",
                                              help="Also write the 28x28 flows as HTNet/STSTNet "
@@ -50,7 +51,8 @@ def prepare_command(
     summary = src.provenance().get("preprocessing_summary")
     console = Console()
     if summary is not None:
-        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary_line(summary)}",
+        method = getattr(options, "flow_method", flow)
+        console.print(f"prepared {protocol} ({source}, flow {method}): {summary_line(summary)}",
                       soft_wrap=True)
     else:
         console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)
