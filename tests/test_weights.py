@@ -37,7 +37,7 @@ def saved(tmp_path_factory, flows_dir):
     registry.register(tiny_spec())
     path = tmp_path_factory.mktemp("weights") / "results.sqlite"
     store = Store(path)
-    summary = run_benchmark(lodo(flows_dir, executor="local", workers=2, save_weights=True), store)
+    summary = run_benchmark(lodo(flows_dir, executor="local", workers=1, save_weights=True), store)
     return path, store, summary.run_id
 
 
@@ -181,3 +181,33 @@ def test_export_with_weights_copies_the_checkpoints(saved, tmp_path, capsys):
     for name in names:
         assert (folder / name).read_bytes() == (path.parent / "results-weights" / run_id / name
                                                 ).read_bytes()
+
+
+def _torch_models() -> list:
+    """Every registered torch model (HTNet's 140M parameters with the slow tests)."""
+    out = []
+    for name in registry.MODELS.names():
+        spec = registry.get_model(name)
+        if spec.card.framework == "torch":
+            big = spec.card.num_params > 50_000_000
+            out.append(pytest.param(name, marks=pytest.mark.slow) if big else name)
+    return out
+
+
+@pytest.mark.parametrize("name", _torch_models())
+def test_every_torch_model_round_trips_through_a_checkpoint(name, tmp_path):
+    from mer_bench.weights import CheckpointInfo, save_checkpoint
+
+    spec = registry.get_model(name)
+    torch.manual_seed(0)
+    state = spec.build(3).state_dict()
+    info = CheckpointInfo(model=name, view={"name": "flow28"}, classes=("a", "b", "c"),
+                          card={"name": name}, recipe=spec.card.recipe.as_dict(), run_id="r1",
+                          kind="final", protocol="p", fold_index=0, fold_key="all", seed=0,
+                          preprocessing=None)
+    path = save_checkpoint(tmp_path / "model.safetensors", state, info)
+    model, read = load_model(path, spec, 3, view={"name": "flow28"}, run_id="r1")
+    assert read == info and not model.training
+    loaded = model.state_dict()
+    assert list(loaded) == list(state)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
