@@ -211,6 +211,9 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         weights_dir(store)  # a database URL has no folder for them: fail before training
     if resume:
         previous = store.run(resume)
+        if previous.kind != "benchmark":
+            raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "
+                                "train), not a benchmark run: there is nothing to resume")
         if previous.config_hash != run.identity.config_hash:
             differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
             raise MerBenchError(f"run {previous.run_id} was made with another configuration "

@@ -243,13 +243,13 @@ def load_model(path: Path, spec: ModelSpec, num_classes: int,
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if spec.card.framework != "torch":
+        raise CheckpointError(f"model '{spec.card.name}' is not a torch model: it has no weights")
     info = check_checkpoint(path, spec, num_classes, view, run_id)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable tensors ({exc})") from None
-    if spec.card.framework != "torch":
-        raise CheckpointError(f"model '{spec.card.name}' is not a torch model")
     model = spec.build(num_classes)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), info

@@ -70,6 +70,10 @@ def test_final_runs_are_never_ranked_or_scored(tiny_model, flows_dir, store_path
     assert code == 0, err
     data = json.loads(exported.read_text())
     assert data["run"]["kind"] == "final" and data["predictions"] == []
+    with pytest.raises(MerBenchError, match=r"is a final model \(mer-bench train\), not a "
+                                            r"benchmark run: there is nothing to resume$"):
+        run_benchmark(config(flows_dir, executor="sequential"), store, resume=final.run_id)
+    assert len(store.folds(final.run_id)) == 1
 
 
 def test_train_command_stores_a_final_model(tiny_model, flows_dir, store_path, capsys):
