@@ -147,8 +147,15 @@ def save_checkpoint(path: Path, state: Mapping[str, torch.Tensor], info: Checkpo
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in state.items()}
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=info.metadata())
+    os.chmod(partial, 0o666 & ~_umask())  # safetensors writes 0600; keep the user's default
     os.replace(partial, path)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_fold_weights(store: Store, run: RunRecord, fold_index: int, fold_key: str, seed: int,
