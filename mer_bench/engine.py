@@ -66,6 +66,7 @@ class RunConfig:
     experiment_id: str | None = None
     #: Time a short trial and say (and store) how long the run will take before it starts.
     estimate: bool = True
+    save_weights: bool = False  # keep each fold's model next to the store (mer_bench.weights)
 
     def recipe(self, spec: ModelSpec) -> Recipe:
         """The effective recipe: the card's, with this run's overrides."""
@@ -161,7 +162,14 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         data=identity_of(options), view={"name": view.name, **view.params()},
         selection=config.selection, selection_options=policy.options(),
         recipe=recipe.as_dict(), seed=config.seed)
-    context = RunContext(config.model, policy, recipe, len(protocol.card.classes), str(device), x)
+    trained_policy = policy
+    if config.save_weights:  # the folds hand their models back; `policy` concludes as before
+        from mer_bench.weights import KeepWeights, check_can_save
+
+        check_can_save(spec, policy)
+        trained_policy = KeepWeights(policy)
+    context = RunContext(config.model, trained_policy, recipe, len(protocol.card.classes),
+                         str(device), x)
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
@@ -223,8 +231,15 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
     """Run (or resume) a benchmark and return its summary, recomputed from the stored folds.
     Progress (folds, and epochs where the executor reports them) goes to `mer_bench.progress`."""
     run = prepare_run(config)
+    if config.save_weights:
+        from mer_bench.weights import save_fold_weights, weights_dir
+
+        weights_dir(store)  # a database URL has no folder for them: fail before training
     if resume:
         previous = store.run(resume)
+        if previous.kind != "benchmark":
+            raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "
+                                "train), not a benchmark run: there is nothing to resume")
         if previous.config_hash != run.identity.config_hash:
             differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
             raise MerBenchError(f"run {previous.run_id} was made with another configuration "
@@ -249,13 +264,17 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         test_labels = labels[fold.test_idx] if policy.reads_test_labels else None
         output = policy.conclude(trace, test_labels)
         rows = samples.iloc[fold.test_idx]
+        artifact = None
+        if trace.weights is not None:
+            artifact = save_fold_weights(store, store.run(run_id), fold.index, fold.key,
+                                         fold.seed, trace.weights)
         store.add_fold(run_id, FoldRecord(
             fold_index=fold.index, fold_key=fold.key, seed=fold.seed, n_train=len(fold.train_idx),
             epochs_trained=output.epochs_trained, selected_epoch=output.selected_epoch,
             seconds=output.seconds, datasets=rows["dataset"].tolist(),
             subjects=rows["subject"].astype(str).tolist(),
             samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
-            probs=output.probs, selection=output.selection or None))
+            probs=output.probs, selection=output.selection or None, artifact=artifact))
         tracker.fold_done(fold.index, fold.key)
 
     started = time.perf_counter()

@@ -27,12 +27,15 @@ class SampleRules:
     sample_list: "package:relative/path.csv" of the shipped list (columns dataset, subject,
         sample, class), or None when the rules alone define the protocol.
     version: version of the list or rules, stored with each run.
+    column: the loader-table column the rules read: `emotion` (the annotated emotion), or
+        another column a loader fills, e.g. `objective_class` (MEGC2018's objective classes).
     """
 
     rules: Mapping[str, Mapping[str, str]]
     sample_list: str | None = None
     version: str = "1"
     notes: Mapping[str, str] = field(default_factory=dict)
+    column: str = "emotion"
 
     def listed_samples(self, classes: tuple[str, ...]) -> pd.DataFrame | None:
         """The shipped list as a sample table (SAMPLE_COLUMNS + class), or None without one."""
@@ -63,10 +66,10 @@ class SampleRules:
         """The rows of the dataset tables whose emotion the rules map to a class, labelled."""
         parts = []
         for dataset, table in tables.items():
-            missing = [c for c in ("subject", "sample", "emotion") if c not in table.columns]
+            missing = [c for c in ("subject", "sample", self.column) if c not in table.columns]
             if missing:
                 raise DataError(f"{dataset} table lacks columns {missing}")
-            cls = table["emotion"].astype(str).str.strip().str.lower().map(
+            cls = table[self.column].astype(str).str.strip().str.lower().map(
                 dict(self.rules.get(dataset, {})))
             kept = table[cls.notna()].assign(**{"class": cls[cls.notna()]})
             parts.append(kept.assign(dataset=dataset,
@@ -74,6 +77,6 @@ class SampleRules:
         samples = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         if samples.empty:
             known = sorted({e for rules in self.rules.values() for e in rules})
-            raise DataError(f"no sample of {', '.join(tables)} has an emotion among {known}")
+            raise DataError(f"no sample of {', '.join(tables)} has an {self.column} among {known}")
         samples["label"] = samples["label"].astype("int64")
         return samples[[*SAMPLE_COLUMNS, "class"]].reset_index(drop=True)

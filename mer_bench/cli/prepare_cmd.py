@@ -29,8 +29,13 @@ def prepare_command(
     dataset_root: list[str] = typer.Option([], "--dataset-root",
                                            help="NAME=DIR for one dataset (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
-    flow: str = typer.Option("tvl1", "--flow", help=f"Optical flow: {' | '.join(FLOW_METHODS)}."),
+    flow: str | None = typer.Option(None, "--flow",
+                                    help=f"Optical flow: {' | '.join(FLOW_METHODS)} (default tvl1)."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
+    export_flows: Path | None = typer.Option(None, "--export-flows",
+                                             help="Also write the 28x28 flows as HTNet/STSTNet "
+                                                  "PNGs ('<subject>_<sample> .png') and a sample "
+                                                  "CSV into this folder (--source flows reads it)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
@@ -46,7 +51,14 @@ def prepare_command(
     summary = src.provenance().get("preprocessing_summary")
     console = Console()
     if summary is not None:
-        console.print(f"prepared {protocol} ({source}, flow {flow}): {summary_line(summary)}",
+        method = getattr(options, "flow_method", flow)
+        console.print(f"prepared {protocol} ({source}, flow {method}): {summary_line(summary)}",
                       soft_wrap=True)
     else:
         console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)
+    if export_flows is not None:
+        from mer_bench.export_flows import export_protocol_flows
+
+        manifest = export_protocol_flows(export_flows, spec, src, samples, arrays)
+        console.print(f"exported {len(arrays)} flow PNGs and {manifest.name} to {export_flows}",
+                      soft_wrap=True)

@@ -27,7 +27,8 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
     folds_complete = done >= run.n_folds
     return {
-        "run_id": run.run_id, "model": run.model, "protocol": run.protocol, "source": run.source,
+        "run_id": run.run_id, "kind": run.kind, "model": run.model, "protocol": run.protocol,
+        "source": run.source,
         "view": run.view, "selection": run.selection, "honest": run.selection != "best-on-test",
         "seed": run.seed, "epochs": run.epochs, "experiment_id": run.experiment_id,
         "group_hash": run.group_hash, "status": run.status, "folds_done": done,
@@ -42,7 +43,8 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
 
 
 def _summary(store: Store, run: RunRecord, done: int) -> RunSummary | None:
-    return summarize_run(store, run, device="cpu") if done else None
+    """Scores of the finished folds (none for a final model: it holds nothing out)."""
+    return summarize_run(store, run, device="cpu") if done and run.kind != "final" else None
 
 
 @app.command("results")
@@ -76,7 +78,8 @@ def results_command(
         table.add_row(row["run_id"], row["model"], row["protocol"], row["source"],
                       selection_label(row["selection"]), str(row["epochs"]), str(row["seed"]),
                       *(f"{scores[n]:.4f}{mark}" if n in scores else "-" for n in metric_names()),
-                      f"{row['folds_done']}/{row['folds_total']}", row["status"])
+                      f"{row['folds_done']}/{row['folds_total']}",
+                      row["status"] + (" (final model)" if row["kind"] == "final" else ""))
     console = Console()
     console.print(table)
     if any(r["partial"] and r["scores"] for r in rows):
@@ -108,6 +111,10 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
                   f"{run.view} | selection {selection_label(run.selection)} | recipe "
                   f"{run.recipe} | seed {run.seed} | status {run.status} | folds "
                   f"{done}/{run.n_folds}", soft_wrap=True)
+    if run.kind == "final":
+        console.print("final model: trained on every subject, nothing held out to score (never "
+                      f"ranked); apply it with mer-bench predict --run {run.run_id}")
+        return
     if summary is None:
         console.print("no finished fold yet: nothing to score")
         return
@@ -125,6 +132,9 @@ def export_command(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
     fmt: str = typer.Option("json", "--format", help="json (submission file) | csv (predictions)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output file (default: RUN_ID.FORMAT)."),
+    with_weights: bool = typer.Option(False, "--with-weights",
+                                      help="Also copy the run's saved fold weights into the "
+                                           "folder RUN_ID-weights beside the output file."),
     store_path: str | None = StoreOption,
 ) -> None:
     """Write a run with its per-sample predictions (JSON submission file or CSV)."""
@@ -141,4 +151,10 @@ def export_command(
             target.write_text(json.dumps(export_json(store, run), indent=1))
         else:
             export_csv(store, run).to_csv(target, index=False)
+        if with_weights:
+            from mer_bench.weights import export_weights
+
+            folder = target.parent / f"{run.run_id}-weights"
+            Console().print(f"wrote {len(export_weights(store, run, folder))} weight files "
+                            f"into {folder}")
     Console().print(f"wrote {target}")

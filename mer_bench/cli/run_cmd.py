@@ -46,6 +46,9 @@ def run_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
     resume: str | None = typer.Option(None, "--resume", help="Run id to resume: finished folds are kept."),
     json_path: Path | None = typer.Option(None, "--json", help="Write a JSON summary here."),
+    save_weights: bool = typer.Option(False, "--save-weights",
+                                      help="Keep each fold's trained model (safetensors) next to "
+                                           "the results database (mer-bench predict --run)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
@@ -62,7 +65,7 @@ def run_command(
     config = RunConfig(model=model, protocol=protocol, source=source, source_options=options,
                        selection=selection, seed=seed, device=device, executor=executor,
                        workers=workers, executor_options=executor_options, epochs=epochs, lr=lr,
-                       batch_size=batch_size)
+                       batch_size=batch_size, save_weights=save_weights)
     console = Console()
     with open_store(store_path) as store:
         summary = run_benchmark(config, store, resume=resume)

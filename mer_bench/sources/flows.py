@@ -10,6 +10,11 @@ accepted (see `mer_bench.naming`). Channels are taken as OpenCV reads them: the 
 strain as R, G, B, so `cv2.imread` gives (strain, v, u), which is the `flow28` layout
 (`mer_bench.data.FLOW28_CHANNELS`); values 0-255. Without landmarks, every sample gets
 HTNet's fixed fallback points and the run records that.
+
+A folder written by `mer-bench prepare --export-flows` also holds its sample CSV
+(`mer_bench.export_flows`): then the source describes its samples as the exported source did
+(the same kind of sample ids, and the annotation values the protocol's rules read), so a
+protocol resolves to the same samples and labels as it did there.
 """
 
 from __future__ import annotations
@@ -52,8 +57,15 @@ class FlowsSource(Source):
         self.root = Path(options.data_root)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: no such folder of flow PNGs (try --source demo)")
+        from mer_bench.export_flows import read_export
+
+        self.export = read_export(self.root)  # None: a folder made elsewhere
+        if self.export is not None:
+            self.sample_ids, self.has_tables = self.export.sample_ids, self.export.has_tables
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
+        if self.export is not None and self.export.has_tables:
+            return self.export.dataset_table(dataset)
         raise DataError("source 'flows' holds only flow images, no annotation tables; "
                         "use a protocol with an explicit sample list (megc2019)")
 

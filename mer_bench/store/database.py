@@ -184,7 +184,8 @@ class Store:
 
         def work(conn: Connection) -> None:
             conn.execute(insert(schema.folds).values(**fold_row))
-            conn.execute(insert(schema.predictions), prediction_rows)
+            if prediction_rows:  # a final model's one fold predicts nothing
+                conn.execute(insert(schema.predictions), prediction_rows)
             conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id)
                          .values(heartbeat_at=now()))
         self._write(work)
@@ -321,7 +322,9 @@ class Store:
                 selected_epoch=None if pd.isna(row.selected_epoch) else int(row.selected_epoch),
                 seconds=float(row.seconds), datasets=part["dataset"].tolist(),
                 subjects=part["subject"].tolist(), samples=part["sample"].tolist(),
-                labels=part["label"].to_numpy(), probs=np.array(part["probs"].tolist()),
+                labels=part["label"].to_numpy(),
+                probs=np.array(part["probs"].tolist()) if len(part) else
+                np.zeros((0, len(self.run(run_id).classes))),  # a final model's fold
                 selection=row.selection, finished_at=row.finished_at, artifact=row.artifact,
                 preds_declared=part["pred"].to_numpy()))
         return out

@@ -58,6 +58,7 @@ class TrainJob:
     record_rows: rows whose class probabilities are returned after every epoch (only the legacy
         best-on-test policy asks for this).
     predict_rows: rows predicted once, at the end, with the kept weights.
+    keep_weights: hand the kept weights back (`JobResult.weights`, on the CPU), for saving.
     """
 
     fold_index: int
@@ -70,6 +71,7 @@ class TrainJob:
     predict_rows: np.ndarray = field(default_factory=lambda: _EMPTY)
     keep: str = "last"  # "last" | "best" (ties go to the earlier epoch)
     monitor_metric: str = "uf1"
+    keep_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in ("last", "best"):
@@ -90,6 +92,7 @@ class JobResult:
     predicted: np.ndarray | None  # (len(predict_rows), C)
     recorded: np.ndarray | None  # (epochs, len(record_rows), C)
     seconds: float
+    weights: dict[str, Any] | None = None  # the kept state dict (CPU tensors), if asked for
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class FoldTrace:
     selected_epoch: int | None
     record: dict[str, Any]
     seconds: float
+    weights: dict[str, Any] | None = None  # state dict of the model that predicted (to save)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ class SingleModel:
         if which[0] and self.best is not None:
             self.model.load_state_dict(self.best)
 
+    def state_dict_of(self, k: int) -> dict[str, torch.Tensor]:
+        """The model's current state dict as CPU copies (what `--save-weights` keeps)."""
+        return {name: t.detach().to("cpu", copy=True) for name, t in self.model.state_dict().items()}
+
 
 class MaskedBatchNorm(nn.Module):
     """BatchNorm whose batch statistics weigh each row by `row_weight` (0 = ignore the row).
@@ -177,6 +181,11 @@ class StackedModels:
                                                   device=device)
                     store[name][k].copy_(tensor.detach())
             if k == 0:
+                # state-dict key -> the parameter or buffer that holds it (tied weights share one)
+                held = {id(t): n for named in (model.named_parameters(), model.named_buffers())
+                        for n, t in named}
+                self.state_source = {key: held[id(t)]
+                                     for key, t in model.state_dict(keep_vars=True).items()}
                 template = model.to(device)
         template.train()
         self.n = len(seeds)
@@ -250,6 +259,13 @@ class StackedModels:
             self.template.train()
         probs = torch.cat(parts, dim=1).cpu().numpy()
         return [probs[k, :len(r)] for k, r in enumerate(rows)]
+
+    @torch.no_grad()
+    def state_dict_of(self, k: int) -> dict[str, torch.Tensor]:
+        """Model k's state dict (the names `spec.build` gives) as CPU copies, sliced out of the
+        stacked tensors."""
+        return {key: (self.params[name] if name in self.params else self.buffers[name])[k]
+                .detach().to("cpu", copy=True) for key, name in self.state_source.items()}
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {**{f"p:{k}": v for k, v in self.params.items()},

@@ -151,13 +151,14 @@ class TorchTrainer:
         predicted = (models.predict(x_all, wanted, batch_size)
                      if any(len(r) for r in wanted) else [None] * len(jobs))
         seconds = (time.perf_counter() - start) / len(jobs)
+        weights = [models.state_dict_of(k) if j.keep_weights else None for k, j in enumerate(jobs)]
         return [JobResult(
             fold_index=j.fold_index, key=j.key, epochs_trained=j.recipe.epochs,
             kept_epoch=kept[k] if j.keep == "best" else j.recipe.epochs,
             monitor_scores=tuple(scores[k]),
             predicted=predicted[k] if len(j.predict_rows) else None,
-            recorded=np.stack(recorded[k]) if recorded[k] else None, seconds=seconds)
-            for k, j in enumerate(jobs)]
+            recorded=np.stack(recorded[k]) if recorded[k] else None, seconds=seconds,
+            weights=weights[k]) for k, j in enumerate(jobs)]
 
 
 def _without_epochs(recipe: Recipe) -> Recipe:
@@ -192,6 +193,9 @@ class EstimatorTrainer:
             if len(job.record_rows):
                 raise MerBenchError(f"{self.spec.card.name} is fitted once: it has no epochs to "
                                     "record")
+            if job.keep_weights:
+                raise MerBenchError(f"{self.spec.card.name} is a fitted estimator, not a torch "
+                                    "model: it has no weight tensors to save")
             start = time.perf_counter()
             estimator = self.spec.build(self.num_classes)
             estimator.fit(x[job.train_rows], visible[job.train_rows], job.seed)
