@@ -29,6 +29,8 @@ ADMIN, ADMIN_PASSWORD = "mer_admin", "admin-Pw-7c1e"
 #: The writer's password: tests grep stored rows and output for it (it must never appear).
 WRITER, WRITER_PASSWORD = "mer_writer", "wr1ter-S3cret-9f2b"
 BOARD, BOARD_PASSWORD = "mer_board", "b0ard-S3cret-4d7a"
+#: How this fixture's own connections appear in the server's log.
+FIXTURE_APPLICATION = "mer-bench test fixture"
 
 
 def in_ci() -> bool:
@@ -93,7 +95,8 @@ class PostgresServer:
     def admin(self, database: str = "postgres"):
         import psycopg
 
-        return psycopg.connect(self.url(database, ADMIN, ADMIN_PASSWORD), autocommit=True)
+        return psycopg.connect(self.url(database, ADMIN, ADMIN_PASSWORD), autocommit=True,
+                               application_name=FIXTURE_APPLICATION)
 
     def create_database(self) -> str:
         """A new, empty database owned by the writer, readable by the board role; its name."""
@@ -102,7 +105,8 @@ class PostgresServer:
         name = "t_" + uuid.uuid4().hex[:12]
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" OWNER {WRITER}')
-        with psycopg.connect(self.url(name), autocommit=True) as conn:  # as the owner, docs/team.md
+        with psycopg.connect(self.url(name), autocommit=True,  # as the owner, docs/team.md
+                             application_name=FIXTURE_APPLICATION) as conn:
             conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {BOARD}")
         return name
 
@@ -149,7 +153,7 @@ log_line_prefix = '%m [%p] '
             conn.execute(f"CREATE ROLE {BOARD} LOGIN PASSWORD '{BOARD_PASSWORD}'")
 
     def stop(self) -> None:
-        self._as_user([self.pg_ctl, "-D", self.data, "-m", "fast", "-w", "stop"])
+        self._as_user([self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"])
 
 
 def start_server() -> PostgresServer:

@@ -29,7 +29,7 @@ from mer_bench_leaderboard import tables
 
 def flows_config(model: str, root, **kw) -> RunConfig:
     return RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                     executor="sequential", epochs=1,
+                     executor="sequential", epochs=0,
                      source_options=source_options("flows", data_root=root), **kw)
 
 
