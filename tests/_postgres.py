@@ -151,6 +151,7 @@ log_line_prefix = '%m [%p] '
         with self.admin() as conn:
             conn.execute(f"CREATE ROLE {WRITER} LOGIN PASSWORD '{WRITER_PASSWORD}'")
             conn.execute(f"CREATE ROLE {BOARD} LOGIN PASSWORD '{BOARD_PASSWORD}'")
+            conn.execute(f"ALTER ROLE {BOARD} SET default_transaction_read_only = on")
 
     def stop(self) -> None:
         self._as_user([self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"])
@@ -182,15 +183,20 @@ def start_server() -> PostgresServer:
     raise RuntimeError(f"could not start a throwaway PostgreSQL server: {last}")
 
 
+def server_or_skip() -> PostgresServer:
+    """A started server; without server binaries a skip with the reason, or under CI a failure."""
+    try:
+        return start_server()
+    except FileNotFoundError as exc:
+        if in_ci():
+            pytest.fail(f"CI is set but {exc}", pytrace=False)
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """The session's throwaway PostgreSQL server (skips without one, fails under CI)."""
-    try:
-        server = start_server()
-    except FileNotFoundError as exc:
-        if in_ci():
-            pytest.fail(f"CI=true but {exc}")
-        pytest.skip(str(exc))
+    server = server_or_skip()
     try:
         yield server
     finally:
