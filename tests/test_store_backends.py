@@ -274,7 +274,11 @@ def test_locations_and_redaction():
     assert database.sqlite_file("sqlite:////tmp/x.sqlite").as_posix() == "/tmp/x.sqlite"
     assert database.sqlite_file("postgresql://u@h/db") is None
     assert str(database.server_url("postgres://u:p@h:5/db").drivername) == "postgresql+psycopg"
-    assert database.redact("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    for url in ("postgresql://u:p%40ss@h/db", "postgresql://u:p@ss@h/db", "postgresql://u:p/s:s@h/db"):
+        assert database.redact(url) == "postgresql://u:***@h/db"
+    assert database.redact("postgresql://h/db?sslmode=require&password=pw1") == \
+        "postgresql://h/db?sslmode=require&password=***"
+    assert database.redact("postgresql://u@h/db") == "postgresql://u@h/db"
     assert board_data.store_location("postgresql://u:p@h/db") == "postgresql://u:p@h/db"
     assert board_data.display_location("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
     with pytest.raises(StoreError, match="not a database URL"):

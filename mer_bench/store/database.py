@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -53,6 +54,8 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 LOCK_KEYS = {"schema": 0x6D65_7262_0001, "import": 0x6D65_7262_0002}
 #: SQLSTATEs of a transaction that may simply be run again (serialization failure, deadlock).
 RETRY_SQLSTATES = ("40001", "40P01")
+#: A password given as a URL parameter (libpq reads `password` and `sslpassword`).
+_PASSWORD_PARAMETER = re.compile(r"((?:[?&])(?:ssl)?password=)[^&#]*", re.IGNORECASE)
 
 
 class StoreError(MerBenchError):
@@ -64,14 +67,17 @@ def is_url(location: str | Path) -> bool:
 
 
 def redact(location: str | Path) -> str:
-    """The location as it may be shown: a URL's password replaced by ***."""
+    """The location as it may be shown: a URL's password (in its user part, even with unescaped
+    '@', '/' or ':' in it, or as a `password=` parameter) replaced by ***."""
     location = str(location)
     if not is_url(location):
         return location
-    try:
-        return make_url(location).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: show the scheme only
-        return location.split("://", 1)[0] + "://***"
+    scheme, rest = location.split("://", 1)
+    if "@" in rest:
+        userinfo, host = rest.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        rest = f"{user}:***@{host}" if has_password else f"{user}@{host}"
+    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
 
 
 def sqlite_file(location: str | Path) -> Path | None:
@@ -110,7 +116,7 @@ class Store:
         self.path = sqlite_file(location)
         self.url = None if self.path else str(location)
         self.where = str(self.path) if self.path else redact(location)
-        self._password = None if self.path else _password(self.url)
+        self._secrets = [] if self.path else _secrets(self.url)
         self.engine = self._connect()
         try:
             self._prepare()
@@ -255,8 +261,8 @@ class Store:
     def _reason(self, exc: BaseException) -> str:
         """The first line of a driver's message, with the URL's password (if any) hidden."""
         reason = _reason(exc)
-        if self._password:
-            reason = reason.replace(self._password, "***")
+        for secret in self._secrets:
+            reason = reason.replace(secret, "***")
         return reason
 
     # -- writing ------------------------------------------------------------------------------
@@ -515,11 +521,20 @@ def _require_psycopg(where: str) -> None:
                          ) from None
 
 
-def _password(url: str) -> str | None:
+def _secrets(location: str) -> list[str]:
+    """The password parts of a URL, as SQLAlchemy and as `redact` read them, longest first, to
+    hide in a driver's messages (not one or two characters: those would mangle the message)."""
+    found = set()
     try:
-        return make_url(url).password or None
+        url = make_url(location)
+        found |= {url.password, *(url.query.get(k) for k in ("password", "sslpassword"))}
     except Exception:
-        return None
+        pass
+    rest = location.split("://", 1)[-1]
+    if "@" in rest:
+        found.add(rest.rsplit("@", 1)[0].partition(":")[2])
+    found |= set(m.group(0).split("=", 1)[1] for m in _PASSWORD_PARAMETER.finditer(rest))
+    return sorted((v for v in found if isinstance(v, str) and len(v) > 2), key=len, reverse=True)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
