@@ -162,9 +162,9 @@ class Store:
         except Exception as exc:  # an unknown dialect or driver
             raise StoreError(f"{self.where}: cannot use this database URL "
                              f"({self._reason(exc)})") from None
-        if self.read_only:
+        if self.read_only and url.get_backend_name() == "postgresql":
             @event.listens_for(engine, "begin")
-            def _read_only(conn: Connection) -> None:
+            def _read_only(conn: Connection) -> None:  # the server refuses any write
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         try:
             with engine.connect():
