@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -18,15 +17,16 @@ from mer_bench.export import export_csv
 from mer_bench.metrics import metric, metric_names
 from mer_bench.paths import default_store_path
 from mer_bench_leaderboard import charts, tables
-from mer_bench_leaderboard.data import (open_read_only, predictions_frame, record_dict, runs_frame,
-                                        store_version)
+from mer_bench_leaderboard.data import (display_location, open_read_only, predictions_frame,
+                                        record_dict, runs_frame, store_location, store_version)
 
 
-def store_path_from(argv: list[str], env: dict[str, str]) -> Path:
-    """`--store PATH` after streamlit's `--`, else $MER_BENCH_STORE, else the default store."""
+def store_path_from(argv: list[str], env: dict[str, str]) -> str:
+    """`--store PATH` after streamlit's `--`, else $MER_BENCH_STORE, else the default store (a
+    file path, expanded, or a database URL)."""
     if "--store" in argv[:-1]:
-        return Path(argv[argv.index("--store") + 1])
-    return Path(env["MER_BENCH_STORE"]) if env.get("MER_BENCH_STORE") else default_store_path()
+        return store_location(argv[argv.index("--store") + 1])
+    return store_location(env.get("MER_BENCH_STORE") or default_store_path())
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -187,9 +187,9 @@ def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> 
 def main() -> None:
     st.set_page_config(page_title="mer-bench leaderboard", layout="wide")
     st.title("mer-bench leaderboard")
-    path = store_path_from(sys.argv, dict(os.environ)).expanduser()
-    st.caption(f"results database: {path} (read only). Every score is recomputed from stored "
-               "per-sample predictions.")
+    path = store_path_from(sys.argv, dict(os.environ))
+    st.caption(f"results database: {display_location(path)} (read only). Every score is "
+               "recomputed from stored per-sample predictions.")
     try:
         version = store_version(path)
         board = load_board(str(path), version)

@@ -1,4 +1,10 @@
-"""Reading the results database for the board: read-only connections, one table per question."""
+"""Reading the results database for the board: read-only connections, one table per question.
+
+The database is a SQLite file or a server URL (`postgresql://mer_board@host/db`, docs/team.md):
+either way the board opens it read-only (a read-only file open, or read-only transactions on a
+server, best under a role that may only SELECT) and shows it by `display_location`, which hides
+a URL's password.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,45 @@ from pathlib import Path
 import pandas as pd
 
 from mer_bench.cards import stable_hash
-from mer_bench.store import RunRecord, Store
+from mer_bench.store import RunRecord, Store, redact
+from mer_bench.store.database import is_url, sqlite_file
 
 #: Runs whose every fold is stored; running and failed runs are not ranked.
 COMPLETE_STATUSES = ("finished", "imported")
 
 
-def open_read_only(path: str | Path) -> Store:
+def store_location(location: str | Path) -> str:
+    """The board's database as text: a URL as given, a file path expanded and absolute."""
+    file = sqlite_file(location)
+    return str(file.resolve()) if file is not None and not is_url(location) else str(location)
+
+
+def display_location(location: str | Path) -> str:
+    """The database as the board may show it (a URL's password hidden)."""
+    return redact(location)
+
+
+def open_read_only(location: str | Path) -> Store:
     """The results database opened read-only: the board can never write it."""
-    return Store(path, read_only=True)
+    return Store(location, read_only=True)
 
 
-def store_version(path: str | Path) -> tuple[float, ...]:
-    """Changes whenever the database changes (main file or its write-ahead log): a cache key."""
-    path = Path(path)
+#: One read-only connection pool per server URL, kept for the cheap version query of each rerun.
+_servers: dict[str, Store] = {}
+
+
+def store_version(location: str | Path) -> tuple:
+    """Changes whenever the database changes: a cache key. A SQLite file: the times and sizes of
+    the file and its write-ahead log (no query); a server: `Store.change_key()`, one short
+    read-only transaction."""
+    file = sqlite_file(location)
+    if file is None:
+        location = str(location)
+        if location not in _servers:
+            _servers[location] = open_read_only(location)
+        return _servers[location].change_key()
     parts = []
-    for p in (path, Path(f"{path}-wal")):
+    for p in (file, Path(f"{file}-wal")):
         try:
             stat = p.stat()
             parts += [stat.st_mtime_ns, stat.st_size]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
+from _postgres import postgres_database, postgres_server, postgres_url, store_location  # noqa: F401
 
 from mer_bench import registry
 from mer_bench.cards import ModelCard, ModelSpec, Recipe

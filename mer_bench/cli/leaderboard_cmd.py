@@ -15,6 +15,7 @@ import typer
 from mer_bench.cli import app
 from mer_bench.errors import MerBenchError
 from mer_bench.paths import default_store_path
+from mer_bench.store import Store
 from mer_bench.store.database import is_url, redact
 
 STORE_ENV = "MER_BENCH_STORE"
@@ -86,6 +87,8 @@ def leaderboard_command(
     location = store_path or default_store_path()
     if is_url(location):
         store = str(location)
+        # unreachable, refused, not a results database: a one-line error here, not in the page
+        Store(store, read_only=True).close()
     else:
         store = str(Path(location).expanduser().resolve())
         if not Path(store).exists():

@@ -1,16 +1,25 @@
 """`Store`: the results database, and the only code that writes it.
 
 Runs, folds, predictions and imports all go through this class, on any backend SQLAlchemy
-reaches (SQLite files by default). Each method is one transaction; each finished fold is
-committed on its own, so a run killed mid-way keeps every finished fold and can be resumed.
-Opening an older database migrates it (see `mer_bench.store.migrations`); a read-only open of an
-older database migrates an in-memory copy and leaves the file untouched.
+reaches: a SQLite file by default, or a database server by URL (`postgresql://user@host/db`,
+through the psycopg 3 driver). Each method is one transaction; each finished fold is committed on
+its own, so a run killed mid-way keeps every finished fold (and nothing of the fold it was
+writing) and can be resumed. Many processes may write one store at once: SQLite writers queue on
+its write lock (write-ahead log, busy timeout, `BEGIN IMMEDIATE`, retries), server writers only
+meet on the rows they share, and the steps that must not interleave (creating or migrating the
+schema, an import's duplicate checks) hold a lock for their transaction. Opening an older
+database migrates it (see `mer_bench.store.migrations`); a read-only open of an older SQLite file
+migrates an in-memory copy and leaves the file untouched. A URL's password is never shown:
+messages and logs name the store by `redact(location)`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -20,8 +29,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select, update
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy import (Connection, Engine, create_engine, event, func, insert, inspect, select,
+                        text, update)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from mer_bench.errors import MerBenchError
@@ -32,12 +43,23 @@ log = logging.getLogger(__name__)
 
 #: Seconds a writer waits for another writer's lock before giving up (SQLite).
 BUSY_TIMEOUT_S = 60
-#: Attempts of a write transaction that hit a lock (after the busy timeout).
+#: Attempts of a write transaction that hit a lock, a serialization failure or a deadlock.
 WRITE_ATTEMPTS = 5
+#: Seconds to wait for a database server to answer a new connection.
+CONNECT_TIMEOUT_S = 10
+#: The driver a `postgresql://` URL gets (SQLAlchemy's default would be psycopg2).
+POSTGRES_DRIVER = "postgresql+psycopg"
+#: Transaction-scoped advisory locks on a PostgreSQL server (a SQLite writer's BEGIN IMMEDIATE
+#: already excludes every other writer): keys are arbitrary but fixed 64-bit numbers.
+LOCK_KEYS = {"schema": 0x6D65_7262_0001, "import": 0x6D65_7262_0002}
+#: SQLSTATEs of a transaction that may simply be run again (serialization failure, deadlock).
+RETRY_SQLSTATES = ("40001", "40P01")
+#: A password given as a URL parameter (libpq reads `password` and `sslpassword`).
+_PASSWORD_PARAMETER = re.compile(r"((?:[?&])(?:ssl)?password=)[^&#]*", re.IGNORECASE)
 
 
 class StoreError(MerBenchError):
-    """A results database that cannot be opened or read as one."""
+    """A results database that cannot be opened, reached or read as one."""
 
 
 def is_url(location: str | Path) -> bool:
@@ -45,16 +67,45 @@ def is_url(location: str | Path) -> bool:
 
 
 def redact(location: str | Path) -> str:
-    """The location as it may be shown: a URL's password replaced by ***."""
-    text = str(location)
-    if not is_url(text):
-        return text
-    from sqlalchemy.engine import make_url
+    """The location as it may be shown: a URL's password (in its user part, even with unescaped
+    '@', '/' or ':' in it, or as a `password=` parameter) replaced by ***."""
+    location = str(location)
+    if not is_url(location):
+        return location
+    scheme, rest = location.split("://", 1)
+    if "@" in rest:
+        userinfo, host = rest.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        rest = f"{user}:***@{host}" if has_password else f"{user}@{host}"
+    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
 
+
+def sqlite_file(location: str | Path) -> Path | None:
+    """The file a location names when it is a SQLite file (a path or a `sqlite:///path` URL)."""
+    location = str(location)
+    if not is_url(location):
+        return Path(location).expanduser()
+    prefix = "sqlite:///"
+    if location.startswith(prefix) and len(location) > len(prefix) and "?" not in location:
+        return Path(location[len(prefix):]).expanduser()
+    return None
+
+
+def server_url(location: str) -> URL:
+    """A database URL as SQLAlchemy reads it; `postgresql://` and `postgres://` get psycopg 3."""
     try:
-        return make_url(text).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: show the scheme only
-        return text.split("://", 1)[0] + "://***"
+        url = make_url(location)
+    except Exception as exc:  # ArgumentError, or ValueError for a bad port
+        raise StoreError(f"{redact(location)}: not a database URL ({exc})") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername=POSTGRES_DRIVER)
+    return url
+
+
+def application_name(read_only: bool) -> str:
+    """How a server lists this process's connections (pg_stat_activity, its log)."""
+    role = "reader" if read_only else "writer"
+    return f"mer-bench {role} {socket.gethostname()} pid {os.getpid()}"[:63]
 
 
 class Store:
@@ -62,15 +113,25 @@ class Store:
 
     def __init__(self, location: str | Path, read_only: bool = False) -> None:
         self.read_only = read_only
-        self.url = str(location) if is_url(location) else None
-        self.path = None if self.url else Path(location).expanduser()
-        self.where = redact(location)
+        self.path = sqlite_file(location)
+        self.url = None if self.path else str(location)
+        self.where = str(self.path) if self.path else redact(location)
+        self._secrets = [] if self.path else _secrets(self.url)
+        self.engine = self._connect()
         try:
-            self.engine = self._connect()
             self._prepare()
         except (DatabaseError, sqlite3.DatabaseError) as exc:
+            self.engine.dispose()
             raise StoreError(f"{self.where}: not a mer-bench results database "
-                             f"({_reason(exc)})") from exc
+                             f"({self._reason(exc)})") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    @property
+    def backend(self) -> str:
+        """The SQLAlchemy dialect name: 'sqlite', 'postgresql', ..."""
+        return self.engine.dialect.name
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self) -> Engine:
@@ -85,21 +146,33 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(f"sqlite:///{self.path}",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
-        _sqlite_events(engine, writer=not self.read_only)
+        _sqlite_events(engine, wal=not self.read_only)
         return engine
 
     def _connect_url(self) -> Engine:
-        url = self.url
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        url = server_url(self.url)
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if url.get_backend_name() == "postgresql":
+            if url.get_driver_name() == "psycopg":
+                _require_psycopg(self.where)
+            options["connect_args"] = {"application_name": application_name(self.read_only),
+                                       "connect_timeout": CONNECT_TIMEOUT_S}
         try:
-            engine = create_engine(url, pool_pre_ping=True)
-        except Exception as exc:  # unknown dialect, missing driver
-            raise StoreError(f"{self.where}: cannot use this database URL ({exc})") from exc
-        if self.read_only:
+            engine = create_engine(url, **options)
+        except Exception as exc:  # an unknown dialect or driver
+            raise StoreError(f"{self.where}: cannot use this database URL "
+                             f"({self._reason(exc)})") from None
+        if self.read_only and url.get_backend_name() == "postgresql":
             @event.listens_for(engine, "begin")
-            def _read_only(conn: Connection) -> None:
+            def _read_only(conn: Connection) -> None:  # the server refuses any write
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        try:
+            with engine.connect():
+                pass
+        except Exception as exc:  # server down, refused, authentication, no such database
+            engine.dispose()
+            raise StoreError(f"cannot connect to the results database {self.where} "
+                             f"({self._reason(exc)})") from None
         return engine
 
     def _prepare(self) -> None:
@@ -116,30 +189,26 @@ class Store:
         if self.read_only:
             if version is None:
                 raise StoreError(f"{self.where}: not a mer-bench results database (no runs table)")
-            self.engine = migrations.migrated_copy_in_memory(self.path, version)
-            return
-        if version is None:
-            with self.transaction() as conn:
-                schema.metadata.create_all(conn)
-                conn.execute(insert(schema.meta).values(key="schema_version",
-                                                        value=str(schema.SCHEMA_VERSION)))
+            if self.path is None:
+                raise StoreError(f"{self.where}: results schema version {version}; a writer "
+                                 f"(any mer-bench run or import) migrates it to version "
+                                 f"{schema.SCHEMA_VERSION} when it first opens it")
+            file_engine, self.engine = self.engine, migrations.migrated_copy_in_memory(
+                self.path, version)
+            file_engine.dispose()
             return
         migrations.migrate(self, version)
 
     def schema_version(self) -> int | None:
         """The stored schema version; None for an empty database."""
         with self.engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-            if "runs" not in tables:
-                if tables - {"meta"}:
-                    raise StoreError(f"{self.where}: not a mer-bench results database "
-                                     f"(tables {', '.join(sorted(tables))})")
-                return None
-            if "meta" not in tables:
-                return 1
-            row = conn.execute(select(schema.meta.c.value).where(
-                schema.meta.c.key == "schema_version")).first()
-            return int(row[0]) if row else 1
+            return stored_version(conn, self.where)
+
+    def lock(self, conn: Connection, name: str) -> None:
+        """Hold the lock `name` ('schema', 'import') until `conn`'s transaction ends: on a server,
+        an advisory lock; a SQLite write transaction already excludes every other writer."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEYS[name]})
 
     def close(self) -> None:
         self.engine.dispose()
@@ -152,30 +221,58 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """All-or-nothing: an exception rolls every statement back."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction, all-or-nothing: an exception rolls every statement back. On
+        SQLite it takes the write lock when it begins (BEGIN IMMEDIATE)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(mer_bench_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection for reading (one transaction); a database error is a one-line error."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StoreError(f"{self.where}: could not read ({self._reason(exc)})") from None
 
     def _write(self, work) -> Any:
-        """Run `work(conn)` in a write transaction, retrying when another writer holds the lock."""
+        """Run `work(conn)` in a write transaction, again when another writer held the lock (or
+        a server aborted it as a serialization failure or deadlock). Duplicate keys are left to
+        the caller (IntegrityError); any other database error is a one-line StoreError."""
         if self.read_only:
             raise StoreError(f"{self.where} is open read-only")
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.transaction() as conn:
                     return work(conn)
-            except OperationalError as exc:
-                if "locked" not in str(exc).lower() or attempt == WRITE_ATTEMPTS - 1:
-                    raise StoreError(f"{self.where}: could not write ({_reason(exc)})") from exc
-                log.info("results database busy, retrying (%d)", attempt + 1)
-                time.sleep(0.5 * (attempt + 1))
+            except IntegrityError:
+                raise
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt == WRITE_ATTEMPTS - 1:
+                    raise StoreError(f"{self.where}: could not write "
+                                     f"({self._reason(exc)})") from None
+                log.debug("results database busy (%s), retrying (%d)", _sqlstate(exc) or "locked",
+                         attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of a driver's message, with the URL's password (if any) hidden."""
+        reason = _reason(exc)
+        for secret in self._secrets:
+            reason = reason.replace(secret, "***")
+        return reason
 
     # -- writing ------------------------------------------------------------------------------
     def create_run(self, record: RunRecord) -> str:
         """Insert a run row; returns its id."""
         check_run_id(record.run_id)
-        self._write(lambda conn: conn.execute(insert(schema.runs).values(**record.to_row())))
+        try:
+            self._write(lambda conn: conn.execute(insert(schema.runs).values(**record.to_row())))
+        except IntegrityError:
+            raise StoreError(f"run {record.run_id} is already in {self.where}") from None
         return record.run_id
 
     def add_fold(self, run_id: str, fold: FoldRecord) -> None:
@@ -188,7 +285,11 @@ class Store:
                 conn.execute(insert(schema.predictions), prediction_rows)
             conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id)
                          .values(heartbeat_at=now()))
-        self._write(work)
+        try:
+            self._write(work)
+        except IntegrityError:
+            raise StoreError(f"fold {fold.fold_index} ({fold.fold_key}) of run {run_id} is already "
+                             f"in {self.where} (is another process running this run?)") from None
 
     def set_status(self, run_id: str, status: str, **fields: Any) -> None:
         """Change a run's status (and any other runs-table fields given)."""
@@ -211,13 +312,15 @@ class Store:
 
     def import_run(self, record: RunRecord, folds: Sequence[FoldRecord]) -> str:
         """Store a complete run read from elsewhere (a submission) in one transaction; refuses a
-        run id already present and predictions equal to a stored run's."""
+        run id already present and predictions equal to a stored run's. Concurrent imports take
+        the 'import' lock, so the same submission imported twice at once is stored once."""
         check_run_id(record.run_id)
         rows = [(d, s, n, int(p)) for f in folds
                 for d, s, n, p in zip(f.datasets, f.subjects, f.samples, f.preds)]
         digest = content_hash(rows)
 
         def work(conn: Connection) -> None:
+            self.lock(conn, "import")
             if conn.execute(select(schema.runs.c.run_id).where(
                     schema.runs.c.run_id == record.run_id)).first():
                 raise MerBenchError(f"run {record.run_id} is already in {self.where} (imported "
@@ -235,14 +338,14 @@ class Store:
                 conn.execute(insert(schema.predictions), prediction_rows)
         try:
             self._write(work)
-        except IntegrityError as exc:  # a concurrent import of the same file won the race
+        except IntegrityError:  # a concurrent writer of the same run id won the race
             raise MerBenchError(f"run {record.run_id} is already in {self.where} (imported "
-                                f"concurrently?); nothing written") from exc
+                                f"concurrently?); nothing written") from None
         return record.run_id
 
     def _content_hash(self, run_id: str) -> str:
         p = schema.predictions.c
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             rows = conn.execute(select(p.dataset, p.subject, p.sample, p.pred)
                                 .where(p.run_id == run_id)).all()
         return content_hash([tuple(r) for r in rows])
@@ -251,7 +354,7 @@ class Store:
     def run(self, run_id: str) -> RunRecord:
         """The run `run_id` (a unique prefix of it is accepted)."""
         r = schema.runs.c
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             rows = conn.execute(select(schema.runs).where(
                 (r.run_id == run_id) | r.run_id.startswith(run_id, autoescape=True))).mappings().all()
         exact = [row for row in rows if row["run_id"] == run_id]
@@ -264,23 +367,37 @@ class Store:
         return RunRecord.from_row(dict(rows[0]))
 
     def runs(self, protocol: str | None = None) -> list[RunRecord]:
-        query = select(schema.runs).order_by(schema.runs.c.started_at, schema.runs.c.run_id)
+        """Every run (of `protocol`), by start time then id (the same order on every backend)."""
+        query = select(schema.runs)
         if protocol:
             query = query.where(schema.runs.c.protocol == protocol)
-        with self.engine.connect() as conn:
-            return [RunRecord.from_row(dict(row)) for row in conn.execute(query).mappings()]
+        with self._connection() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
+        return [RunRecord.from_row(row) for row in rows]
 
     def fold_counts(self) -> dict[str, int]:
         """Finished folds per run id (one query for a whole listing)."""
         f = schema.folds.c
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return {run_id: n for run_id, n in conn.execute(
                 select(f.run_id, func.count()).group_by(f.run_id))}
 
     def finished_folds(self, run_id: str) -> set[int]:
         f = schema.folds.c
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return {row[0] for row in conn.execute(select(f.fold_index).where(f.run_id == run_id))}
+
+    def change_key(self) -> tuple:
+        """A value that changes whenever a run, a fold or a status is written (one short read
+        transaction): a readers' cache key that works on a server as on a file."""
+        r = schema.runs.c
+        with self._connection() as conn:
+            runs = conn.execute(select(func.count(), func.max(r.started_at), func.max(r.finished_at),
+                                       func.max(r.heartbeat_at))).one()
+            statuses = conn.execute(select(r.status, func.count()).group_by(r.status)).all()
+            folds = conn.execute(select(func.count()).select_from(schema.folds)).scalar_one()
+        return (*runs, *sorted(tuple(s) for s in statuses), folds)
 
     def folds(self, run_id: str) -> pd.DataFrame:
         """The folds table of a run, with `n_test` counted from its predictions."""
@@ -290,7 +407,7 @@ class Store:
         query = (select(schema.folds, counts.c.n_test)
                  .join(counts, counts.c.fold_index == f.fold_index, isouter=True)
                  .where(f.run_id == run_id).order_by(f.fold_index))
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             table = pd.DataFrame(conn.execute(query).mappings().all(),
                                  columns=[c.name for c in schema.folds.columns] + ["n_test"])
         table["n_test"] = table["n_test"].fillna(0).astype(int)
@@ -299,13 +416,15 @@ class Store:
         return table
 
     def predictions(self, run_id: str) -> pd.DataFrame:
-        """Per-sample predictions with class probabilities (column `probs`, a list per row)."""
+        """Per-sample predictions with class probabilities (column `probs`, a list per row), by
+        fold then sample (sorted here, so the order does not depend on a server's collation)."""
         p = schema.predictions.c
-        query = (select(schema.predictions).where(p.run_id == run_id)
-                 .order_by(p.fold_index, p.dataset, p.subject, p.sample))
-        with self.engine.connect() as conn:
-            table = pd.DataFrame(conn.execute(query).mappings().all(),
+        with self._connection() as conn:
+            table = pd.DataFrame(conn.execute(select(schema.predictions).where(p.run_id == run_id))
+                                 .mappings().all(),
                                  columns=[c.name for c in schema.predictions.columns])
+        table = table.sort_values(["fold_index", "dataset", "subject", "sample"], kind="stable",
+                                  ignore_index=True)
         table["probs"] = table.pop("probs_json").map(json.loads)
         return table
 
@@ -347,32 +466,93 @@ def _fold_rows(run_id: str, fold: FoldRecord) -> tuple[dict[str, Any], list[dict
     return fold_row, prediction_rows
 
 
-def _sqlite_events(engine: Engine, writer: bool) -> None:
-    """SQLite the way several writers need it: write-ahead log, a busy timeout, foreign keys,
-    and write transactions that take the write lock when they begin (BEGIN IMMEDIATE), so two
-    writers queue instead of failing on a read-to-write lock upgrade."""
+def stored_version(conn: Connection, where: str) -> int | None:
+    """The schema version stored in the database `conn` reads; None when it has no tables."""
+    tables = set(inspect(conn).get_table_names())
+    if "runs" not in tables:
+        if tables - {"meta"}:
+            raise StoreError(f"{where}: not a mer-bench results database "
+                             f"(tables {', '.join(sorted(tables))})")
+        return None
+    if "meta" not in tables:
+        return 1
+    row = conn.execute(select(schema.meta.c.value).where(
+        schema.meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 1
+
+
+def create_schema(conn: Connection) -> None:
+    """The tables of the current schema and its version, in a new database."""
+    schema.metadata.create_all(conn)
+    conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+
+
+def _sqlite_events(engine: Engine, wal: bool) -> None:
+    """SQLite the way several writers need it: write-ahead log (`wal`: readers never wait for a
+    writer), a busy timeout, foreign keys, and write transactions (`Store.transaction`) that take
+    the write lock when they begin (BEGIN IMMEDIATE), so two writers queue instead of failing on
+    a read-to-write lock upgrade; reads begin deferred and never take it."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions begin where we say, below
-        dbapi_conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
-        if writer:
+        if wal:
             dbapi_conn.execute("PRAGMA journal_mode = WAL")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        write = conn.get_execution_options().get("mer_bench_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def memory_engine() -> Engine:
     """An in-memory SQLite database shared by every connection of the engine."""
     engine = create_engine("sqlite://", poolclass=StaticPool,
                            connect_args={"check_same_thread": False})
-    _sqlite_events(engine, writer=False)
+    _sqlite_events(engine, wal=False)
     return engine
+
+
+def _require_psycopg(where: str) -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StoreError(f"{where}: a PostgreSQL store needs the psycopg 3 driver: pip install "
+                         "'mer-bench[postgres]' (or pip install '.[postgres]' in a checkout)"
+                         ) from None
+
+
+def _secrets(location: str) -> list[str]:
+    """The password parts of a URL, as SQLAlchemy and as `redact` read them, longest first, to
+    hide in a driver's messages (not one or two characters: those would mangle the message)."""
+    found = set()
+    try:
+        url = make_url(location)
+        found |= {url.password, *(url.query.get(k) for k in ("password", "sslpassword"))}
+    except Exception:
+        pass
+    rest = location.split("://", 1)[-1]
+    if "@" in rest:
+        found.add(rest.rsplit("@", 1)[0].partition(":")[2])
+    found |= set(m.group(0).split("=", 1)[1] for m in _PASSWORD_PARAMETER.finditer(rest))
+    return sorted((v for v in found if isinstance(v, str) and len(v) > 2), key=len, reverse=True)
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """A transaction that failed only because of another writer, and may run again as it was."""
+    if _sqlstate(exc) in RETRY_SQLSTATES:
+        return True
+    message = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, OperationalError) and ("locked" in message or "busy" in message)
 
 
 def _reason(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
-    return str(original).splitlines()[0]
+    lines = str(original).strip().splitlines()
+    return lines[0].strip() if lines else type(original).__name__

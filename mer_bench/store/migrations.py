@@ -107,17 +107,33 @@ def _run_steps(conn: Connection, version: int) -> None:
     conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
 
 
-def migrate(store: Store, version: int) -> None:
-    """Bring `store` from `version` to the current schema, in one transaction (SQLite files are
-    backed up first)."""
-    if store.path is not None:
-        backup = store.path.with_name(f"{store.path.name}.v{version}.bak")
-        if not backup.exists():
-            _sqlite_copy(store.path, backup)
-        log.warning("results database %s is schema version %d: migrating to %d (backup: %s)",
-                    store.path, version, schema.SCHEMA_VERSION, backup)
-    with store.transaction() as conn:
-        _run_steps(conn, version)
+def migrate(store: Store, version: int | None) -> None:
+    """Bring `store` from `version` (None: a new, empty database) to the current schema, in one
+    transaction that holds the store's 'schema' lock and reads the version again under it, so
+    that many processes opening one new or old database at once create or migrate it once.
+    SQLite files are backed up first."""
+    from mer_bench.store.database import create_schema, stored_version
+
+    if version is not None:
+        if store.path is not None:
+            backup = store.path.with_name(f"{store.path.name}.v{version}.bak")
+            if not backup.exists():
+                _sqlite_copy(store.path, backup)
+            log.warning("results database %s is schema version %d: migrating to %d (backup: %s)",
+                        store.path, version, schema.SCHEMA_VERSION, backup)
+        else:
+            log.warning("results database %s is schema version %d: migrating to %d",
+                        store.where, version, schema.SCHEMA_VERSION)
+
+    def work(conn: Connection) -> None:
+        store.lock(conn, "schema")
+        current = stored_version(conn, store.where)
+        if current is None:
+            create_schema(conn)
+        elif current < schema.SCHEMA_VERSION:
+            _run_steps(conn, current)
+
+    store._write(work)
 
 
 def migrated_copy_in_memory(path: Path, version: int) -> Engine:
