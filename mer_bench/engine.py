@@ -158,6 +158,8 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
+    for task in tasks:
+        policy.check_fold(task)
     provenance = {
         **data.provenance,
         "points_fallback": int(data.arrays.points_fallback.sum()),
