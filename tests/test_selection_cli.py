@@ -66,6 +66,7 @@ def test_val_subjects_run_stores_each_folds_choice_and_show_draws_it(
         assert fold["fold"] not in record["val_subjects"] and len(record["val_subjects"]) == 10
     code, out, _ = cli(["show", run_id, "--store", store], capsys)
     assert code == 0 and "chosen epochs (68 folds, val-subjects, at most 2)" in out
+    assert "selection val-subjects: grid lr=0.01,0.001, val_share 0.15" in out
     counts = {e: shown["chosen_epochs"].count(e) for e in set(shown["chosen_epochs"])}
     for epoch, n in counts.items():
         assert any(line.strip().startswith(f"{epoch} |") and line.rstrip().endswith(f" {n}")

@@ -302,3 +302,15 @@ def test_grid_values_are_typed_and_points_are_their_product():
 def test_grid_errors_name_the_problem(values, message):
     with pytest.raises(UsageError, match=message):
         parse_grid(values)
+
+
+@pytest.mark.parametrize("policy, options", [("val-subjects", {}), ("nested", {"inner_folds": 2})])
+def test_local_workers_run_the_choosing_policies_bit_for_bit(policy, options):
+    """Worker processes get the policy with the run context and run the same rounds."""
+    recipe = Recipe(optimizer="adam", lr=1e-2, batch_size=15, epochs=2, weight_decay=0.01)
+    ctx, tasks, labels = small_problem(policy, recipe=recipe, **options)
+    sequential = collect(make_executor("sequential"), ctx, tasks[:2], labels)
+    local = collect(make_executor("local", workers=2), ctx, tasks[:2], labels)
+    for k, out in sequential.items():
+        assert np.array_equal(local[k].probs, out.probs)
+        assert local[k].selection == out.selection

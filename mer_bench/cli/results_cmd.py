@@ -113,7 +113,8 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
         console.print("no finished fold yet: nothing to score")
         return
     print_summary(summary, run.classes, console)
-    print_selection(run.selection, fields["folds"], run.epochs, console)
+    print_selection(run.selection, fields["folds"], run.epochs, console,
+                    run.identity.get("selection_options"))
 
 
 @app.command("export")

@@ -81,12 +81,25 @@ def fold_choice_rows(folds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def options_text(options: dict[str, Any] | None) -> str:
+    """A policy's options on one line: `inner_folds 5, grid lr=0.0001,5e-05`."""
+    parts = []
+    for name, value in sorted((options or {}).items()):
+        if name == "grid":
+            value = "; ".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(value.items())) \
+                or "none"
+        parts.append(f"{name} {value}")
+    return ", ".join(parts)
+
+
 def print_selection(selection: str, folds: Sequence[dict[str, Any]], maximum: int | None,
-                    console: Console) -> None:
+                    console: Console, options: dict[str, Any] | None = None) -> None:
     """The chosen-epoch histogram and the per-fold score table of a run (nothing for `fixed`)."""
     chosen = [f["selected_epoch"] for f in folds if f.get("selected_epoch") is not None]
     if not chosen or selection == "fixed":
         return
+    if options:
+        console.print(f"selection {selection}: {options_text(options)}", highlight=False)
     console.print(f"chosen epochs ({len(chosen)} folds, {selection}, at most {maximum}):")
     for line in epoch_histogram(chosen, maximum):
         console.print("  " + line, highlight=False)
