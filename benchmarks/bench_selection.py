@@ -189,7 +189,9 @@ def write_table(args: argparse.Namespace, rows: list[dict], seeds: list[int],
         rel = f"{r['relative']:.2f}" if r["relative"] is not None else "-"
         lines.append(f"| {r['model']} | {r['recipe']} | {r['policy']} | {r['uf1']} | {r['uar']} | "
                      f"{r['uf1_ci']} | {r['wall_s']:.0f} | {rel} | {r['chosen']} |")
-    lines += ["", f"Runs stored in `{store_path}` (experiments: "
+    lines += ["", f"Benchmark wall time: {sum(r['this_call_s'] for r in rows) / 60:.0f} min "
+              "(this call; experiments found in the store are resumed, not re-timed).",
+              "", f"Runs stored in `{store_path}` (experiments: "
               + ", ".join(sorted({r['experiment'] for r in rows})) + ")."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
