@@ -173,6 +173,8 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
+    for task in tasks:
+        policy.check_fold(task)
     provenance = {
         **data.provenance,
         "inputs_sha256": _digest(x),

@@ -6,6 +6,13 @@ import difflib
 from collections.abc import Iterable
 
 
+def suggestions(name: str, known: Iterable[str]) -> str:
+    """'; did you mean a, b?' (the closest known names), or '; known: ...' when none is close."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+
+
 class MerBenchError(Exception):
     """Base class: the message is shown to the user as is; exit code 1."""
 
@@ -18,10 +25,7 @@ class UnknownNameError(MerBenchError):
     exit_code = 2
 
     def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
-        known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-        super().__init__(f"unknown {kind} '{name}'{hint}")
+        super().__init__(f"unknown {kind} '{name}'{suggestions(name, known)}")
         self.name = name
 
 
@@ -29,3 +33,16 @@ class DataError(MerBenchError):
     """Missing or malformed input data; the message names the file (and row)."""
 
     exit_code = 3
+
+
+class UsageError(MerBenchError):
+    """An option or combination of options that cannot work (`--inner-folds 1`, a grid over an
+    unknown recipe field, an option the chosen policy does not take); exit code 2, like a
+    command-line usage error, and raised before any training."""
+
+    exit_code = 2
+
+    @classmethod
+    def unknown(cls, what: str, name: str, known: Iterable[str]) -> UsageError:
+        """`what` 'name' is unknown, with the closest known names as hints."""
+        return cls(f"{what} '{name}' is unknown{suggestions(name, known)}")

@@ -13,6 +13,7 @@ from rich.table import Table
 from mer_bench.cli import app
 from mer_bench.cli.options import open_store
 from mer_bench.cli.render import print_summary, selection_label
+from mer_bench.cli.selection_view import print_selection
 from mer_bench.errors import MerBenchError, UnknownNameError
 from mer_bench.export import export_csv, export_json
 from mer_bench.metrics import metric, metric_names
@@ -119,12 +120,8 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
         console.print("no finished fold yet: nothing to score")
         return
     print_summary(summary, run.classes, console)
-    chosen = [e for e in fields["chosen_epochs"] if e is not None]
-    if chosen and run.selection != "fixed":
-        counts: dict[int, int] = {}
-        for e in chosen:
-            counts[e] = counts.get(e, 0) + 1
-        console.print("chosen epochs: " + ", ".join(f"{e} (x{n})" for e, n in sorted(counts.items())))
+    print_selection(run.selection, fields["folds"], run.epochs, console,
+                    run.identity.get("selection_options"))
 
 
 @app.command("export")

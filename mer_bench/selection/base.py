@@ -10,8 +10,9 @@ what it chose and why. Executors differ only in how they train a round's jobs: o
 only a policy that declares `reads_test_labels` (the legacy best-on-test) is given them there.
 
 To add a policy: subclass `SelectionPolicy` in one module, declare its options as keyword
-arguments of `__init__` (they are stored with the run), implement `begin`, and register the class
-under the `mer_bench.selection` entry-point group.
+arguments of `__init__` (they are stored with the run), implement `begin` (and `check` /
+`check_fold` for what must fail before training), and register the class under the
+`mer_bench.selection` entry-point group.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class SelectionPolicy(ABC):
         if self.needs_epochs and recipe.epochs < 1:
             raise MerBenchError(f"selection '{self.name}' needs at least one epoch (got "
                                 f"{recipe.epochs})")
+
+    def check_fold(self, task: FoldTask) -> None:
+        """Raise MerBenchError (one line) before any training if the policy cannot run on this
+        outer fold (too few training subjects for its split, say). The engine calls it on every
+        fold once the folds are made."""
 
     def jobs_per_fold(self) -> int:
         """How many models one outer fold trains at most at once (for memory planning)."""
