@@ -1,6 +1,6 @@
 """Hand-run: where one HTNet training step spends its time on this CPU, and what makes it faster.
 
-    python benchmarks/bench_cpu_step.py                      # about 4-5 minutes on 2 cores
+    python benchmarks/bench_cpu_step.py                      # ~5 min on 2 idle cores, 12 loaded
     python benchmarks/bench_cpu_step.py --compile            # + torch.compile (about 2 minutes more)
     python benchmarks/bench_cpu_step.py --readme-run 10,32   # + the README's first command, timed
 
@@ -58,6 +58,8 @@ DEMO_FOLDS, DEMO_TRAIN_ROWS, DEMO_WORKERS = 12, 110, 2
 #: Rows per training step on 110 rows for --batch-size 16, 32, 64, 128 (mer_bench.training.batch_slices).
 ROWS_FOR_BATCH = {16: 16, 32: 28, 64: 55, 128: 110}
 OPTIMIZERS = ("default", "foreach", "fused", "scratch")
+#: The timed phases of a training step, in order.
+PHASES = ("data", "zero_grad", "forward", "backward", "optimizer")
 
 
 # ----------------------------------------------------------------------------- in the children
@@ -177,25 +179,27 @@ class Trainer:
     def step(self) -> dict[str, float]:
         import torch
         import torch.nn.functional as F
-        c0 = time.process_time()
-        t0 = time.perf_counter()
+        marks = [(time.perf_counter(), time.process_time())]
         idx = torch.as_tensor(self.rng.permutation(DEMO_TRAIN_ROWS)[: self.rows])
         xb, yb = self.x[idx].contiguous(memory_format=self.memory_format), self.y[idx]
-        t1 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         self.opt.zero_grad(set_to_none=self.set_to_none)
-        t2 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
             logits = self.model(xb)
         loss = F.cross_entropy(logits.float(), yb)
-        t3 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         loss.backward()
-        t4 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         self.opt.step()
-        t5 = time.perf_counter()
-        c5 = time.process_time()
+        marks.append((time.perf_counter(), time.process_time()))
         self.last_loss = float(loss.detach())
-        return {"data": t1 - t0, "zero_grad": t2 - t1, "forward": t3 - t2, "backward": t4 - t3,
-                "optimizer": t5 - t4, "total": t5 - t0, "cpu": c5 - c0}
+        out = {}
+        for i, phase in enumerate(PHASES):
+            out[phase] = marks[i + 1][0] - marks[i][0]
+            out[f"{phase}_cpu"] = marks[i + 1][1] - marks[i][1]
+        out["total"], out["cpu"] = marks[-1][0] - marks[0][0], marks[-1][1] - marks[0][1]
+        return out
 
 
 def _median(steps: list[dict[str, float]]) -> dict[str, float]:
@@ -405,16 +409,16 @@ def probe_folds(threads: int, steps: int, optimizer: str, mallopt: bool, set_to_
 
 def probe_startup() -> dict:
     """Wall-clock stamps of a fresh spawned worker: entered, torch imported, registry, built."""
-    stamps = {"entered": time.time()}
+    stamps = {"entered": time.time(), "entered_cpu": time.process_time()}
     import torch  # noqa: F401
-    stamps["torch"] = time.time()
+    stamps["torch"], stamps["torch_cpu"] = time.time(), time.process_time()
     from mer_bench import registry
     spec = registry.get_model("htnet")
-    stamps["registry"] = time.time()
+    stamps["registry"], stamps["registry_cpu"] = time.time(), time.process_time()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     spec.build(CLASSES)
-    stamps["built"] = time.time()
+    stamps["built"], stamps["built_cpu"] = time.time(), time.process_time()
     return stamps
 
 
@@ -503,11 +507,14 @@ def run_probe(probe: str, env: dict[str, str] | None = None, **kwargs) -> Any:
 def measure_startup() -> dict[str, float]:
     start = time.time()
     stamps = run_probe("probe_startup")
-    return {"spawn to worker code": stamps["entered"] - start,
-            "import torch": stamps["torch"] - stamps["entered"],
-            "registry (entry points)": stamps["registry"] - stamps["torch"],
-            "build htnet": stamps["built"] - stamps["registry"],
-            "total": stamps["built"] - start}
+    out = {"spawn to worker code": (stamps["entered"] - start, stamps["entered_cpu"])}
+    previous = "entered"
+    for key, label in (("torch", "import torch"), ("registry", "registry (entry points)"),
+                       ("built", "build htnet")):
+        out[label] = (stamps[key] - stamps[previous], stamps[f"{key}_cpu"] - stamps[f"{previous}_cpu"])
+        previous = key
+    out["total"] = (stamps["built"] - start, stamps["built_cpu"])
+    return out
 
 
 def measure_demo() -> dict[str, float]:
@@ -516,13 +523,19 @@ def measure_demo() -> dict[str, float]:
     from mer_bench.sources import SourceOptions
     from mer_bench.sources.demo import DemoSource, demo_config, ensure_demo
 
+    import resource
+
+    def cpu_now() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
     cache = Path(tempfile.mkdtemp(prefix="bench_cpu_step_"))
     try:
         extra = {"flow_method": "tvl1", "progress": False, "difficulty": "standard"}
         options = SourceOptions(cache_dir=cache, workers=None, seed=0, extra=extra)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_now()
         ensure_demo(cache, demo_config(options))
-        generated = time.perf_counter() - start
+        generated, generated_cpu = time.perf_counter() - start, cpu_now() - cpu
         source = DemoSource(options)
         start = time.perf_counter()
         samples = registry.get_protocol("megc2019").protocol.samples(source)
@@ -536,8 +549,11 @@ def measure_demo() -> dict[str, float]:
         tiled = time.perf_counter() - start
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    return {"samples": len(samples), "generate": generated, "preprocess": prepared,
-            "preprocess (cached)": cached, "region tiling": tiled}
+    # The raw pipeline's pool workers are children of a forkserver, invisible to getrusage: no
+    # CPU figure for preprocessing.
+    return {"samples": len(samples), "generate": (generated, generated_cpu),
+            "preprocess": (prepared, None), "preprocess (cached)": (cached, None),
+            "region tiling": (tiled, None)}
 
 
 def readme_run(epochs: int, batch: int) -> dict:
@@ -628,28 +644,34 @@ def main() -> None:
     r.add()
 
     # 1. breakdown, 1 and 2 threads
-    phases = ["data", "zero_grad", "forward", "backward", "optimizer", "total", "cpu"]
+    phases = list(PHASES) + ["total"]
     breakdown = {t: run_probe("probe_breakdown", threads=t, before=args.before or None,
                               steps=args.steps if t == 1 else max(3, args.steps - 2), extras=t == 1)
                  for t in (1, 2)}
-    r.add("## Step breakdown (default torch.optim.Adam), ms")
+    r.add("## Step breakdown (default torch.optim.Adam), ms: wall / process CPU")
     r.add()
     rows = []
     for t, res in breakdown.items():
         for impl in [k for k in ("before", "now") if k in res]:
             s, c = res[impl]["steady"], res[impl]["cold"]
-            rows.append([f"{t}", impl] + [_ms(s[k]) for k in phases] + [_ms(c["total"]), _ms(res[impl]["build"])])
-    r.table(["threads", "model"] + phases[:-1] + ["process CPU", "first step of a fold", "build model"], rows)
-    r.add("Wall-clock phases; 'process CPU' is the step's CPU time (all threads), which other "
-          "tenants of a shared machine inflate far less than wall time.")
+            rows.append([f"{t}", impl] + [f"{_ms(s[k])} / {_ms(s[k + '_cpu' if k != 'total' else 'cpu'])}"
+                                          for k in phases]
+                        + [f"{_ms(c['total'])} / {_ms(c['cpu'])}", _ms(res[impl]["build"])])
+    r.table(["threads", "model"] + phases + ["first step of a fold", "build model (wall)"], rows)
+    r.add("Process CPU time counts all of the process's threads (at 2 threads it includes OpenMP "
+          "spinning); other tenants of a shared machine inflate it far less than wall time. On one "
+          "thread it is what an idle machine's wall clock shows.")
     r.add()
     for t, res in breakdown.items():
         if "before" in res:
             b, n = res["before"]["steady"], res["now"]["steady"]
-            fb_b, fb_n = b["forward"] + b["backward"], n["forward"] + n["backward"]
-            r.add(f"- {t} thread(s): forward+backward {_ms(fb_b)} -> {_ms(fb_n)} ms "
-                  f"(x{fb_b / fb_n:.2f}); whole step {_ms(b['total'])} -> {_ms(n['total'])} ms "
-                  f"(x{b['total'] / n['total']:.2f})")
+            for kind, sfx in (("wall", ""), ("CPU", "_cpu")):
+                fb_b = b["forward" + sfx] + b["backward" + sfx]
+                fb_n = n["forward" + sfx] + n["backward" + sfx]
+                tot = "total" if kind == "wall" else "cpu"
+                r.add(f"- {t} thread(s), {kind}: forward+backward {_ms(fb_b)} -> {_ms(fb_n)} ms "
+                      f"(x{fb_b / fb_n:.2f}); whole step {_ms(b[tot])} -> {_ms(n[tot])} ms "
+                      f"(x{b[tot] / n[tot]:.2f})")
     r.add()
     r.add("Data handling (1 thread), ms:")
     r.add()
@@ -666,7 +688,7 @@ def main() -> None:
     opts = {1: run_probe("probe_optimizers", threads=1, steps=args.steps),
             2: run_probe("probe_optimizers", threads=2, steps=max(3, args.steps - 2),
                          variants=("default", "fused"))}
-    r.add("## Optimiser variants (model now), optimiser step in ms")
+    r.add("## Optimiser variants (model now), optimiser step in ms: wall / process CPU")
     r.add()
     rows = []
     for name in OPTIMIZERS:
@@ -674,7 +696,8 @@ def main() -> None:
         for t in (1, 2):
             res = opts[t].get(name, {"error": "not run"})
             row += ([res["error"], ""] if "error" in res else
-                    [_ms(res["steady"]["optimizer"]), _ms(res["cold"]["optimizer"])])
+                    [f"{_ms(res['steady']['optimizer'])} / {_ms(res['steady']['optimizer_cpu'])}",
+                     f"{_ms(res['cold']['optimizer'])} / {_ms(res['cold']['optimizer_cpu'])}"])
         for t in (1, 2):
             res = opts[t].get(name, {})
             if "identical" not in res:
@@ -702,7 +725,7 @@ def main() -> None:
                 for o in ("default", "fused")}
     r.add("## Rows per step (1 thread, model now), whole step in ms")
     r.add()
-    r.table(["rows (batch size on 110 rows)", "default Adam", "fused Adam", "fwd+bwd",
+    r.table(["rows (batch size on 110 rows)", "default Adam", "fused Adam", "fwd+bwd (fused run)",
              "default Adam, CPU", "fused Adam, CPU"],
             [[f"{rows} (--batch-size {b})", _ms(solo["default"][rows]["total"]),
               _ms(solo["fused"][rows]["total"]),
@@ -753,12 +776,12 @@ def main() -> None:
 
     # 5. bf16, compile
     v = run_probe("probe_bf16", threads=1, steps=args.steps)
-    fb = {k: v["steady"][k]["forward"] + v["steady"][k]["backward"] for k in ("fp32", "bf16")}
+    fb = {k: v["steady"][k]["forward_cpu"] + v["steady"][k]["backward_cpu"] for k in ("fp32", "bf16")}
     r.add("## bf16 autocast on the CPU (1 thread, model now, default Adam)")
     r.add()
-    r.add(f"forward+backward {_ms(fb['fp32'])} ms fp32 vs {_ms(fb['bf16'])} ms bf16 "
-          f"(x{fb['fp32'] / fb['bf16']:.2f}); whole step {_ms(v['steady']['fp32']['total'])} vs "
-          f"{_ms(v['steady']['bf16']['total'])} ms. Accuracy: on 442 inputs, bf16 logits differ "
+    r.add(f"forward+backward {_ms(fb['fp32'])} ms fp32 vs {_ms(fb['bf16'])} ms bf16 CPU time "
+          f"(x{fb['fp32'] / fb['bf16']:.2f}); whole step {_ms(v['steady']['fp32']['cpu'])} vs "
+          f"{_ms(v['steady']['bf16']['cpu'])} ms CPU. Accuracy: on 442 inputs, bf16 logits differ "
           f"from fp32 by up to {v['logits_max_abs_diff']:.3g} (largest |logit| "
           f"{v['logits_max_abs']:.3g}), same predicted class for {v['argmax_agreement']:.1%}. "
           f"Trained {len(v['losses']['fp32'])} steps from the same weights on the same batches "
@@ -786,19 +809,26 @@ def main() -> None:
     startup = measure_startup()
     r.add("## Worker start-up (spawned process), ms")
     r.add()
-    r.table(["phase", "ms"], [[k, _ms(v)] for k, v in startup.items()])
+    r.table(["phase", "wall", "CPU of the worker"], [[k, _ms(w), _ms(c)] for k, (w, c) in startup.items()])
     demo = None if args.skip_demo else measure_demo()
     if demo:
         r.add(f"## README demo data ({demo['samples']} samples, fresh cache), s")
         r.add()
-        r.table(["phase", "s"], [[k, f"{v:.2f}"] for k, v in demo.items() if k != "samples"])
+        r.table(["phase", "wall s", "CPU s (all processes)"],
+                [[k, f"{w:.2f}", "" if c is None else f"{c:.2f}"] for k, (w, c) in
+                 ((k, v) for k, v in demo.items() if k != "samples")])
 
     # 7. projection of the README command
     fold2 = alloc["plain"]["folds"][1]
     overhead = fold2["build"] + fold2["cold"] - fold2["steady"]
     overhead_cpu = fold2["build_cpu"] + fold2["cold_cpu"] - fold2["steady_cpu"]
-    data_s = demo["generate"] + demo["preprocess"] if demo else 16.0
-    fixed = startup["total"] + startup["import torch"] + startup["registry (entry points)"] + data_s
+    # Fixed costs: demo generation (one process), preprocessing (its pool), one worker's start-up
+    # (the workers start together), and the CLI's own torch import and registry.
+    gen, prep = (demo["generate"], demo["preprocess"]) if demo else ((8.0, 8.0), (8.0, None))
+    fixed = gen[0] + prep[0] + startup["total"][0] + startup["import torch"][0] + startup["registry (entry points)"][0]
+    fixed_cpu = (gen[1] + prep[0] + startup["total"][1]
+                 + startup["import torch"][1] + startup["registry (entry points)"][1])
+    data_s = gen[0] + prep[0]
     before_ratio = (breakdown[1]["before"]["steady"]["cpu"] / breakdown[1]["now"]["steady"]["cpu"]
                     if args.before else None)
     r.add("## Projected wall time of the README's first command")
@@ -808,8 +838,9 @@ def main() -> None:
           f"rows per fold, steps per fold = ceil(110 / B) x E, {math.ceil(DEMO_FOLDS / DEMO_WORKERS)} "
           f"folds per worker. Per step: the 1-thread time at that row count (rows table) x the "
           f"two-workers slowdown; per fold the model build and first-step overhead "
-          f"({overhead:.1f} s wall, {overhead_cpu:.1f} s CPU); fixed {fixed:.0f} s (demo generation "
-          f"and preprocessing {data_s:.0f} s, worker start-up, the CLI's own imports). 'wall': "
+          f"({overhead:.1f} s wall, {overhead_cpu:.1f} s CPU); fixed {fixed:.0f} s wall, "
+          f"{fixed_cpu:.0f} s CPU (demo generation and preprocessing {data_s:.0f} s wall, worker "
+          "start-up, the CLI's own imports; preprocessing counted in wall time in both). 'wall': "
           "this run's wall times, with whatever else the machine was running; 'CPU': the same "
           "from CPU times, what an otherwise idle machine gives. 'before': the model before the "
           f"CPU work (step CPU ratio x{before_ratio or 1:.2f} from the breakdown), default Adam.")
@@ -818,12 +849,13 @@ def main() -> None:
     for e, b in ((10, 32), (12, 32), (8, 32), (6, 32), (10, 64), (16, 64), (20, 128)):
         n = ROWS_FOR_BATCH[b]
         row = [f"--epochs {e} --batch-size {b}", math.ceil(DEMO_TRAIN_ROWS / b) * e]
-        for key, factor, over in (("total", conc, overhead), ("cpu", conc_cpu, overhead_cpu)):
+        for key, factor, over, fix in (("total", conc, overhead, fixed),
+                                       ("cpu", conc_cpu, overhead_cpu, fixed_cpu)):
             t_default = solo["default"][n][key] * factor["default"]
             t_fused = solo["fused"][n][key] * factor["fused"]
-            row += [f"{project(e, b, t_default * before_ratio, over, fixed):.0f} s" if before_ratio else "",
-                    f"{project(e, b, t_default, over, fixed):.0f} s",
-                    f"{project(e, b, t_fused, over, fixed):.0f} s"]
+            row += [f"{project(e, b, t_default * before_ratio, over, fix):.0f} s" if before_ratio else "",
+                    f"{project(e, b, t_default, over, fix):.0f} s",
+                    f"{project(e, b, t_fused, over, fix):.0f} s"]
         rows.append(row)
     r.table(["flags", "steps per fold", "wall: before, default Adam", "wall: now, default Adam",
              "wall: now, fused Adam", "CPU: before, default Adam", "CPU: now, default Adam",
