@@ -1,7 +1,8 @@
-"""Registered HTNet configurations: the paper's `htnet` and smaller named variants for CPU use.
+"""Registered HTNet configurations: the paper's `htnet`, the reference's crops, smaller variants.
 
 Each `ModelSpec` here is an entry point of the `mer_bench.models` group (see pyproject.toml).
-Variants change width and depth only; heads, patching, the three levels and the region tiling
+`htnet-refcrop` is `htnet` with the reference code's window placement (`regions.py`); the small
+variants change width and depth only; heads, patching, the three levels and the region tiling
 stay as in the paper. `num_params` on each card is the exact count for 3 classes (a test checks).
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
 from mer_bench_htnet.model import HTNet, HTNetConfig
-from mer_bench_htnet.regions import prepare_inputs
+from mer_bench_htnet.regions import POINTS, REFERENCE_TRANSPOSED, RegionTiling
 
 REFERENCE = "Wang et al., HTNet for micro-expression recognition, Neurocomputing"
 YEAR = 2024
@@ -40,11 +41,25 @@ ATTENTION_NOTE = (
     "each softmax is over one element (weight 1) and attention reduces to its value projection; "
     "the facial regions interact only through the aggregation convolutions."
 )
-TILING_NOTE = (
-    "Input: 14x14 flow windows around left eye, left mouth corner (top row) and right eye, right "
-    "mouth corner (bottom row), centres clamped to [7, 21]; rows indexed by y (the reference "
-    "transposes the points)."
-)
+TILING_NOTES = {
+    POINTS: (
+        "Input: 14x14 flow windows centred on the left eye, left mouth corner (top row) and "
+        "right eye, right mouth corner (bottom row), rows indexed by y; centres clamped to "
+        "[7, 21], then truncated. The reference code instead indexes rows by x (it transposes "
+        "the points), which shifts its windows off the points; model htnet-refcrop reproduces "
+        "the reference's windows exactly."
+    ),
+    REFERENCE_TRANSPOSED: (
+        "Input: the reference code's exact windows for the same five points (placement "
+        "reference-transposed): each coordinate clamped to [7, 21], then truncated (the "
+        "reference's astype(int)); each 14x14 window is flow[x-7:x+7, y-7:y+7], rows indexed by "
+        "x (the points transposed); tiles left eye | right eye over left mouth | right mouth, "
+        "the reference's MTCNN points 0, 1 | 3, 4 (joined by hconcat, then vconcat). A transposed window covers the "
+        "region around the point mirrored in the image diagonal, so on a typical face the tiles "
+        "still show left eye | left mouth over right eye | right mouth, shifted off the points. "
+        "Model htnet cuts the windows centred on the points instead; same network and recipe."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -58,14 +73,15 @@ class HTNetBuilder:
 
 
 def _spec(name: str, description: str, config: HTNetConfig, num_params: int, recipe: Recipe,
-          extra_note: str) -> ModelSpec:
-    notes = " ".join([extra_note, PAPER_RECIPE_NOTE, SELECTION_NOTE, ATTENTION_NOTE, TILING_NOTE])
+          extra_note: str, placement: str = POINTS) -> ModelSpec:
+    notes = " ".join([extra_note, PAPER_RECIPE_NOTE, SELECTION_NOTE, ATTENTION_NOTE,
+                      TILING_NOTES[placement]])
     card = ModelCard(
         name=name, description=description, reference=REFERENCE, year=YEAR,
-        input_kind="flow28", num_params=num_params, recipe=recipe, framework="torch",
+        view="flow28", num_params=num_params, recipe=recipe, framework="torch",
         notes=notes, published=dict(PUBLISHED),
     )
-    return ModelSpec(card=card, build=HTNetBuilder(config), prepare_inputs=prepare_inputs)
+    return ModelSpec(card=card, build=HTNetBuilder(config), prepare_inputs=RegionTiling(placement))
 
 
 PAPER_CONFIG = HTNetConfig(dim=256, heads=3, block_repeats=(2, 2, 10))
@@ -80,12 +96,21 @@ CPU_RECIPE_NOTE = (
     "(the input is raw 0-255 flow), while 5e-5 to 2e-4 fitted the training set within 20-30 epochs."
 )
 
+PAPER_RECIPE = Recipe(optimizer="adam", lr=5e-5, batch_size=256, epochs=800, weight_decay=0.0)
+PAPER_CONFIG_NOTE = "Paper configuration (image 28, patch 7, dim 256, heads 3, block_repeats (2,2,10), mlp 4)."
+
 htnet = _spec(
     "htnet",
     "HTNet as published: 4 facial-region flow windows, 3-level local transformer, dim 256.",
-    PAPER_CONFIG, 139_582_982,
-    Recipe(optimizer="adam", lr=5e-5, batch_size=256, epochs=800, weight_decay=0.0),
-    "Paper configuration (image 28, patch 7, dim 256, heads 3, block_repeats (2,2,10), mlp 4).",
+    PAPER_CONFIG, 139_582_982, PAPER_RECIPE, PAPER_CONFIG_NOTE,
+)
+
+htnet_refcrop = _spec(
+    "htnet-refcrop",
+    "HTNet on the reference code's exact flow windows (points transposed); network as htnet.",
+    PAPER_CONFIG, 139_582_982, PAPER_RECIPE,
+    PAPER_CONFIG_NOTE + " Same network and recipe as htnet; only the window placement differs.",
+    placement=REFERENCE_TRANSPOSED,
 )
 
 htnet_small = _spec(

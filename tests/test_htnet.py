@@ -1,6 +1,9 @@
-"""HTNet: exact parameter counts, region tiling, single-token attention, vmap, registered cards."""
+"""HTNet: exact parameter counts, region tiling (both placements), single-token attention, the
+fast path against the paper formulation, vmap, registered cards."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
@@ -11,11 +14,15 @@ from einops import rearrange
 from mer_bench import registry
 from mer_bench.data import FALLBACK_POINTS, InputArrays
 from mer_bench_htnet.model import Attention, HTNet, HTNetConfig, count_parameters
-from mer_bench_htnet.regions import prepare_inputs, tile_regions, window_centres
+from mer_bench_htnet.cards import PAPER_CONFIG
+from mer_bench_htnet.regions import (
+    PLACEMENTS, RegionTiling, prepare_inputs, tile_regions, window_centres, window_origins,
+)
 
 torch.set_num_threads(1)
 
-HTNET_NAMES = ("htnet", "htnet-small", "htnet-tiny")
+HTNET_NAMES = ("htnet", "htnet-refcrop", "htnet-small", "htnet-tiny")
+PAPER_NAMES = ("htnet", "htnet-refcrop")
 TINY = HTNetConfig(dim=32, heads=3, block_repeats=(1, 1, 2))
 
 
@@ -94,8 +101,11 @@ def test_attention_mixes_tokens_when_blocks_hold_several() -> None:
 
 
 def _reference_forward(model: HTNet, img: torch.Tensor) -> torch.Tensor:
-    """The paper's formulation on (B, C, H, W) maps with true 1x1 convolutions and an explicit
-    channel LayerNorm, from the same parameters: checks the channels-last fast path."""
+    """The paper's formulation on (B, C, H, W) maps from the same parameters: true 1x1 and 3x3
+    convolutions, an explicit channel LayerNorm, and full attention (queries, keys, softmax) even
+    where a block holds one token. These are the maths of the implementation before its CPU speed
+    work (channels-last matrix products, value-only attention at one token, 3x3 convolutions as
+    one matrix product): the fast path must match it in outputs and gradients."""
 
     def norm(ln, x):
         var = torch.var(x, dim=1, unbiased=False, keepdim=True)
@@ -123,7 +133,8 @@ def _reference_forward(model: HTNet, img: torch.Tensor) -> torch.Tensor:
         x = rearrange(x, "(b b1 b2) c h w -> b c (b1 h) (b2 w)", b1=n, b2=n)
         if not isinstance(level.aggregate, torch.nn.Identity):
             agg = level.aggregate
-            x = F.max_pool2d(norm(agg.norm, agg.conv(x)), 3, stride=2, padding=1)
+            x = F.conv2d(x, agg.conv.weight, agg.conv.bias, padding=1)
+            x = F.max_pool2d(norm(agg.norm, x), 3, stride=2, padding=1)
     ln, linear = model.head
     return linear(norm(ln, x).mean(dim=(2, 3)))
 
@@ -135,6 +146,41 @@ def test_fast_path_equals_nchw_conv_formulation(image_size: int) -> None:
     img = torch.rand(4, 3, image_size, image_size) * 255
     with torch.no_grad():
         torch.testing.assert_close(model(img), _reference_forward(model, img), rtol=1e-4, atol=1e-4)
+
+
+def _assert_relative_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float) -> None:
+    """Max abs difference within `rtol` of the expected tensor's largest magnitude."""
+    scale = expected.abs().max().clamp_min(1e-30)
+    assert ((actual - expected).abs().max() / scale).item() <= rtol
+
+
+def test_paper_configuration_outputs_and_gradients_equal_reference(paper_model: HTNet) -> None:
+    """At 139,582,982 parameters, float32: logits within 1e-5 and every gradient within 1e-4 of
+    the reference formulation (relative to the tensor's largest entry); the query and key rows of
+    every to_qkv get exactly zero gradient in both (a one-element softmax passes none back)."""
+    torch.manual_seed(2)
+    img = torch.rand(6, 3, 28, 28) * 255
+    labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    params = [p for _, p in paper_model.named_parameters()]
+    fast = paper_model(img)
+    ref = _reference_forward(paper_model, img)
+    _assert_relative_close(fast.detach(), ref.detach(), 1e-5)
+    fast_grads = torch.autograd.grad(F.cross_entropy(fast, labels), params)
+    ref_grads = torch.autograd.grad(F.cross_entropy(ref, labels), params)
+    largest = max(g.abs().max() for g in ref_grads)
+    last_pos_emb = f"levels.{len(paper_model.levels) - 1}.transformer.pos_emb"
+    for (name, _), g_fast, g_ref in zip(paper_model.named_parameters(), fast_grads, ref_grads):
+        if name == last_pos_emb:
+            # Its true gradient is 0: the last level adds it to every channel of its one token,
+            # and the pre-norm layers and the head's LayerNorm remove a constant shift. Both
+            # implementations give rounding noise.
+            assert max(g_fast.abs().max(), g_ref.abs().max()) < 1e-5 * largest
+            continue
+        if name.endswith("to_qkv.weight"):
+            qk_rows = 2 * (g_fast.shape[0] // 3)
+            assert not g_fast[:qk_rows].any() and not g_ref[:qk_rows].any(), name
+            assert g_fast[qk_rows:].any(), name
+        _assert_relative_close(g_fast, g_ref, 1e-4)
 
 
 def test_vmap_functional_call_matches_each_copy() -> None:
@@ -257,6 +303,91 @@ def test_vectorised_tiling_equals_per_sample_loop() -> None:
         np.testing.assert_array_equal(out[i], expected)
 
 
+# Five points with x != y, fractional parts to truncate, the mouth corners' y clamped to 21.
+ASYMMETRIC = _points((9.6, 11.2), (20.7, 10.4), (15.0, 17.0), (10.2, 22.9), (19.5, 21.3))
+#: For ASYMMETRIC: the (first row, first col) of the flow pixels each tile holds, per placement,
+#: tiles in reading order (top-left, top-right, bottom-left, bottom-right).
+EXPECTED_WINDOWS = {
+    # centred on the points: rows from y, cols from x; left eye, left mouth | right eye, right mouth
+    "points": [(11 - 7, 9 - 7), (21 - 7, 10 - 7), (10 - 7, 20 - 7), (21 - 7, 19 - 7)],
+    # the reference: rows from x, cols from y; points 0, 1 | 3, 4 = left eye, right eye | mouths
+    "reference-transposed": [(9 - 7, 11 - 7), (20 - 7, 10 - 7), (10 - 7, 21 - 7), (19 - 7, 21 - 7)],
+}
+TILE_CORNERS = [(0, 0), (0, 14), (14, 0), (14, 14)]
+
+
+def _coded_flow() -> np.ndarray:
+    """A (1, 3, 28, 28) flow whose value encodes its pixel: 1000 * channel + 28 * row + col."""
+    c, r, k = np.meshgrid(np.arange(3), np.arange(28), np.arange(28), indexing="ij")
+    return (1000 * c + 28 * r + k)[None].astype(np.float32)
+
+
+def _decode(tiled: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    channel, pixel = np.divmod(tiled.astype(np.int64), 1000)
+    row, col = np.divmod(pixel, 28)
+    return channel, row, col
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_placement_cuts_exactly_these_windows(placement: str) -> None:
+    """Each tile is one unflipped 14x14 block of flow pixels, starting where the placement says."""
+    out = RegionTiling(placement)(_arrays(_coded_flow(), ASYMMETRIC))
+    assert out.shape == (1, 3, 28, 28) and out.dtype == np.float32
+    channel, row, col = _decode(out[0])
+    assert (channel == np.arange(3)[:, None, None]).all()
+    offsets = np.arange(14)
+    for (r0, c0), (tr, tc) in zip(EXPECTED_WINDOWS[placement], TILE_CORNERS):
+        tile = (slice(None), slice(tr, tr + 14), slice(tc, tc + 14))
+        np.testing.assert_array_equal(row[tile], np.broadcast_to((r0 + offsets)[None, :, None], (3, 14, 14)))
+        np.testing.assert_array_equal(col[tile], np.broadcast_to((c0 + offsets)[None, None, :], (3, 14, 14)))
+    np.testing.assert_array_equal(window_origins(ASYMMETRIC, placement)[0], EXPECTED_WINDOWS[placement])
+
+
+def test_reference_placement_equals_the_reference_slicing() -> None:
+    """The reference's own steps on an (H, W, C) image: clamp each coordinate to [7, 21],
+    astype(int), window img[p[0]-7:p[0]+7, p[1]-7:p[1]+7], hconcat(0, 1) over hconcat(3, 4)."""
+    rng = np.random.default_rng(5)
+    flow = rng.uniform(0, 255, (8, 3, 28, 28)).astype(np.float32)
+    points = rng.uniform(-3, 31, (8, 5, 2)).astype(np.float32)  # many clamped on both sides
+    out = RegionTiling("reference-transposed")(_arrays(flow, points))
+    for i in range(8):
+        image = flow[i].transpose(1, 2, 0)                      # as cv2 reads it: (H, W, C)
+        p = np.clip(points[i].astype(np.float64), 7, 21).astype(int)
+        part = [image[q[0] - 7:q[0] + 7, q[1] - 7:q[1] + 7] for q in p]
+        tiled = np.concatenate([np.concatenate([part[0], part[1]], axis=1),
+                                np.concatenate([part[3], part[4]], axis=1)], axis=0)
+        np.testing.assert_array_equal(out[i], tiled.transpose(2, 0, 1))
+
+
+def test_reference_placement_clamps_then_truncates() -> None:
+    points = _points((3.5, 25.0), (21.99, 6.99), (15, 15), (7.99, 20.99), (30.0, -4.0))
+    np.testing.assert_array_equal(window_centres(points, "reference-transposed")[0],
+                                  [[7, 21], [21, 7], [7, 20], [21, 7]])
+    # rows from x, cols from y: (x=7, y=21) -> rows 0..13, cols 14..27
+    np.testing.assert_array_equal(window_origins(points, "reference-transposed")[0],
+                                  [[0, 14], [14, 0], [0, 13], [14, 0]])
+
+
+def test_placements_agree_only_where_transposition_and_tile_order_cancel() -> None:
+    """With every point on the diagonal (x == y) transposing changes nothing, so the two
+    placements differ only in the tile order: the reference's top right is the right eye."""
+    flow = _coded_flow()
+    points = _points((9, 9), (20, 20), (15, 15), (11, 11), (18, 18))
+    ours = tile_regions(flow, points, "points")
+    ref = tile_regions(flow, points, "reference-transposed")
+    np.testing.assert_array_equal(ref[0, :, :14, :14], ours[0, :, :14, :14])  # left eye
+    np.testing.assert_array_equal(ref[0, :, :14, 14:], ours[0, :, 14:, :14])  # right eye
+    np.testing.assert_array_equal(ref[0, :, 14:, :14], ours[0, :, :14, 14:])  # left mouth
+    np.testing.assert_array_equal(ref[0, :, 14:, 14:], ours[0, :, 14:, 14:])  # right mouth
+
+
+def test_unknown_placement_is_refused() -> None:
+    with pytest.raises(ValueError, match="placement"):
+        RegionTiling("transposed")
+    with pytest.raises(ValueError, match="placement"):
+        tile_regions(_coded_flow(), ASYMMETRIC, "rows-by-x")
+
+
 # ---------------------------------------------------------------- registered cards
 
 @pytest.mark.parametrize("name", HTNET_NAMES[1:])
@@ -265,9 +396,12 @@ def test_variant_cards_declare_their_exact_parameter_count(name: str) -> None:
     assert count_parameters(spec.build(3)) == spec.card.num_params
 
 
-def test_paper_card() -> None:
-    card = registry.get_model("htnet").card
+@pytest.mark.parametrize("name", PAPER_NAMES)
+def test_paper_cards(name: str) -> None:
+    spec = registry.get_model(name)
+    card = spec.card
     assert card.num_params == 139_582_982
+    assert spec.build.config == PAPER_CONFIG == HTNetConfig()  # the network the fixture counts
     assert (card.year, card.view, card.framework) == (2024, "flow28", "torch")
     assert "Wang et al." in card.reference and "Neurocomputing" in card.reference
     r = card.recipe
@@ -279,11 +413,28 @@ def test_paper_card() -> None:
         assert phrase in card.notes
 
 
+def test_refcrop_is_htnet_with_the_reference_placement() -> None:
+    htnet, refcrop = registry.get_model("htnet"), registry.get_model("htnet-refcrop")
+    assert refcrop.card.name == "htnet-refcrop"
+    assert refcrop.card.recipe == htnet.card.recipe and refcrop.build == htnet.build
+    assert htnet.prepare_inputs == RegionTiling("points")
+    assert refcrop.prepare_inputs == RegionTiling("reference-transposed")
+    assert pickle.loads(pickle.dumps(refcrop.prepare_inputs)) == refcrop.prepare_inputs
+    assert "htnet-refcrop" in htnet.card.notes and "transposes the points" in htnet.card.notes
+    for phrase in ("reference-transposed", "flow[x-7:x+7, y-7:y+7]", "points 0, 1 | 3, 4",
+                   "clamped to [7, 21], then truncated", "Model htnet cuts the windows centred"):
+        assert phrase in refcrop.card.notes
+    arrays = _arrays(_coded_flow(), ASYMMETRIC)
+    np.testing.assert_array_equal(refcrop.prepare_inputs(arrays),
+                                  tile_regions(arrays.flow, arrays.points, "reference-transposed"))
+    assert not np.array_equal(refcrop.prepare_inputs(arrays), htnet.prepare_inputs(arrays))
+
+
 @pytest.mark.parametrize("name", HTNET_NAMES)
 def test_specs_build_fresh_models_and_prepare_inputs(name: str) -> None:
     spec = registry.get_model(name)
     assert spec.card.name == name and spec.prepare_inputs is not None
-    if name != "htnet":  # the paper model is built once, in the fixture above
+    if name not in PAPER_NAMES:  # the paper network is built once, in the fixture above
         a, b = spec.build(3), spec.build(3)
         assert a is not b
         assert not torch.equal(a.to_patch_embedding.weight, b.to_patch_embedding.weight)
