@@ -112,7 +112,7 @@ def time_fold_parallel(ctx, tasks, labels, device, chunk, precision
     executor = FoldParallelExecutor(chunk=chunk, precision=precision)
     autocast = executor.autocast_dtype(device)
     size = min(len(tasks), chunk or executor.models_that_fit(spec, ctx, device))
-    trainer = TorchTrainer(spec, ctx.num_classes, device, ctx.optimizer)
+    trainer = TorchTrainer(spec, ctx.num_classes, device)
     x_all = torch.tensor(ctx.x, dtype=torch.float32, device=device)
     while True:
         print(f"  fold-parallel: trying a chunk of {size} folds ...", flush=True)

@@ -60,7 +60,7 @@ def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
     torch.set_num_threads(threads or previous)
     try:
         models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
-                             torch.device("cpu"), ctx.optimizer)
+                             torch.device("cpu"))
         x = input_tensor(ctx.x, torch.device("cpu"))
         y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
         return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)

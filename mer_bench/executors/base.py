@@ -34,7 +34,6 @@ class RunContext:
     num_classes: int
     device: str
     x: np.ndarray
-    optimizer: str = "default"  # torch optimiser implementation (see training.optim)
 
 
 FoldDone = Callable[[FoldTask, FoldTrace], None]
@@ -47,7 +46,7 @@ def run_fold(ctx: RunContext, task: FoldTask, on_epoch: EpochCallback | None = N
     given device and thread count. `on_epoch(done, total)` counts the fold's epochs over all
     its jobs and rounds."""
     spec = registry.get_model(ctx.model)
-    trainer = trainer_for(spec, ctx.num_classes, torch.device(ctx.device), ctx.optimizer)
+    trainer = trainer_for(spec, ctx.num_classes, torch.device(ctx.device))
     planned = max(1, ctx.policy.epochs_per_fold(ctx.recipe))
     passed = [0]
 

@@ -19,10 +19,11 @@ from mer_bench.errors import MerBenchError
 
 
 def make_optimizer(recipe: Recipe, params: Iterable[torch.Tensor],
-                   implementation: str = "default") -> torch.optim.Optimizer:
-    """torch's optimiser for `recipe`. `implementation`: "default" (torch's choice: a loop over
-    tensors on the CPU), "foreach" (multi-tensor) or "fused" (one kernel; CUDA, and CPU where
-    torch has it)."""
+                   implementation: str | None = None) -> torch.optim.Optimizer:
+    """torch's optimiser for `recipe`, in the recipe's implementation (or `implementation`):
+    "default" (torch's choice: a loop over tensors on the CPU), "foreach" (multi-tensor) or
+    "fused" (one kernel)."""
+    implementation = implementation or recipe.optimizer_impl
     extra = {} if implementation == "default" else {implementation: True}
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
@@ -99,7 +100,7 @@ class SharedStepOptimizer:
     def __init__(self, recipe: Recipe, params: Sequence[torch.Tensor], device: torch.device) -> None:
         self.params = list(params)
         self.optimizer = make_optimizer(recipe, self.params,
-                                        "fused" if device.type == "cuda" else "default")
+                                        "fused" if device.type == "cuda" else None)
 
     def step(self, grads: Sequence[torch.Tensor], active: np.ndarray) -> None:
         if not active.all():

@@ -40,11 +40,11 @@ class SingleModel:
     """One model and its torch optimiser: the reference path (and what `local` workers run)."""
 
     def __init__(self, spec: ModelSpec, seed: int, recipe: Recipe, num_classes: int,
-                 device: torch.device, optimizer: str = "default") -> None:
+                 device: torch.device) -> None:
         torch.manual_seed(seed)
         self.model = spec.build(num_classes).to(device)
         self.model.train()
-        self.optimizer = make_optimizer(recipe, self.model.parameters(), optimizer)
+        self.optimizer = make_optimizer(recipe, self.model.parameters())
         self.loss = nn.CrossEntropyLoss()
         self.device = device
         self.best: dict[str, torch.Tensor] | None = None

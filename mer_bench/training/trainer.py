@@ -62,10 +62,8 @@ class TorchTrainer:
     #: Whether `train(..., stacked=True)` works (fold-parallel).
     can_stack = True
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device,
-                 optimizer: str = "default") -> None:
+    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device) -> None:
         self.spec, self.num_classes, self.device = spec, num_classes, device
-        self.optimizer = optimizer
 
     def train(self, jobs: Sequence[TrainJob], x: np.ndarray | torch.Tensor,
               labels: Sequence[np.ndarray], stacked: bool = False,
@@ -87,7 +85,7 @@ class TorchTrainer:
                 results += self._train(
                     [job], x_all, [visible],
                     lambda: SingleModel(self.spec, job.seed, job.recipe, self.num_classes,
-                                        self.device, self.optimizer), progress)
+                                        self.device), progress)
                 done += job.recipe.epochs
             return results
         recipes = {_without_epochs(j.recipe) for j in jobs}
@@ -179,8 +177,8 @@ class EstimatorTrainer:
     has_epochs = False
     can_stack = False
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None,
-                 optimizer: str = "default") -> None:
+    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None
+                 ) -> None:
         self.spec, self.num_classes = spec, num_classes
 
     def train(self, jobs: Sequence[TrainJob], x: np.ndarray, labels: Sequence[np.ndarray],
@@ -227,7 +225,7 @@ def trainer_class(spec: ModelSpec) -> type[TorchTrainer] | type[EstimatorTrainer
     return TRAINERS[spec.card.framework]
 
 
-def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device,
-                optimizer: str = "default") -> TorchTrainer | EstimatorTrainer:
+def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device
+                ) -> TorchTrainer | EstimatorTrainer:
     """The trainer of `spec`'s framework."""
-    return trainer_class(spec)(spec, num_classes, device, optimizer)
+    return trainer_class(spec)(spec, num_classes, device)
