@@ -29,3 +29,21 @@ class DataError(MerBenchError):
     """Missing or malformed input data; the message names the file (and row)."""
 
     exit_code = 3
+
+
+class UsageError(MerBenchError):
+    """A command-line option with a value that cannot work (exit code 2, as for unknown names)."""
+
+    exit_code = 2
+
+
+class RunInterrupted(MerBenchError):
+    """A run stopped by Ctrl-C or SIGTERM: its finished folds are stored (exit code 130)."""
+
+    exit_code = 130
+
+    def __init__(self, run_id: str, done: int, total: int, resume: str | None = None) -> None:
+        self.run_id, self.done, self.total = run_id, done, total
+        resume = resume or f"mer-bench run --resume {run_id}"
+        super().__init__(f"interrupted: run {run_id} stopped with {done}/{total} folds stored; "
+                         f"resume it with: {resume}")

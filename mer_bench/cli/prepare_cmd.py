@@ -10,15 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import parse_dataset_roots, source_values
-from mer_bench.preprocess.config import FLOW_METHODS
-from mer_bench.preprocess.pipeline import summary_line
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import make_source, source_options
 
 
 @app.command("prepare")
@@ -29,11 +24,21 @@ def prepare_command(
     dataset_root: list[str] = typer.Option([], "--dataset-root",
                                            help="NAME=DIR for one dataset (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
-    flow: str = typer.Option("tvl1", "--flow", help=f"Optical flow: {' | '.join(FLOW_METHODS)}."),
+    flow: str = typer.Option("tvl1", "--flow", help="Optical flow: tvl1 | farneback | dis."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
+    for names, name in ((registry.PROTOCOLS, protocol), (registry.SOURCES, source)):
+        if name not in names:
+            names.get(name)  # exit 2 with suggestions, before heavy imports
+    from rich.console import Console
+
+    from mer_bench.preprocess.pipeline import summary_line
+    from mer_bench.resolve import protocol_samples
+    from mer_bench.sources import make_source, source_options
+
+    registry.SOURCES.get(source)
     spec = registry.get_protocol(protocol)
     show_progress(not (quiet or UI.quiet))
     options = source_options(source, **source_values(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
-from mer_bench.cli.options import open_store, parse_dataset_roots, source_values
-from mer_bench.cli.render import print_summary
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.sources import source_options
+from mer_bench.cli.options import (STORE_HELP, check_output_file, open_store, parse_dataset_roots,
+                                   source_values)
+from mer_bench.errors import RunInterrupted, UsageError
 
 
 @app.command("run")
 def run_command(
-    model: str = typer.Option(..., "--model", "-m", help="Registered model name (mer-bench list models)."),
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="Registered model name (mer-bench list models); "
+                                          "required unless --resume."),
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="flows/raw: folder of the source's data."),
@@ -42,16 +44,41 @@ def run_command(
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
                                            help="ray: the cluster to join ('auto': this machine's)."),
-    store_path: str | None = typer.Option(None, "--store", help="Results database (default: per user, see README)."),
+    store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
-    resume: str | None = typer.Option(None, "--resume", help="Run id to resume: finished folds are kept."),
+    resume: str | None = typer.Option(None, "--resume",
+                                      help="Run id to resume: its stored options are used and its "
+                                           "finished folds kept (other options may be left out)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write a JSON summary here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
-    registry.get_model(model)  # unknown names fail before any data is touched
+    from mer_bench.cli.resume import given_options, resumed_config
+
+    given = given_options(ctx)
+    record = _stored_run(store_path, resume, locals(), given) if resume else None
+    if record is not None:
+        model, protocol, source = record.model, record.protocol, record.source
+    elif model is None:
+        raise UsageError("run needs --model NAME (mer-bench list models), or --resume RUN_ID to "
+                         "continue a stored run")
+    if json_path is not None:
+        check_output_file(json_path, "--json")
+    # unknown names fail first, before any plugin (or torch) is imported, then before any data
+    for names, name in ((registry.MODELS, model), (registry.PROTOCOLS, protocol),
+                        (registry.SOURCES, source), (registry.POLICIES, selection),
+                        (registry.EXECUTORS, executor)):
+        if name not in names:
+            names.get(name)
+    registry.get_model(model)
     registry.get_protocol(protocol)
     registry.SOURCES.get(source)
+    from rich.console import Console
+
+    from mer_bench.cli.render import print_summary
+    from mer_bench.engine import RunConfig, run_benchmark
+    from mer_bench.sources import source_options
+
     quiet = quiet or UI.quiet
     show_progress(not quiet)
     options = source_options(source, **source_values(
@@ -63,11 +90,53 @@ def run_command(
                        selection=selection, seed=seed, device=device, executor=executor,
                        workers=workers, executor_options=executor_options, epochs=epochs, lr=lr,
                        batch_size=batch_size)
+    if record is not None:
+        config = resumed_config(record, config, given)
     console = Console()
-    with open_store(store_path) as store:
-        summary = run_benchmark(config, store, resume=resume)
+    with open_store(store_path) as store, _sigterm_as_interrupt():
+        try:
+            summary = run_benchmark(config, store, resume=resume)
+        except RunInterrupted as exc:
+            where = f" --store {store_path}" if store_path else ""
+            raise RunInterrupted(exc.run_id, exc.done, exc.total,
+                                 f"mer-bench run --resume {exc.run_id}{where}") from None
     classes = registry.get_protocol(protocol).card.classes
     print_summary(summary, classes, console)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary.as_dict(), indent=2))
+
+
+def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[str]):
+    """The run to resume, its options checked against those given now (None when it is complete:
+    then nothing changes, and its scores are printed)."""
+    from mer_bench.cli.resume import check_given
+
+    with open_store(store_path, read_only=True) as store:
+        record = store.run(run_id)
+        check_given(record, values, given)
+        done = len(store.finished_folds(record.run_id))
+        if record.status in ("finished", "imported") and done >= record.n_folds:
+            from mer_bench.cli.render import print_summary
+            from mer_bench.summary import summarize_run
+
+            typer.echo(f"run {record.run_id} is already {record.status} ({done}/{record.n_folds} "
+                       "folds): nothing to resume, nothing changed", err=True)
+            print_summary(summarize_run(store, record, device="cpu"), record.classes)
+            raise typer.Exit(0)
+    return record
+
+
+class _sigterm_as_interrupt:
+    """While a run trains, SIGTERM stops it as Ctrl-C does (marked interrupted, resumable)."""
+
+    def __enter__(self) -> None:
+        def handler(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+        try:
+            self.previous = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
