@@ -83,16 +83,16 @@ def leak_key(run: RunRecord) -> str:
     return stable_hash(identity)
 
 
-def run_problem(run: RunRecord, honest: set[str]) -> str | None:
-    """Why a complete run cannot be ranked, or None."""
-    trained = run.card.get("framework", "torch") != "estimator"
-    epochs = run.epochs
-    if trained and (epochs is None or epochs < 1):
-        if run.selection == BEST_ON_TEST:
-            return f"{run.selection} with {epochs} epochs: no epoch to choose from"
+def run_problem(selection: str, epochs: int | None, framework: str,
+                honest: set[str]) -> str | None:
+    """Why a complete run with this policy, epoch count and model framework cannot be ranked
+    (the importer refuses such a submission for the same reason), or None."""
+    if framework != "estimator" and (epochs is None or epochs < 1):
+        if selection == BEST_ON_TEST:
+            return f"{selection} with {epochs} epochs: no epoch to choose from"
         return f"{epochs} epochs: nothing was trained"
-    if run.selection not in honest and run.selection != BEST_ON_TEST:
-        return f"selection '{run.selection}' is not registered here"
+    if selection not in honest and selection != BEST_ON_TEST:
+        return f"selection '{selection}' is not registered here"
     return None
 
 
@@ -117,7 +117,7 @@ def runs_frame(store: Store) -> pd.DataFrame:
             "date": (run.finished_at or run.started_at or "")[:10],
             "n_classes": len(run.classes), "classes": "|".join(run.classes),
             "config_key": run.group_hash, "leak_key": leak_key(run),
-            "problem": run_problem(run, honest),
+            "problem": run_problem(run.selection, run.epochs, framework, honest),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -63,10 +63,17 @@ def _print(report: dict) -> None:
                  + (f" ({p['message']})" if p["message"] else ""))
         else:
             echo(f"  {p['name']}: not resolvable: {p['message']}")
-    for name in report.get("unresolved_requested", []):
-        echo(f"not ok: requested protocol {name} is not resolvable")
-    echo("ok" if report["ok"] else "not ok: some configured dataset is missing or unusable"
-         if any(d["configured"] for d in report["datasets"]) else "not ok: no dataset configured")
+    if report["ok"]:
+        echo("ok")
+        return
+    unresolved = report.get("unresolved_requested", [])
+    if unresolved:
+        why = f"requested protocol {', '.join(unresolved)} is not resolvable"
+    elif any(d["configured"] for d in report["datasets"]):
+        why = "some configured dataset is missing or unusable"
+    else:
+        why = "no dataset configured (see where datasets are looked for, above)"
+    echo(f"error: not ok: {why}", err=True)
 
 
 @app.command("doctor")
@@ -89,10 +96,8 @@ def doctor_command(
 
     for name in protocol:
         registry.get_protocol(name)  # an unknown name: exit 2 with suggestions
-    for flag, folder in (("--data-root", data_root), ("--casme2", casme2), ("--samm", samm),
-                         ("--smic", smic), ("--casme3", casme3)):
-        if folder is not None and not folder.is_dir():
-            raise UsageError(f"{flag} {folder}: no such folder")
+    if data_root is not None and not data_root.is_dir():  # a dataset's own root that is
+        raise UsageError(f"--data-root {data_root}: no such folder")  # missing is reported
     roots = {k: v for k, v in (("casme2", casme2), ("samm", samm), ("smic", smic),
                                ("casme3", casme3)) if v is not None}
     report = diagnose(RawOptions(data_root=data_root, dataset_roots=roots), check_images=images)
