@@ -254,15 +254,9 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
     from mer_bench.run_status import live_elsewhere
 
     previous = store.run(resume) if resume else None
-    if previous is not None:
-        done = store.finished_folds(previous.run_id)
-        if previous.status in ("finished", "imported"):
-            log.info("run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
-                     previous.run_id, previous.status, len(done), previous.n_folds)
-            return summarize_run(store, previous, config.device)
-        if live_elsewhere(previous):
-            raise MerBenchError(f"run {previous.run_id} is being trained by process "
-                                f"{previous.pid} on this host: stop it before resuming")
+    if previous is not None and live_elsewhere(previous):
+        raise MerBenchError(f"run {previous.run_id} is being trained by process "
+                            f"{previous.pid} on this host: stop it before resuming")
     run = prepare_run(config)
     if previous is not None:
         if previous.config_hash != run.identity.config_hash:
@@ -270,6 +264,11 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
             raise UsageError(f"run {previous.run_id} was made with another configuration "
                              f"({'; '.join(differences[:4]) or 'identity version'}; given vs "
                              f"stored); --resume {previous.run_id} alone resumes it as it was made")
+        done = store.finished_folds(previous.run_id)
+        if previous.status in ("finished", "imported"):
+            log.info("run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
+                     previous.run_id, previous.status, len(done), previous.n_folds)
+            return summarize_run(store, previous, config.device)
         run_id = previous.run_id
         store.set_status(run_id, "running", finished_at=None, host=socket.gethostname(),
                          pid=os.getpid())
@@ -311,7 +310,8 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         run.executor.execute(run.context, todo, on_done, on_epoch)
     except KeyboardInterrupt:
         _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
-        raise RunInterrupted(run_id, stored[0], len(run.tasks)) from None
+        raise RunInterrupted(run_id, _stored_folds(store, run_id, stored[0]),
+                             len(run.tasks)) from None
     except BaseException:
         _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
         raise
@@ -326,6 +326,15 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
     store.set_status(run_id, "finished", wall_seconds=round(wall, 3))
     log.info("run %s finished in %.1f s", run_id, wall)
     return summarize_run(store, run_id, config.device)
+
+
+def _stored_folds(store: Store, run_id: str, counted: int) -> int:
+    """Folds of the run in the database (what a resume keeps); the count seen here if the
+    database cannot say."""
+    try:
+        return len(store.finished_folds(run_id))
+    except Exception:  # the database may be what failed
+        return counted
 
 
 def _stop(store: Store, run_id: str, status: str, wall: float) -> None:

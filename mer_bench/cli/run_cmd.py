@@ -110,10 +110,15 @@ def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[st
     """The run to resume, its options checked against those given now (None when it is complete:
     then nothing changes, and its scores are printed)."""
     from mer_bench.cli.resume import check_given
+    from mer_bench.errors import MerBenchError
+    from mer_bench.run_status import live_elsewhere
 
     with open_store(store_path, read_only=True) as store:
         record = store.run(run_id)
         check_given(record, values, given)
+        if live_elsewhere(record):
+            raise MerBenchError(f"run {record.run_id} is being trained by process {record.pid} "
+                                "on this host: stop it before resuming")
         done = len(store.finished_folds(record.run_id))
         if record.status in ("finished", "imported") and done >= record.n_folds:
             from mer_bench.cli.render import print_summary
