@@ -27,8 +27,11 @@ from mer_bench_leaderboard.data import (open_read_only, predictions_frame, recor
 
 #: Table cells keep words whole (long model names and run ids scroll, never break mid-word).
 CSS = """<style>
-[data-testid="stTable"] td, [data-testid="stTable"] th {
-  word-break: keep-all; overflow-wrap: normal; white-space: nowrap; }
+[data-testid="stTable"] td, [data-testid="stTable"] th,
+[data-testid="stTable"] td *, [data-testid="stTable"] th * {
+  word-break: keep-all !important; overflow-wrap: normal !important; hyphens: none !important;
+  white-space: nowrap !important; }
+[data-testid="stTable"] { overflow-x: auto; }
 </style>"""
 
 PROVENANCE_FIELDS = ["run_id", "config_hash", "seed", "source", "view", "status",
@@ -152,7 +155,7 @@ def show_ranking(protocol: str, source: str, data: str, table: pd.DataFrame,
         st.subheader("Reported in papers (not reproduced here; not ranked)")
         st.table(tables.reported_display(reported))
     unranked = board["unranked"]
-    unranked = unranked[unranked["protocol"] == protocol]
+    unranked = unranked[(unranked["protocol"] == protocol) & (unranked["source"] == source)]
     rejected = tables.rejected_display(problems, board["runs"], unranked)
     if len(rejected):
         st.subheader("Stored runs that are not ranked")

@@ -24,6 +24,14 @@ from mer_bench.ranking import (BEST_ON_TEST, REPORTED_MARK, REPORTED_SELECTION, 
                                selection_text, with_spread)
 from mer_bench.stats import paired_difference, subject_confusions
 
+#: What an empty cell shows on the page (a lone "-" would be drawn as a list bullet).
+EMPTY = "–"
+
+
+def _page(table: pd.DataFrame) -> pd.DataFrame:
+    """A text table as the page shows it: empty cells as EMPTY."""
+    return table.replace({"-": EMPTY, "": EMPTY})
+
 
 def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
     """The ranking as text for the page: mean ± sd, 95% CI, the chance of each row's rule,
@@ -31,7 +39,10 @@ def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
     none: an estimator), seed ids."""
     if not len(table):
         return pd.DataFrame()
-    out = pd.DataFrame({"rank": table["rank"], "model": table["model"], "view": table["view"]})
+    out = pd.DataFrame({"rank": table["rank"], "model": table["model"], "view": table["view"],
+                        "selection": [selection_text(s) for s in table["selection"]],
+                        "epochs": [epochs_text(e) for e in table["epochs"]],
+                        "seed ids": table["seeds"]})
     for name in metric_names():
         label = metric(name).label
         out[label] = [with_spread(m, s, n) for m, s, n in
@@ -41,13 +52,10 @@ def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
     out["chance UF1 (its rule)"] = [f"{v:.4f}" for v in table["uf1_chance"]]
     for col in dataset_columns(table):
         out[col] = [f"{v:.4f}" for v in table[col]]
-    out["selection"] = [selection_text(s) for s in table["selection"]]
-    out["epochs"] = [epochs_text(e) for e in table["epochs"]]
-    out["seed ids"] = table["seeds"]
     out["params"] = [params_text(p) for p in table["params"]]
     out["source"] = table["source"]
     out["date"] = table["date"]
-    return out.set_index("rank")
+    return _page(out).set_index("rank").reset_index()
 
 
 def policies_display(side: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +75,7 @@ def policies_display(side: pd.DataFrame) -> pd.DataFrame:
         out["UF1 leak (vs best honest)"] = [("-" if pd.isna(v) else f"{v:+.4f}")
                                             for v in side["UF1 leak"]]
     out["chance rule"] = side["chance rule"]
-    return out.set_index("model")
+    return _page(out).set_index("model")
 
 
 def chance_display(chance: pd.DataFrame) -> pd.DataFrame:
@@ -110,8 +118,8 @@ def rejected_display(problems: Mapping[str, str], runs: pd.DataFrame,
         rows.append({"run": r["run_id"], "model": r["model"], "source": r["source"],
                      "selection": selection_text(r["selection"]), "status": r["status"],
                      "why not ranked": f"incomplete: {r['folds']} folds stored"})
-    return pd.DataFrame(rows, columns=["run", "model", "source", "selection", "status",
-                                       "why not ranked"]).set_index("run")
+    return _page(pd.DataFrame(rows, columns=["run", "model", "source", "selection", "status",
+                                             "why not ranked"])).set_index("run")
 
 
 def compare_runs(a: pd.DataFrame, b: pd.DataFrame, num_classes: int,
@@ -173,12 +181,12 @@ def fold_choices(folds: pd.DataFrame) -> pd.DataFrame:
         if isinstance(choice, dict):
             return "; ".join(f"{k}: {_short(v)}" for k, v in choice.items())
         return _short(choice)
-    return pd.DataFrame({
+    return _page(pd.DataFrame({
         "fold": folds["fold_key"],
         "epoch kept": [epochs_text(e) for e in folds["selected_epoch"]],
         "of epochs trained": [epochs_text(e) for e in folds["epochs_trained"]],
         "what the policy recorded": [text(c) for c in folds["selection"]],
-    }).set_index("fold")
+    })).set_index("fold")
 
 
 def provenance_table(record: Mapping[str, Any], fields: Sequence[str]) -> pd.DataFrame:
@@ -187,7 +195,7 @@ def provenance_table(record: Mapping[str, Any], fields: Sequence[str]) -> pd.Dat
     rows: dict[str, str] = {k: _short(record[k]) for k in fields}
     for key, value in _flatten(record.get("provenance") or {}, "provenance"):
         rows[key] = value
-    return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
+    return _page(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
 
 
 def _flatten(value: Any, prefix: str) -> list[tuple[str, str]]:

@@ -256,10 +256,11 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     problems = {} if problems is None else problems
     names = metric_names()
     rows = []
-    for run_id, reason in zip(runs["run_id"], runs["problem"]):
-        if reason:
+    has_problem = [isinstance(reason, str) and bool(reason) for reason in runs["problem"]]
+    for run_id, reason, bad in zip(runs["run_id"], runs["problem"], has_problem):
+        if bad:
             problems[run_id] = reason
-    usable = runs[runs["problem"].isna()] if len(runs) else runs
+    usable = runs[[not bad for bad in has_problem]] if len(runs) else runs
     for _, group in usable.groupby("config_key", sort=False):
         group = group.sort_values("seed")
         try:

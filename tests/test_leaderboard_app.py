@@ -259,7 +259,7 @@ def test_estimators_show_no_epochs_or_parameters(tmp_path, megc_manifest):
     assert runs["problem"].isna().all()  # 0 epochs is what an estimator has: rankable
     shown = tables.ranking_display(tables.ranking(runs, {r: predictions_frame(store, r)
                                                          for r in runs["run_id"]}))
-    assert list(shown["epochs"]) == ["-"] and list(shown["params"]) == ["-"]
+    assert list(shown["epochs"]) == [tables.EMPTY] and list(shown["params"]) == [tables.EMPTY]
 
 
 def test_a_run_whose_predictions_cannot_be_scored_is_set_aside(tmp_path, megc_manifest):
