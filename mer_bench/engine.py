@@ -67,15 +67,16 @@ class RunConfig:
     def recipe(self, spec: ModelSpec) -> Recipe:
         """The effective recipe: the card's, with this run's overrides. A trained model needs at
         least one epoch, a positive learning rate and batch size; an estimator (fitted once)
-        takes none of the three."""
+        has none of the three, so overrides of them are ignored (with a warning) and never
+        stored, and a sweep over every model with `--epochs N` still runs it."""
         from mer_bench.training import trainer_class
 
         overrides = (("--epochs", self.epochs), ("--lr", self.lr), ("--batch-size", self.batch_size))
         if not trainer_class(spec).has_epochs:
             given = [flag for flag, value in overrides if value is not None]
             if given:
-                raise UsageError(f"{', '.join(given)} does not apply to model '{spec.card.name}' "
-                                 "(an estimator, fitted once per fold)")
+                log.warning("%s: not used by model '%s' (an estimator, fitted once per fold)",
+                            ", ".join(given), spec.card.name)
             return spec.card.recipe
         for flag, value in overrides:
             if value is not None and not value > 0:

@@ -45,7 +45,6 @@ CASES = [
     Case("batch size 0", ("run", "--model", "ststnet", "--batch-size", "0"), 2, "--batch-size must be at least 1, got 0"),
     Case("lr -1", ("run", "--model", "ststnet", "--lr", "-1"), 2, "--lr must be positive, got -1"),
     Case("lr 0", ("run", "--model", "ststnet", "--lr", "0"), 2, "--lr must be positive, got 0"),
-    Case("epochs on an estimator", ("run", "--model", "svm-hoof", "--epochs", "5"), 2, "--epochs does not apply to model 'svm-hoof'"),
     Case("flow method", ("run", "--model", "ststnet", "--flow", "opticalx"), 2, "--flow must be one of tvl1, farneback, dis, got 'opticalx'"),
     Case("workers 0", ("run", "--model", "ststnet", "--workers", "0"), 2, "--workers must be at least 1, got 0"),
     Case("workers -3", ("run", "--model", "ststnet", "--workers", "-3"), 2, "--workers must be at least 1, got -3"),
@@ -247,3 +246,16 @@ def test_a_read_only_database_is_read(drill, tmp_path, capsys):
         assert code == 0 and (tmp_path / "x.json").stat().st_size > 1000, err
     finally:
         __import__("subprocess").run(["chattr", "-i", str(folder)])
+
+
+def test_epochs_of_an_estimator_are_not_used_nor_stored(caplog):
+    """svm-hoof is fitted once per fold: --epochs does not apply; a sweep over every model with
+    --epochs still runs it, and its stored recipe keeps the card's (no epochs it did not have)."""
+    from mer_bench import registry
+    from mer_bench.engine import RunConfig
+
+    spec = registry.get_model("svm-hoof")
+    with caplog.at_level("WARNING", logger="mer_bench.engine"):
+        recipe = RunConfig(model="svm-hoof", protocol="megc2019", epochs=5, lr=0.1).recipe(spec)
+    assert recipe == spec.card.recipe and recipe.epochs == 0
+    assert "--epochs, --lr: not used by model 'svm-hoof'" in caplog.text

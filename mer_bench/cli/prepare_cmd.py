@@ -16,6 +16,13 @@ from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import parse_dataset_roots, source_values
 
 
+def make_source(name: str, options: object):
+    """The source to prepare from (imported when the command runs; tests replace it)."""
+    from mer_bench.sources import make_source as make
+
+    return make(name, options)
+
+
 @app.command("prepare")
 def prepare_command(
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
@@ -36,7 +43,7 @@ def prepare_command(
 
     from mer_bench.preprocess.pipeline import summary_line
     from mer_bench.resolve import protocol_samples
-    from mer_bench.sources import make_source, source_options
+    from mer_bench.sources import source_options
 
     registry.SOURCES.get(source)
     spec = registry.get_protocol(protocol)
