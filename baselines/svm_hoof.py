@@ -18,13 +18,15 @@ and the face grid are the usual MER reading of them (cf. Bi-WOOF, Liong et al. 2
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
 from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted: listing stays quick
+    from sklearn.pipeline import Pipeline
 
 N_BINS = 8
 GRID = 4
@@ -82,6 +84,10 @@ class HOOFSVM:
         if len(self.classes_) < 2:  # nothing to separate: predict the only class seen
             self.pipeline = None
             return
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
         # random_state only matters for probability=True (not used): the linear SVC is deterministic.
         svc = SVC(kernel="linear", C=self.c, class_weight="balanced",
                   decision_function_shape="ovr", random_state=seed)

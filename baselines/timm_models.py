@@ -16,7 +16,6 @@ well as the MER networks on the same inputs and recipe?".
 
 from __future__ import annotations
 
-import timm
 import torch
 from torch import nn
 
@@ -31,6 +30,8 @@ class ResNetFlow(nn.Module):
 
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
+        import timm  # here, not at import: `mer-bench list models` stays quick
+
         self.rescale = Rescale()
         net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
                                 act_layer=ReLU)
@@ -48,6 +49,8 @@ class ViTFlow(nn.Module):
 
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
+        import timm
+
         self.rescale = Rescale()
         self.net = timm.create_model("vit_tiny_patch16_224", pretrained=False,
                                      num_classes=num_classes, img_size=28, patch_size=VIT_PATCH)

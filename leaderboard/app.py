@@ -1,7 +1,10 @@
 """The mer-bench leaderboard (Streamlit). Start it with `mer-bench leaderboard [--store PATH]`.
 
 It opens the results database read-only and recomputes every number from stored predictions.
-Computations are cached per database state (file mtimes), so the page stays fast.
+Runs on different sources are never ranked together (a source filter, real data first), only
+honest selection policies are ranked unless asked, and a run that cannot be scored is listed
+with its reason instead of stopping the page. Computations are cached per database state (file
+mtimes), so the page stays fast.
 """
 
 from __future__ import annotations
@@ -12,13 +15,28 @@ import sys
 import pandas as pd
 import streamlit as st
 
+from mer_bench import ranking as core
 from mer_bench.errors import MerBenchError
 from mer_bench.export import export_csv
 from mer_bench.metrics import metric, metric_names
 from mer_bench.paths import default_store_path
 from mer_bench_leaderboard import charts, tables
 from mer_bench_leaderboard.data import (display_location, open_read_only, predictions_frame,
-                                        record_dict, runs_frame, store_location, store_version)
+                                        record_dict, runs_frame, store_location, store_version,
+                                        unranked_runs)
+
+#: Table cells keep words whole (long model names and run ids scroll, never break mid-word).
+CSS = """<style>
+[data-testid="stTable"] td, [data-testid="stTable"] th,
+[data-testid="stTable"] td *, [data-testid="stTable"] th * {
+  word-break: keep-all !important; overflow-wrap: normal !important; hyphens: none !important;
+  white-space: nowrap !important; }
+[data-testid="stTable"] { overflow-x: auto; }
+</style>"""
+
+PROVENANCE_FIELDS = ["run_id", "config_hash", "seed", "source", "view", "status",
+                     "mer_bench_version", "git_commit", "torch_version", "device_name", "executor",
+                     "started_at", "finished_at", "wall_seconds"]
 
 
 def store_path_from(argv: list[str], env: dict[str, str]) -> str:
@@ -38,25 +56,23 @@ def load_board(path: str, version: tuple) -> dict:
         predictions = {r: predictions_frame(store, r) for r in runs["run_id"]}
         records = {r: record_dict(store, r) for r in runs["run_id"]}
         folds = {r: store.folds(r) for r in runs["run_id"]}
+        unranked = unranked_runs(store)
     finally:
         store.close()
-    return {"runs": runs, "predictions": predictions, "records": records, "folds": folds}
+    return {"runs": runs, "predictions": predictions, "records": records, "folds": folds,
+            "unranked": unranked}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_ranking(path: str, version: tuple, protocol: str) -> pd.DataFrame:
+def load_ranking(path: str, version: tuple, protocol: str, source: str
+                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every configuration of a protocol on one source (honest and not), and the runs set
+    aside with their reasons."""
     board = load_board(path, version)
-    runs = board["runs"][board["runs"]["protocol"] == protocol]
-    return tables.ranking(runs, board["predictions"])
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def load_chance(path: str, version: tuple, protocol: str, candidates: tuple[int, ...]) -> pd.DataFrame:
-    board = load_board(path, version)
-    runs = board["runs"][board["runs"]["protocol"] == protocol]
-    first = board["predictions"][runs["run_id"].iloc[0]]
-    return tables.chance_table(first["label"].to_numpy(), first["group"].to_numpy(),
-                               int(runs["n_classes"].iloc[0]), candidates)
+    runs = board["runs"]
+    runs = runs[(runs["protocol"] == protocol) & (runs["source"] == source)]
+    problems: dict[str, str] = {}
+    return core.ranking(runs, board["predictions"], problems=problems), problems
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -76,58 +92,100 @@ def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
 
 
 def run_label(row: pd.Series) -> str:
-    policy = "BEST-ON-TEST" if row["selection"] == tables.BEST_ON_TEST else row["selection"]
-    return f"{row['model']} | {policy} | {row['epochs']} ep | seed {row['seed']} | {row['run_id']}"
+    policy = "BEST-ON-TEST" if row["selection"] == core.BEST_ON_TEST else row["selection"]
+    return (f"{row['model']} | {policy} | {core.epochs_text(row['epochs'])} ep | seed "
+            f"{row['seed']} | {row['source']} | {row['run_id']}")
 
 
-def show_ranking(path: str, version: tuple, protocol: str, runs: pd.DataFrame) -> None:
-    table = load_ranking(path, version, protocol)
-    chance = load_chance(path, version, protocol, tuple(tables.chance_candidates(table)))
-    reported = tables.reported_table(protocol)
-    st.subheader(f"Ranking: reproduced runs on {protocol}")
+def ordered_runs(runs: pd.DataFrame, *tables_in_order: pd.DataFrame) -> pd.DataFrame:
+    """The runs in the order of the rankings given (the top-ranked configuration's first seed
+    first), then the runs that are not ranked."""
+    order: dict[str, tuple[int, int, int]] = {}
+    for t, table in enumerate(tables_in_order):
+        for position, ids in enumerate(table["run_ids"] if len(table) else ()):
+            for i, run_id in enumerate(ids.split()):
+                order.setdefault(run_id, (t, position, i))
+    key = [order.get(r, (len(tables_in_order), 0, 0)) for r in runs["run_id"]]
+    return runs.assign(_order=key).sort_values("_order", kind="stable").drop(columns="_order")
+
+
+def show_ranking(protocol: str, source: str, data: str, table: pd.DataFrame,
+                 problems: dict[str, str], board: dict, with_test: bool) -> None:
+    synthetic = data == "synthetic"
+    reported = None if synthetic else core.reported_table(protocol)
+    shown = core.ranked(table, include_test_selected=with_test)
+    st.subheader(f"Ranking: {protocol} on {core.source_label(source, data)}")
+    if synthetic:
+        st.info("Synthetic demo data: these runs show that a model trains through the harness; "
+                "their numbers are not comparable with real-data runs or published results, "
+                "so none are shown beside them.")
     st.caption("Mean over seeds (± sd when several seeds share a configuration); 95% intervals "
-               "from a bootstrap over held-out subjects. ⚠ best-on-test = each fold kept the epoch "
-               "with the best accuracy on its own test subject (test-set selection): compare it "
-               "with the chance line for the same number of epochs, not with fixed runs.")
-    st.table(tables.ranking_display(table))
-    st.download_button("Download ranking (CSV)", table.to_csv(index=False).encode(),
-                       file_name=f"{protocol}-ranking.csv", mime="text/csv", key="dl_ranking")
-    chart_metric = st.radio("Chart metric", metric_names(), horizontal=True, key="chart_metric",
-                            format_func=lambda name: metric(name).label)
-    st.altair_chart(charts.ranking_chart(table, chance, reported, chart_metric), width="stretch")
-    st.subheader("Chance references")
-    st.caption("A predictor drawing labels from the class prior. Under best-on-test with K "
-               "candidate epochs each fold keeps the luckiest of K draws: on small held-out "
-               "subjects that alone scores far above chance.")
-    names = metric_names()
-    columns = ["K", *names, *(f"{n}_sd" for n in names), "repeats"]
-    labels = {**{n: metric(n).label for n in names},
-              **{f"{n}_sd": f"{metric(n).label} sd" for n in names}}
-    st.table(chance.set_index("reference")[columns].rename(columns=labels))
-    gaps = tables.leakage_gaps(table)
-    if len(gaps):
-        st.subheader("Leakage gap (same configuration, both selection policies)")
-        st.table(gaps.set_index("model"))
+               "from a bootstrap over held-out subjects; beside each score the chance level of "
+               "its own rule, from its own labels. Only honest policies (that never read test "
+               "labels) are ranked unless the sidebar adds best-on-test runs (⚠ each fold kept "
+               "the epoch with the best accuracy on its own test subject).")
+    if len(shown):
+        st.table(tables.ranking_display(shown))
+        st.download_button("Download ranking (CSV)", shown.to_csv(index=False).encode(),
+                           file_name=f"{protocol}-{source}-ranking.csv", mime="text/csv",
+                           key="dl_ranking")
+        chart_metric = st.radio("Chart metric", metric_names(), horizontal=True,
+                                key="chart_metric", format_func=lambda name: metric(name).label)
+        st.altair_chart(charts.ranking_chart(shown, reported, chart_metric), width="stretch")
+    else:
+        st.info("No configuration to rank here" + ("" if with_test else
+                " under an honest policy (the sidebar can add best-on-test runs)") + ".")
+    side = core.policies_side_by_side(table)
+    if len(side):
+        st.subheader("Selection policies side by side")
+        st.caption("Per model configuration, every policy it was run under, each beside the "
+                   "chance level of its own rule (a class-prior random guesser under that rule "
+                   "and epoch count). val-subjects and nested choose on training subjects only, "
+                   "so their chance line is the fixed-selection one; best-on-test with K epochs "
+                   "keeps the luckiest of K draws per fold. The leak is best-on-test minus the "
+                   "best honest score of the same configuration.")
+        st.table(tables.policies_display(side))
+    chance = core.chance_table(table)
+    if len(chance):
+        st.subheader("Chance references")
+        st.caption("A predictor drawing labels from the class prior of the runs' own labels. "
+                   "Under best-on-test with K candidate epochs each fold keeps the luckiest of K "
+                   "draws: on small held-out subjects that alone scores far above chance.")
+        st.table(tables.chance_display(chance))
     if reported is not None:
         st.subheader("Reported in papers (not reproduced here; not ranked)")
         st.table(tables.reported_display(reported))
+    unranked = board["unranked"]
+    unranked = unranked[(unranked["protocol"] == protocol) & (unranked["source"] == source)]
+    rejected = tables.rejected_display(problems, board["runs"], unranked)
+    if len(rejected):
+        st.subheader("Stored runs that are not ranked")
+        st.table(rejected)
 
 
-def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> None:
+def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
+                problems: dict[str, str]) -> None:
     labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
-    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_run")
+    run_id = st.selectbox("Run", list(labels), index=0, format_func=labels.get, key="detail_run")
     record = board["records"][run_id]
     preds = board["predictions"][run_id]
     classes = list(record["classes"])
-    scores = tables.run_scores(preds, len(classes))
     st.subheader(f"Run {run_id}: {record['model']}")
-    if record["selection"] == tables.BEST_ON_TEST:
+    if record["selection"] == core.BEST_ON_TEST:
         st.warning("This run used best-on-test selection: its epochs were chosen on test labels.")
+    if run_id in problems:
+        st.error(f"Not ranked: {problems[run_id]}.")
+    reason = core.check_predictions(preds, len(classes))
+    if reason:
+        st.error(f"Its stored predictions cannot be scored: {reason}.")
+        return
+    scores = core.run_scores(preds, len(classes))
     names = metric_names()
-    cols = st.columns(len(names) + 2)
+    cols = st.columns(len(names) + 3)
     for col, name in zip(cols, names):
         col.metric(metric(name).label, f"{scores[name]:.4f}")
-    cols[-2].metric("selection", tables.selection_text(record["selection"]))
+    cols[-3].metric("selection", core.selection_text(record["selection"]))
+    cols[-2].metric("view", record["view"])
     cols[-1].metric("samples", len(preds))
     st.markdown("#### Confusion matrix")
     confusion = tables.confusion_frame(preds, classes)
@@ -138,8 +196,19 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> N
     st.markdown("#### Per-subject scores")
     st.altair_chart(charts.subject_chart(tables.subject_table(preds, len(classes))),
                     width="stretch")
-    st.markdown("#### Per-fold time")
     folds = board["folds"][run_id]
+    st.markdown("#### Chosen epochs")
+    chosen = tables.chosen_epochs(folds)
+    if len(chosen):
+        st.altair_chart(charts.epoch_histogram(chosen), width="stretch")
+        st.caption(f"epoch kept by each of {int(chosen['folds'].sum())} folds "
+                   f"({core.selection_text(record['selection'])}); what each fold's policy "
+                   "recorded about its choice is below.")
+        with st.expander("Per-fold choices"):
+            st.table(tables.fold_choices(folds))
+    else:
+        st.caption("No epoch was chosen: the model is fitted once per fold.")
+    st.markdown("#### Per-fold time")
     st.altair_chart(charts.fold_time_chart(folds), width="stretch")
     st.caption(f"total {folds['seconds'].sum():.1f} s over {len(folds)} folds")
     left, right = st.columns(2)
@@ -148,18 +217,14 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> N
     right.markdown("#### Effective recipe")
     right.json(record["recipe"])
     st.markdown("#### Provenance")
-    fields = ["run_id", "config_hash", "seed", "source", "status", "mer_bench_version",
-              "git_commit", "torch_version", "device_name", "executor", "started_at", "finished_at"]
-    prov = {k: record[k] for k in fields} | {f"provenance.{k}": v
-                                             for k, v in record["provenance"].items()}
-    st.table(pd.DataFrame({"value": [str(v) for v in prov.values()]}, index=list(prov)))
+    st.table(tables.provenance_table(record, PROVENANCE_FIELDS))
     st.download_button("Download predictions (CSV)", predictions_csv(path, version, run_id),
                        file_name=f"{run_id}.csv", mime="text/csv", key="dl_predictions")
 
 
 def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> None:
     if len(runs) < 2:
-        st.info("Comparing needs two runs of this protocol.")
+        st.info("Comparing needs two runs of this protocol and source.")
         return
     labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
     ids = list(labels)
@@ -177,15 +242,17 @@ def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> 
     st.table(result)
     row_a = runs.set_index("run_id").loc[a]
     row_b = runs.set_index("run_id").loc[b]
-    if row_a["leak_key"] == row_b["leak_key"] and row_a["selection"] != row_b["selection"]:
-        test_is_b = row_b["selection"] == tables.BEST_ON_TEST
+    if row_a["leak_key"] == row_b["leak_key"] and row_a["honest"] != row_b["honest"]:
+        test_is_b = not row_b["honest"]
         gap = result["B - A"] * (1 if test_is_b else -1)
-        st.warning(f"Same configuration under both policies: leakage gap (best-on-test minus "
-                   f"fixed) UF1 {gap['UF1']:+.4f}, UAR {gap['UAR']:+.4f}.")
+        st.warning(f"Same configuration under an honest policy and best-on-test: leakage gap "
+                   f"(best-on-test minus {row_a['selection'] if test_is_b else row_b['selection']}"
+                   f") UF1 {gap['UF1']:+.4f}, UAR {gap['UAR']:+.4f}.")
 
 
 def main() -> None:
     st.set_page_config(page_title="mer-bench leaderboard", layout="wide")
+    st.markdown(CSS, unsafe_allow_html=True)
     st.title("mer-bench leaderboard")
     path = store_path_from(sys.argv, dict(os.environ))
     st.caption(f"results database: {display_location(path)} (read only). Every score is "
@@ -199,15 +266,28 @@ def main() -> None:
     runs_all = board["runs"]
     if not len(runs_all):
         st.info("No complete runs yet: `mer-bench run ...` or `mer-bench import FILE`.")
+        unranked = board["unranked"]
+        if len(unranked):
+            st.table(tables.rejected_display({}, runs_all, unranked))
         return
     protocols = sorted(runs_all["protocol"].unique())
     protocol = st.sidebar.selectbox("Protocol", protocols, key="protocol")
-    runs = runs_all[runs_all["protocol"] == protocol].reset_index(drop=True)
+    runs_p = runs_all[runs_all["protocol"] == protocol]
+    kinds = dict(zip(runs_p["source"], runs_p["data"]))
+    first = core.default_source(runs_p)
+    sources = [first] + sorted(s for s in kinds if s != first)
+    source = st.sidebar.selectbox("Source (never ranked together)", sources, index=0,
+                                  key="source", format_func=lambda s: core.source_label(s, kinds[s]))
+    with_test = st.sidebar.checkbox("Rank best-on-test runs too (test-selected)", value=False,
+                                    key="with_test")
+    table, problems = load_ranking(str(path), version, protocol, source)
+    runs = ordered_runs(runs_p[runs_p["source"] == source], core.ranked(table, with_test),
+                        table).reset_index(drop=True)
     ranking_tab, detail_tab, compare_tab = st.tabs(["Ranking", "Run detail", "Compare runs"])
     with ranking_tab:
-        show_ranking(str(path), version, protocol, runs)
+        show_ranking(protocol, source, kinds[source], table, problems, board, with_test)
     with detail_tab:
-        show_detail(str(path), version, board, runs)
+        show_detail(str(path), version, board, runs, problems)
     with compare_tab:
         show_compare(str(path), version, board, runs)
 

@@ -1,5 +1,8 @@
 """Reading the results database for the board: read-only connections, one table per question.
 
+The tables the board ranks are built by `mer_bench.ranking` (shared with `mer-bench table`);
+this module adds what only the board needs: a read-only open and a cache key.
+
 The database is a SQLite file or a server URL (`postgresql://mer_board@host/db`, docs/team.md):
 either way the board opens it read-only (a read-only file open, or read-only transactions on a
 server, best under a role that may only SELECT) and shows it by `display_location`, which hides
@@ -8,17 +11,18 @@ a URL's password.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
+from mer_bench.ranking import (COMPLETE_STATUSES, leak_key, predictions_frame, record_dict,
+                               runs_frame, unranked_runs)
+from mer_bench.store import Store
 
-from mer_bench.cards import stable_hash
-from mer_bench.store import RunRecord, Store, redact
+from mer_bench.store import redact
 from mer_bench.store.database import is_url, sqlite_file
 
-#: Runs whose every fold is stored; running and failed runs are not ranked.
-COMPLETE_STATUSES = ("finished", "imported")
+__all__ = ["COMPLETE_STATUSES", "display_location", "leak_key", "open_read_only",
+           "predictions_frame", "record_dict", "runs_frame", "store_location", "store_version",
+           "unranked_runs"]
 
 
 def store_location(location: str | Path) -> str:
@@ -59,45 +63,3 @@ def store_version(location: str | Path) -> tuple:
         except OSError:
             parts += [0, 0]
     return tuple(parts)
-
-
-def leak_key(run: RunRecord) -> str:
-    """The run's identity without the seed and without the selection rule: runs of one
-    configuration under different policies share it (for the leakage gap)."""
-    identity = {k: v for k, v in run.identity.items()
-                if k not in ("seed", "selection", "selection_options")}
-    return stable_hash(identity)
-
-
-def runs_frame(store: Store) -> pd.DataFrame:
-    """One row per complete run, with the fields the board groups and shows."""
-    rows = []
-    counts = store.fold_counts()
-    for run in store.runs():
-        done = counts.get(run.run_id, 0)
-        if run.kind != "benchmark" or run.status not in COMPLETE_STATUSES or done < run.n_folds:
-            continue
-        rows.append({
-            "run_id": run.run_id, "model": run.model, "protocol": run.protocol,
-            "source": run.source, "view": run.view, "selection": run.selection,
-            "epochs": run.epochs, "seed": run.seed, "status": run.status,
-            "num_params": run.card.get("num_params"),
-            "date": (run.finished_at or run.started_at or "")[:10],
-            "n_classes": len(run.classes), "classes": "|".join(run.classes),
-            "config_key": run.group_hash, "leak_key": leak_key(run),
-        })
-    columns = ["run_id", "model", "protocol", "source", "view", "selection", "epochs", "seed",
-               "status", "num_params", "date", "n_classes", "classes", "config_key", "leak_key"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def predictions_frame(store: Store, run_id: str) -> pd.DataFrame:
-    """A run's predictions sorted by sample, with the subject qualified by its dataset."""
-    table = store.predictions(run_id)
-    table["group"] = table["dataset"] + ":" + table["subject"].astype(str)
-    return table.sort_values(["dataset", "subject", "sample"]).reset_index(drop=True)
-
-
-def record_dict(store: Store, run_id: str) -> dict:
-    """The run row as plain data (card, recipe, provenance decoded)."""
-    return asdict(store.run(run_id))

@@ -1,145 +1,91 @@
 """Every table of the board as a pure function of runs and predictions (no Streamlit here).
 
-Scores come from the stored predictions only. A ranking row is one configuration (same model,
-protocol, source, selection and recipe); its seeds are aggregated as mean ± sd, and its interval
-is a bootstrap over subjects of that seed mean. Reported paper numbers and chance levels are
-separate tables, never rows of the ranking.
+What is ranked, and how (configurations, seeds, intervals, chance of each rule, sources kept
+apart, honest policies by default), is `mer_bench.ranking`, shared with `mer-bench table`; this
+module turns it into the text tables the page shows, and adds the per-run tables of the detail
+and compare views.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mer_bench.chance import chance_level
 from mer_bench.errors import MerBenchError
 from mer_bench.metrics import metric, metric_names, metric_values, score
-from mer_bench.stats import bootstrap_ci, paired_difference, seed_spread, subject_confusions
+from mer_bench.ranking import (BEST_ON_TEST, REPORTED_MARK, REPORTED_SELECTION,  # noqa: F401
+                               TEST_SELECTED_MARK, aligned, chance_table, dataset_columns,
+                               epochs_text, interval, leakage_gaps, params_text,
+                               policies_side_by_side, ranked, ranking, reported_table, run_scores,
+                               selection_text, with_spread)
+from mer_bench.stats import paired_difference, subject_confusions
 
-BEST_ON_TEST = "best-on-test"
-TEST_SELECTED_MARK = "⚠ best-on-test (test-selected)"
-REPORTED_MARK = "reported"
-REPORTED_SELECTION = {"test-selected": "⚠ test-selected", "final-epoch": "final epoch (own code)",
-                      "as-published": "as the paper states (not verified)"}
-N_RESAMPLES = 1000
-BOOT_SEED = 0
-
-
-def selection_text(selection: str) -> str:
-    """The policy as the board prints it: test-set selection is always flagged."""
-    return TEST_SELECTED_MARK if selection == BEST_ON_TEST else selection
+#: What an empty cell shows on the page (a lone "-" would be drawn as a list bullet).
+EMPTY = "–"
 
 
-def _aligned(predictions: Sequence[pd.DataFrame]) -> bool:
-    """Whether several runs' predictions cover the same samples, in the same order, same labels."""
-    first = predictions[0][["dataset", "subject", "sample", "label"]].to_numpy()
-    return all(len(p) == len(first) and
-               (p[["dataset", "subject", "sample", "label"]].to_numpy() == first).all()
-               for p in predictions[1:])
-
-
-def run_scores(predictions: pd.DataFrame, num_classes: int) -> dict[str, float]:
-    """Every metric pooled ("uf1", ...) and per dataset ("casme2 UF1", ...) of one run."""
-    pooled = score(predictions["label"].to_numpy(), predictions["pred"].to_numpy(), num_classes, "cpu")
-    out = dict(pooled.values)
-    for dataset, part in predictions.groupby("dataset", sort=True):
-        s = score(part["label"].to_numpy(), part["pred"].to_numpy(), num_classes, "cpu")
-        out.update({f"{dataset} {metric(n).label}": s.values[n] for n in metric_names()})
-    return out
-
-
-def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
-            n_resamples: int = N_RESAMPLES, seed: int = BOOT_SEED) -> pd.DataFrame:
-    """Numeric ranking of one protocol's runs: one row per configuration, best mean UF1 first.
-
-    `predictions` maps run_id to `data.predictions_frame` tables. Columns: model, selection,
-    epochs, seeds, n_seeds, uf1/uar mean, sd, low, high, per-dataset means, params, date, run_ids.
-    """
-    rows = []
-    for _, group in runs.groupby("config_key", sort=False):
-        group = group.sort_values("seed")
-        preds = [predictions[r] for r in group["run_id"]]
-        num_classes = int(group["n_classes"].iloc[0])
-        per_run = [run_scores(p, num_classes) for p in preds]
-        row = {"model": group["model"].iloc[0], "source": group["source"].iloc[0],
-               "selection": group["selection"].iloc[0], "epochs": int(group["epochs"].iloc[0]),
-               "seeds": ",".join(str(s) for s in group["seed"]), "n_seeds": len(group)}
-        names = metric_names()
-        for name in names:
-            spread = seed_spread([s[name] for s in per_run])
-            row[f"{name}_mean"], row[f"{name}_sd"] = spread.mean, spread.sd
-        if _aligned(preds):
-            ci = bootstrap_ci(preds[0]["label"].to_numpy(), [p["pred"].to_numpy() for p in preds],
-                              preds[0]["group"].to_numpy(), num_classes, n_resamples, seed)
-            for name in names:
-                row[f"{name}_low"], row[f"{name}_high"] = ci[name].low, ci[name].high
-        else:
-            for name in names:
-                row[f"{name}_low"] = row[f"{name}_high"] = float("nan")
-        labels = [metric(n).label for n in names]
-        for key in sorted((k for k in per_run[0] if k not in names),
-                          key=lambda k: (k.rsplit(" ", 1)[0], labels.index(k.rsplit(" ", 1)[1]))):
-            row[key] = float(np.mean([s.get(key, np.nan) for s in per_run]))
-        params = group["num_params"].iloc[0]
-        row["params"] = int(params) if params is not None and not pd.isna(params) else None
-        row["date"] = max(group["date"])
-        row["run_ids"] = " ".join(group["run_id"])
-        row["config_key"] = group["config_key"].iloc[0]
-        row["leak_key"] = group["leak_key"].iloc[0]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    if not len(table):
-        return table
-    table = table.sort_values([f"{n}_mean" for n in metric_names()],
-                              ascending=[not metric(n).higher_is_better for n in metric_names()],
-                              kind="stable")
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table.reset_index(drop=True)
-
-
-def _with_spread(mean: float, sd: float, n: int) -> str:
-    return f"{mean:.4f}" if n < 2 or np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
-
-
-def _interval(low: float, high: float) -> str:
-    return "-" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+def _page(table: pd.DataFrame) -> pd.DataFrame:
+    """A text table as the page shows it: empty cells as EMPTY."""
+    return table.replace({"-": EMPTY, "": EMPTY})
 
 
 def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The ranking as text for the page: mean ± sd, 95% CI, flagged selection."""
+    """The ranking as text for the page: mean ± sd, 95% CI, the chance of each row's rule,
+    per-dataset means, flagged selection, view, epochs and parameters ("-" where a model has
+    none: an estimator), seed ids."""
     if not len(table):
         return pd.DataFrame()
-    labels = [metric(n).label for n in metric_names()]
-    datasets = [c for c in table.columns if c.rsplit(" ", 1)[-1] in labels and " " in c]
-    out = pd.DataFrame({"rank": table["rank"], "model": table["model"]})
+    out = pd.DataFrame({"rank": table["rank"], "model": table["model"], "view": table["view"],
+                        "selection": [selection_text(s) for s in table["selection"]],
+                        "epochs": [epochs_text(e) for e in table["epochs"]],
+                        "seed ids": table["seeds"]})
     for name in metric_names():
         label = metric(name).label
-        out[label] = [_with_spread(m, s, n) for m, s, n in
+        out[label] = [with_spread(m, s, n) for m, s, n in
                       zip(table[f"{name}_mean"], table[f"{name}_sd"], table["n_seeds"])]
-        out[f"{label} 95% CI"] = [_interval(lo, hi) for lo, hi in
+        out[f"{label} 95% CI"] = [interval(lo, hi) for lo, hi in
                                   zip(table[f"{name}_low"], table[f"{name}_high"])]
-    for col in datasets:
+    out["chance UF1 (its rule)"] = [f"{v:.4f}" for v in table["uf1_chance"]]
+    for col in dataset_columns(table):
         out[col] = [f"{v:.4f}" for v in table[col]]
-    out["selection"] = [selection_text(s) for s in table["selection"]]
-    out["epochs"] = table["epochs"]
-    out["seeds"] = table["seeds"]
-    out["params"] = [f"{p:,}" if p is not None and not pd.isna(p) else "-" for p in table["params"]]
+    out["params"] = [params_text(p) for p in table["params"]]
     out["source"] = table["source"]
     out["date"] = table["date"]
-    return out.set_index("rank")
+    return _page(out).set_index("rank").reset_index()
 
 
-def reported_table(protocol: str) -> pd.DataFrame | None:
-    """The protocol's published numbers (`<protocol>_reported.csv` of mer_bench_protocols)."""
-    path = resources.files("mer_bench_protocols").joinpath("data", f"{protocol}_reported.csv")
-    if not path.is_file():
-        return None
-    with resources.as_file(path) as real:
-        table = pd.read_csv(real, comment="#")
-    return table
+def policies_display(side: pd.DataFrame) -> pd.DataFrame:
+    """Policies side by side as text: per model, each policy's score next to its rule's chance."""
+    if not len(side):
+        return pd.DataFrame()
+    out = pd.DataFrame({"model": side["model"], "view": side["view"],
+                        "epochs": [epochs_text(e) for e in side["epochs"]],
+                        "selection": [selection_text(s) for s in side["selection"]],
+                        "seed ids": side["seed ids"]})
+    for name in metric_names():
+        label = metric(name).label
+        out[label] = side[label].map("{:.4f}".format)
+        out[f"{label} chance of its rule"] = side[f"{label} chance"].map("{:.4f}".format)
+        out[f"{label} above chance"] = side[f"{label} above chance"].map("{:+.4f}".format)
+    if "UF1 leak" in side.columns:
+        out["UF1 leak (vs best honest)"] = [("-" if pd.isna(v) else f"{v:+.4f}")
+                                            for v in side["UF1 leak"]]
+    out["chance rule"] = side["chance rule"]
+    return _page(out).set_index("model")
+
+
+def chance_display(chance: pd.DataFrame) -> pd.DataFrame:
+    if not len(chance):
+        return pd.DataFrame()
+    names = metric_names()
+    columns = ["K", *names, *(f"{n}_sd" for n in names), "repeats", "rows"]
+    labels = {**{n: metric(n).label for n in names},
+              **{f"{n}_sd": f"{metric(n).label} sd" for n in names}, "rows": "used by"}
+    return chance.set_index("reference")[columns].rename(columns=labels)
 
 
 def reported_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -150,58 +96,36 @@ def reported_display(table: pd.DataFrame) -> pd.DataFrame:
     for col in table.columns:
         if col.endswith("_uf1") or col.endswith("_uar"):
             if not col.startswith("composite"):
-                dataset, metric = col.rsplit("_", 1)
-                out[f"{dataset} {metric.upper()}"] = table[col].map("{:.4f}".format)
+                dataset, name = col.rsplit("_", 1)
+                out[f"{dataset} {name.upper()}"] = table[col].map("{:.4f}".format)
     out["selection"] = [REPORTED_SELECTION.get(s, s) for s in table["selection"]]
     out["source"] = table["source"]
     return out.set_index("method")
 
 
-def chance_table(labels: np.ndarray, groups: np.ndarray, num_classes: int,
-                 candidates: Sequence[int], repeats: int = 100, seed: int = 0) -> pd.DataFrame:
-    """Chance UF1 / UAR of a class-prior random predictor for each candidate-epoch count K."""
+def rejected_display(problems: Mapping[str, str], runs: pd.DataFrame,
+                     unranked: pd.DataFrame) -> pd.DataFrame:
+    """Runs that are stored but not ranked, each with its reason: complete runs that cannot be
+    scored, and runs that are not complete (interrupted, failed, still running, process gone)."""
     rows = []
-    for k in sorted(set(int(c) for c in candidates)):
-        level = chance_level(labels, groups, num_classes, k, repeats if k > 1 else 4 * repeats, seed)
-        rows.append({"reference": f"chance, {level.selection}", "K": k,
-                     "selection": "fixed" if k == 1 else BEST_ON_TEST,
-                     **level.mean, **{f"{n}_sd": v for n, v in level.sd.items()},
-                     "repeats": level.repeats})
-    return pd.DataFrame(rows)
-
-
-def chance_candidates(table: pd.DataFrame) -> list[int]:
-    """K = 1 (fixed) and each epoch count of the best-on-test configurations shown."""
-    ks = {1}
-    if len(table):
-        ks |= {int(e) for e, s in zip(table["epochs"], table["selection"]) if s == BEST_ON_TEST}
-    return sorted(ks)
-
-
-def leakage_gaps(table: pd.DataFrame) -> pd.DataFrame:
-    """For configurations run under both policies: best-on-test minus fixed (the leakage gap)."""
-    rows = []
-    if not len(table):
-        return pd.DataFrame(rows)
-    for _, group in table.groupby("leak_key", sort=False):
-        fixed = group[group["selection"] == "fixed"]
-        test = group[group["selection"] == BEST_ON_TEST]
-        if len(fixed) and len(test):
-            f, t = fixed.iloc[0], test.iloc[0]
-            row = {"model": f["model"], "epochs": int(f["epochs"])}
-            for name in metric_names():
-                label = metric(name).label
-                row.update({f"{label} fixed": f[f"{name}_mean"],
-                            f"{label} best-on-test": t[f"{name}_mean"],
-                            f"{label} gap": t[f"{name}_mean"] - f[f"{name}_mean"]})
-            rows.append({**row, "seeds fixed": f["seeds"], "seeds best-on-test": t["seeds"]})
-    return pd.DataFrame(rows)
+    by_id = runs.set_index("run_id") if len(runs) else None
+    for run_id, reason in problems.items():
+        r = by_id.loc[run_id]
+        rows.append({"run": run_id, "model": r["model"], "source": r["source"],
+                     "selection": selection_text(r["selection"]), "status": r["status"],
+                     "why not ranked": reason})
+    for _, r in unranked.iterrows():
+        rows.append({"run": r["run_id"], "model": r["model"], "source": r["source"],
+                     "selection": selection_text(r["selection"]), "status": r["status"],
+                     "why not ranked": f"incomplete: {r['folds']} folds stored"})
+    return _page(pd.DataFrame(rows, columns=["run", "model", "source", "selection", "status",
+                                             "why not ranked"])).set_index("run")
 
 
 def compare_runs(a: pd.DataFrame, b: pd.DataFrame, num_classes: int,
-                 n_resamples: int = 2000, seed: int = BOOT_SEED) -> pd.DataFrame:
+                 n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """B minus A: difference, paired bootstrap 95% CI and p-values (bootstrap, permutation)."""
-    if not _aligned([a, b]):
+    if not aligned([a, b]):
         raise MerBenchError("the two runs do not cover the same samples with the same labels: "
                             "a paired comparison needs both")
     diff = paired_difference(a["label"].to_numpy(), a["pred"].to_numpy(), b["pred"].to_numpy(),
@@ -239,3 +163,59 @@ def subject_table(predictions: pd.DataFrame, num_classes: int) -> pd.DataFrame:
     values = metric_values(cms)
     return pd.DataFrame({"subject": order, "n": n, "accuracy": correct / np.maximum(n, 1),
                          **{metric(name).label: values[name] for name in metric_names()}})
+
+
+def chosen_epochs(folds: pd.DataFrame) -> pd.DataFrame:
+    """How many folds kept each epoch (`selected_epoch` of the folds table); empty for runs
+    that choose no epoch (estimators)."""
+    epochs = pd.to_numeric(folds["selected_epoch"], errors="coerce").dropna().astype(int)
+    counts = epochs.value_counts().sort_index()
+    return pd.DataFrame({"epoch": counts.index.astype(int), "folds": counts.to_numpy()})
+
+
+def fold_choices(folds: pd.DataFrame) -> pd.DataFrame:
+    """Per fold: held-out subject, the epoch kept, and what the policy recorded about its choice."""
+    def text(choice: Any) -> str:
+        if not choice:
+            return ""
+        if isinstance(choice, dict):
+            return "; ".join(f"{k}: {_short(v)}" for k, v in choice.items())
+        return _short(choice)
+    return _page(pd.DataFrame({
+        "fold": folds["fold_key"],
+        "epoch kept": [epochs_text(e) for e in folds["selected_epoch"]],
+        "of epochs trained": [epochs_text(e) for e in folds["epochs_trained"]],
+        "what the policy recorded": [text(c) for c in folds["selection"]],
+    })).set_index("fold")
+
+
+def provenance_table(record: Mapping[str, Any], fields: Sequence[str]) -> pd.DataFrame:
+    """The run's provenance as rows of readable text: nested records flattened to dotted keys,
+    lists joined (long ones cut with their length), never a dictionary's repr."""
+    rows: dict[str, str] = {k: _short(record[k]) for k in fields}
+    for key, value in _flatten(record.get("provenance") or {}, "provenance"):
+        rows[key] = value
+    return _page(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
+
+
+def _flatten(value: Any, prefix: str) -> list[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        out = []
+        for k, v in value.items():
+            out += _flatten(v, f"{prefix}.{k}")
+        return out or [(prefix, "-")]
+    return [(prefix, _short(value))]
+
+
+def _short(value: Any, limit: int = 6) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        items = [_short(v) for v in value[:limit]]
+        more = f" … ({len(value)} in all)" if len(value) > limit else ""
+        return ", ".join(items) + more if items else "-"
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str)
+    return str(value)

@@ -28,7 +28,7 @@ import torch
 import mer_bench
 from mer_bench import progress, registry
 from mer_bench.cards import ModelSpec, Recipe
-from mer_bench.errors import MerBenchError
+from mer_bench.errors import MerBenchError, RunInterrupted, UsageError
 from mer_bench.eta import SAY_ABOVE_S, Estimate, estimate_run, eta_line
 from mer_bench.executors import Executor, RunContext, make_executor
 from mer_bench.folds import make_folds
@@ -69,16 +69,32 @@ class RunConfig:
     save_weights: bool = False  # keep each fold's model next to the store (mer_bench.weights)
 
     def recipe(self, spec: ModelSpec) -> Recipe:
-        """The effective recipe: the card's, with this run's overrides."""
-        for flag, value, low in (("--epochs", self.epochs, 0), ("--batch-size", self.batch_size, 1),
-                                 ("--lr", self.lr, 0)):
-            if value is not None and not value >= low:
-                raise MerBenchError(f"{flag} must be at least {low}, got {value}")
+        """The effective recipe: the card's, with this run's overrides. A trained model needs at
+        least one epoch, a positive learning rate and batch size; an estimator (fitted once)
+        has none of the three, so overrides of them are ignored (with a warning) and never
+        stored, and a sweep over every model with `--epochs N` still runs it."""
+        from mer_bench.training import trainer_class
+
+        overrides = (("--epochs", self.epochs), ("--lr", self.lr), ("--batch-size", self.batch_size))
+        if not trainer_class(spec).has_epochs:
+            given = [flag for flag, value in overrides if value is not None]
+            if given:
+                log.warning("%s: not used by model '%s' (an estimator, fitted once per fold)",
+                            ", ".join(given), spec.card.name)
+            return spec.card.recipe
+        for flag, value in overrides:
+            if value is not None and not value > 0:
+                raise UsageError(f"{flag} must be {'positive' if flag == '--lr' else 'at least 1'}"
+                                 f", got {value:g}")
         try:
-            return spec.card.recipe.override(epochs=self.epochs, lr=self.lr,
-                                             batch_size=self.batch_size)
+            recipe = spec.card.recipe.override(epochs=self.epochs, lr=self.lr,
+                                               batch_size=self.batch_size)
         except ValueError as exc:
-            raise MerBenchError(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
+        if recipe.epochs < 1:
+            raise UsageError(f"model '{spec.card.name}' trains for {recipe.epochs} epochs: give "
+                             "--epochs 1 or more (nothing trained is nothing to score)")
+        return recipe
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,7 @@ def device_name(device: torch.device) -> str:
 def check_device(name: str) -> torch.device:
     """The torch device for `--device`; one-line errors for unknown names and absent CUDA."""
     if name not in ("auto", "cpu") and not name.startswith("cuda"):
-        raise MerBenchError(f"--device must be auto, cpu or cuda (or cuda:N), got {name!r}")
+        raise UsageError(f"--device must be auto, cpu or cuda (or cuda:N), got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MerBenchError(f"--device {name}: no CUDA device is available here (torch "
                             f"{torch.__version__}); use --device cpu or auto")
@@ -229,26 +245,75 @@ def _now() -> str:
     return now()
 
 
+def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = None,
+                  **run_values: Any) -> RunConfig:
+    """The configuration that resumes stored run `record`: model, protocol, source and its data
+    options, selection and its options, recipe and seed from the run's stored identity, and its
+    executor. `source_values` (the source's options given now: where the data and caches are,
+    workers) and `run_values` (RunConfig fields given now: device, executor, ...) go on top; a
+    given value that changes the identity is caught by `run_benchmark`'s identity check."""
+    identity = RunIdentity.from_dict(record.identity)
+    spec = registry.get_model(identity.model)
+    options_type = registry.SOURCES.get(identity.source).Options
+    types = {f.name: f for f in dataclasses.fields(options_type)}
+    data: dict[str, Any] = {}
+    for key, value in identity.data.items():
+        f = types.get(key)
+        default = None if f is None else (f.default_factory() if f.default_factory
+                                          is not dataclasses.MISSING else f.default)
+        if f is None or dataclasses.is_dataclass(default):
+            continue  # stored as its hash: the default is what the identity check compares
+        data[key] = Path(value) if isinstance(value, str) and "Path" in str(f.type) else value
+    data.update({k: v for k, v in (source_values or {}).items() if v is not None})
+    recipe = identity.recipe
+    from mer_bench.training import trainer_class
+
+    trained = trainer_class(spec).has_epochs
+    config = RunConfig(
+        model=identity.model, protocol=identity.protocol, source=identity.source,
+        source_options=source_options(identity.source, **data), selection=identity.selection,
+        selection_options=dict(identity.selection_options), seed=identity.seed,
+        executor=record.executor, experiment_id=record.experiment_id,
+        epochs=recipe.get("epochs") if trained else None,
+        lr=recipe.get("lr") if trained else None,
+        batch_size=recipe.get("batch_size") if trained else None)
+    return dataclasses.replace(config, **{k: v for k, v in run_values.items() if v is not None})
+
+
 def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) -> RunSummary:
     """Run (or resume) a benchmark and return its summary, recomputed from the stored folds.
-    Progress (folds, and epochs where the executor reports them) goes to `mer_bench.progress`."""
+    Progress (folds, and epochs where the executor reports them) goes to `mer_bench.progress`.
+
+    Resuming a finished (or imported) run changes nothing and returns its summary; resuming a
+    run that another live process on this host is training is refused. Ctrl-C (or SIGTERM, where
+    the caller turns it into KeyboardInterrupt) marks the run `interrupted` and raises
+    `RunInterrupted`, which names the run and how to resume it."""
+    from mer_bench.run_status import live_elsewhere
+
+    previous = store.run(resume) if resume else None
+    if previous is not None and live_elsewhere(previous):
+        raise MerBenchError(f"run {previous.run_id} is being trained by process "
+                            f"{previous.pid} on this host: stop it before resuming")
     run = prepare_run(config)
     if config.save_weights:
         from mer_bench.weights import save_fold_weights, weights_dir
 
         weights_dir(store)  # a database URL has no folder for them: fail before training
-    if resume:
-        previous = store.run(resume)
+    if previous is not None:
         if previous.kind != "benchmark":
             raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "
                                 "train), not a benchmark run: there is nothing to resume")
         if previous.config_hash != run.identity.config_hash:
             differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
-            raise MerBenchError(f"run {previous.run_id} was made with another configuration "
-                                f"({'; '.join(differences[:4]) or 'identity version'}); resume it "
-                                "with the same options")
+            raise UsageError(f"run {previous.run_id} was made with another configuration "
+                             f"({'; '.join(differences[:4]) or 'identity version'}; given vs "
+                             f"stored); --resume {previous.run_id} alone resumes it as it was made")
+        done = store.finished_folds(previous.run_id)
+        if previous.status in ("finished", "imported"):
+            log.info("run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
+                     previous.run_id, previous.status, len(done), previous.n_folds)
+            return summarize_run(store, previous, config.device)
         run_id = previous.run_id
-        done = store.finished_folds(run_id)
         todo = [t for t in run.tasks if t.fold.index not in done]
         estimate = say_estimate(run, todo)
         store.set_status(run_id, "running", finished_at=None, host=socket.gethostname(),
@@ -260,6 +325,7 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         run_id = store.create_run(new_run_record(run, estimate))
         done, wall_before = set(), 0.0
     samples, policy, labels = run.samples, run.policy, run.labels
+    stored = [len(done)]
 
     def on_done(task: FoldTask, trace: FoldTrace) -> None:
         fold = task.fold
@@ -277,6 +343,7 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
             subjects=rows["subject"].astype(str).tolist(),
             samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
             probs=output.probs, selection=output.selection or None, artifact=artifact))
+        stored[0] += 1
         tracker.fold_done(fold.index, fold.key)
 
     started = time.perf_counter()
@@ -287,7 +354,8 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         run.executor.execute(run.context, todo, on_done, tracker.epoch)
     except KeyboardInterrupt:
         _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
-        raise
+        raise RunInterrupted(run_id, _stored_folds(store, run_id, stored[0]),
+                             len(run.tasks)) from None
     except BaseException:
         _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
         raise
@@ -354,6 +422,15 @@ class RunTracker:
         for bar in self.folds.values():
             bar.close()
         self.run.close()
+
+
+def _stored_folds(store: Store, run_id: str, counted: int) -> int:
+    """Folds of the run in the database (what a resume keeps); the count seen here if the
+    database cannot say."""
+    try:
+        return len(store.finished_folds(run_id))
+    except Exception:  # the database may be what failed
+        return counted
 
 
 def _stop(store: Store, run_id: str, status: str, wall: float) -> None:

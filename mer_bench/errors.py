@@ -46,3 +46,15 @@ class UsageError(MerBenchError):
     def unknown(cls, what: str, name: str, known: Iterable[str]) -> UsageError:
         """`what` 'name' is unknown, with the closest known names as hints."""
         return cls(f"{what} '{name}' is unknown{suggestions(name, known)}")
+
+
+class RunInterrupted(MerBenchError):
+    """A run stopped by Ctrl-C or SIGTERM: its finished folds are stored (exit code 130)."""
+
+    exit_code = 130
+
+    def __init__(self, run_id: str, done: int, total: int, resume: str | None = None) -> None:
+        self.run_id, self.done, self.total = run_id, done, total
+        resume = resume or f"mer-bench run --resume {run_id}"
+        super().__init__(f"interrupted: run {run_id} stopped with {done}/{total} folds stored; "
+                         f"resume it with: {resume}")

@@ -18,7 +18,7 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
     """The predictions CSV with canonical ids and integer predictions; errors name file and row."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read predictions CSV ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
@@ -37,12 +37,15 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({"key": keys, "pred": preds, "row": range(2, len(table) + 2)})
 
 
-def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "auto") -> RunSummary:
-    """Every sample of the protocol's list must appear exactly once, and nothing else."""
+def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "auto",
+                           manifest: pd.DataFrame | None = None) -> RunSummary:
+    """Every sample of the protocol's list (or of `manifest`, the protocol's samples as a source
+    resolved them: dataset, subject, sample, label) must appear exactly once, and nothing else."""
     classes = protocol.card.classes
-    manifest = protocol.protocol.listed_samples(classes)
+    manifest = protocol.protocol.listed_samples(classes) if manifest is None else manifest
     if manifest is None:
-        raise DataError(f"protocol {protocol.card.name} has no explicit sample list: score needs one")
+        raise DataError(f"protocol {protocol.card.name} has no explicit sample list: score needs "
+                        "one, or --source to rebuild the protocol's samples from that source")
     manifest = manifest.assign(key=[sample_key(d, s, n) for d, s, n in
                                     zip(manifest["dataset"], manifest["subject"], manifest["sample"])])
     preds = read_predictions(path, classes)

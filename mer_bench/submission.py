@@ -124,6 +124,12 @@ def validate_submission(data: dict[str, Any], where: str = "submission") -> Subm
         _check_against_list(predictions, listed, protocol, fail)
     provenance = {**data["provenance"], "sample_list_checked": listed is not None}
     identity = _check_identity(data, run, fail)
+    from mer_bench.ranking import honest_policies, run_problem
+
+    problem = run_problem(run["selection"], identity.recipe.get("epochs"),
+                          card.get("framework", "torch"), honest_policies())
+    if problem:
+        raise fail(f"cannot be scored: {problem}")
     run = {**run, "identity": identity}
     return Submission(run, card, data["recipe"], provenance, folds, predictions, ignored)
 

@@ -41,12 +41,13 @@ def fixture_predictions(samples: pd.DataFrame, accuracy: float, seed: int) -> np
 def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: str, seed: int,
                     accuracy: float, num_params: int, epochs: int = 20, rng_seed: int = 0,
                     source: str = "flows", finish: bool = True,
-                    data: dict | None = None) -> str:
+                    data: dict | None = None, folds_stored: int | None = None,
+                    status: str = "finished", framework: str = "torch") -> str:
     groups = list(dict.fromkeys(zip(samples["dataset"], samples["subject"])))
     recipe = Recipe(optimizer="adam", lr=0.001, batch_size=64, epochs=epochs).as_dict()
     card = {"name": model, "description": f"fixture model {model}", "reference": "tests",
             "year": 2026, "view": "flow28", "num_params": num_params, "recipe": recipe,
-            "framework": "torch", "notes": "", "published": {}}
+            "framework": framework, "notes": "", "published": {}}
     identity = RunIdentity(model=model, protocol="megc2019", source=source, view={"name": "flow28"},
                            data=data or {"data_root": "/fixture/flows"}, selection=selection,
                            recipe=recipe, seed=seed)
@@ -59,29 +60,58 @@ def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: 
         executor="sequential", n_folds=len(groups), started_at=now(), finished_at=None,
         status="running"))
     probs = fixture_predictions(samples, accuracy, rng_seed)
-    for index, (dataset, subject) in enumerate(groups):
+    for index, (dataset, subject) in enumerate(groups[:folds_stored]):
         rows = np.flatnonzero((samples["dataset"] == dataset).to_numpy()
                               & (samples["subject"] == subject).to_numpy())
         part = samples.iloc[rows]
         store.add_fold(run_id, FoldRecord(
             fold_index=index, fold_key=f"{dataset}:{subject}", seed=seed,
             n_train=len(samples) - len(rows), epochs_trained=epochs,
-            selected_epoch=epochs if selection == "fixed" else int(rows[0] % epochs) + 1,
+            selected_epoch=epochs if selection == "fixed" or epochs < 1 else int(rows[0] % epochs) + 1,
             seconds=0.5 + 0.01 * index, datasets=part["dataset"].tolist(),
             subjects=part["subject"].tolist(), samples=part["sample"].tolist(),
             labels=part["label"].to_numpy(), probs=probs[rows]))
     if finish:
-        store.set_status(run_id, "finished")
+        store.set_status(run_id, status)
     return run_id
 
 
+#: Runs that are stored but must not be ranked, or ranked apart (see fill_store).
+EXTRA_RUNS = ("zero-epoch-net", "stopped-net", "demo-net")
+
+
+def demo_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """A synthetic sample list unlike the real one: other subjects, other class balance."""
+    demo = samples.iloc[::3].copy()
+    demo["dataset"] = np.where(np.arange(len(demo)) % 2, "casme2", "samm")
+    demo["subject"] = [f"{i % 12:03d}" for i in range(len(demo))]
+    demo["sample"] = [f"demo_{i:03d}" for i in range(len(demo))]
+    demo["label"] = np.arange(len(demo)) % 3
+    return demo.reset_index(drop=True)
+
+
 def fill_store(path: Path) -> dict[tuple[str, str, int], str]:
-    """Write FIXTURE_RUNS into a new database at `path`; returns run ids by (model, policy, seed)."""
+    """Write FIXTURE_RUNS (real data: the flows source) into a new database at `path`, and
+    beside them a best-on-test run with 0 epochs (cannot be scored), an interrupted run with 5
+    of 68 folds, and two runs on the synthetic demo (its own labels: fixed and best-on-test);
+    returns run ids by
+    (model, policy, seed)."""
     samples = megc2019_list()
     store = Store(path)
     ids = {}
     for i, (model, selection, seed, accuracy, params) in enumerate(FIXTURE_RUNS):
         ids[(model, selection, seed)] = add_fixture_run(store, samples, model, selection, seed,
                                                         accuracy, params, rng_seed=100 + i)
+    ids[("zero-epoch-net", "best-on-test", 0)] = add_fixture_run(
+        store, samples, "zero-epoch-net", "best-on-test", 0, 0.9, 10, epochs=0, rng_seed=7)
+    ids[("stopped-net", "fixed", 0)] = add_fixture_run(
+        store, samples, "stopped-net", "fixed", 0, 0.9, 10, rng_seed=8, folds_stored=5,
+        status="interrupted")
+    ids[("demo-net", "fixed", 0)] = add_fixture_run(
+        store, demo_samples(samples), "demo-net", "fixed", 0, 0.95, 10, rng_seed=9,
+        source="demo", data={"difficulty": "standard"})
+    ids[("demo-net", "best-on-test", 0)] = add_fixture_run(
+        store, demo_samples(samples), "demo-net", "best-on-test", 0, 0.97, 10, rng_seed=10,
+        source="demo", data={"difficulty": "standard"})
     store.close()
     return ids

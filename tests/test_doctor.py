@@ -60,4 +60,31 @@ def test_doctor_nothing_configured(tmp_path):
     result = CliRunner().invoke(app, ["doctor", "--data-root", str(tmp_path)])
     assert result.exit_code == 1
     assert f"casme2: not configured (looked at: {tmp_path / 'CASME2'} (--data-root))" in result.output
-    assert result.output.rstrip().endswith("not ok: no dataset configured")
+    assert result.output.rstrip().endswith("error: not ok: no dataset configured (see where "
+                                           "datasets are looked for, above)")
+    # the environment variables and config file it reads are named
+    for name in ("$MER_BENCH_CASME2", "$MER_BENCH_SAMM", "$MER_BENCH_DATA_ROOT", "$MER_BENCH_CONFIG"):
+        assert name in result.output
+
+
+def test_doctor_corrupt_sheet_is_found_but_not_usable(tmp_path):
+    root = _tree(tmp_path / "data")
+    (sheet,) = (root / "CASME2").glob("*.xlsx")
+    sheet.write_bytes(b"this is not a spreadsheet")
+    result = CliRunner().invoke(app, ["doctor", "--data-root", str(root), "--no-images"])
+    assert result.exit_code == 1
+    assert f"casme2: found, NOT usable at {root / 'CASME2'}" in result.output
+    assert (f"{sheet}: cannot read annotation sheet 0 (not a readable Excel file: corrupt, or not "
+            ".xls/.xlsx content)") in result.output
+    assert "MISSING" not in result.output and "engine" not in result.output
+
+
+def test_doctor_exits_1_when_a_requested_protocol_does_not_resolve(tmp_path):
+    root = _tree(tmp_path / "data")
+    result = CliRunner().invoke(app, ["doctor", "--data-root", str(root), "--no-images",
+                                      "--protocol", "casme2"])
+    assert result.exit_code == 0, result.output  # casme2 resolves (2 samples)
+    result = CliRunner().invoke(app, ["doctor", "--data-root", str(root), "--no-images",
+                                      "--protocol", "casme2", "--protocol", "megc2019"])
+    assert result.exit_code == 1
+    assert "error: not ok: requested protocol megc2019 is not resolvable" in result.output

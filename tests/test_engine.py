@@ -9,7 +9,7 @@ import pytest
 import mer_bench.executors.base as executors
 from mer_bench.data import FALLBACK_POINTS, InputArrays, ProtocolData
 from mer_bench.engine import RunConfig, prepare_run, run_benchmark
-from mer_bench.errors import MerBenchError
+from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.folds import fold_seed, hold_out_database_folds, loso_folds
 from mer_bench.sources import source_options
 from mer_bench.store import Store
@@ -86,7 +86,8 @@ def test_resume_after_interruption_skips_finished_folds(tiny_model, flows_dir, s
         return real_run_fold(ctx, task, on_epoch)
 
     monkeypatch.setattr(executors, "run_fold", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="with 5/68 folds stored; resume it with: mer-bench "
+                                             "run --resume"):
         run_benchmark(flows_config(tiny_model, flows_dir), store)
     partial = [r for r in store.runs() if r.run_id != reference.run_id][0]
     assert partial.status == "interrupted" and store.finished_folds(partial.run_id) == set(range(5))

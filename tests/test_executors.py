@@ -18,7 +18,7 @@ from conftest import TINY, tiny_spec
 from mer_bench import registry
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
 from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError
+from mer_bench.errors import MerBenchError, RunInterrupted
 from mer_bench.executors import RunContext, SequentialExecutor, make_executor
 from mer_bench.executors.fold_parallel import FoldParallelExecutor
 from mer_bench.folds import Fold, fold_seed
@@ -144,7 +144,7 @@ def interrupted_then_resumed(executor: str, flows_dir, store_path) -> tuple[np.n
     """Run under `executor`, stop it after 5 folds, resume it; check no fold ran twice."""
     config = flows_run(executor, flows_dir)
     first = InterruptingStore(store_path, limit=5)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted):  # Ctrl-C, as the engine reports it
         run_benchmark(config, first)
     (run,) = first.runs()
     done = set(first.added)

@@ -35,20 +35,34 @@ def _table(at: AppTest, first_column: str):
     raise AssertionError(f"no table with column {first_column!r}")
 
 
-def test_ranking_order_marks_and_seed_aggregation(app):
+def test_ranking_shows_honest_configurations_of_real_data(app):
+    assert not app.exception
+    ranking = _table(app, "UF1 95% CI")
+    assert list(ranking["model"]) == ["good-net", "weak-net"]  # honest, real data, complete
+    assert list(ranking["selection"]) == ["fixed", "fixed"]
+    assert list(ranking["seed ids"]) == ["0,1", "0"] and list(ranking["view"]) == ["flow28"] * 2
+    assert "±" in ranking["UF1"].iloc[0] and "±" not in ranking["UF1"].iloc[1]
+    assert list(ranking["params"]) == ["5,000", "1,200"] and list(ranking["epochs"]) == ["20", "20"]
+    assert {"smic UF1", "casme2 UAR", "samm UF1"} <= set(ranking.columns)
+    uf1 = [float(v.split()[0]) for v in ranking["UF1"]]
+    assert uf1 == sorted(uf1, reverse=True) and 0.74 < uf1[0] < 0.84 and 0.45 < uf1[1] < 0.56
+    for text, mean in zip(ranking["UF1 95% CI"], uf1):
+        low, high = (float(v) for v in text.strip("[]").split(","))
+        assert low < mean < high
+    # each row beside the chance of its own rule (fixed: one draw), from its own labels
+    assert all(abs(float(v) - 1 / 3) < 0.03 for v in ranking["chance UF1 (its rule)"])
+    assert any("flows (real data)" in s.value for s in app.subheader)
+
+
+def test_best_on_test_joins_the_ranking_only_when_asked(app):
+    app.checkbox(key="with_test").check().run()
     assert not app.exception
     ranking = _table(app, "UF1 95% CI")
     assert list(ranking["model"]) == ["good-net", "good-net", "weak-net"]
     assert list(ranking["selection"]) == [tables.TEST_SELECTED_MARK, "fixed", "fixed"]
-    assert list(ranking["seeds"]) == ["0", "0,1", "0"]
-    assert "±" in ranking["UF1"].iloc[1] and "±" not in ranking["UF1"].iloc[0]
-    assert list(ranking["params"]) == ["5,000", "5,000", "1,200"]
-    assert {"smic UF1", "casme2 UAR", "samm UF1"} <= set(ranking.columns)
-    uf1 = [float(v.split()[0]) for v in ranking["UF1"]]
-    assert uf1 == sorted(uf1, reverse=True) and 0.88 < uf1[0] < 0.95 and 0.45 < uf1[2] < 0.56
-    for text, mean in zip(ranking["UF1 95% CI"], uf1):
-        low, high = (float(v) for v in text.strip("[]").split(","))
-        assert low < mean < high
+    chance = [float(v) for v in ranking["chance UF1 (its rule)"]]
+    assert 0.55 < chance[0] < 0.72 and abs(chance[1] - 1 / 3) < 0.03  # best of 20 vs one draw
+    assert "zero-epoch-net" not in set(ranking["model"])
 
 
 def test_reported_rows_are_separate_and_marked(app):
@@ -58,19 +72,68 @@ def test_reported_rows_are_separate_and_marked(app):
     assert reported.loc["HTNet", "UF1"] == "0.8603" and reported.loc["HTNet", "UAR"] == "0.8475"
     assert reported.loc["HTNet", "selection"] == "⚠ test-selected"
     assert reported.loc["STSTNet", "selection"] == "final epoch (own code)"
-    assert "HTNet" not in set(ranking["model"]) and len(ranking) == 3
+    assert "HTNet" not in set(ranking["model"]) and len(ranking) == 2
     assert any("not ranked" in s.value for s in app.subheader)
 
 
-def test_chance_lines_and_leakage_gap(app):
+def test_policies_side_by_side_with_the_chance_of_each_rule(app, board_store):
+    side = _table(app, "UF1 chance of its rule")
+    good = side.loc["good-net"]
+    assert list(good["selection"]) == ["fixed", tables.TEST_SELECTED_MARK]
+    fixed_uf1, test_uf1 = (float(v) for v in good["UF1"])
+    fixed_chance, test_chance = (float(v) for v in good["UF1 chance of its rule"])
+    assert abs(fixed_chance - 1 / 3) < 0.03 and 0.55 < test_chance < 0.72
+    assert float(good["UF1 above chance"].iloc[0]) == pytest.approx(fixed_uf1 - fixed_chance, abs=2e-4)
+    assert float(good["UF1 leak (vs best honest)"].iloc[1]) == pytest.approx(
+        test_uf1 - fixed_uf1, abs=2e-4)
+    assert 0.1 < test_uf1 - fixed_uf1 < 0.2
+    assert list(good["chance rule"]) == ["fixed-selection chance", "best-of-20 chance"]
+    assert any("val-subjects and nested" in c.value for c in app.caption)
     chance = _table(app, "K")
-    assert list(chance["K"]) == [1, 20]  # fixed, and best-on-test with the runs' 20 epochs
-    assert chance["UF1"].iloc[0] == pytest.approx(1 / 3, abs=0.03)
-    assert 0.55 < chance["UF1"].iloc[1] < 0.72
-    gap = _table(app, "UF1 gap")
-    assert gap["UF1 gap"].iloc[0] == pytest.approx(
-        gap["UF1 best-on-test"].iloc[0] - gap["UF1 fixed"].iloc[0])
-    assert 0.1 < gap["UF1 gap"].iloc[0] < 0.2
+    assert list(chance["K"]) == [1, 20]
+
+
+def test_runs_that_cannot_be_ranked_are_listed_with_their_reason(app, board_store):
+    ids = board_store[1]
+    rejected = _table(app, "why not ranked")
+    zero = rejected.loc[ids[("zero-epoch-net", "best-on-test", 0)], "why not ranked"]
+    assert "0 epochs" in zero and "no epoch to choose from" in zero
+    stopped = rejected.loc[ids[("stopped-net", "fixed", 0)]]
+    assert stopped["why not ranked"] == "incomplete: 5/68 folds stored"
+    assert stopped["status"].startswith("interrupted")
+    assert ids[("demo-net", "fixed", 0)] not in rejected.index  # ranked, on its own source
+
+
+def test_demo_runs_are_ranked_apart_with_their_own_chance(app, board_store, megc_manifest):
+    from leaderboard_fixtures import demo_samples
+    from mer_bench import ranking as core
+
+    app.selectbox(key="source").set_value("demo").run()
+    assert not app.exception
+    ranking = _table(app, "UF1 95% CI")
+    assert list(ranking["model"]) == ["demo-net"] and list(ranking["source"]) == ["demo"]
+    assert any("synthetic demo data" in s.value for s in app.subheader)
+    assert any("not comparable" in i.value for i in app.info)
+    assert not any("Reported in papers" in s.value for s in app.subheader)
+    demo = demo_samples(megc_manifest).sort_values(["dataset", "subject", "sample"])
+    groups = (demo["dataset"] + ":" + demo["subject"]).to_numpy()
+    expected = core.chance_of(demo["label"].to_numpy(), groups, 3, 1)[0]["uf1"]
+    assert float(ranking["chance UF1 (its rule)"].iloc[0]) == pytest.approx(expected, abs=1e-4)
+    # best of 20 draws: the demo's 12 subjects of about 12 samples each, not the real list's 68
+    real = megc_manifest.sort_values(["dataset", "subject", "sample"])
+    real_20 = core.chance_of(real["label"].to_numpy(),
+                             (real["dataset"] + ":" + real["subject"]).to_numpy(), 3, 20)[0]["uf1"]
+    demo_20 = core.chance_of(demo["label"].to_numpy(), groups, 3, 20)[0]["uf1"]
+    side = _table(app, "UF1 chance of its rule").loc["demo-net"]
+    assert list(side["selection"]) == ["fixed", tables.TEST_SELECTED_MARK]
+    assert float(side["UF1 chance of its rule"].iloc[1]) == pytest.approx(demo_20, abs=1e-4)
+    assert real_20 - demo_20 > 0.03  # its own labels, not the first run's
+
+
+def test_detail_opens_on_the_top_ranked_run(app, board_store):
+    ids = board_store[1]
+    assert app.selectbox(key="detail_run").value == ids[("good-net", "fixed", 0)]
+    assert any("Chosen epochs" in m.value for m in app.markdown)
 
 
 def test_detail_view_of_a_selected_run(app, board_store):
@@ -91,7 +154,31 @@ def test_detail_view_of_a_selected_run(app, board_store):
     provenance = _table(app, "value")
     assert provenance.loc["run_id", "value"] == run_id
     assert provenance.loc["git_commit", "value"] == "abc123"
+    assert provenance.loc["provenance.manifest_version", "value"] == "megc2019-cde-442"
+    assert not any(v.startswith("{") for v in provenance["value"])  # no dictionary strings
     assert any("Confusion matrix" in m.value for m in app.markdown)
+
+
+def test_chosen_epochs_of_a_best_on_test_run(app, board_store):
+    path, ids = board_store
+    run_id = ids[("good-net", "best-on-test", 0)]
+    app.selectbox(key="detail_run").set_value(run_id).run()
+    assert not app.exception
+    store = Store(path)
+    folds = store.folds(run_id)
+    store.close()
+    chosen = tables.chosen_epochs(folds)
+    assert chosen["folds"].sum() == 68 and set(chosen["epoch"]) <= set(range(1, 21))
+    expected = folds["selected_epoch"].value_counts()
+    assert dict(zip(chosen["epoch"], chosen["folds"])) == {int(k): int(v) for k, v in expected.items()}
+    assert any("epoch kept by each of 68 folds" in c.value for c in app.caption)
+
+
+def test_detail_of_a_run_that_cannot_be_ranked(app, board_store):
+    run_id = board_store[1][("zero-epoch-net", "best-on-test", 0)]
+    app.selectbox(key="detail_run").set_value(run_id).run()
+    assert not app.exception
+    assert any("no epoch to choose from" in e.value for e in app.error)
 
 
 def test_detail_warns_on_test_selected_runs(app, board_store):
@@ -161,3 +248,49 @@ def test_runs_of_other_data_are_other_rows(tmp_path, megc_manifest):
     table = tables.ranking(runs, {r: predictions_frame(store, r) for r in runs["run_id"]})
     rows = {tuple(sorted(ids.split())): n for ids, n in zip(table["run_ids"], table["n_seeds"])}
     assert rows == {tuple(sorted((a0, a1))): 2, (hard,): 1}
+
+
+def test_estimators_show_no_epochs_or_parameters(tmp_path, megc_manifest):
+    from leaderboard_fixtures import add_fixture_run
+    store = Store(tmp_path / "r.sqlite")
+    add_fixture_run(store, megc_manifest, "svm-like", "fixed", 0, 0.7, 0, epochs=0,
+                    framework="estimator")
+    runs = runs_frame(store)
+    assert runs["problem"].isna().all()  # 0 epochs is what an estimator has: rankable
+    shown = tables.ranking_display(tables.ranking(runs, {r: predictions_frame(store, r)
+                                                         for r in runs["run_id"]}))
+    assert list(shown["epochs"]) == [tables.EMPTY] and list(shown["params"]) == [tables.EMPTY]
+
+
+def test_a_run_whose_predictions_cannot_be_scored_is_set_aside(tmp_path, megc_manifest):
+    from leaderboard_fixtures import add_fixture_run
+    store = Store(tmp_path / "r.sqlite")
+    good = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10)
+    bad = add_fixture_run(store, megc_manifest, "odd-net", "fixed", 0, 0.8, 10)
+    runs = runs_frame(store)
+    preds = {r: predictions_frame(store, r) for r in runs["run_id"]}
+    preds[bad].loc[0, "label"] = 7  # a label outside the protocol's three classes
+    problems: dict[str, str] = {}
+    table = tables.ranking(runs, preds, problems=problems)
+    assert list(table["run_ids"]) == [good]
+    assert problems == {bad: "cannot be scored: label outside the 3 classes"}
+
+
+def test_default_source_is_real_data_when_there_is_any():
+    import pandas as pd
+    from mer_bench.ranking import default_source
+    runs = pd.DataFrame({"source": ["demo", "demo", "demo", "flows"],
+                         "data": ["synthetic"] * 3 + ["real"]})
+    assert default_source(runs) == "flows"
+    assert default_source(runs[runs["source"] == "demo"]) == "demo"
+
+
+def test_confusion_numbers_are_light_on_dark_cells():
+    import pandas as pd
+    from mer_bench_leaderboard.charts import confusion_chart
+    spec = confusion_chart(pd.DataFrame([[90, 2], [5, 40]], index=["true a", "true b"],
+                                        columns=["pred a", "pred b"])).to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    color = text["encoding"]["color"]
+    assert color["condition"]["value"] == "white" and color["value"] == "black"
+    assert "45" in color["condition"]["test"]  # half the largest count

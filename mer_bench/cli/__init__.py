@@ -4,6 +4,10 @@ A module adds its commands to `app`; importing it here is all that is needed. Li
 through module loggers; here the CLI turns those records into lines on stderr (`-v` for debug,
 `-q` for warnings only) and draws progress and tables with rich. Errors derived from
 MerBenchError become one line on stderr and their exit code, never a traceback.
+
+Start-up is kept short: command modules import only typer at load time and import the heavy
+libraries (torch, pandas, SQLAlchemy, OpenCV, Streamlit) inside the command that needs them, so
+`mer-bench --help`, `list` of a light registry and unknown-name errors answer at once.
 """
 
 from __future__ import annotations
@@ -72,15 +76,44 @@ from mer_bench.cli import leaderboard_cmd  # noqa: E402,F401
 from mer_bench.cli import doctor_cmd  # noqa: E402,F401
 from mer_bench.cli import synth_cmd  # noqa: E402,F401
 from mer_bench.cli import train_cmd, predict_cmd  # noqa: E402,F401
+from mer_bench.cli import table_cmd  # noqa: E402,F401
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every failure becomes one line on stderr and an exit code
+    (MerBenchError: its own; a usage error: 2; Ctrl-C: 130); an unexpected exception too, with
+    its traceback only under -v."""
+    click = click_module()
     try:
-        app()  # standalone mode: usage errors print and exit 2 by themselves
+        code = app(standalone_mode=False)
     except MerBenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _fail(f"error: {exc}", exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except click.ClickException as exc:
+        exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("interrupted: finished folds are stored; resume with --resume RUN_ID", file=sys.stderr)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug: one line, the traceback with -v
+        if UI.verbose:
+            logging.getLogger(__name__).exception("unexpected error")
+        _fail(f"error: unexpected {type(exc).__name__}: {exc} (a mer-bench bug? -v shows the "
+              "traceback)", 1)
+    if code == 130:  # typer turns a Ctrl-C outside a run into exit code 130, silently
+        _fail("interrupted: nothing was stored", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def click_module():
+    """The click that typer runs on (recent typer vendors its own copy as `typer._click`)."""
+    try:
+        from typer import _click as click
+    except ImportError:
+        import click
+    return click
+
+
+def _fail(message: str, code: int) -> None:
+    print(" ".join(message.split()), file=sys.stderr)
+    sys.exit(code)

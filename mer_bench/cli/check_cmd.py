@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mer_bench import registry
 from mer_bench.cli import app
-from mer_bench.conformance import check_model
 
 
 @app.command("check")
@@ -20,6 +17,13 @@ def check_command(
 ) -> None:
     """Build MODEL, run it forward, compare its parameters with its card, train it one step, and
     try it stacked (vmap); exit 1 if a required check fails."""
+    if model not in registry.MODELS:
+        registry.MODELS.get(model)  # exit 2 with suggestions, before heavy imports
+    from rich.console import Console
+    from rich.table import Table
+
+    from mer_bench.conformance import check_model
+
     registry.get_model(model)
     checks = check_model(model)
     failed = [c for c in checks if c.required and not c.passed]

@@ -7,21 +7,42 @@ from pathlib import Path
 
 import typer
 
+from mer_bench import registry
 from mer_bench.cli import app
-from mer_bench.doctor import diagnose
-from mer_bench.sources.raw import RawOptions
+from mer_bench.errors import UsageError
+
+#: Dataset names doctor knows, in the order it reports them.
+DATASETS = ("casme2", "samm", "smic", "casme3")
+
+
+def where_it_looks() -> str:
+    """The rules doctor (and the raw source) follow to find datasets, with the variable names."""
+    from mer_bench.datasets.locations import ENV_CONFIG, ENV_DATA_ROOT, config_path, env_var
+
+    per_dataset = ", ".join(f"${env_var(d)}" for d in DATASETS)
+    return (f"datasets are looked for in: --casme2/--samm/--smic/--casme3, then --data-root, then "
+            f"{per_dataset}, then ${ENV_DATA_ROOT}, then the config file {config_path()} "
+            f"(${ENV_CONFIG} to choose another)")
+
+
+def _state(d: dict) -> str:
+    if d["usable"]:
+        return "usable"
+    if d["found"] or (d["path"] and Path(d["path"]).is_dir()):
+        return "found, NOT usable"
+    return "MISSING"
 
 
 def _print(report: dict) -> None:
     echo = typer.echo
     echo(f"corrections table {report['corrections_version']}")
+    echo(where_it_looks())
     for d in report["datasets"]:
         if not d["configured"]:
             looked = "; ".join(d["looked"]) or "no --data-root, --" + d["name"] + ", variable or config entry"
             echo(f"{d['name']}: not configured (looked at: {looked})")
             continue
-        state = "usable" if d["usable"] else ("found, NOT usable" if d["found"] else "MISSING")
-        echo(f"{d['name']}: {state} at {d['path']} (from {d['origin']})")
+        echo(f"{d['name']}: {_state(d)} at {d['path']} (from {d['origin']})")
         if d["error"]:
             echo(f"  {d['error']}")
         for kind, path in d["files"].items():
@@ -42,8 +63,17 @@ def _print(report: dict) -> None:
                  + (f" ({p['message']})" if p["message"] else ""))
         else:
             echo(f"  {p['name']}: not resolvable: {p['message']}")
-    echo("ok" if report["ok"] else "not ok: some configured dataset is missing or unusable"
-         if any(d["configured"] for d in report["datasets"]) else "not ok: no dataset configured")
+    if report["ok"]:
+        echo("ok")
+        return
+    unresolved = report.get("unresolved_requested", [])
+    if unresolved:
+        why = f"requested protocol {', '.join(unresolved)} is not resolvable"
+    elif any(d["configured"] for d in report["datasets"]):
+        why = "some configured dataset is missing or unusable"
+    else:
+        why = "no dataset configured (see where datasets are looked for, above)"
+    echo(f"error: not ok: {why}", err=True)
 
 
 @app.command("doctor")
@@ -53,13 +83,28 @@ def doctor_command(
     samm: Path = typer.Option(None, "--samm", help="SAMM root."),
     smic: Path = typer.Option(None, "--smic", help="SMIC root."),
     casme3: Path = typer.Option(None, "--casme3", help="CAS(ME)^3 Part A root."),
+    protocol: list[str] = typer.Option([], "--protocol", "-p",
+                                       help="A protocol that must resolve (repeatable): exit 1 "
+                                            "when it does not."),
     images: bool = typer.Option(True, "--images/--no-images", help="Decode onset and apex frames."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all usable."""
+    """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all
+    configured datasets (and every --protocol) are usable."""
+    from mer_bench.doctor import diagnose
+    from mer_bench.sources.raw import RawOptions
+
+    for name in protocol:
+        registry.get_protocol(name)  # an unknown name: exit 2 with suggestions
+    if data_root is not None and not data_root.is_dir():  # a dataset's own root that is
+        raise UsageError(f"--data-root {data_root}: no such folder")  # missing is reported
     roots = {k: v for k, v in (("casme2", casme2), ("samm", samm), ("smic", smic),
                                ("casme3", casme3)) if v is not None}
     report = diagnose(RawOptions(data_root=data_root, dataset_roots=roots), check_images=images)
+    resolved = {p["name"]: p["ok"] for p in report["protocols"]}
+    report["unresolved_requested"] = [n for n in protocol if not resolved.get(n, False)]
+    report["ok"] = report["ok"] and not report["unresolved_requested"]
+    report["looked_for"] = where_it_looks()
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:

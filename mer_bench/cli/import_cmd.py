@@ -5,21 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from mer_bench.cli import app
-from mer_bench.cli.options import open_store
-from mer_bench.cli.render import print_summary
-from mer_bench.submission import import_submission
-from mer_bench.summary import summarize_run
+from mer_bench.cli.options import STORE_HELP, open_store
 
 
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="Submission JSON written by `mer-bench export`."),
-    store_path: str | None = typer.Option(None, "--store", help="Results database (a file or a database URL)."),
+    store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Validate a submission file and store it; its scores are recomputed, never read."""
+    from rich.console import Console
+
+    from mer_bench.cli.render import print_summary
+    from mer_bench.submission import import_submission
+    from mer_bench.summary import summarize_run
+
     store = open_store(store_path)
     try:
         run_id, submission = import_submission(file, store)

@@ -13,10 +13,9 @@ from pathlib import Path
 import typer
 
 from mer_bench.cli import app
+from mer_bench.cli.options import STORE_HELP
 from mer_bench.errors import MerBenchError
 from mer_bench.paths import default_store_path
-from mer_bench.store import Store
-from mer_bench.store.database import is_url, redact
 
 STORE_ENV = "MER_BENCH_STORE"
 
@@ -76,12 +75,15 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
 
 @app.command("leaderboard")
 def leaderboard_command(
-    store_path: str | None = typer.Option(None, "--store", help="Results database (a file or a database URL)."),
+    store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     address: str = typer.Option("127.0.0.1", "--address",
                                 help="Address to bind (loopback by default; 0.0.0.0 exposes it)."),
 ) -> None:
     """Serve the leaderboard (Streamlit) on the results database; the board only reads it."""
+    from mer_bench.store import Store
+    from mer_bench.store.database import is_url, redact
+
     if importlib.util.find_spec("streamlit") is None:
         raise MerBenchError("streamlit is not installed: pip install streamlit")
     location = store_path or default_store_path()

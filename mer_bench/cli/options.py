@@ -6,10 +6,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from mer_bench.errors import DataError, MerBenchError
+from typing import TYPE_CHECKING
+
+from mer_bench.errors import DataError, UsageError
 from mer_bench.paths import default_store_path
 from mer_bench.registry import SOURCES
-from mer_bench.store import Store
+
+if TYPE_CHECKING:
+    from mer_bench.store import Store
 
 #: CLI flag of each source option, for messages.
 FLAGS = {"data_root": "--data-root", "dataset_roots": "--dataset-root", "flow_method": "--flow",
@@ -37,10 +41,26 @@ def source_values(source: str, **values: Any) -> dict[str, Any]:
                                                                     "cache_dir"))
     if stray:
         flags = ", ".join(FLAGS.get(k, k) for k in stray)
-        raise MerBenchError(f"{flags} does not apply to --source {source}")
+        raise UsageError(f"{flags} does not apply to --source {source}")
     return {k: v for k, v in given.items() if k in known}
 
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:
     """The results database at `location` (a path or a database URL), else the default."""
+    from mer_bench.store import Store
+
     return Store(location or default_store_path(), read_only=read_only)
+
+
+#: Help of every `--store` option (one text, so that every command says the same).
+STORE_HELP = ("Results database: a file or a database URL (default: $MER_BENCH_STORE, else "
+              "~/.local/share/mer-bench/results.sqlite).")
+
+
+def check_output_file(path: Path, flag: str) -> Path:
+    """`path` if a file can be written there: its folder exists and it is not a folder itself."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {path}: no such folder {path.parent}")
+    return path

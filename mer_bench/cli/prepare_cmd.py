@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import parse_dataset_roots, source_values
-from mer_bench.preprocess.config import FLOW_METHODS
-from mer_bench.preprocess.pipeline import summary_line
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import make_source, source_options
+
+
+def make_source(name: str, options: object):
+    """The source to prepare from (imported when the command runs; tests replace it)."""
+    from mer_bench.sources import make_source as make
+
+    return make(name, options)
 
 
 @app.command("prepare")
@@ -30,7 +32,7 @@ def prepare_command(
                                            help="NAME=DIR for one dataset (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
     flow: str | None = typer.Option(None, "--flow",
-                                    help=f"Optical flow: {' | '.join(FLOW_METHODS)} (default tvl1)."),
+                                    help="Optical flow: tvl1 (default) | farneback | dis."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
     export_flows: Path | None = typer.Option(None, "--export-flows",
                                              help="Also write the 28x28 flows as HTNet/STSTNet "
@@ -39,6 +41,16 @@ def prepare_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
+    for names, name in ((registry.PROTOCOLS, protocol), (registry.SOURCES, source)):
+        if name not in names:
+            names.get(name)  # exit 2 with suggestions, before heavy imports
+    from rich.console import Console
+
+    from mer_bench.preprocess.pipeline import summary_line
+    from mer_bench.resolve import protocol_samples
+    from mer_bench.sources import source_options
+
+    registry.SOURCES.get(source)
     spec = registry.get_protocol(protocol)
     show_progress(not (quiet or UI.quiet))
     options = source_options(source, **source_values(

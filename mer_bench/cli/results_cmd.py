@@ -4,35 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mer_bench.cli import app
-from mer_bench.cli.options import open_store
-from mer_bench.cli.render import print_summary, selection_label
-from mer_bench.cli.selection_view import print_selection
-from mer_bench.errors import MerBenchError, UnknownNameError
-from mer_bench.export import export_csv, export_json
-from mer_bench.metrics import metric, metric_names
-from mer_bench.store import RunRecord, Store
-from mer_bench.summary import RunSummary, summarize_run
+from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
+from mer_bench.errors import UnknownNameError
 
-StoreOption = typer.Option(None, "--store", help="Results database (a file or a database URL).")
+if TYPE_CHECKING:
+    from mer_bench.store import RunRecord, Store
+    from mer_bench.summary import RunSummary
+
+StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help="Print JSON (the table's fields) for scripts.")
+
+#: Short names of the selection policies in narrow tables (a policy not listed shows as is).
+SHORT_SELECTION = {"best-on-test": "best-on-test!"}
 
 
 def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[str, Any]:
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
+    from mer_bench.run_status import status_label
+
     folds_complete = done >= run.n_folds
     return {
         "run_id": run.run_id, "kind": run.kind, "model": run.model, "protocol": run.protocol,
         "source": run.source,
         "view": run.view, "selection": run.selection, "honest": run.selection != "best-on-test",
         "seed": run.seed, "epochs": run.epochs, "experiment_id": run.experiment_id,
-        "group_hash": run.group_hash, "status": run.status, "folds_done": done,
+        "group_hash": run.group_hash, "status": run.status,
+        "status_label": status_label(run, done), "folds_done": done,
         "folds_total": run.n_folds, "partial": not folds_complete,
         "scores": None if summary is None else {
             **summary.report.pooled.values,
@@ -45,6 +47,8 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
 
 def _summary(store: Store, run: RunRecord, done: int) -> RunSummary | None:
     """Scores of the finished folds (none for a final model: it holds nothing out)."""
+    from mer_bench.summary import summarize_run
+
     return summarize_run(store, run, device="cpu") if done and run.kind != "final" else None
 
 
@@ -54,7 +58,13 @@ def results_command(
     store_path: str | None = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """List stored runs with scores recomputed from their predictions."""
+    """List stored runs with scores recomputed from their predictions (partial runs marked)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from mer_bench.metrics import metric, metric_names
+
     with open_store(store_path, read_only=True) as store:
         counts = store.fold_counts()
         rows = []
@@ -65,39 +75,61 @@ def results_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"runs in {where}")
-    table.add_column("run", no_wrap=True)
-    for col in ("model", "protocol", "source", "selection", "epochs", "seed"):
-        table.add_column(col)
-    for name in metric_names():
-        table.add_column(metric(name).label, justify="right")
-    for col in ("folds", "status"):
-        table.add_column(col)
-    for row in rows:
-        scores = row["scores"] or {}
-        mark = "*" if row["partial"] and scores else ""
-        table.add_row(row["run_id"], row["model"], row["protocol"], row["source"],
-                      selection_label(row["selection"]), str(row["epochs"]), str(row["seed"]),
-                      *(f"{scores[n]:.4f}{mark}" if n in scores else "-" for n in metric_names()),
-                      f"{row['folds_done']}/{row['folds_total']}",
-                      row["status"] + (" (final model)" if row["kind"] == "final" else ""))
-    console = Console()
-    console.print(table)
+    console = Console(highlight=False)
+    if not rows:
+        console.print(f"no runs in {where}" + (f" for protocol {protocol}" if protocol else ""))
+        return
+    # Narrow terminals and pipes (80 columns) keep every run id whole: a light table without
+    # vertical rules, the protocol in the title, everything but the id allowed to wrap.
+    for proto in dict.fromkeys(r["protocol"] for r in rows):
+        table = Table(title=f"{proto} runs in {where}", box=box.SIMPLE_HEAD, pad_edge=False,
+                      padding=(0, 1), title_justify="left")
+        table.add_column("run", no_wrap=True, min_width=max(len(r["run_id"]) for r in rows))
+        for col in ("model", "source", "selection", "ep", "seed"):
+            table.add_column(col, overflow="fold")
+        for name in metric_names():
+            table.add_column(metric(name).label, justify="right", no_wrap=True)
+        table.add_column("folds", justify="right", no_wrap=True)
+        table.add_column("status", overflow="fold")
+        for row in (r for r in rows if r["protocol"] == proto):
+            scores = row["scores"] or {}
+            mark = "*" if row["partial"] and scores else ""
+            status = row["status_label"].split(", ")[0]
+            if row["kind"] == "final":
+                status += " (final model)"
+            table.add_row(row["run_id"], row["model"], row["source"],
+                          SHORT_SELECTION.get(row["selection"], row["selection"]),
+                          "-" if not row["epochs"] else str(row["epochs"]), str(row["seed"]),
+                          *(f"{scores[n]:.4f}{mark}" if n in scores else "-" for n in metric_names()),
+                          f"{row['folds_done']}/{row['folds_total']}", status)
+        console.print(table)
+    notes = []
     if any(r["partial"] and r["scores"] for r in rows):
-        console.print("* partial: scores of the finished folds only")
+        notes.append("* partial: scores of the finished folds only (resume with --resume RUN_ID)")
+    if any(r["selection"] == "best-on-test" for r in rows):
+        notes.append("best-on-test! = epochs chosen on the test subject's labels (test-set "
+                     "selection): not comparable with honest runs")
+    for note in notes:
+        console.print(note)
 
 
 @app.command("show")
 def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
                  store_path: str | None = StoreOption, as_json: bool = JsonOption) -> None:
     """Per-dataset scores, the confusion matrix and the per-fold choices of one run."""
+    from rich.console import Console
+
+    from mer_bench.cli.render import print_summary, selection_label
+    from mer_bench.cli.selection_view import print_selection
+
     with open_store(store_path, read_only=True) as store:
         run = store.run(run_id)
         done = len(store.finished_folds(run.run_id))
         summary = _summary(store, run, done)
         folds = store.folds(run.run_id)
     fields = run_fields(run, done, summary)
-    fields["chosen_epochs"] = [None if e != e else int(e) for e in folds["selected_epoch"]]
+    fields["chosen_epochs"] = [None if e is None or e != e else int(e)
+                               for e in folds["selected_epoch"]]
     fields["folds"] = [{"fold": k, "selected_epoch": fields["chosen_epochs"][i],
                         "selection": folds["selection"].iloc[i]}
                        for i, k in enumerate(folds["fold_key"])]
@@ -110,15 +142,18 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
     console = Console()
     console.print(f"model {run.model} | protocol {run.protocol} | source {run.source} | view "
                   f"{run.view} | selection {selection_label(run.selection)} | recipe "
-                  f"{run.recipe} | seed {run.seed} | status {run.status} | folds "
+                  f"{run.recipe} | seed {run.seed} | status {fields['status_label']} | folds "
                   f"{done}/{run.n_folds}", soft_wrap=True)
     if run.kind == "final":
         console.print("final model: trained on every subject, nothing held out to score (never "
                       f"ranked); apply it with mer-bench predict --run {run.run_id}")
         return
     if summary is None:
-        console.print("no finished fold yet: nothing to score")
+        console.print(f"run {run.run_id} has no finished fold yet: nothing to score")
         return
+    if fields["partial"]:
+        console.print(f"partial: {done}/{run.n_folds} folds; the scores below are those of the "
+                      f"finished folds only (mer-bench run --resume {run.run_id} completes it)")
     print_summary(summary, run.classes, console)
     print_selection(run.selection, fields["folds"], run.epochs, console,
                     run.identity.get("selection_options"))
@@ -135,15 +170,20 @@ def export_command(
     store_path: str | None = StoreOption,
 ) -> None:
     """Write a run with its per-sample predictions (JSON submission file or CSV)."""
+    from rich.console import Console
+
+    from mer_bench.export import export_csv, export_json
+    from mer_bench.store.records import check_run_id
+
     if fmt not in ("json", "csv"):
         raise UnknownNameError("export format", fmt, ("json", "csv"))
+    if out is not None:
+        check_output_file(out, "-o")
     with open_store(store_path, read_only=True) as store:
         run = store.run(run_id)
-        target = out or Path(f"{run.run_id}.{fmt}")
-        if target.is_dir():
-            raise MerBenchError(f"{target} is a folder: give a file name with -o")
-        if not target.parent.is_dir():
-            raise MerBenchError(f"{target.parent}: no such folder")
+        # the default file name is built from stored text: never a path that leaves this folder
+        target = out or Path(f"{check_run_id(run.run_id, 'stored run id')}.{fmt}")
+        check_output_file(target, "-o")
         if fmt == "json":
             target.write_text(json.dumps(export_json(store, run), indent=1))
         else:

@@ -5,31 +5,25 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import sys
+import signal
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
-from mer_bench.cli.options import open_store, parse_dataset_roots, source_values
-from mer_bench.cli.render import print_summary, selection_label
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import UsageError
-from mer_bench.experiment import (ExperimentSummary, is_experiment, new_experiment_id,
-                                  parse_seeds, run_experiment)
-from mer_bench.metrics import metric, metric_names
-from mer_bench.registry import POLICIES
-from mer_bench.selection.grid import parse_grid
-from mer_bench.sources import source_options
+from mer_bench.cli.options import (STORE_HELP, check_output_file, open_store, parse_dataset_roots,
+                                   source_values)
+from mer_bench.errors import RunInterrupted, UsageError
 
 
 @app.command("run")
 def run_command(
-    model: str = typer.Option(..., "--model", "-m", help="Registered model name (mer-bench list models)."),
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="Registered model name (mer-bench list models); "
+                                          "required unless --resume."),
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="flows/raw: folder of the source's data."),
@@ -67,11 +61,12 @@ def run_command(
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
                                            help="ray: the cluster to join ('auto': this machine's)."),
-    store_path: str | None = typer.Option(None, "--store", help="Results database (default: per user, see README)."),
+    store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
     resume: str | None = typer.Option(None, "--resume",
-                                      help="Run id (or experiment id) to resume: finished folds "
-                                           "are kept."),
+                                      help="Run id (or experiment id) to resume: its stored "
+                                           "options are used and its finished folds kept (other "
+                                           "options may be left out)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write a JSON summary here."),
     save_weights: bool = typer.Option(False, "--save-weights",
                                       help="Keep each fold's trained model (safetensors) next to "
@@ -79,9 +74,40 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
-    registry.get_model(model)  # unknown names fail before any data is touched
+    from mer_bench.cli.resume import given_options, resumed_config
+
+    given = given_options(ctx)
+    record = _stored_run(store_path, resume, locals(), given) if resume else None
+    seed_list = None
+    if seeds is not None:
+        from mer_bench.experiment import parse_seeds
+
+        seed_list = parse_seeds(seeds)
+        if seed is not None:
+            raise UsageError("give --seed or --seeds, not both")
+    if record is not None:
+        model, protocol, source = record.model, record.protocol, record.source
+    elif model is None:
+        raise UsageError("run needs --model NAME (mer-bench list models), or --resume RUN_ID to "
+                         "continue a stored run")
+    if json_path is not None:
+        check_output_file(json_path, "--json")
+    # unknown names fail first, before any plugin (or torch) is imported, then before any data
+    for names, name in ((registry.MODELS, model), (registry.PROTOCOLS, protocol),
+                        (registry.SOURCES, source), (registry.POLICIES, selection),
+                        (registry.EXECUTORS, executor)):
+        if name not in names:
+            names.get(name)
+    registry.get_model(model)
     registry.get_protocol(protocol)
     registry.SOURCES.get(source)
+    from rich.console import Console
+
+    from mer_bench.cli.render import print_summary
+    from mer_bench.engine import RunConfig, run_benchmark
+    from mer_bench.selection.grid import parse_grid
+    from mer_bench.sources import source_options
+
     quiet = quiet or UI.quiet
     show_progress(not quiet)
     options = source_options(source, **source_values(
@@ -91,39 +117,96 @@ def run_command(
     executor_options = {"address": ray_address} if ray_address else {}
     policy_options = selection_values(selection, inner_folds=inner_folds, val_share=val_share,
                                       grid=parse_grid(grid) if grid else None)
-    seed_list = parse_seeds(seeds) if seeds is not None else None
-    if seed_list is not None and seed is not None:
-        raise UsageError("give --seed or --seeds, not both")
     config = RunConfig(model=model, protocol=protocol, source=source, source_options=options,
                        selection=selection, selection_options=policy_options, seed=seed or 0,
                        device=device, executor=executor, workers=workers,
                        executor_options=executor_options, epochs=epochs, lr=lr,
                        batch_size=batch_size, save_weights=save_weights)
+    if record is not None:
+        config = dataclasses.replace(resumed_config(record, config, given),
+                                     save_weights=save_weights)
     console = Console()
-    classes = registry.get_protocol(protocol).card.classes
-    with open_store(store_path) as store:
-        if seed_list is not None or (resume and is_experiment(store, resume)):
-            result = _run_experiment(config, seed_list, store, resume)
-            print_experiment(result, console)
+    where = f" --store {store_path}" if store_path else ""
+    with open_store(store_path) as store, _sigterm_as_interrupt():
+        # experiment ids ("exp-...") never prefix a run id: resuming one resumes every seed
+        experiment = seed_list is not None or bool(
+            record is not None and record.experiment_id and record.experiment_id.startswith(resume))
+        if experiment:
+            result = _run_experiment(config, seed_list, store, resume, where)
         else:
-            result = run_benchmark(config, store, resume=resume)
-            print_summary(result, classes, console)
+            try:
+                result = run_benchmark(config, store, resume=resume and record.run_id)
+            except RunInterrupted as exc:
+                raise RunInterrupted(exc.run_id, exc.done, exc.total,
+                                     f"mer-bench run --resume {exc.run_id}{where}") from None
+    if experiment:
+        print_experiment(result, console)
+    else:
+        print_summary(result, registry.get_protocol(protocol).card.classes, console)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result.as_dict(), indent=2))
 
 
-def _run_experiment(config: RunConfig, seeds: list[int] | None, store,
-                    resume: str | None) -> ExperimentSummary:
+def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[str]):
+    """The run to resume (for an experiment id, the experiment's first run), its options checked
+    against those given now. A complete run is not resumed: nothing changes, its scores are
+    printed."""
+    from mer_bench.cli.resume import check_given
+    from mer_bench.errors import MerBenchError
+    from mer_bench.experiment import experiment_runs, is_experiment
+    from mer_bench.run_status import live_elsewhere
+
+    with open_store(store_path, read_only=True) as store:
+        if is_experiment(store, run_id):
+            record = experiment_runs(store, run_id)[0]
+            check_given(record, {**values, "seed": None}, given - {"seed"})
+            return record
+        record = store.run(run_id)
+        check_given(record, values, given)
+        if live_elsewhere(record):
+            raise MerBenchError(f"run {record.run_id} is being trained by process {record.pid} "
+                                "on this host: stop it before resuming")
+        done = len(store.finished_folds(record.run_id))
+        if record.status in ("finished", "imported") and done >= record.n_folds:
+            from mer_bench.cli.render import print_summary
+            from mer_bench.summary import summarize_run
+
+            typer.echo(f"run {record.run_id} is already {record.status} ({done}/{record.n_folds} "
+                       "folds): nothing to resume, nothing changed", err=True)
+            print_summary(summarize_run(store, record, device="cpu"), record.classes)
+            raise typer.Exit(0)
+    return record
+
+
+class _sigterm_as_interrupt:
+    """While a run trains, SIGTERM stops it as Ctrl-C does (marked interrupted, resumable)."""
+
+    def __enter__(self) -> None:
+        def handler(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+        try:
+            self.previous = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _run_experiment(config: Any, seeds: list[int] | None, store, resume: str | None,
+                    where: str) -> Any:
+    """Every seed as one experiment (or the rest of one, on resume)."""
+    from mer_bench.experiment import new_experiment_id, run_experiment
+
     experiment_id = None if resume else new_experiment_id()
     try:
         return run_experiment(dataclasses.replace(config, experiment_id=experiment_id), seeds,
                               store, resume=resume)
-    except KeyboardInterrupt:
+    except RunInterrupted as exc:
         which = resume or experiment_id
-        print(f"interrupted: finished folds are stored; resume with --resume {which}",
-              file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise RunInterrupted(exc.run_id, exc.done, exc.total,
+                             f"mer-bench run --resume {which}{where}") from None
 
 
 #: CLI flag of each selection-policy option, for messages.
@@ -133,7 +216,7 @@ POLICY_FLAGS = {"inner_folds": "--inner-folds", "val_share": "--val-share", "gri
 def selection_values(selection: str, **values: Any) -> dict[str, Any]:
     """The policy options given on the command line; a flag the policy `selection` does not take
     is a one-line error (exit 2) naming it."""
-    policy = POLICIES.get(selection)  # an unknown name: exit 2 with suggestions
+    policy = registry.POLICIES.get(selection)  # an unknown name: exit 2 with suggestions
     takes = set(inspect.signature(policy.__init__).parameters) - {"self"}
     given = {k: v for k, v in values.items() if v is not None}
     stray = sorted(POLICY_FLAGS.get(k, k) for k in given if k not in takes)
@@ -142,8 +225,13 @@ def selection_values(selection: str, **values: Any) -> dict[str, Any]:
     return given
 
 
-def print_experiment(summary: ExperimentSummary, console: Console) -> None:
+def print_experiment(summary: Any, console: Any) -> None:
     """Per-seed scores, mean ± sd over seeds and the subject-bootstrap interval."""
+    from rich.table import Table
+
+    from mer_bench.cli.render import selection_label
+    from mer_bench.metrics import metric, metric_names
+
     first = summary.runs[0] if summary.runs else None
     title = f"experiment {summary.experiment_id}"
     if first is not None:

@@ -9,23 +9,57 @@ import typer
 
 from mer_bench import registry
 from mer_bench.cli import app
-from mer_bench.cli.render import print_summary
+from mer_bench.cli.options import check_output_file, parse_dataset_roots, source_values
 from mer_bench.errors import DataError
-from mer_bench.scoring import score_predictions_file
 
 
 @app.command("score")
 def score_command(
     predictions: Path = typer.Argument(..., help="CSV with columns dataset, subject, sample, pred."),
-    protocol: str = typer.Option("megc2019", "--protocol", "-p"),
+    protocol: str = typer.Option("megc2019", "--protocol", "-p",
+                                 help="Registered protocol whose labels score the predictions."),
+    source: str | None = typer.Option(None, "--source",
+                                      help="Rebuild the protocol's samples from this source (demo, "
+                                           "raw) instead of its shipped list: how runs on the "
+                                           "demo are re-scored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="raw: folder of the datasets."),
+    dataset_root: list[str] = typer.Option([], "--dataset-root",
+                                           help="raw: NAME=DIR for one dataset (repeatable)."),
+    demo_difficulty: str | None = typer.Option(None, "--demo-difficulty",
+                                               help="demo: easy | standard (default) | hard."),
+    demo_subjects: int | None = typer.Option(None, "--demo-subjects",
+                                             help="demo: number of synthetic subjects (default 12)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where the demo data is kept."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device",
+                               help="Where the metrics are computed: auto | cpu | cuda."),
 ) -> None:
     """Score predictions made elsewhere, with the same metrics as a run."""
+    if protocol not in registry.PROTOCOLS:
+        registry.PROTOCOLS.get(protocol)  # exit 2 with suggestions, before heavy imports
+    if source is not None and source not in registry.SOURCES:
+        registry.SOURCES.get(source)
+    from mer_bench.cli.render import print_summary
+    from mer_bench.engine import check_device
+    from mer_bench.scoring import score_predictions_file
+
     spec = registry.get_protocol(protocol)
     if not predictions.is_file():
         raise DataError(f"{predictions}: no such predictions file")
-    summary = score_predictions_file(predictions, spec, device)
+    if json_path is not None:
+        check_output_file(json_path, "--json")
+    check_device(device)
+    manifest = None
+    if source is not None:
+        from mer_bench.resolve import protocol_samples
+        from mer_bench.sources import make_source, source_options
+
+        registry.SOURCES.get(source)
+        options = source_options(source, **source_values(
+            source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
+            cache_dir=cache_dir, difficulty=demo_difficulty, subjects=demo_subjects))
+        manifest, _ = protocol_samples(spec, make_source(source, options))
+    summary = score_predictions_file(predictions, spec, device, manifest=manifest)
     print_summary(summary, spec.card.classes)
     if json_path:
         json_path.write_text(json.dumps(summary.as_dict(), indent=2))

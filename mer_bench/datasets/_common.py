@@ -133,10 +133,15 @@ def read_sheet(path: Path, columns: dict[str, tuple[str, ...]], sheet: str | int
     13 rows) and blank columns (CASME II's) are skipped. `columns` maps a field to accepted
     header spellings (compared lower-case, letters and digits only). Empty rows are dropped.
     """
+    import zipfile
+
     try:
         raw = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object)
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: cannot read annotation sheet {sheet!r} ({exc})") from exc
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "specify an engine" in reason or isinstance(exc, zipfile.BadZipFile):
+            reason = "not a readable Excel file: corrupt, or not .xls/.xlsx content"
+        raise DataError(f"{path}: cannot read annotation sheet {sheet!r} ({reason})") from exc
     header_at = None
     for i in range(min(30, len(raw))):
         if "filename" in {_norm(v) for v in raw.iloc[i] if pd.notna(v)}:

@@ -50,15 +50,15 @@ class SourceOptions:
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
-            from mer_bench.errors import MerBenchError
+            from mer_bench.errors import UsageError
 
-            raise MerBenchError(f"--workers must be at least 1, got {self.workers}")
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
 
 
 def build_options(options_type: type, source: str, values: dict[str, Any]) -> Any:
     """`options_type(**values)`, with a one-line error naming any value the source does not take
     (values that are None are left at their defaults)."""
-    from mer_bench.errors import MerBenchError
+    from mer_bench.errors import MerBenchError, UsageError
 
     known = {f.name for f in dataclasses.fields(options_type)}
     given = {k: v for k, v in values.items() if v is not None}
@@ -68,5 +68,7 @@ def build_options(options_type: type, source: str, values: dict[str, Any]) -> An
                             f"{', '.join(sorted(known))})")
     try:
         return options_type(**given)
-    except (TypeError, ValueError) as exc:
-        raise MerBenchError(f"source '{source}': {exc}") from exc
+    except MerBenchError:
+        raise
+    except (TypeError, ValueError) as exc:  # an option value out of range: a usage error
+        raise UsageError(f"source '{source}': {exc}") from exc

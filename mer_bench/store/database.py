@@ -140,7 +140,8 @@ class Store:
         if self.read_only:
             if not self.path.is_file():
                 raise StoreError(f"no results database at {self.path}")
-            engine = create_engine(f"sqlite:///file:{self.path.resolve()}?mode=ro&uri=true",
+            mode = "mode=ro" if _opens_read_only(self.path) else "mode=ro&immutable=1"
+            engine = create_engine(f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -505,6 +506,25 @@ def _sqlite_events(engine: Engine, wal: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("mer_bench_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _opens_read_only(path: Path) -> bool:
+    """Whether SQLite opens `path` read-only as it is. A database in write-ahead-log mode whose
+    folder (or file) this user cannot write does not open (SQLite cannot create its shared-memory
+    file); such a file can only be read as immutable: nobody can be writing it."""
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc):
+            log.debug("%s: read-only folder or file, read as immutable", path)
+            return False
+    except sqlite3.DatabaseError:
+        pass  # not a database: the real open reports it
+    return True
 
 
 def memory_engine() -> Engine:

@@ -1,0 +1,261 @@
+"""The bad-input drill: every bad input a user can give `mer-bench` gets the right exit code, a
+last line on stderr that is one readable line naming the file, row or option, no traceback, and
+leaves the results database as it was. New commands add their cases to CASES.
+
+Each case runs through the console entry point (`mer_bench.cli.main`) in this process, against a
+database of fixture runs (no training). Placeholders in the arguments: {store} the database,
+{tmp} a scratch folder, {finished} a finished run, {partial} an interrupted run (5 of 68 folds),
+{empty} a run with no fold, {gray} a flows folder with one grayscale PNG, and the files below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from _cli import cli
+from conftest import write_flow_folder
+from leaderboard_fixtures import add_fixture_run, fill_store
+
+from mer_bench.store import RunRecord, Store
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: tuple[str, ...]
+    code: int
+    words: str  # what the last line must say (the option, file or row it names)
+
+
+CASES = [
+    # run: option values (usage errors, exit 2) before any data is touched
+    Case("device tpu", ("run", "--model", "ststnet", "--device", "tpu"), 2, "--device must be auto, cpu or cuda"),
+    Case("epochs -1", ("run", "--model", "ststnet", "--epochs", "-1"), 2, "--epochs must be at least 1, got -1"),
+    Case("epochs 0", ("run", "--model", "ststnet", "--epochs", "0"), 2, "--epochs must be at least 1, got 0"),
+    Case("epochs 0 best-on-test", ("run", "--model", "ststnet", "--epochs", "0", "--selection", "best-on-test"), 2, "--epochs must be at least 1"),
+    Case("batch size 0", ("run", "--model", "ststnet", "--batch-size", "0"), 2, "--batch-size must be at least 1, got 0"),
+    Case("lr -1", ("run", "--model", "ststnet", "--lr", "-1"), 2, "--lr must be positive, got -1"),
+    Case("lr 0", ("run", "--model", "ststnet", "--lr", "0"), 2, "--lr must be positive, got 0"),
+    Case("flow method", ("run", "--model", "ststnet", "--flow", "opticalx"), 2, "--flow must be one of tvl1, farneback, dis, got 'opticalx'"),
+    Case("workers 0", ("run", "--model", "ststnet", "--workers", "0"), 2, "--workers must be at least 1, got 0"),
+    Case("workers -3", ("run", "--model", "ststnet", "--workers", "-3"), 2, "--workers must be at least 1, got -3"),
+    Case("not an integer", ("run", "--model", "ststnet", "--epochs", "x"), 2, "Invalid value for '--epochs'"),
+    Case("unknown option", ("run", "--modl", "ststnet"), 2, "No such option: --modl"),
+    Case("no model", ("run",), 2, "run needs --model NAME"),
+    Case("data root for the demo", ("run", "--model", "ststnet", "--data-root", "{tmp}"), 2, "--data-root does not apply to --source demo"),
+    Case("json into a missing folder", ("run", "--model", "ststnet", "--json", "{tmp}/nope/s.json"), 2, "--json {tmp}/nope/s.json: no such folder"),
+    # run: unknown names (exit 2 with the closest names)
+    Case("unknown model", ("run", "--model", "htnte"), 2, "unknown model 'htnte'; did you mean htnet"),
+    Case("unknown protocol", ("run", "--model", "ststnet", "--protocol", "megc2091"), 2, "unknown protocol 'megc2091'; did you mean megc2019"),
+    Case("unknown source", ("run", "--model", "ststnet", "--source", "dmo"), 2, "unknown source 'dmo'; did you mean demo"),
+    Case("unknown policy", ("run", "--model", "ststnet", "--selection", "bets"), 2, "unknown selection policy 'bets'"),
+    Case("unknown executor", ("run", "--model", "ststnet", "--executor", "seqential"), 2, "unknown executor 'seqential'; did you mean sequential"),
+    # run: data (exit 3, naming the file)
+    Case("flows without a folder", ("run", "--model", "ststnet", "--source", "flows"), 3, "needs --data-root"),
+    Case("flows folder missing", ("run", "--model", "ststnet", "--source", "flows", "--data-root", "{tmp}/none"), 3, "{tmp}/none: no such folder of flow PNGs"),
+    Case("grayscale flow PNG", ("run", "--model", "ststnet", "--source", "flows", "--data-root", "{gray}", "--device", "cpu"), 3, "a grayscale image, not a 3-channel flow image"),
+    # run --resume
+    Case("resume with another option", ("run", "--resume", "{partial}", "--epochs", "5"), 2, "--epochs 5 differs from run {partial}, made with --epochs 20"),
+    Case("resume with another source", ("run", "--resume", "{partial}", "--source", "demo"), 2, "--source demo differs from run {partial}, made with --source flows"),
+    Case("resume an unknown run", ("run", "--resume", "nosuchrun"), 1, "no run 'nosuchrun'"),
+    Case("resume a finished run", ("run", "--resume", "{finished}"), 0, "{finished} is already finished (68/68 folds): nothing to resume, nothing changed"),
+    # score
+    Case("score an empty file", ("score", "{tmp}/empty.csv"), 3, "{tmp}/empty.csv: cannot read predictions CSV"),
+    Case("score a missing file", ("score", "{tmp}/absent.csv"), 3, "{tmp}/absent.csv: no such predictions file"),
+    Case("score a bad row", ("score", "{tmp}/bad_row.csv"), 3, "{tmp}/bad_row.csv, row 3: prediction 'maybe' is not a class"),
+    Case("score json into a missing folder", ("score", "{tmp}/bad_row.csv", "--json", "{tmp}/nope/x.json"), 2, "--json {tmp}/nope/x.json: no such folder"),
+    Case("score unknown protocol", ("score", "{tmp}/empty.csv", "--protocol", "megc2091"), 2, "did you mean megc2019"),
+    Case("score unknown device", ("score", "{tmp}/bad_row.csv", "--device", "tpu"), 2, "--device must be auto, cpu or cuda"),
+    # export
+    Case("export into a missing folder", ("export", "{finished}", "-o", "{tmp}/nope/x.json"), 2, "-o {tmp}/nope/x.json: no such folder"),
+    Case("export onto a folder", ("export", "{finished}", "-o", "{tmp}"), 2, "-o {tmp}: is a folder"),
+    Case("export an unknown run", ("export", "nosuchrun", "-o", "{tmp}/x.json"), 1, "no run 'nosuchrun'"),
+    Case("export format", ("export", "{finished}", "--format", "docx"), 2, "unknown export format 'docx'"),
+    Case("export a stored id that walks a path", ("export", "../escaped"), 3, "stored run id '../escaped' is not a valid run id"),
+    # import
+    Case("import a path-walking run id", ("import", "{tmp}/escaped.json"), 3, "run.run_id '../escaped' is not a valid run id"),
+    Case("import the same predictions again", ("import", "{tmp}/copy.json"), 1, "has the same predictions as run {finished}"),
+    Case("import a 0-epoch best-on-test run", ("import", "{tmp}/zero_epochs.json"), 3, "cannot be scored: best-on-test with 0 epochs"),
+    Case("import a missing file", ("import", "{tmp}/absent.json"), 3, "{tmp}/absent.json: cannot read submission"),
+    Case("import a file that is not JSON", ("import", "{tmp}/empty.csv"), 3, "{tmp}/empty.csv: not valid JSON"),
+    # show, results
+    Case("show a run with no finished fold", ("show", "{empty}"), 0, "run {empty} has no finished fold yet: nothing to score"),
+    Case("show an unknown run", ("show", "nosuchrun"), 1, "no run 'nosuchrun'"),
+    Case("results of a missing database", ("results", "--store", "{tmp}/none.sqlite"), 1, "no results database at {tmp}/none.sqlite"),
+    # synth
+    Case("synth onto a file", ("synth", "--out", "{tmp}/empty.csv", "-q"), 2, "--out {tmp}/empty.csv: is a file, not a folder"),
+    Case("synth into a non-empty folder", ("synth", "--out", "{tmp}/full", "-q"), 2, "--out {tmp}/full: the folder is not empty"),
+    Case("synth with no clips", ("synth", "--out", "{tmp}/new", "--clips-per-subject", "0", "-q"), 2, "--clips-per-subject must be at least 1, got 0"),
+    Case("synth with too few subjects", ("synth", "--out", "{tmp}/new", "--subjects", "2", "-q"), 2, "--subjects must be at least 3"),
+    Case("synth difficulty", ("synth", "--out", "{tmp}/new", "--difficulty", "extreme", "-q"), 2, "--difficulty must be one of"),
+    # doctor
+    Case("doctor with a missing data root", ("doctor", "--data-root", "{tmp}/none"), 2, "--data-root {tmp}/none: no such folder"),
+    Case("doctor with an unknown protocol", ("doctor", "--protocol", "megc2091"), 2, "did you mean megc2019"),
+    Case("doctor with an unresolvable protocol", ("doctor", "--data-root", "{tmp}/full", "--protocol", "casme2", "--no-images"), 1, "not ok: requested protocol casme2 is not resolvable"),
+    # table
+    Case("table of an unknown protocol", ("table", "--protocol", "megc2091"), 2, "did you mean megc2019"),
+    Case("table format", ("table", "--protocol", "megc2019", "--format", "docx"), 2, "unknown table format 'docx'"),
+    Case("table of a source without runs", ("table", "--protocol", "megc2019", "--source", "raw"), 2, "--source raw: no complete runs"),
+    Case("table into a missing folder", ("table", "--protocol", "megc2019", "-o", "{tmp}/nope/t.md"), 2, "-o {tmp}/nope/t.md: no such folder"),
+    # list, check, leaderboard
+    Case("list an unknown kind", ("list", "modles"), 2, "unknown list kind 'modles'; did you mean models"),
+    Case("check an unknown model", ("check", "htnte"), 2, "unknown model 'htnte'"),
+    Case("leaderboard of a missing database", ("leaderboard", "--store", "{tmp}/none.sqlite"), 1, "no results database at {tmp}/none.sqlite"),
+]
+#: Commands that take --store: the drill's database is given to them.
+STORE_COMMANDS = ("run", "results", "show", "export", "import", "table")
+
+
+def database_state(path: Path) -> str:
+    """A digest of every row of the database (what a command could have changed)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory, megc_manifest):
+    tmp = tmp_path_factory.mktemp("drill")
+    store_path = tmp / "results.sqlite"
+    ids = fill_store(store_path)
+    store = Store(store_path)
+    empty = add_fixture_run(store, megc_manifest, "empty-net", "fixed", 0, 0.5, 10,
+                            folds_stored=0, status="interrupted")
+    finished = ids[("good-net", "fixed", 0)]
+    record = store.run(finished)
+    from mer_bench.export import export_json
+    submission = export_json(store, record)
+    # an old or hand-written database row whose id walks a path (create_run refuses it)
+    bad = RunRecord(**{**record.as_dict(), "run_id": "../escaped", "classes": record.classes,
+                       "content_hash": None})
+    with store.transaction() as conn:
+        from sqlalchemy import insert
+
+        from mer_bench.store import schema
+        conn.execute(insert(schema.runs).values(**bad.to_row()))
+    store.close()
+    (tmp / "empty.csv").write_text("")
+    (tmp / "bad_row.csv").write_text("dataset,subject,sample,pred\nsmic,s1,s1_ne_01,0\n"
+                                     "smic,s1,s1_ne_02,maybe\n")
+    (tmp / "full").mkdir()
+    (tmp / "full" / "CASME2").mkdir()
+    (tmp / "full" / "CASME2" / "old.txt").write_text("an old tree")
+    (tmp / "escaped.json").write_text(json.dumps({**submission, "run": {
+        **submission["run"], "run_id": "../escaped"}}))
+    (tmp / "copy.json").write_text(json.dumps({**submission, "run": {
+        **submission["run"], "run_id": "copy-of-a-run"}}))
+    zero = json.loads(json.dumps(submission))
+    from mer_bench.identity import RunIdentity
+    identity = RunIdentity.from_dict(zero["run"]["identity"])
+    identity = RunIdentity(**{**identity.__dict__, "selection": "best-on-test",
+                              "recipe": {**identity.recipe, "epochs": 0}})
+    zero["run"].update(run_id="zero-epochs", selection="best-on-test",
+                       identity=identity.as_dict(), config_hash=identity.config_hash,
+                       group_hash=identity.group_hash)
+    zero["recipe"]["epochs"] = 0
+    (tmp / "zero_epochs.json").write_text(json.dumps(zero))
+    gray = write_flow_folder(tmp / "gray", megc_manifest)
+    first = sorted(gray.glob("*.png"))[0]
+    cv2.imwrite(str(first), np.zeros((28, 28), np.uint8))
+    return {"store": store_path, "tmp": tmp, "finished": finished, "empty": empty,
+            "partial": ids[("stopped-net", "fixed", 0)], "gray": gray, "gray_file": first}
+
+
+def _fill(text: str, drill: dict) -> str:
+    for key in ("store", "tmp", "finished", "partial", "empty", "gray"):
+        text = text.replace("{" + key + "}", str(drill[key]))
+    return text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_one_line_and_its_exit_code(case, drill, capsys, no_dataset_env,
+                                                   monkeypatch):
+    monkeypatch.chdir(drill["tmp"])  # export's default file lands here, never above it
+    argv = [_fill(a, drill) for a in case.argv]
+    if argv[0] in STORE_COMMANDS and "--store" not in argv:
+        argv += ["--store", str(drill["store"])]
+    before = database_state(drill["store"])
+    code, out, err = cli(argv, capsys)
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and "Traceback" not in out
+    assert code == case.code, err
+    last = lines[-1] if lines else ""
+    if case.code:
+        assert last.startswith(("error:", "Error:")), err
+        assert len(last) < 400
+    else:  # a command that succeeds says so, on stderr or with its output
+        said = lines + out.splitlines()
+        last = next((line for line in said if _fill(case.words, drill) in line), last)
+    assert _fill(case.words, drill) in last, err
+    if case.name == "grayscale flow PNG":
+        assert str(drill["gray_file"]) in last  # the file, by name
+    assert database_state(drill["store"]) == before
+    assert not (drill["tmp"].parent / "escaped.json").exists()
+
+
+def test_no_cuda_is_one_line(drill, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    code, _, err = cli(["run", "--model", "ststnet", "--device", "cuda", "--store",
+                        str(drill["store"])], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "--device cuda: no CUDA device is available here" in err
+
+
+def test_synth_force_replaces_the_trees_it_writes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    (out / "SAMM").mkdir(parents=True)
+    (out / "SAMM" / "stale.jpg").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    code, _, err = cli(["synth", "--out", str(out), "--subjects", "3", "--clips-per-subject", "1",
+                        "--force", "-q"], capsys)
+    assert code == 0, err
+    assert not (out / "SAMM" / "stale.jpg").exists() and (out / "notes.txt").read_text() == "mine"
+    assert {p.name for p in out.iterdir()} == {"CASME2", "SAMM", "SMIC", "notes.txt"}
+
+
+def test_a_read_only_database_is_read(drill, tmp_path, capsys):
+    """A database in a folder nobody may write (here: immutable, so that root is refused too) is
+    read by results, show and export, not called "not a mer-bench results database"."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    shutil.copy(drill["store"], folder / "results.sqlite")
+    if shutil.which("chattr") is None or \
+            __import__("subprocess").run(["chattr", "+i", str(folder)]).returncode:
+        pytest.skip("cannot make a folder read-only here (chattr +i)")
+    try:
+        store = str(folder / "results.sqlite")
+        code, out, err = cli(["results", "--store", store, "--json"], capsys)
+        assert code == 0, err
+        assert drill["finished"] in {r["run_id"] for r in json.loads(out)}
+        code, out, err = cli(["show", drill["finished"], "--store", store], capsys)
+        assert code == 0 and "confusion" in out, err
+        code, _, err = cli(["export", drill["finished"], "--store", store, "-o",
+                            str(tmp_path / "x.json")], capsys)
+        assert code == 0 and (tmp_path / "x.json").stat().st_size > 1000, err
+    finally:
+        __import__("subprocess").run(["chattr", "-i", str(folder)])
+
+
+def test_epochs_of_an_estimator_are_not_used_nor_stored(caplog):
+    """svm-hoof is fitted once per fold: --epochs does not apply; a sweep over every model with
+    --epochs still runs it, and its stored recipe keeps the card's (no epochs it did not have)."""
+    from mer_bench import registry
+    from mer_bench.engine import RunConfig
+
+    spec = registry.get_model("svm-hoof")
+    with caplog.at_level("WARNING", logger="mer_bench.engine"):
+        recipe = RunConfig(model="svm-hoof", protocol="megc2019", epochs=5, lr=0.1).recipe(spec)
+    assert recipe == spec.card.recipe and recipe.epochs == 0
+    assert "--epochs, --lr: not used by model 'svm-hoof'" in caplog.text
