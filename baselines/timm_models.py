@@ -64,6 +64,8 @@ class ResNetFrames(nn.Module):
 
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
+        import timm
+
         self.net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
                                      in_chans=6, act_layer=ReLU)
 
@@ -77,6 +79,8 @@ class ResNetFlow112(nn.Module):
 
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
+        import timm
+
         self.rescale = Rescale()
         self.net = timm.create_model("resnet18", pretrained=False, num_classes=num_classes,
                                      act_layer=ReLU)

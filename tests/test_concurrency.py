@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def flows_config(model: str, root) -> RunConfig:
     """A run whose folds are quick to make (no training epoch): the store is what is tested."""
     return RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                     executor="sequential", epochs=0,
+                     executor="sequential", epochs=1,
                      source_options=source_options("flows", data_root=root))
 
 

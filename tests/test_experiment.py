@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TINY
 from mer_bench.engine import RunConfig
-from mer_bench.errors import MerBenchError, UsageError
+from mer_bench.errors import MerBenchError, RunInterrupted, UsageError
 from mer_bench.experiment import (experiment_runs, parse_seeds, run_experiment,
                                   summarize_experiment)
 from mer_bench.sources import source_options
@@ -57,7 +57,7 @@ def test_an_interrupted_experiment_resumes_unfinished_and_missing_seeds(
         tiny_model, flows_dir, store_path):
     config = _config(flows_dir)
     first = StoppingStore(store_path, limit=68 + 5)  # seed 0 whole, 5 folds of seed 1
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted):  # Ctrl-C, as the engine reports it
         run_experiment(config, [0, 1, 2], first)
     runs = first.runs()
     assert [r.seed for r in runs] == [0, 1] and [r.status for r in runs] == \

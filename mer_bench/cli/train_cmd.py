@@ -13,8 +13,6 @@ from rich.console import Console
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import open_store, parse_dataset_roots, source_values
-from mer_bench.engine import RunConfig
-from mer_bench.sources import source_options
 
 
 @app.command("train")
@@ -49,6 +47,13 @@ def train_command(
     registry.get_model(model)  # unknown names fail before any data is touched
     registry.get_protocol(protocol)
     registry.SOURCES.get(source)
+    for names, name in ((registry.MODELS, model), (registry.PROTOCOLS, protocol),
+                        (registry.SOURCES, source)):
+        if name not in names:
+            names.get(name)  # exit 2 with suggestions, before torch is imported
+    from mer_bench.engine import RunConfig
+    from mer_bench.sources import source_options
+
     quiet = quiet or UI.quiet
     show_progress(not quiet)
     options = source_options(source, **source_values(
