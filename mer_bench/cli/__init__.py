@@ -36,10 +36,23 @@ class UI:
     verbose = False
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time: while rich draws progress bars it is
+    rich's proxy, which prints the line above the bars instead of under them."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging sets it in __init__; the property wins
+        pass
+
+
 def setup_logging(verbose: bool, quiet: bool) -> None:
     """mer-bench's loggers to stderr: INFO by default, DEBUG with -v, WARNING with -q."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s" if not verbose
                                            else "%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("mer_bench")
