@@ -4,7 +4,6 @@ a CNN with BatchNorm (what stacked training must get right), one fold per subjec
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 

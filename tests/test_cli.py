@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from mer_bench.cli import main
-
-
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run `mer-bench ARGV` in this process (so in-process test models are visible)."""
-    old = sys.argv
-    os.environ["COLUMNS"] = "300"  # rich wraps tables to the terminal width
-    sys.argv = ["mer-bench", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from _cli import cli
 
 
 def test_list_protocols_json(capsys):

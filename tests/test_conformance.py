@@ -5,7 +5,6 @@ whether it trains stacked (vmap) is reported, not required."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from mer_bench import registry
 from mer_bench.conformance import check_model

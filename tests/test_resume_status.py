@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from _cli import cli
 from leaderboard_fixtures import add_fixture_run

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from typing import TYPE_CHECKING
+import typer
 
 from mer_bench.errors import DataError, UsageError
 from mer_bench.paths import default_store_path
 from mer_bench.registry import SOURCES
 
 if TYPE_CHECKING:
+    from mer_bench.registry import Registry
     from mer_bench.store import Store
+
+# The flags that describe where a source's data comes from, declared once for every verb that
+# reads a source (run, train, prepare, score), so that each says the same thing.
+DataRootOption = Annotated[Path | None, typer.Option(
+    "--data-root", help="flows/raw: folder of the source's data.")]
+DatasetRootOption = Annotated[list[str], typer.Option(
+    "--dataset-root", metavar="NAME=DIR", help="raw: NAME=DIR for one dataset (repeatable).")]
+FlowOption = Annotated[str | None, typer.Option(
+    "--flow", help="raw/demo: optical flow, tvl1 (default) | farneback | dis.")]
+DemoDifficultyOption = Annotated[str | None, typer.Option(
+    "--demo-difficulty", help="demo: easy | standard (default) | hard.")]
+DemoSubjectsOption = Annotated[int | None, typer.Option(
+    "--demo-subjects", help="demo: number of synthetic subjects (default 12).")]
+CacheDirOption = Annotated[Path | None, typer.Option(
+    "--cache-dir", help="Demo data and preprocessed arrays.")]
 
 #: CLI flag of each source option, for messages.
 FLAGS = {"data_root": "--data-root", "dataset_roots": "--dataset-root", "flow_method": "--flow",
@@ -43,6 +59,28 @@ def source_values(source: str, **values: Any) -> dict[str, Any]:
         flags = ", ".join(FLAGS.get(k, k) for k in stray)
         raise UsageError(f"{flags} does not apply to --source {source}")
     return {k: v for k, v in given.items() if k in known}
+
+
+def require_known(*pairs: tuple[Registry, str | None]) -> None:
+    """Exit 2 with the closest names for the first unknown name of (registry, name) pairs; run
+    before any plugin (or torch) is imported, and before any data is touched."""
+    for names, name in pairs:
+        if name is not None and name not in names:
+            names.get(name)
+
+
+def build_source_options(source: str, *, quiet: bool, data_root: Path | None = None,
+                         dataset_root: list[str] | None = None, cache_dir: Path | None = None,
+                         workers: int | None = None, flow: str | None = None,
+                         demo_difficulty: str | None = None,
+                         demo_subjects: int | None = None) -> Any:
+    """The typed options of `source` from the command line's source flags."""
+    from mer_bench.sources import source_options
+
+    return source_options(source, **source_values(
+        source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root or []),
+        cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
+        difficulty=demo_difficulty, subjects=demo_subjects))
 
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:

@@ -13,7 +13,8 @@ import typer
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
-from mer_bench.cli.options import parse_dataset_roots, source_values
+from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption, FlowOption,
+                                   build_source_options, require_known)
 
 
 def make_source(name: str, options: object):
@@ -27,13 +28,11 @@ def make_source(name: str, options: object):
 def prepare_command(
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("raw", "--source", help="raw | demo"),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Folder holding the datasets."),
-    dataset_root: list[str] = typer.Option([], "--dataset-root",
-                                           help="NAME=DIR for one dataset (repeatable)."),
+    data_root: DataRootOption = None,
+    dataset_root: DatasetRootOption = [],
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
-    flow: str | None = typer.Option(None, "--flow",
-                                    help="Optical flow: tvl1 (default) | farneback | dis."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where preprocessed arrays are kept."),
+    flow: FlowOption = None,
+    cache_dir: CacheDirOption = None,
     export_flows: Path | None = typer.Option(None, "--export-flows",
                                              help="Also write the 28x28 flows as HTNet/STSTNet "
                                                   "PNGs ('<subject>_<sample> .png') and a sample "
@@ -41,21 +40,18 @@ def prepare_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Preprocess PROTOCOL's samples (faces, TV-L1 flow, strain, 28x28) into the cache."""
-    for names, name in ((registry.PROTOCOLS, protocol), (registry.SOURCES, source)):
-        if name not in names:
-            names.get(name)  # exit 2 with suggestions, before heavy imports
+    require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
     from rich.console import Console
 
     from mer_bench.preprocess.pipeline import summary_line
     from mer_bench.resolve import protocol_samples
-    from mer_bench.sources import source_options
 
-    registry.SOURCES.get(source)
     spec = registry.get_protocol(protocol)
-    show_progress(not (quiet or UI.quiet))
-    options = source_options(source, **source_values(
-        source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
-        cache_dir=cache_dir, workers=workers, flow_method=flow, progress=not (quiet or UI.quiet)))
+    quiet = quiet or UI.quiet
+    show_progress(not quiet)
+    options = build_source_options(source, quiet=quiet, data_root=data_root,
+                                   dataset_root=dataset_root, cache_dir=cache_dir,
+                                   workers=workers, flow=flow)
     src = make_source(source, options)
     samples, _ = protocol_samples(spec, src)
     arrays = src.arrays(samples)

@@ -13,8 +13,10 @@ import typer
 
 from mer_bench import registry
 from mer_bench.cli import UI, app, show_progress
-from mer_bench.cli.options import (STORE_HELP, check_output_file, open_store, parse_dataset_roots,
-                                   source_values)
+from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, DatasetRootOption,
+                                   DemoDifficultyOption, DemoSubjectsOption, FlowOption,
+                                   build_source_options, check_output_file, open_store,
+                                   require_known)
 from mer_bench.errors import RunInterrupted, UsageError
 
 
@@ -26,14 +28,11 @@ def run_command(
                                           "required unless --resume."),
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="flows/raw: folder of the source's data."),
-    dataset_root: list[str] = typer.Option([], "--dataset-root",
-                                           help="raw: NAME=DIR for one dataset (repeatable)."),
-    flow: str | None = typer.Option(None, "--flow", help="raw/demo: optical flow, tvl1 (default) | farneback | dis."),
-    demo_difficulty: str | None = typer.Option(None, "--demo-difficulty",
-                                               help="demo: easy | standard (default) | hard."),
-    demo_subjects: int | None = typer.Option(None, "--demo-subjects",
-                                             help="demo: number of synthetic subjects (default 12)."),
+    data_root: DataRootOption = None,
+    dataset_root: DatasetRootOption = [],
+    flow: FlowOption = None,
+    demo_difficulty: DemoDifficultyOption = None,
+    demo_subjects: DemoSubjectsOption = None,
     selection: str = typer.Option("fixed", "--selection",
                                   help="fixed (declared epochs, default) | val-subjects | nested | "
                                        "best-on-test (legacy, test-set selection); see "
@@ -62,7 +61,7 @@ def run_command(
     ray_address: str | None = typer.Option(None, "--ray-address", envvar="MER_BENCH_RAY_ADDRESS",
                                            help="ray: the cluster to join ('auto': this machine's)."),
     store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Demo data and preprocessed arrays."),
+    cache_dir: CacheDirOption = None,
     resume: str | None = typer.Option(None, "--resume",
                                       help="Run id (or experiment id) to resume: its stored "
                                            "options are used and its finished folds kept (other "
@@ -93,11 +92,9 @@ def run_command(
     if json_path is not None:
         check_output_file(json_path, "--json")
     # unknown names fail first, before any plugin (or torch) is imported, then before any data
-    for names, name in ((registry.MODELS, model), (registry.PROTOCOLS, protocol),
-                        (registry.SOURCES, source), (registry.POLICIES, selection),
-                        (registry.EXECUTORS, executor)):
-        if name not in names:
-            names.get(name)
+    require_known((registry.MODELS, model), (registry.PROTOCOLS, protocol),
+                  (registry.SOURCES, source), (registry.POLICIES, selection),
+                  (registry.EXECUTORS, executor))
     registry.get_model(model)
     registry.get_protocol(protocol)
     registry.SOURCES.get(source)
@@ -106,14 +103,12 @@ def run_command(
     from mer_bench.cli.render import print_summary
     from mer_bench.engine import RunConfig, run_benchmark
     from mer_bench.selection.grid import parse_grid
-    from mer_bench.sources import source_options
 
     quiet = quiet or UI.quiet
     show_progress(not quiet)
-    options = source_options(source, **source_values(
-        source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
-        cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
-        difficulty=demo_difficulty, subjects=demo_subjects))
+    options = build_source_options(
+        source, quiet=quiet, data_root=data_root, dataset_root=dataset_root, cache_dir=cache_dir,
+        workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
     executor_options = {"address": ray_address} if ray_address else {}
     policy_options = selection_values(selection, inner_folds=inner_folds, val_share=val_share,
                                       grid=parse_grid(grid) if grid else None)

@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 
 from mer_bench import registry
-from mer_bench.cli import app
-from mer_bench.cli.options import check_output_file, parse_dataset_roots, source_values
+from mer_bench.cli import UI, app
+from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption,
+                                   DemoDifficultyOption, DemoSubjectsOption, build_source_options,
+                                   check_output_file, require_known)
 from mer_bench.errors import DataError
 
 
@@ -22,23 +24,17 @@ def score_command(
                                       help="Rebuild the protocol's samples from this source (demo, "
                                            "raw) instead of its shipped list: how runs on the "
                                            "demo are re-scored."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="raw: folder of the datasets."),
-    dataset_root: list[str] = typer.Option([], "--dataset-root",
-                                           help="raw: NAME=DIR for one dataset (repeatable)."),
-    demo_difficulty: str | None = typer.Option(None, "--demo-difficulty",
-                                               help="demo: easy | standard (default) | hard."),
-    demo_subjects: int | None = typer.Option(None, "--demo-subjects",
-                                             help="demo: number of synthetic subjects (default 12)."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where the demo data is kept."),
+    data_root: DataRootOption = None,
+    dataset_root: DatasetRootOption = [],
+    demo_difficulty: DemoDifficultyOption = None,
+    demo_subjects: DemoSubjectsOption = None,
+    cache_dir: CacheDirOption = None,
     json_path: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
     device: str = typer.Option("auto", "--device",
                                help="Where the metrics are computed: auto | cpu | cuda."),
 ) -> None:
     """Score predictions made elsewhere, with the same metrics as a run."""
-    if protocol not in registry.PROTOCOLS:
-        registry.PROTOCOLS.get(protocol)  # exit 2 with suggestions, before heavy imports
-    if source is not None and source not in registry.SOURCES:
-        registry.SOURCES.get(source)
+    require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
     from mer_bench.cli.render import print_summary
     from mer_bench.engine import check_device
     from mer_bench.scoring import score_predictions_file
@@ -52,12 +48,11 @@ def score_command(
     manifest = None
     if source is not None:
         from mer_bench.resolve import protocol_samples
-        from mer_bench.sources import make_source, source_options
+        from mer_bench.sources import make_source
 
-        registry.SOURCES.get(source)
-        options = source_options(source, **source_values(
-            source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root),
-            cache_dir=cache_dir, difficulty=demo_difficulty, subjects=demo_subjects))
+        options = build_source_options(
+            source, quiet=UI.quiet, data_root=data_root, dataset_root=dataset_root,
+            cache_dir=cache_dir, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
         manifest, _ = protocol_samples(spec, make_source(source, options))
     summary = score_predictions_file(predictions, spec, device, manifest=manifest)
     print_summary(summary, spec.card.classes)

@@ -97,27 +97,26 @@ def select_frames(row: Any) -> SampleFrames:
                         onset=onset, apex=apex, offset=_as_int(row.get("offset")))
 
 
-def read_gray(path: Path, sample: str = "") -> np.ndarray:
-    """A frame as a uint8 grayscale image; DataError naming the file if missing or unreadable."""
+def _read_frame(path: Path, sample: str, flags: int) -> np.ndarray:
+    """`cv2.imread(path, flags)`; DataError naming the file (and sample) if missing or unreadable."""
     where = f" (sample {sample})" if sample else ""
     if not Path(path).is_file():
         raise DataError(f"missing frame {path}{where}")
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(str(path), flags)
     if image is None or image.size == 0:
         raise DataError(f"unreadable frame {path}{where}")
     return image
 
 
+def read_gray(path: Path, sample: str = "") -> np.ndarray:
+    """A frame as a uint8 grayscale image; DataError naming the file if missing or unreadable."""
+    return _read_frame(path, sample, cv2.IMREAD_GRAYSCALE)
+
+
 def read_color(path: Path, sample: str = "") -> np.ndarray:
     """A frame as uint8 RGB (H, W, 3); grey files give three equal channels. DataError naming the
     file if missing or unreadable."""
-    where = f" (sample {sample})" if sample else ""
-    if not Path(path).is_file():
-        raise DataError(f"missing frame {path}{where}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise DataError(f"unreadable frame {path}{where}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(_read_frame(path, sample, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:

@@ -37,6 +37,14 @@ def _check_size(size: int, name: str = "size") -> None:
         raise ValueError(f"{name} must be within 8..1024 pixels, got {size}")
 
 
+def _check_time_axis(length: int, span: str) -> None:
+    """The time axis of a clip-shaped view: 2..256 frames over a known span."""
+    if not 2 <= length <= 256:
+        raise ValueError(f"length must be within 2..256 frames, got {length}")
+    if span not in SPANS:
+        raise ValueError(f"span must be one of {SPANS}, got {span!r}")
+
+
 @dataclass(frozen=True)
 class ViewConfig:
     """Shared behaviour: the view's own hash and the hash of everything its arrays depend on.
@@ -172,10 +180,7 @@ class ClipView(ViewConfig):
 
     def __post_init__(self) -> None:
         _check_size(self.size)
-        if not 2 <= self.length <= 256:
-            raise ValueError(f"length must be within 2..256 frames, got {self.length}")
-        if self.span not in SPANS:
-            raise ValueError(f"span must be one of {SPANS}, got {self.span!r}")
+        _check_time_axis(self.length, self.span)
         if self.color not in COLORS:
             raise ValueError(f"color must be one of {COLORS}, got {self.color!r}")
 
@@ -206,10 +211,7 @@ class LandmarksView(ViewConfig):
 
     def __post_init__(self) -> None:
         _check_size(self.size)
-        if not 2 <= self.length <= 256:
-            raise ValueError(f"length must be within 2..256 frames, got {self.length}")
-        if self.span not in SPANS:
-            raise ValueError(f"span must be one of {SPANS}, got {self.span!r}")
+        _check_time_axis(self.length, self.span)
 
     def sample_shape(self) -> tuple[int, ...]:
         return (self.length, 68, 2)

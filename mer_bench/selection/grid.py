@@ -19,8 +19,11 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mer_bench.cards import Recipe
+import numpy as np
+
+from mer_bench.cards import ModelSpec, Recipe
 from mer_bench.errors import UsageError
+from mer_bench.selection.base import SelectionPolicy
 
 #: At most this many grid points: the grid is a small declared search, not a sweep.
 MAX_POINTS = 32
@@ -122,3 +125,19 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]
 def point_recipe(recipe: Recipe, point: Mapping[str, Any]) -> Recipe:
     """`recipe` with the grid point's values."""
     return dataclasses.replace(recipe, **point)
+
+
+class GridPolicy(SelectionPolicy):
+    """A policy that may also choose among the points of a declared grid (`val-subjects`,
+    `nested`): the grid is checked against the run's recipe before any training."""
+
+    grid: Grid
+
+    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
+              datasets: np.ndarray) -> None:
+        super().check(spec, recipe, groups, datasets)
+        check_grid(self.grid, recipe)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The grid's points in their declared order (`[{}]` without a grid)."""
+        return grid_points(self.grid)

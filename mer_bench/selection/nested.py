@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from mer_bench.cards import ModelSpec, Recipe
+from mer_bench.cards import Recipe
 from mer_bench.errors import UsageError
-from mer_bench.selection.base import FoldSelection, SelectionPolicy
-from mer_bench.selection.grid import check_grid, grid_points, point_recipe
+from mer_bench.selection.base import FoldSelection
+from mer_bench.selection.grid import GridPolicy, check_grid, point_recipe
 from mer_bench.selection.splits import best_choice, compact, inner_folds, rows_of
 from mer_bench.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob, derived_seed
 
@@ -91,7 +91,7 @@ class NestedFold(FoldSelection):
                          selected_epoch=epoch + 1, record=record, seconds=float(seconds))
 
 
-class Nested(SelectionPolicy):
+class Nested(GridPolicy):
     """Nested cross-validation over the training subjects (see the module docstring)."""
 
     name = "nested"
@@ -103,20 +103,15 @@ class Nested(SelectionPolicy):
         self.inner_folds = inner_folds
         self.grid = check_grid(grid)
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
-        super().check(spec, recipe, groups, datasets)
-        check_grid(self.grid, recipe)
-
     def check_fold(self, task: FoldTask) -> None:
         inner_folds(task, self.inner_folds)
 
     def jobs_per_fold(self) -> int:
-        return self.inner_folds * len(grid_points(self.grid))
+        return self.inner_folds * len(self.points())
 
     def epochs_per_fold(self, recipe: Recipe) -> int:
         # the inner models, then the final model for the chosen count (at most the maximum)
         return recipe.epochs * (self.jobs_per_fold() + 1)
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        return NestedFold(task, recipe, self.inner_folds, grid_points(self.grid))
+        return NestedFold(task, recipe, self.inner_folds, self.points())

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from mer_bench.cards import ModelSpec, Recipe
+from mer_bench.cards import Recipe
 from mer_bench.errors import UsageError
-from mer_bench.selection.base import FoldSelection, SelectionPolicy
-from mer_bench.selection.grid import check_grid, grid_points, point_recipe
+from mer_bench.selection.base import FoldSelection
+from mer_bench.selection.grid import GridPolicy, check_grid, point_recipe
 from mer_bench.selection.splits import (best_choice, compact, rows_of, training_subjects,
                                         validation_subjects)
 from mer_bench.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
@@ -72,7 +72,7 @@ class ValidationFold(FoldSelection):
                          record=record, seconds=float(sum(r.seconds for r in results)))
 
 
-class ValSubjects(SelectionPolicy):
+class ValSubjects(GridPolicy):
     """Validation on a share of the training subjects (see the module docstring)."""
 
     name = "val-subjects"
@@ -85,16 +85,11 @@ class ValSubjects(SelectionPolicy):
         self.val_share = float(val_share)
         self.grid = check_grid(grid)
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
-        super().check(spec, recipe, groups, datasets)
-        check_grid(self.grid, recipe)
-
     def check_fold(self, task: FoldTask) -> None:
         validation_subjects(task, self.val_share)
 
     def jobs_per_fold(self) -> int:
-        return len(grid_points(self.grid))
+        return len(self.points())
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        return ValidationFold(task, recipe, self.val_share, grid_points(self.grid))
+        return ValidationFold(task, recipe, self.val_share, self.points())
