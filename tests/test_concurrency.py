@@ -213,3 +213,32 @@ def test_a_sqlite_writer_outwaits_a_lock_held_past_its_busy_timeout(tmp_path, me
     holder.join()
     assert waited >= 0.8 and store.run(run_id).status == "finished"
     store.close()
+
+
+def test_opening_waits_out_a_lock_that_sqlite_reports_at_once(tmp_path, monkeypatch):
+    """SQLite reports "database is locked" without its busy timeout when a new file switches to
+    write-ahead logging while others open it (seen with eight runs started at once on a loaded machine): opening again
+    succeeds, and any other database error is still a one-line StoreError."""
+    from sqlalchemy.exc import OperationalError
+
+    from mer_bench.store import database
+    from mer_bench.store.database import StoreError
+
+    prepare, failures = database.Store._prepare, []
+
+    def locked_twice(self):
+        if len(failures) < 2:
+            failures.append(1)
+            raise OperationalError("PRAGMA journal_mode = WAL", {}, Exception("database is locked"))
+        return prepare(self)
+
+    monkeypatch.setattr(database.Store, "_prepare", locked_twice)
+    with Store(tmp_path / "r.sqlite") as store:
+        assert store.schema_version() is not None and len(failures) == 2
+
+    def corrupt(self):
+        raise OperationalError("SELECT", {}, Exception("file is not a database"))
+
+    monkeypatch.setattr(database.Store, "_prepare", corrupt)
+    with pytest.raises(StoreError, match="not a mer-bench results database"):
+        Store(tmp_path / "other.sqlite")

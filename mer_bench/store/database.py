@@ -119,7 +119,7 @@ class Store:
         self._secrets = [] if self.path else _secrets(self.url)
         self.engine = self._connect()
         try:
-            self._prepare()
+            self._prepare_when_free()
         except (DatabaseError, sqlite3.DatabaseError) as exc:
             self.engine.dispose()
             raise StoreError(f"{self.where}: not a mer-bench results database "
@@ -127,6 +127,20 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _prepare_when_free(self) -> None:
+        """`_prepare`, again when another process held the database. SQLite answers "database is
+        locked" at once, without the busy timeout, when a new file switches to write-ahead
+        logging while other writers open it (seen with eight runs opening one new file)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return self._prepare()
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                log.debug("results database busy while opening (%s), retrying (%d)",
+                          self._reason(exc), attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
 
     @property
     def backend(self) -> str:
