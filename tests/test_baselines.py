@@ -169,7 +169,8 @@ def demo_cache(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_BASELINES)
 def test_baseline_runs_through_cli_on_demo(name: str, demo_cache: Path, tmp_path: Path) -> None:
-    """`mer-bench run --protocol megc2019 --source demo --epochs 1` completes and stores all folds."""
+    """`mer-bench run --protocol megc2019 --source demo --epochs 1` (a 4-subject demo) completes
+    and stores all folds."""
     from typer.testing import CliRunner
 
     from mer_bench.cli import app
@@ -179,7 +180,7 @@ def test_baseline_runs_through_cli_on_demo(name: str, demo_cache: Path, tmp_path
     torch.set_num_threads(1)
     result = CliRunner().invoke(app, [
         "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "1",
-        "--store", str(store_path), "--cache-dir", str(demo_cache), "--json", str(summary_path),
+        "--demo-subjects", "4", "--store", str(store_path), "--cache-dir", str(demo_cache), "--json", str(summary_path),
         "--quiet",
     ])
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"

@@ -12,20 +12,18 @@ import pytest
 import torch
 from torch import nn
 
-from _small_problem import BN_MODEL, BNNet, bn_spec, collect, small_problem  # noqa: F401
+from _small_problem import collect, small_problem
 from conftest import TINY, tiny_spec
 
 from mer_bench import registry
 from mer_bench.cards import ModelCard, ModelSpec, Recipe
 from mer_bench.engine import RunConfig, run_benchmark
 from mer_bench.errors import MerBenchError, RunInterrupted
-from mer_bench.executors import RunContext, SequentialExecutor, make_executor
+from mer_bench.executors import SequentialExecutor, make_executor
 from mer_bench.executors.fold_parallel import FoldParallelExecutor
-from mer_bench.folds import Fold, fold_seed
-from mer_bench.selection import make_policy
 from mer_bench.sources import source_options
 from mer_bench.store import Store
-from mer_bench.training import FoldTask, batch_slices
+from mer_bench.training import batch_slices
 from mer_bench.training.optim import StackedOptimizer, make_optimizer
 from mer_bench.training.replicas import MaskedBatchNorm
 from mer_bench.training.schedule import epoch_steps, shuffler
@@ -43,7 +41,9 @@ def test_fold_parallel_matches_sequential_on_cpu(selection, batch_size):
     reference = collect(SequentialExecutor(), ctx, tasks, y)
     stacked = collect(FoldParallelExecutor(), ctx, tasks, y)
     for k in reference:
-        assert np.abs(reference[k].probs - stacked[k].probs).max() < 1e-4
+        # Stacked matmuls add in another order; over 3 epochs at lr 1e-2 that rounding grew to
+        # 1.2e-4 on an AVX2-only CPU (under 1e-4 with AVX-512).
+        assert np.abs(reference[k].probs - stacked[k].probs).max() < 5e-4
         assert np.array_equal(reference[k].probs.argmax(1), stacked[k].probs.argmax(1))
         assert reference[k].selected_epoch == stacked[k].selected_epoch
 

@@ -169,7 +169,8 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
         store_path = tmp_path / "results.sqlite"
         summary_path = tmp_path / "summary.json"
         ran = _cli("run", "--model", EXAMPLE_MODEL, "--protocol", "megc2019", "--source", "demo",
-                   "--epochs", "2", "--store", str(store_path), "--cache-dir", str(tmp_path / "cache"),
+                   "--epochs", "2", "--demo-subjects", "4", "--store", str(store_path),
+                   "--cache-dir", str(tmp_path / "cache"),
                    "--json", str(summary_path), "--quiet", cwd=tmp_path)
         assert ran.returncode == 0, ran.stderr + ran.stdout
         summary = json.loads(summary_path.read_text())
@@ -190,12 +191,13 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
             store.close()
 
         clip_run = _cli("run", "--model", "example-clip", "--protocol", "megc2019", "--source",
-                        "demo", "--epochs", "1", "--store", str(store_path), "--cache-dir",
+                        "demo", "--epochs", "1", "--demo-subjects", "4", "--store",
+                        str(store_path), "--cache-dir",
                         str(tmp_path / "cache"), "--json", str(summary_path), "--quiet",
                         cwd=tmp_path)
         assert clip_run.returncode == 0, clip_run.stderr + clip_run.stdout
         clip_summary = json.loads(summary_path.read_text())
-        assert clip_summary["model"] == "example-clip" and clip_summary["n_samples"] == 120
+        assert clip_summary["model"] == "example-clip" and clip_summary["n_samples"] == 40
         store = Store(store_path)
         try:
             run = store.run(clip_summary["run_id"])

@@ -16,8 +16,9 @@ def test_nested_over_three_seeds_on_the_demo_is_stored_and_shown(tmp_path, capsy
     store = str(tmp_path / "r.sqlite")
     summary_path = tmp_path / "experiment.json"
     code, out, err = cli(["run", "--model", "ststnet", "--protocol", "megc2019", "--source",
-                          "demo", "--demo-subjects", "6", "--cache-dir", str(tmp_path / "cache"),
-                          "--selection", "nested", "--seeds", "0-2", "--epochs", "3",
+                          "demo", "--demo-subjects", "4", "--cache-dir", str(tmp_path / "cache"),
+                          "--selection", "nested", "--inner-folds", "3", "--seeds", "0-2",
+                          "--epochs", "2",
                           "--device", "cpu", "--store", store, "--json", str(summary_path),
                           "--quiet"], capsys)
     assert code == 0, err
@@ -35,14 +36,14 @@ def test_nested_over_three_seeds_on_the_demo_is_stored_and_shown(tmp_path, capsy
     run_id = result["runs"][0]["run_id"]
     code, shown, _ = cli(["show", run_id, "--store", store, "--json"], capsys)
     shown = json.loads(shown)
-    assert shown["identity"]["selection_options"] == {"grid": {}, "inner_folds": 5}
-    assert len(shown["folds"]) == 6  # one per demo subject
+    assert shown["identity"]["selection_options"] == {"grid": {}, "inner_folds": 3}
+    assert len(shown["folds"]) == 4  # one per demo subject
     for fold in shown["folds"]:
         record = fold["selection"]
-        assert record["inner_folds"] == 5 and len(record["scores"][0]) == 3
-        assert record["chosen_epoch"] == fold["selected_epoch"] in (1, 2, 3)
+        assert record["inner_folds"] == 3 and len(record["scores"][0]) == 2
+        assert record["chosen_epoch"] == fold["selected_epoch"] in (1, 2)
         flat = [s for group in record["inner_subjects"] for s in group]
-        assert len(flat) == 5 and fold["fold"] not in flat
+        assert len(flat) == 3 and fold["fold"] not in flat
     code, text, _ = cli(["show", run_id, "--store", store], capsys)
-    assert code == 0 and "chosen epochs (6 folds, nested, at most 3)" in text
-    assert "what each fold chose: mean inner UF1" in text and "5 inner folds" in text
+    assert code == 0 and "chosen epochs (4 folds, nested, at most 2)" in text
+    assert "what each fold chose: mean inner UF1" in text and "3 inner folds" in text

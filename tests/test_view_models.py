@@ -51,17 +51,17 @@ def demo_cache(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18-frames", "resnet18-flow112", "c3d-small"])
 def test_view_baseline_runs_on_the_demo(name, demo_cache, tmp_path):
-    """`mer-bench run --model NAME --protocol megc2019 --source demo --epochs 2` (a 4-subject demo
+    """`mer-bench run --model NAME --protocol megc2019 --source demo --epochs 1` (a 3-subject demo
     to keep CI short), stored with its view."""
     store_path, summary_path = tmp_path / "results.sqlite", tmp_path / "summary.json"
     torch.set_num_threads(1)
     result = CliRunner().invoke(app, [
-        "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "2",
-        "--demo-subjects", "4", "--store", str(store_path), "--cache-dir", str(demo_cache),
+        "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "1",
+        "--demo-subjects", "3", "--store", str(store_path), "--cache-dir", str(demo_cache),
         "--json", str(summary_path), "--quiet"])
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     summary = json.loads(summary_path.read_text())
-    assert summary["model"] == name and summary["epochs"] == 2 and summary["n_subjects"] == 4
+    assert summary["model"] == name and summary["epochs"] == 1 and summary["n_subjects"] == 3
     with Store(store_path) as store:
         (run,) = store.runs()
         view, params = VIEW_BASELINES[name]
