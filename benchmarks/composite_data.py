@@ -36,6 +36,7 @@ def synthetic_composite(seed: int = 0) -> ProtocolData:
 
 def composite_context(model: str, device: str = "cpu", epochs: int | None = None,
                       selection: str = "fixed", seed: int = 0,
+                      policy_options: dict | None = None,
                       ) -> tuple[RunContext, list[FoldTask], np.ndarray]:
     """A run context for `model` (its card's recipe, `epochs` overridden), its 68 LOSO folds as
     the trainer sees them, and the labels (which only the engine holds)."""
@@ -44,7 +45,7 @@ def composite_context(model: str, device: str = "cpu", epochs: int | None = None
     prepare = spec.prepare_inputs or (lambda arrays: arrays.flow)
     x = np.ascontiguousarray(prepare(data.arrays), dtype=np.float32)
     recipe = dataclasses.replace(spec.card.recipe, epochs=epochs or spec.card.recipe.epochs)
-    ctx = RunContext(model, make_policy(selection), recipe, len(CLASSES), device, x)
+    ctx = RunContext(model, make_policy(selection, **(policy_options or {})), recipe, len(CLASSES), device, x)
     groups = data.fold_keys().to_numpy()
     datasets = data.samples["dataset"].to_numpy()
     tasks = [FoldTask.hide_test_labels(f, data.labels, groups, datasets)

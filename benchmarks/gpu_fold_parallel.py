@@ -6,6 +6,7 @@ samples, 68 subjects; benchmarks/composite_data.py), no dataset needed:
 
     python benchmarks/gpu_fold_parallel.py --epochs 5
     python benchmarks/gpu_fold_parallel.py --device cpu --epochs 1 --model htnet-small --folds 2
+    python benchmarks/gpu_fold_parallel.py --epochs 3 --selection nested   # nested's cost on a GPU
 
 What is measured:
 - sequential: `--seq-folds` folds, one after another, exactly as `--executor sequential` runs
@@ -55,7 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-folds", type=int, default=2, help="Folds timed sequentially.")
     p.add_argument("--chunk", type=int, default=None, help="Fold-parallel chunk (default: fit memory).")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("--selection", default="fixed", choices=["fixed", "best-on-test"])
+    p.add_argument("--selection", default="fixed",
+                   choices=["fixed", "val-subjects", "nested", "best-on-test"],
+                   help="Selection policy; nested stacks inner x outer models on the GPU.")
+    p.add_argument("--inner-folds", type=int, default=3, help="nested: inner folds (default 3).")
     p.add_argument("--peak-tflops", type=float, default=989.0,
                    help="Peak of the card for the FLOP floor (H100 SXM dense bf16: 989).")
     return p.parse_args(argv)
@@ -82,6 +86,14 @@ class EpochClock:
         later = np.diff(self.marks) if len(self.marks) > 1 else np.array([first])
         return first, float(later.mean())
 
+    def projected(self, measured_epochs: int, full_epochs: int) -> float:
+        """Seconds of the same work at `full_epochs`: set-up and the first epoch once, then every
+        later epoch mark at the measured mean. A policy that trains several rounds (nested: the
+        inner models, then the final one) marks epochs in each, so marks scale with epochs."""
+        first, per_mark = self.split()
+        marks = len(self.marks) * full_epochs / measured_epochs
+        return first + (marks - 1) * per_mark
+
 
 def concluded(ctx, task, trace, labels):
     """A fold's stored output, concluded as the engine concludes it."""
@@ -89,9 +101,11 @@ def concluded(ctx, task, trace, labels):
     return ctx.policy.conclude(trace, test)
 
 
-def time_sequential(ctx, tasks, labels, device) -> tuple[float, float, list]:
-    """Per fold: (set-up + first epoch s, per-epoch s) averaged over `tasks`, and their outputs."""
-    firsts, epochs, outputs = [], [], []
+def time_sequential(ctx, tasks, labels, device, full_epochs
+                    ) -> tuple[float, float, float, list]:
+    """Per fold: (set-up + first epoch s, per-epoch s, projected s at `full_epochs`) averaged over
+    `tasks`, and their outputs."""
+    firsts, epochs, projected, outputs = [], [], [], []
     for task in tasks:
         fold = task.fold
         clock = EpochClock(device)
@@ -99,19 +113,23 @@ def time_sequential(ctx, tasks, labels, device) -> tuple[float, float, list]:
         first, per_epoch = clock.split()
         firsts.append(first)
         epochs.append(per_epoch)
+        projected.append(clock.projected(ctx.recipe.epochs, full_epochs))
         print(f"  sequential fold {fold.key}: first epoch (with set-up) {first:.2f} s, "
               f"then {per_epoch:.3f} s/epoch", flush=True)
-    return float(np.mean(firsts)), float(np.mean(epochs)), outputs
+    return float(np.mean(firsts)), float(np.mean(epochs)), float(np.mean(projected)), outputs
 
 
-def time_fold_parallel(ctx, tasks, labels, device, chunk, precision
-                       ) -> tuple[int, float, float, list, str]:
-    """(chunk size, set-up + first epoch s, per-epoch s, outputs, precision) of one chunk;
-    the chunk is halved and retried while it does not fit in device memory."""
+def time_fold_parallel(ctx, tasks, labels, device, chunk, precision, full_epochs
+                       ) -> tuple[int, float, float, float, list, str]:
+    """(chunk size, set-up + first epoch s, per-epoch s, projected s at `full_epochs`, outputs,
+    precision) of one chunk; the chunk is halved and retried while it does not fit in device
+    memory. A chunk holds `chunk` outer folds, each with the policy's jobs (nested: its inner
+    models), all stacked."""
     spec = registry.get_model(ctx.model)
     executor = FoldParallelExecutor(chunk=chunk, precision=precision)
     autocast = executor.autocast_dtype(device)
-    size = min(len(tasks), chunk or executor.models_that_fit(spec, ctx, device))
+    per_fold = max(1, ctx.policy.jobs_per_fold())
+    size = min(len(tasks), chunk or max(1, executor.models_that_fit(spec, ctx, device) // per_fold))
     trainer = TorchTrainer(spec, ctx.num_classes, device)
     x_all = torch.tensor(ctx.x, dtype=torch.float32, device=device)
     while True:
@@ -127,7 +145,8 @@ def time_fold_parallel(ctx, tasks, labels, device, chunk, precision
             traces = run_selection(ctx.policy, part, ctx.recipe, train)
             outputs = [concluded(ctx, t, tr, labels) for t, tr in zip(part, traces)]
             first, per_epoch = clock.split()
-            return size, first, per_epoch, outputs, str(autocast or torch.float32)
+            return (size, first, per_epoch, clock.projected(ctx.recipe.epochs, full_epochs),
+                    outputs, str(autocast or torch.float32))
         except torch.cuda.OutOfMemoryError:
             print(f"  out of memory with {size} folds", flush=True)
         if size == 1:
@@ -155,7 +174,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     spec = registry.get_model(args.model)
     full_epochs = args.full_epochs or spec.card.recipe.epochs
-    ctx, tasks, labels = composite_context(args.model, str(device), args.epochs, args.selection)
+    options = {"inner_folds": args.inner_folds} if args.selection == "nested" else {}
+    ctx, tasks, labels = composite_context(args.model, str(device), args.epochs, args.selection,
+                                           policy_options=options)
     folds = [t.fold for t in tasks]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"# {args.model} ({spec.card.num_params:,} params) on {name}: {args.epochs} epochs "
@@ -164,19 +185,23 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
 
     print("sequential:", flush=True)
-    seq_first, seq_epoch, seq_out = time_sequential(ctx, tasks[:args.seq_folds], labels, device)
-    seq_total = N_FOLDS * (seq_first - seq_epoch + full_epochs * seq_epoch)
+    seq_first, seq_epoch, seq_fold, seq_out = time_sequential(
+        ctx, tasks[:args.seq_folds], labels, device, full_epochs)
+    seq_total = N_FOLDS * seq_fold
 
     print("fold-parallel:", flush=True)
-    chunk, fp_first, fp_epoch, fp_out, precision = time_fold_parallel(
-        ctx, tasks[:args.folds], labels, device, args.chunk, args.precision)
+    chunk, fp_first, fp_epoch, fp_chunk, fp_out, precision = time_fold_parallel(
+        ctx, tasks[:args.folds], labels, device, args.chunk, args.precision, full_epochs)
     n_chunks = math.ceil(N_FOLDS / chunk)
-    fp_total = n_chunks * (fp_first - fp_epoch + full_epochs * fp_epoch)
+    fp_total = n_chunks * fp_chunk
 
     train_flops, eval_flops = flops_per_sample(ctx, device)
     n_train = sum(len(f.train_idx) for f in folds)
     n_test = sum(len(f.test_idx) for f in folds)
-    total_flops = full_epochs * (n_train * train_flops
+    # every job of the policy (nested: the inner models and the final one) counted on all the
+    # outer fold's training rows: an upper bound of the floor for the choosing policies
+    jobs = ctx.policy.epochs_per_fold(ctx.recipe) / ctx.recipe.epochs
+    total_flops = full_epochs * (jobs * n_train * train_flops
                                  + (n_test * eval_flops if ctx.policy.reads_test_labels else 0))
     total_flops += n_test * eval_flops
     floor = total_flops / (args.peak_tflops * 1e12)
@@ -187,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
     diff = max((np.abs(seq_out[k].probs - fp_out[k].probs).max() for k in range(shared)), default=0.0)
 
     print()
-    print(f"| {args.model}, {N_FOLDS} folds x {full_epochs} epochs | measured | per epoch | "
+    print(f"| {args.model}, {N_FOLDS} folds x {full_epochs} epochs, selection {ctx.policy.name} "
+          f"| measured | per epoch | "
           f"projected full recipe |")
     print("|---|---|---|---|")
     print(f"| sequential (fp32), {args.seq_folds} folds timed | {seq_first:.2f} s set-up+epoch 1 "
@@ -199,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nspeed-up fold-parallel vs sequential: {seq_total / fp_total:.1f}x; "
           f"{fp_total / floor:.1f}x the FLOP floor; after {args.epochs} epochs the first {shared} "
           f"folds agree on {agree:.1%} of predictions (max prob diff {diff:.2e})", flush=True)
-    return {"sequential_s": seq_total, "fold_parallel_s": fp_total, "floor_s": floor,
+    return {"selection": ctx.policy.name, "sequential_s": seq_total, "fold_parallel_s": fp_total,
+            "floor_s": floor,
             "chunk": chunk, "precision": precision, "agreement": agree}
 
 
