@@ -49,7 +49,9 @@ def main(out: Path) -> None:
                 names = np.array((table["dataset"] + "/" + table["subject"] + "/"
                                   + table["sample"]).tolist())  # str, not object: no pickle
                 order = np.argsort(names, kind="stable")
-                arrays["keys"] = names[order]  # the same for every run: the 442 keys
+                if "keys" in arrays and not np.array_equal(arrays["keys"], names[order]):
+                    raise SystemExit(f"{key}/{executor} stored other samples than the first run")
+                arrays["keys"] = names[order]
                 arrays[f"{key}/{executor}"] = np.array(table["probs"].tolist(),
                                                        dtype=np.float32)[order]
     arrays.update({f"pinned_{name}": np.array(value) for name, value in pinned_state().items()})

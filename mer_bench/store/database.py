@@ -22,10 +22,10 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from mer_bench.store import schema
 from mer_bench.store.records import FoldRecord, RunRecord, check_run_id, content_hash, dumps, now
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds a writer waits for another writer's lock before giving up (SQLite).
 BUSY_TIMEOUT_S = 60
@@ -122,6 +123,9 @@ class Store:
             self._prepare_when_free()
         except (DatabaseError, sqlite3.DatabaseError) as exc:
             self.engine.dispose()
+            if isinstance(exc, DBAPIError) and _retryable(exc):
+                raise StoreError(f"{self.where}: still held by another process after "
+                                 f"{WRITE_ATTEMPTS} attempts ({self._reason(exc)})") from None
             raise StoreError(f"{self.where}: not a mer-bench results database "
                              f"({self._reason(exc)})") from None
         except BaseException:
@@ -132,15 +136,23 @@ class Store:
         """`_prepare`, again when another process held the database. SQLite answers "database is
         locked" at once, without the busy timeout, when a new file switches to write-ahead
         logging while other writers open it (seen with eight runs opening one new file)."""
+        self._again_when_busy(self._prepare, "opening")
+
+    def _again_when_busy(self, work: Callable[[], T], doing: str) -> T:
+        """`work()`, run again (at most WRITE_ATTEMPTS times in all, with a growing pause) while
+        it fails only because another writer held the database; any other error, and the last
+        attempt's, is raised as it came."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                return self._prepare()
+                return work()
             except DBAPIError as exc:
-                if not _retryable(exc) or attempt == WRITE_ATTEMPTS - 1:
+                if (isinstance(exc, IntegrityError) or not _retryable(exc)
+                        or attempt == WRITE_ATTEMPTS - 1):
                     raise
-                log.debug("results database busy while opening (%s), retrying (%d)",
-                          self._reason(exc), attempt + 1)
+                log.debug("results database busy while %s (%s), retrying (%d)", doing,
+                          _sqlstate(exc) or self._reason(exc), attempt + 1)
                 time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @property
     def backend(self) -> str:
@@ -258,20 +270,17 @@ class Store:
         the caller (IntegrityError); any other database error is a one-line StoreError."""
         if self.read_only:
             raise StoreError(f"{self.where} is open read-only")
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with self.transaction() as conn:
-                    return work(conn)
-            except IntegrityError:
-                raise
-            except DBAPIError as exc:
-                if not _retryable(exc) or attempt == WRITE_ATTEMPTS - 1:
-                    raise StoreError(f"{self.where}: could not write "
-                                     f"({self._reason(exc)})") from None
-                log.debug("results database busy (%s), retrying (%d)", _sqlstate(exc) or "locked",
-                         attempt + 1)
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+
+        def once() -> Any:
+            with self.transaction() as conn:
+                return work(conn)
+
+        try:
+            return self._again_when_busy(once, "writing")
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            raise StoreError(f"{self.where}: could not write ({self._reason(exc)})") from None
 
     def _reason(self, exc: BaseException) -> str:
         """The first line of a driver's message, with the URL's password (if any) hidden."""
