@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: The flow28 inputs are on the 0-255 scale of the STSTNet flow PNGs (mer_bench.data.InputArrays).
+#: The flow28 inputs are on the 0-255 scale of the STSTNet flow PNGs (mer_bench.data.contract.InputArrays).
 FLOW_SCALE = 255.0
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
-from mer_bench.data import CHANNEL_U, CHANNEL_V
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.data.contract import CHANNEL_U, CHANNEL_V
 from mer_bench_baselines.layers import Rescale
 
 #: Input channels of flow28 fed to the two streams: u and v.

@@ -2,7 +2,7 @@
 
 Reads top to bottom like the paper's figure:
 
-    28x28x3 flow28 input (strain, v, u as mer_bench.data.FLOW28_CHANNELS), raw 0-255 values
+    28x28x3 flow28 input (strain, v, u as mer_bench.data.contract.FLOW28_CHANNELS), raw 0-255 values
       -> three parallel streams over all 3 channels, each:
          3x3 conv (3, 5 or 8 filters, "same") -> ReLU -> BatchNorm -> MaxPool 3x3 stride 3 -> Dropout
       -> concatenate the streams: 16 maps of 10x10
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 
 #: Filters of the three streams, as in the paper.
 STREAM_WIDTHS = (3, 5, 8)

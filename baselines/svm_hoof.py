@@ -1,6 +1,6 @@
 """A classical baseline: a linear SVM on histograms of oriented optical flow (HOOF) over a face grid.
 
-    flow28 (channels strain, v, u as `mer_bench.data.FLOW28_CHANNELS`; 0-255 flow images)
+    flow28 (channels strain, v, u as `mer_bench.data.contract.FLOW28_CHANNELS`; 0-255 flow images)
       -> centre u and v on their per-image median (the images are min-max scaled per sample, so
          zero motion is not a fixed grey level; most of a face does not move)
       -> per pixel: magnitude sqrt(u^2 + v^2) and orientation atan2(v, u) in 8 bins of 45 degrees
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
-from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.data.contract import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted: listing stays quick
     from sklearn.pipeline import Pipeline

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torchvision.models.video import r3d_18
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 from mer_bench_baselines.layers import ReLU
 
-#: The clip view both models consume (mer_bench.preprocess.views.ClipView parameters).
+#: The clip view both models consume (mer_bench.data.preprocess.views.ClipView parameters).
 CLIP = {"length": 8, "size": 112, "span": "offset", "color": "rgb"}
 
 
@@ -72,7 +72,7 @@ def build_r3d18(num_classes: int) -> R3D18Clip:
 
 
 _INPUT = ("Input: the clip view, 8 aligned RGB frames at 112 px resampled evenly from onset to "
-          "offset (mer_bench.preprocess.timeaxis), pixels mapped to [-1, 1] inside the model; no "
+          "offset (mer_bench.data.preprocess.timeaxis), pixels mapped to [-1, 1] inside the model; no "
           "augmentation; trained from scratch on each fold.")
 
 c3d_card = ModelCard(

@@ -57,7 +57,7 @@ BEFORE_REV = "1b58dea"
 POOL_ROWS, BATCH, LR, CLASSES = 442, 32, 5e-5, 3
 #: The README demo: 12 subjects, 120 samples, 12 LOSO folds of ~110 training rows, 2 workers.
 DEMO_FOLDS, DEMO_TRAIN_ROWS, DEMO_WORKERS = 12, 110, 2
-#: Rows per training step on 110 rows for --batch-size 16, 32, 64, 128 (mer_bench.training.batch_slices).
+#: Rows per training step on 110 rows for --batch-size 16, 32, 64, 128 (mer_bench.run.training.batch_slices).
 ROWS_FOR_BATCH = {16: 16, 32: 28, 64: 55, 128: 110}
 OPTIMIZERS = ("default", "foreach", "fused", "scratch")
 #: The timed phases of a training step, in order.
@@ -254,7 +254,7 @@ def probe_breakdown(threads: int, before: str | None, steps: int, extras: bool =
     for _ in range(20):
         torch.tensor(x_np)
     data["torch.tensor copy of all 442 rows"] = (time.perf_counter() - start) / 20
-    from mer_bench.data import FALLBACK_POINTS
+    from mer_bench.data.contract import FALLBACK_POINTS
     from mer_bench_htnet.regions import tile_regions
     points = np.repeat(FALLBACK_POINTS[None], POOL_ROWS, 0)
     start = time.perf_counter()
@@ -414,7 +414,7 @@ def probe_startup() -> dict:
     stamps = {"entered": time.time(), "entered_cpu": time.process_time()}
     import torch  # noqa: F401
     stamps["torch"], stamps["torch_cpu"] = time.time(), time.process_time()
-    from mer_bench import registry
+    from mer_bench.core import registry
     spec = registry.get_model("htnet")
     stamps["registry"], stamps["registry_cpu"] = time.time(), time.process_time()
     torch.set_num_threads(1)
@@ -521,9 +521,9 @@ def measure_startup() -> dict[str, float]:
 
 def measure_demo() -> dict[str, float]:
     """The README's first command's data: demo generation, then the raw pipeline, fresh cache."""
-    from mer_bench import registry
-    from mer_bench.sources import SourceOptions
-    from mer_bench.sources.demo import DemoSource, demo_config, ensure_demo
+    from mer_bench.core import registry
+    from mer_bench.data.sources import SourceOptions
+    from mer_bench.data.sources.demo import DemoSource, demo_config, ensure_demo
 
     import resource
 
@@ -583,7 +583,7 @@ def readme_run(epochs: int, batch: int) -> dict:
         data = json.loads(summary.read_text())
         result = {"wall": wall, "cpu": cpu, "uf1": data["uf1"], "uar": data["uar"],
                   "load_before": load_before, "load": os.getloadavg()[0]}
-        from mer_bench.store import Store  # the run's own record: its estimate and fold time
+        from mer_bench.results.store import Store  # the run's own record: its estimate and fold time
         stores = list(home.rglob("results.sqlite"))
         if stores:
             with Store(stores[0], read_only=True) as store:

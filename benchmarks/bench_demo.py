@@ -29,9 +29,9 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score, recall_score
 
-    from mer_bench.resolve import protocol_samples
-    from mer_bench.sources.demo import DemoOptions, DemoSource
-    from mer_bench.synth.generate import DEFAULT_SUBJECTS
+    from mer_bench.data.resolve import protocol_samples
+    from mer_bench.data.sources.demo import DemoOptions, DemoSource
+    from mer_bench.data.synth.generate import DEFAULT_SUBJECTS
     from mer_bench_protocols.megc2019 import spec as megc2019
 
     torch.set_num_threads(1)

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from composite_data import composite_context  # noqa: E402
 
-from mer_bench import registry  # noqa: E402
-from mer_bench.executors import make_executor  # noqa: E402
-from mer_bench.executors.local import cpu_count  # noqa: E402
+from mer_bench.core import registry  # noqa: E402
+from mer_bench.run.executors import make_executor  # noqa: E402
+from mer_bench.run.executors.local import cpu_count  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

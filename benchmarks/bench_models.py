@@ -7,7 +7,7 @@ Hand-run, not part of the test suite:
     python benchmarks/bench_models.py --models ststnet svm-hoof --epochs 5 --out table.md
     python benchmarks/bench_models.py --device cuda --store runs.sqlite
 
-Each model goes through the same path as `mer-bench run` (`mer_bench.engine.run_benchmark`), so
+Each model goes through the same path as `mer-bench run` (`mer_bench.run.engine.run_benchmark`), so
 every prediction is stored (by default in a temporary database, kept with --store). Scores on the
 demo measure the harness and the models' ability to learn the demo's synthetic patterns, not
 micro-expression recognition. A model that fails is reported in the table with its error and the
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from mer_bench import registry
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError
-from mer_bench.paths import default_cache_dir
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+from mer_bench.core import registry
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import MerBenchError
+from mer_bench.core.paths import default_cache_dir
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

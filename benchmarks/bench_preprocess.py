@@ -1,4 +1,4 @@
-"""Speed of the standard preprocessing (mer_bench.preprocess) at the default configuration.
+"""Speed of the standard preprocessing (mer_bench.data.preprocess) at the default configuration.
 
 Builds N synthetic CASME II-like clips (640x480 JPEG frames, face box about 200 px, i.e. a face
 region about 280x340 as in CASME II raw frames) from the public-domain astronaut photo, with a
@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 from skimage import data
 
-from mer_bench.preprocess import PreprocessConfig
-from mer_bench.preprocess.frames import SampleFrames
-from mer_bench.preprocess.pipeline import STEPS, run_pipeline
+from mer_bench.data.preprocess import PreprocessConfig
+from mer_bench.data.preprocess.frames import SampleFrames
+from mer_bench.data.preprocess.pipeline import STEPS, run_pipeline
 
 
 def base_frame() -> np.ndarray:

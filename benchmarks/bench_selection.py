@@ -5,7 +5,7 @@
         --card-recipes --inner-folds 5 --out benchmarks/results/gpu_selection.md
 
 For each model and policy (fixed, val-subjects, nested, best-on-test) the same configuration runs
-for every seed as one experiment (`mer_bench.experiment`), through exactly the path of
+for every seed as one experiment (`mer_bench.run.experiment`), through exactly the path of
 `mer-bench run --seeds`; the table gives UF1 / UAR as mean ± sd over seeds with the subject-
 bootstrap 95 % interval of the seed mean, the wall time of the experiment (all seeds), its cost
 relative to `fixed`, and the epochs the folds chose. Under `--device cuda --executor fold-parallel`
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import torch
 
-from mer_bench import registry
-from mer_bench.engine import RunConfig
-from mer_bench.errors import MerBenchError
-from mer_bench.experiment import parse_seeds, run_experiment
-from mer_bench.paths import default_cache_dir
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+from mer_bench.core import registry
+from mer_bench.run.engine import RunConfig
+from mer_bench.core.errors import MerBenchError
+from mer_bench.run.experiment import parse_seeds, run_experiment
+from mer_bench.core.paths import default_cache_dir
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 MODELS = ("ststnet", "htnet-small", "resnet18-flow")
 POLICIES = ("fixed", "val-subjects", "nested", "best-on-test")

@@ -1,4 +1,4 @@
-"""Time and memory of every input view (mer_bench.preprocess.view_pipeline) on the synthetic demo.
+"""Time and memory of every input view (mer_bench.data.preprocess.view_pipeline) on the synthetic demo.
 
 Hand-run, not part of the test suite:
 
@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from mer_bench.preprocess import PreprocessConfig
-from mer_bench.preprocess.frames import SampleFrames
-from mer_bench.preprocess.view_pipeline import compute_views
-from mer_bench.preprocess.views import (ClipView, Flow28View, FlowView, FramesView, LandmarksView,
+from mer_bench.data.preprocess import PreprocessConfig
+from mer_bench.data.preprocess.frames import SampleFrames
+from mer_bench.data.preprocess.view_pipeline import compute_views
+from mer_bench.data.preprocess.views import (ClipView, Flow28View, FlowView, FramesView, LandmarksView,
                                         View)
 
 COMPOSITE = 442
@@ -62,8 +62,8 @@ SHARED = {"shared": FramesView(16, "grey")}
 
 def demo_frames(cache: Path, subjects: int, clips: int, scale_to: int | None) -> list[SampleFrames]:
     """The megc2019 samples of the demo as SampleFrames, optionally listed again up to N."""
-    from mer_bench.resolve import protocol_samples
-    from mer_bench.sources.demo import DemoOptions, DemoSource
+    from mer_bench.data.resolve import protocol_samples
+    from mer_bench.data.sources.demo import DemoOptions, DemoSource
     from mer_bench_protocols.megc2019 import spec as megc2019
 
     options = DemoOptions(cache_dir=cache, workers=1, subjects=subjects, clips_per_subject=clips)

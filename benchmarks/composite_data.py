@@ -12,12 +12,12 @@ import dataclasses
 
 import numpy as np
 
-from mer_bench import registry
-from mer_bench.data import FALLBACK_POINTS, InputArrays, ProtocolData
-from mer_bench.executors import RunContext
-from mer_bench.folds import loso_folds
-from mer_bench.selection import make_policy
-from mer_bench.training import FoldTask
+from mer_bench.core import registry
+from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, ProtocolData
+from mer_bench.run.executors import RunContext
+from mer_bench.run.folds import loso_folds
+from mer_bench.run.selection import make_policy
+from mer_bench.run.training import FoldTask
 from mer_bench_protocols.megc2019 import CLASSES
 
 

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from composite_data import composite_context  # noqa: E402
 
-from mer_bench.executors import SequentialExecutor  # noqa: E402
-from mer_bench.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
-from mer_bench.metrics import score  # noqa: E402
+from mer_bench.run.executors import SequentialExecutor  # noqa: E402
+from mer_bench.run.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
+from mer_bench.results.metrics import score  # noqa: E402
 
 
 def run(executor, ctx, tasks, labels) -> tuple[np.ndarray, float]:

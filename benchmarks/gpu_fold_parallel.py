@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from composite_data import composite_context  # noqa: E402
 
-from mer_bench import registry  # noqa: E402
-from mer_bench.executors import run_fold  # noqa: E402
-from mer_bench.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
-from mer_bench.selection import run_selection  # noqa: E402
-from mer_bench.training import TorchTrainer  # noqa: E402
+from mer_bench.core import registry  # noqa: E402
+from mer_bench.run.executors import run_fold  # noqa: E402
+from mer_bench.run.executors.fold_parallel import FoldParallelExecutor  # noqa: E402
+from mer_bench.run.selection import run_selection  # noqa: E402
+from mer_bench.run.training import TorchTrainer  # noqa: E402
 
 N_FOLDS = 68
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 from mer_bench_htnet.model import HTNet, HTNetConfig
 from mer_bench_htnet.regions import POINTS, REFERENCE_TRANSPOSED, RegionTiling
 

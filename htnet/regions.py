@@ -10,7 +10,7 @@ Around the left eye, right eye, left mouth corner and right mouth corner (the no
     +-------------+---------------+
       cols 0..13    cols 14..27
 
-"Left" is the side on the left of the image (`mer_bench.data.POINT_NAMES`).
+"Left" is the side on the left of the image (`mer_bench.data.contract.POINT_NAMES`).
 
 Two placements of the windows (`RegionTiling.placement`), same clamping, same tile layout:
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer_bench.data import POINT_NAMES, InputArrays
+from mer_bench.data.contract import POINT_NAMES, InputArrays
 
 #: Half side of a window; windows are 2 * HALF = 14 pixels square.
 HALF = 7

@@ -15,11 +15,11 @@ import sys
 import pandas as pd
 import streamlit as st
 
-from mer_bench import ranking as core
-from mer_bench.errors import MerBenchError
-from mer_bench.export import export_csv
-from mer_bench.metrics import metric, metric_names
-from mer_bench.paths import default_store_path
+from mer_bench.results import ranking as core
+from mer_bench.core.errors import MerBenchError
+from mer_bench.results.export import export_csv
+from mer_bench.results.metrics import metric, metric_names
+from mer_bench.core.paths import default_store_path
 from mer_bench_leaderboard import charts, tables
 from mer_bench_leaderboard.data import (display_location, open_read_only, predictions_frame,
                                         record_dict, runs_frame, store_location, store_version,

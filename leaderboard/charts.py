@@ -6,9 +6,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from mer_bench.metrics import PRIMARY
-from mer_bench.metrics import metric as metric_info
-from mer_bench.ranking import BEST_ON_TEST, epochs_text
+from mer_bench.results.metrics import PRIMARY
+from mer_bench.results.metrics import metric as metric_info
+from mer_bench.results.ranking import BEST_ON_TEST, epochs_text
 
 
 def row_labels(table: pd.DataFrame) -> list[str]:

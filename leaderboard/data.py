@@ -1,6 +1,6 @@
 """Reading the results database for the board: read-only connections, one table per question.
 
-The tables the board ranks are built by `mer_bench.ranking` (shared with `mer-bench table`);
+The tables the board ranks are built by `mer_bench.results.ranking` (shared with `mer-bench table`);
 this module adds what only the board needs: a read-only open and a cache key.
 
 The database is a SQLite file or a server URL (`postgresql://mer_board@host/db`, docs/team.md):
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mer_bench.ranking import (COMPLETE_STATUSES, leak_key, predictions_frame, record_dict,
+from mer_bench.results.ranking import (COMPLETE_STATUSES, leak_key, predictions_frame, record_dict,
                                runs_frame, unranked_runs)
-from mer_bench.store import Store
+from mer_bench.results.store import Store
 
-from mer_bench.store import redact
-from mer_bench.store.database import is_url, sqlite_file
+from mer_bench.results.store import redact
+from mer_bench.results.store.database import is_url, sqlite_file
 
 __all__ = ["COMPLETE_STATUSES", "display_location", "leak_key", "open_read_only",
            "predictions_frame", "record_dict", "runs_frame", "store_location", "store_version",

@@ -1,7 +1,7 @@
 """Every table of the board as a pure function of runs and predictions (no Streamlit here).
 
 What is ranked, and how (configurations, seeds, intervals, chance of each rule, sources kept
-apart, honest policies by default), is `mer_bench.ranking`, shared with `mer-bench table`; this
+apart, honest policies by default), is `mer_bench.results.ranking`, shared with `mer-bench table`; this
 module turns it into the text tables the page shows, and adds the per-run tables of the detail
 and compare views.
 """
@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer_bench.errors import MerBenchError
-from mer_bench.metrics import metric, metric_names, metric_values, score
-from mer_bench.ranking import (BEST_ON_TEST, REPORTED_MARK, REPORTED_SELECTION,  # noqa: F401
+from mer_bench.core.errors import MerBenchError
+from mer_bench.results.metrics import metric, metric_names, metric_values, score
+from mer_bench.results.ranking import (BEST_ON_TEST, REPORTED_MARK, REPORTED_SELECTION,  # noqa: F401
                                TEST_SELECTED_MARK, aligned, chance_table, dataset_columns,
                                epochs_text, interval, leakage_gaps, params_text,
                                policies_side_by_side, ranked, ranking, reported_table, run_scores,
                                selection_text, with_spread)
-from mer_bench.stats import paired_difference, subject_confusions
+from mer_bench.results.stats import paired_difference, subject_confusions
 
 #: What an empty cell shows on the page (a lone "-" would be drawn as a list bullet).
 EMPTY = "–"

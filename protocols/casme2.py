@@ -6,8 +6,8 @@ The classic single-database protocol: fear and sadness (too few samples) are dro
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 
 CLASSES = ("happiness", "disgust", "repression", "surprise", "others")
 

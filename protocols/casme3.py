@@ -8,8 +8,8 @@ little below the raw sheet's (3 classes: 689 of 699).
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 
 CLASSES_7 = ("others", "happy", "surprise", "sad", "disgust", "fear", "anger")
 CLASSES_4 = ("negative", "positive", "surprise", "others")

@@ -16,8 +16,8 @@ samples for it (the run stops with a one-line error naming the column).
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 
 CLASSES = ("I", "II", "III", "IV", "V")
 _ROMAN = ("i", "ii", "iii", "iv", "v")

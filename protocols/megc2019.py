@@ -4,13 +4,13 @@ The protocol is the explicit 442-sample list of the challenge (68 subjects), not
 annotations: label versions differ, and rules alone do not reproduce the official list. With real
 dataset tables every listed sample must be found and a listed class that differs from the
 annotation's is reported (the list wins). For generated (synthetic) sources the same
-emotion-to-class rules build the list instead (see `mer_bench.resolve`).
+emotion-to-class rules build the list instead (see `mer_bench.data.resolve`).
 """
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 
 CLASSES = ("negative", "positive", "surprise")
 DATASETS = ("smic", "casme2", "samm")

@@ -9,8 +9,8 @@ carry over?"), so the per-dataset scores are the result: each is one fold's held
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 from mer_bench_protocols.megc2019 import CLASSES, DATASETS, EMOTION_RULES
 
 CARD = ProtocolCard(

@@ -6,8 +6,8 @@ The usual SAMM protocol: disgust, fear and sadness (few samples) are dropped, le
 
 from __future__ import annotations
 
-from mer_bench.cards import ProtocolCard, ProtocolSpec
-from mer_bench.protocol import SampleRules
+from mer_bench.core.cards import ProtocolCard, ProtocolSpec
+from mer_bench.core.protocol import SampleRules
 
 CLASSES = ("anger", "contempt", "happiness", "surprise", "other")
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _pinned import pinned_state  # noqa: E402
 from conftest import TINY, megc2019_list, tiny_spec, write_flow_folder  # noqa: E402
 
-from mer_bench import registry  # noqa: E402
-from mer_bench.engine import RunConfig, run_benchmark  # noqa: E402
-from mer_bench.sources import source_options  # noqa: E402
-from mer_bench.store import Store  # noqa: E402
+from mer_bench.core import registry  # noqa: E402
+from mer_bench.run.engine import RunConfig, run_benchmark  # noqa: E402
+from mer_bench.data.sources import source_options  # noqa: E402
+from mer_bench.results.store import Store  # noqa: E402
 
 MODELS = {"tiny": TINY, "ststnet": "ststnet"}
 EXECUTORS = ("sequential", "local")

@@ -7,12 +7,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from mer_bench import registry
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
-from mer_bench.executors import RunContext
-from mer_bench.folds import Fold, fold_seed
-from mer_bench.selection import make_policy
-from mer_bench.training import FoldTask
+from mer_bench.core import registry
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.run.executors import RunContext
+from mer_bench.run.folds import Fold, fold_seed
+from mer_bench.run.selection import make_policy
+from mer_bench.run.training import FoldTask
 
 BN_MODEL = "test-bn-cnn"
 SUBJECT_SIZES = (13, 15, 17, 14, 16, 15)

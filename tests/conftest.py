@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from _postgres import postgres_database, postgres_server, postgres_url, store_location  # noqa: F401
 
-from mer_bench import registry
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.core import registry
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 from mer_bench_protocols.megc2019 import CLASSES
 
 TINY = "test-tiny-cnn"

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_bench.cards import Recipe
-from mer_bench.identity import RunIdentity
-from mer_bench.store import FoldRecord, RunRecord, Store, new_run_id, now
+from mer_bench.core.cards import Recipe
+from mer_bench.core.identity import RunIdentity
+from mer_bench.results.store import FoldRecord, RunRecord, Store, new_run_id, now
 from conftest import megc2019_list
 from mer_bench_protocols.megc2019 import CLASSES
 

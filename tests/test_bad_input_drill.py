@@ -25,7 +25,7 @@ from _cli import cli
 from conftest import write_flow_folder
 from leaderboard_fixtures import add_fixture_run, fill_store
 
-from mer_bench.store import RunRecord, Store
+from mer_bench.results.store import RunRecord, Store
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def drill(tmp_path_factory, megc_manifest):
                             folds_stored=0, status="interrupted")
     finished = ids[("good-net", "fixed", 0)]
     record = store.run(finished)
-    from mer_bench.export import export_json
+    from mer_bench.results.export import export_json
     submission = export_json(store, record)
     # an old or hand-written database row whose id walks a path (create_run refuses it)
     bad = RunRecord(**{**record.as_dict(), "run_id": "../escaped", "classes": record.classes,
@@ -142,7 +142,7 @@ def drill(tmp_path_factory, megc_manifest):
     with store.transaction() as conn:
         from sqlalchemy import insert
 
-        from mer_bench.store import schema
+        from mer_bench.results.store import schema
         conn.execute(insert(schema.runs).values(**bad.to_row()))
     store.close()
     (tmp / "empty.csv").write_text("")
@@ -156,7 +156,7 @@ def drill(tmp_path_factory, megc_manifest):
     (tmp / "copy.json").write_text(json.dumps({**submission, "run": {
         **submission["run"], "run_id": "copy-of-a-run"}}))
     zero = json.loads(json.dumps(submission))
-    from mer_bench.identity import RunIdentity
+    from mer_bench.core.identity import RunIdentity
     identity = RunIdentity.from_dict(zero["run"]["identity"])
     identity = RunIdentity(**{**identity.__dict__, "selection": "best-on-test",
                               "recipe": {**identity.recipe, "epochs": 0}})
@@ -251,11 +251,11 @@ def test_a_read_only_database_is_read(drill, tmp_path, capsys):
 def test_epochs_of_an_estimator_are_not_used_nor_stored(caplog):
     """svm-hoof is fitted once per fold: --epochs does not apply; a sweep over every model with
     --epochs still runs it, and its stored recipe keeps the card's (no epochs it did not have)."""
-    from mer_bench import registry
-    from mer_bench.engine import RunConfig
+    from mer_bench.core import registry
+    from mer_bench.run.engine import RunConfig
 
     spec = registry.get_model("svm-hoof")
-    with caplog.at_level("WARNING", logger="mer_bench.engine"):
+    with caplog.at_level("WARNING", logger="mer_bench.run.engine"):
         recipe = RunConfig(model="svm-hoof", protocol="megc2019", epochs=5, lr=0.1).recipe(spec)
     assert recipe == spec.card.recipe and recipe.epochs == 0
     assert "--epochs, --lr: not used by model 'svm-hoof'" in caplog.text

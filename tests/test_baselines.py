@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from mer_bench import registry
-from mer_bench.data import CHANNEL_U, CHANNEL_V
+from mer_bench.core import registry
+from mer_bench.data.contract import CHANNEL_U, CHANNEL_V
 from mer_bench_baselines.svm_hoof import HOOFSVM, hoof_features
 
 TORCH_BASELINES = ("ststnet", "offapexnet", "dual-inception", "resnet18-flow", "vit-tiny-flow")
@@ -174,7 +174,7 @@ def test_baseline_runs_through_cli_on_demo(name: str, demo_cache: Path, tmp_path
     from typer.testing import CliRunner
 
     from mer_bench.cli import app
-    from mer_bench.store import Store
+    from mer_bench.results.store import Store
 
     store_path, summary_path = tmp_path / "results.sqlite", tmp_path / "summary.json"
     torch.set_num_threads(1)

@@ -1,11 +1,11 @@
-"""Chance references of a class-prior random predictor (mer_bench.chance) on MEGC2019's structure."""
+"""Chance references of a class-prior random predictor (mer_bench.results.chance) on MEGC2019's structure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mer_bench.chance import chance_level, class_prior
+from mer_bench.results.chance import chance_level, class_prior
 
 
 @pytest.fixture(scope="module")

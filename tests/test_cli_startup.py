@@ -47,8 +47,8 @@ def test_help_shows_defaults_and_every_store_option_the_same(command, shown, cap
 
 def test_synth_help_defaults_are_the_generators():
     from mer_bench.cli.synth_cmd import HELP_DEFAULT_CLIPS, HELP_DEFAULT_SUBJECTS
-    from mer_bench.preprocess.config import FLOW_METHODS
-    from mer_bench.synth.generate import DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS
+    from mer_bench.data.preprocess.config import FLOW_METHODS
+    from mer_bench.data.synth.generate import DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS
 
     assert (HELP_DEFAULT_SUBJECTS, HELP_DEFAULT_CLIPS) == (DEFAULT_SUBJECTS, DEFAULT_CLIPS_PER_SUBJECT)
     prepare = _commands()["prepare"]

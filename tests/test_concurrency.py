@@ -17,12 +17,12 @@ import pytest
 from leaderboard_fixtures import add_fixture_run
 from sqlalchemy import event, text
 
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError
-from mer_bench.export import export_json
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.submission import import_submission
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import MerBenchError
+from mer_bench.results.export import export_json
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.results.submission import import_submission
 
 WRITERS = 8
 FORK = multiprocessing.get_context("fork")  # children inherit the registered test model
@@ -188,7 +188,7 @@ def test_a_sqlite_writer_outwaits_a_lock_held_past_its_busy_timeout(tmp_path, me
     import sqlite3
     import threading
 
-    from mer_bench.store import database
+    from mer_bench.results.store import database
 
     monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
     path = tmp_path / "results.sqlite"
@@ -222,8 +222,8 @@ def test_opening_waits_out_a_lock_that_sqlite_reports_at_once(tmp_path, monkeypa
     error, is a one-line StoreError that says which."""
     from sqlalchemy.exc import OperationalError
 
-    from mer_bench.store import database
-    from mer_bench.store.database import StoreError
+    from mer_bench.results.store import database
+    from mer_bench.results.store.database import StoreError
 
     prepare, failures = database.Store._prepare, []
 

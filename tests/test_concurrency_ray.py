@@ -21,7 +21,7 @@ import pytest
 from _postgres import FIXTURE_APPLICATION, WRITER_PASSWORD
 from sqlalchemy import text
 
-from mer_bench.store import Store
+from mer_bench.results.store import Store
 
 #: Both nodes and the driver: no token authentication (a token in ~/.ray would turn it on for
 #: the head only), no usage statistics.

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from mer_bench import registry
-from mer_bench.conformance import check_model
-from mer_bench.errors import MerBenchError
+from mer_bench.core import registry
+from mer_bench.run.conformance import check_model
+from mer_bench.core.errors import MerBenchError
 
 #: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from _dataset_trees import casme2_tree, casme3_tree, samm_tree, smic_tree
 
-from mer_bench.data import DATASET_COLUMNS
-from mer_bench.datasets import CORRECTIONS_VERSION, inspect_dataset, load_dataset
-from mer_bench.datasets.corrections import load_corrections
-from mer_bench.errors import DataError
+from mer_bench.data.contract import DATASET_COLUMNS
+from mer_bench.data.datasets import CORRECTIONS_VERSION, inspect_dataset, load_dataset
+from mer_bench.data.datasets.corrections import load_corrections
+from mer_bench.core.errors import DataError
 
 CASME2_ROWS = [
     dict(subject=1, sample="EP02_01f", onset=46, apex=49, offset=52, emotion="happiness"),

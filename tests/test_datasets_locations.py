@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mer_bench.datasets.locations import locate, resolve_dataset_roots
-from mer_bench.errors import DataError
-from mer_bench.sources.raw import RawOptions
+from mer_bench.data.datasets.locations import locate, resolve_dataset_roots
+from mer_bench.core.errors import DataError
+from mer_bench.data.sources.raw import RawOptions
 
 
 pytestmark = pytest.mark.usefixtures("no_dataset_env")

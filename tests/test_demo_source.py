@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_bench.data import CHANNEL_U, CHANNEL_V
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import demo as demo_module
-from mer_bench.sources import make_source
-from mer_bench.sources.demo import MARKER, DemoOptions, DemoSource, demo_dir
+from mer_bench.data.contract import CHANNEL_U, CHANNEL_V
+from mer_bench.data.resolve import protocol_samples
+from mer_bench.data.sources import demo as demo_module
+from mer_bench.data.sources import make_source
+from mer_bench.data.sources.demo import MARKER, DemoOptions, DemoSource, demo_dir
 from mer_bench_protocols.megc2019 import CLASSES, spec as megc2019
 
 SETTINGS = {"subjects": 3, "clips_per_subject": 4, "difficulty": "easy", "seed": 1}

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mer_bench.executors.base as executors
-from mer_bench.data import FALLBACK_POINTS, InputArrays, ProtocolData
-from mer_bench.engine import RunConfig, prepare_run, run_benchmark
-from mer_bench.errors import MerBenchError, RunInterrupted
-from mer_bench.folds import fold_seed, hold_out_database_folds, loso_folds
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+import mer_bench.run.executors.base as executors
+from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, ProtocolData
+from mer_bench.run.engine import RunConfig, prepare_run, run_benchmark
+from mer_bench.core.errors import MerBenchError, RunInterrupted
+from mer_bench.run.folds import fold_seed, hold_out_database_folds, loso_folds
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 
 def flows_config(model: str, root, **kw) -> RunConfig:
@@ -114,8 +114,8 @@ def test_run_identity_covers_the_data_options(tmp_path):
     def identity(**values):
         config = RunConfig(model="ststnet", protocol="megc2019", source="demo",
                            source_options=source_options("demo", cache_dir=tmp_path, **values))
-        from mer_bench.identity import RunIdentity
-        from mer_bench.sources import identity_of
+        from mer_bench.core.identity import RunIdentity
+        from mer_bench.data.sources import identity_of
 
         return RunIdentity(model="ststnet", protocol="megc2019", source="demo",
                            data=identity_of(config.source_options))

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from mer_bench import eta
-from mer_bench.engine import RunConfig, prepare_run, run_benchmark
-from mer_bench.eta import duration, estimate_run, eta_line
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.training import batch_slices
+from mer_bench.run import eta
+from mer_bench.run.engine import RunConfig, prepare_run, run_benchmark
+from mer_bench.run.eta import duration, estimate_run, eta_line
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.run.training import batch_slices
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,7 +56,7 @@ def test_long_cpu_runs_name_faster_options(tiny_model, flows_dir, monkeypatch):
 def test_the_estimate_is_said_and_stored_beside_the_measured_time(tiny_model, flows_dir,
                                                                   store_path, caplog, monkeypatch):
     monkeypatch.setattr(eta, "SAY_ABOVE_S", 0.0)
-    monkeypatch.setattr("mer_bench.engine.SAY_ABOVE_S", 0.0)
+    monkeypatch.setattr("mer_bench.run.engine.SAY_ABOVE_S", 0.0)
     with caplog.at_level(logging.INFO, logger="mer_bench"), Store(store_path) as store:
         summary = run_benchmark(_config(tiny_model, flows_dir, executor="sequential", epochs=1),
                                 store)

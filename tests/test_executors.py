@@ -15,18 +15,18 @@ from torch import nn
 from _small_problem import collect, small_problem
 from conftest import TINY, tiny_spec
 
-from mer_bench import registry
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError, RunInterrupted
-from mer_bench.executors import SequentialExecutor, make_executor
-from mer_bench.executors.fold_parallel import FoldParallelExecutor
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.training import batch_slices
-from mer_bench.training.optim import StackedOptimizer, make_optimizer
-from mer_bench.training.replicas import MaskedBatchNorm
-from mer_bench.training.schedule import epoch_steps, shuffler
+from mer_bench.core import registry
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import MerBenchError, RunInterrupted
+from mer_bench.run.executors import SequentialExecutor, make_executor
+from mer_bench.run.executors.fold_parallel import FoldParallelExecutor
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.run.training import batch_slices
+from mer_bench.run.training.optim import StackedOptimizer, make_optimizer
+from mer_bench.run.training.replicas import MaskedBatchNorm
+from mer_bench.run.training.schedule import epoch_steps, shuffler
 
 #: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
 pytestmark = pytest.mark.usefixtures("one_thread")

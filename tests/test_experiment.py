@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from mer_bench.engine import RunConfig
-from mer_bench.errors import MerBenchError, RunInterrupted, UsageError
-from mer_bench.experiment import (experiment_runs, parse_seeds, run_experiment,
+from mer_bench.run.engine import RunConfig
+from mer_bench.core.errors import MerBenchError, RunInterrupted, UsageError
+from mer_bench.run.experiment import (experiment_runs, parse_seeds, run_experiment,
                                   summarize_experiment)
-from mer_bench.sources import source_options
-from mer_bench.stats import bootstrap_ci
-from mer_bench.store import Store
+from mer_bench.data.sources import source_options
+from mer_bench.results.stats import bootstrap_ci
+from mer_bench.results.store import Store
 from test_cli import cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from test_cli import cli
 
-from mer_bench import registry
-from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FALLBACK_POINTS, InputArrays, Source
-from mer_bench.errors import MerBenchError
-from mer_bench.export_flows import MANIFEST, export_flows, export_protocol_flows
-from mer_bench.resolve import protocol_samples, resolve_protocol_data
-from mer_bench.sources import make_source
+from mer_bench.core import registry
+from mer_bench.data.contract import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FALLBACK_POINTS, InputArrays, Source
+from mer_bench.core.errors import MerBenchError
+from mer_bench.data.export_flows import MANIFEST, export_flows, export_protocol_flows
+from mer_bench.data.resolve import protocol_samples, resolve_protocol_data
+from mer_bench.data.sources import make_source
 
 MEGC = registry.get_protocol("megc2019")
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FLOW28_CHANNELS
-from mer_bench.preprocess.flow28 import to_flow28
-from mer_bench.sources import make_source
+from mer_bench.data.contract import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FLOW28_CHANNELS
+from mer_bench.data.preprocess.flow28 import to_flow28
+from mer_bench.data.sources import make_source
 from mer_bench_baselines.svm_hoof import N_BINS, hoof_features
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import write_flow_folder
-from mer_bench.data import FALLBACK_POINTS
-from mer_bench.errors import DataError
-from mer_bench.sources import make_source
+from mer_bench.data.contract import FALLBACK_POINTS
+from mer_bench.core.errors import DataError
+from mer_bench.data.sources import make_source
 
 
 def test_htnet_and_ststnet_names_give_the_same_arrays(megc_manifest, tmp_path):

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from mer_bench import registry
-from mer_bench.data import FALLBACK_POINTS, InputArrays
+from mer_bench.core import registry
+from mer_bench.data.contract import FALLBACK_POINTS, InputArrays
 from mer_bench_htnet.model import Attention, HTNet, HTNetConfig, count_parameters
 from mer_bench_htnet.cards import PAPER_CONFIG
 from mer_bench_htnet.regions import (

@@ -9,7 +9,7 @@ import pytest
 from leaderboard_fixtures import fill_store
 from streamlit.testing.v1 import AppTest
 
-from mer_bench.store import Store
+from mer_bench.results.store import Store
 from mer_bench_leaderboard import tables
 from mer_bench_leaderboard.data import open_read_only, predictions_frame, runs_frame
 
@@ -106,7 +106,7 @@ def test_runs_that_cannot_be_ranked_are_listed_with_their_reason(app, board_stor
 
 def test_demo_runs_are_ranked_apart_with_their_own_chance(app, board_store, megc_manifest):
     from leaderboard_fixtures import demo_samples
-    from mer_bench import ranking as core
+    from mer_bench.results import ranking as core
 
     app.selectbox(key="source").set_value("demo").run()
     assert not app.exception
@@ -278,7 +278,7 @@ def test_a_run_whose_predictions_cannot_be_scored_is_set_aside(tmp_path, megc_ma
 
 def test_default_source_is_real_data_when_there_is_any():
     import pandas as pd
-    from mer_bench.ranking import default_source
+    from mer_bench.results.ranking import default_source
     runs = pd.DataFrame({"source": ["demo", "demo", "demo", "flows"],
                          "data": ["synthetic"] * 3 + ["real"]})
     assert default_source(runs) == "flows"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from leaderboard_fixtures import fill_store
 
-from mer_bench.store import Store
-from mer_bench.summary import summarize_run
+from mer_bench.results.store import Store
+from mer_bench.results.summary import summarize_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

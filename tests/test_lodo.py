@@ -9,15 +9,15 @@ import pytest
 from _dataset_trees import casme2_tree, samm_tree, write_xlsx
 from sklearn.metrics import f1_score, recall_score
 
-from mer_bench import registry
-from mer_bench.data import FALLBACK_POINTS, InputArrays, ProtocolData, Source
-from mer_bench.datasets import load_dataset
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import DataError
-from mer_bench.folds import make_folds
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+from mer_bench.core import registry
+from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, ProtocolData, Source
+from mer_bench.data.datasets import load_dataset
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import DataError
+from mer_bench.run.folds import make_folds
+from mer_bench.data.resolve import protocol_samples
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 DATASETS = ["casme2", "samm", "smic"]
 SIZES = {"casme2": (145, 24), "samm": (133, 28), "smic": (164, 16)}  # samples, subjects

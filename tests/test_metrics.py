@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
-from mer_bench.metrics import confusion_matrix, score, score_report
+from mer_bench.results.metrics import confusion_matrix, score, score_report
 
 DATA = Path(__file__).parent / "data" / "htnet_published_confusion.json"
 
@@ -70,13 +70,13 @@ def test_confusion_and_per_subject_mean():
 
 
 def test_metric_registry_declares_each_metric():
-    from mer_bench.metrics import METRICS, metric, metric_names
+    from mer_bench.results.metrics import METRICS, metric, metric_names
 
     assert metric_names()[0] == "uf1" and set(metric_names()) == {"uf1", "uar"}
     assert all(metric(n).higher_is_better for n in metric_names())
     assert METRICS.origin("uf1") == "mer-bench"
     # batched over leading axes: two confusion matrices at once
-    from mer_bench.metrics import metric_values
+    from mer_bench.results.metrics import metric_values
     cms = np.array([[[2, 0], [0, 2]], [[1, 1], [1, 1]]])
     values = metric_values(cms)
     assert values["uf1"].tolist() == [1.0, 0.5] and values["uar"].tolist() == [1.0, 0.5]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import app
-from mer_bench.errors import MerBenchError
+from mer_bench.core.errors import MerBenchError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mer-bench-example-plugin"
@@ -25,7 +25,7 @@ EXAMPLE_DIST = "mer-bench-example-plugin"
 EXAMPLE_MODEL = "example-cnn"
 
 BAD_PLUGIN = textwrap.dedent('''
-    from mer_bench.cards import ModelCard, ModelSpec, Recipe
+    from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 
     def _card(name, **changes):
         fields = dict(name=name, description="A plugin model.", reference="tests", year=2025,
@@ -177,7 +177,7 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
         assert summary["model"] == EXAMPLE_MODEL and summary["epochs"] == 2
         assert 0.0 <= summary["uf1"] <= 1.0 and 0.0 <= summary["uar"] <= 1.0
 
-        from mer_bench.store import Store
+        from mer_bench.results.store import Store
 
         store = Store(store_path)
         try:

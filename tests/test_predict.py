@@ -13,18 +13,18 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from test_cli import cli
 
-import mer_bench.predict as predict_module
-from mer_bench import registry
-from mer_bench.data import FALLBACK_POINTS
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import DataError, MerBenchError, UnknownNameError
-from mer_bench.predict import clip_frames, frames_inputs, predict
-from mer_bench.preprocess.config import PreprocessConfig
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import make_source, source_options
-from mer_bench.sources.demo import DemoOptions
-from mer_bench.store import Store
-from mer_bench.weights import CheckpointError, run_artifacts
+import mer_bench.run.predict as predict_module
+from mer_bench.core import registry
+from mer_bench.data.contract import FALLBACK_POINTS
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import DataError, MerBenchError, UnknownNameError
+from mer_bench.run.predict import clip_frames, frames_inputs, predict
+from mer_bench.data.preprocess.config import PreprocessConfig
+from mer_bench.data.resolve import protocol_samples
+from mer_bench.data.sources import make_source, source_options
+from mer_bench.data.sources.demo import DemoOptions
+from mer_bench.results.store import Store
+from mer_bench.run.weights import CheckpointError, run_artifacts
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +180,8 @@ def test_predict_on_demo_frames_equals_the_stored_fold_prediction(tmp_path_facto
     assert np.abs(np.array(answer["probs"]) - expected).max() < 1e-5
     # a final model applies to the same frames: its probabilities are its model's on the
     # pipeline's arrays for that sample
-    from mer_bench.final import train_final
-    from mer_bench.weights import load_model
+    from mer_bench.run.final import train_final
+    from mer_bench.run.weights import load_model
 
     final = train_final(config, store)
     result = predict(store, final.run_id, frames=(clip.onset_path, clip.apex_path))

@@ -12,8 +12,8 @@ from skimage import data
 from typer.testing import CliRunner
 
 from mer_bench.cli import app
-from mer_bench.sources.raw import RawOptions
-from mer_bench.sources.raw import RawSource
+from mer_bench.data.sources.raw import RawOptions
+from mer_bench.data.sources.raw import RawSource
 
 
 def face_frames(count: int = 3) -> list[np.ndarray]:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from mer_bench.preprocess import PreprocessConfig
-from mer_bench.preprocess import face as face_step
-from mer_bench.preprocess.face import alignment_matrix, eye_centres, predictor_path, warp
-from mer_bench.preprocess.points import five_points
+from mer_bench.data.preprocess import PreprocessConfig
+from mer_bench.data.preprocess import face as face_step
+from mer_bench.data.preprocess.face import alignment_matrix, eye_centres, predictor_path, warp
+from mer_bench.data.preprocess.points import five_points
 
 CONFIG = PreprocessConfig()
 
@@ -55,7 +55,7 @@ def test_detector_finds_the_face_and_points_fall_in_their_regions(load) -> None:
     assert lmy > ny + 1 and rmy > ny + 1 and lmx < nx < rmx
     assert 17 < lmy < 25 and 17 < rmy < 25
     # Near HTNet's reference fallback points (all faces land in roughly the same places).
-    from mer_bench.data import FALLBACK_POINTS
+    from mer_bench.data.contract import FALLBACK_POINTS
     assert np.abs(points - FALLBACK_POINTS).max() < 3.5
 
 
@@ -83,7 +83,7 @@ def test_no_face_on_a_blank_frame() -> None:
 
 
 def test_detection_ladder_finds_faces_in_large_frames() -> None:
-    from mer_bench.preprocess.face import detect_box, detection_scales
+    from mer_bench.data.preprocess.face import detect_box, detection_scales
 
     cfg = CONFIG.face
     assert detection_scales((1088, 2040), cfg)[0] == (320 / 2040, 0)  # SAMM: starts small

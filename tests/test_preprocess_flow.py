@@ -5,14 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mer_bench.data import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
+from mer_bench.data.contract import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 import pytest
 from skimage import data
 
-from mer_bench.preprocess.config import FlowConfig, PreprocessConfig
-from mer_bench.preprocess.flow import compute_flow
-from mer_bench.preprocess.flow28 import minmax_255, resize_channels, to_flow28
-from mer_bench.preprocess.strain import optical_strain
+from mer_bench.data.preprocess.config import FlowConfig, PreprocessConfig
+from mer_bench.data.preprocess.flow import compute_flow
+from mer_bench.data.preprocess.flow28 import minmax_255, resize_channels, to_flow28
+from mer_bench.data.preprocess.strain import optical_strain
 
 
 def textured_crop(size: int = 112) -> np.ndarray:

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from skimage import data
 
-from mer_bench.errors import DataError
-from mer_bench.preprocess import PreprocessConfig
-from mer_bench.preprocess import face as face_step
-from mer_bench.preprocess.frames import SampleFrames, select_frames
-from mer_bench.preprocess.pipeline import run_pipeline
-from mer_bench.sources.raw import RawOptions
-from mer_bench.sources.raw import RawSource
+from mer_bench.core.errors import DataError
+from mer_bench.data.preprocess import PreprocessConfig
+from mer_bench.data.preprocess import face as face_step
+from mer_bench.data.preprocess.frames import SampleFrames, select_frames
+from mer_bench.data.preprocess.pipeline import run_pipeline
+from mer_bench.data.sources.raw import RawOptions
+from mer_bench.data.sources.raw import RawSource
 
 CONFIG = PreprocessConfig()
 

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from skimage import data
 
-from mer_bench import registry
-from mer_bench.data import CHANNEL_U, CHANNEL_V
-from mer_bench.errors import DataError, UnknownNameError
-from mer_bench.preprocess import PreprocessConfig
-from mer_bench.preprocess import face as face_step
-from mer_bench.preprocess.flow import compute_flow
-from mer_bench.preprocess.flow28 import to_flow28
-from mer_bench.preprocess.frames import SampleFrames, read_gray, select_frames
-from mer_bench.preprocess.pipeline import run_pipeline
-from mer_bench.preprocess.strain import optical_strain
-from mer_bench.preprocess.view_pipeline import compute_views, flow28_inputs
-from mer_bench.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
+from mer_bench.core import registry
+from mer_bench.data.contract import CHANNEL_U, CHANNEL_V
+from mer_bench.core.errors import DataError, UnknownNameError
+from mer_bench.data.preprocess import PreprocessConfig
+from mer_bench.data.preprocess import face as face_step
+from mer_bench.data.preprocess.flow import compute_flow
+from mer_bench.data.preprocess.flow28 import to_flow28
+from mer_bench.data.preprocess.frames import SampleFrames, read_gray, select_frames
+from mer_bench.data.preprocess.pipeline import run_pipeline
+from mer_bench.data.preprocess.strain import optical_strain
+from mer_bench.data.preprocess.view_pipeline import compute_views, flow28_inputs
+from mer_bench.data.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
                                         LandmarksView, make_view, view_hash)
 
 CONFIG = PreprocessConfig()

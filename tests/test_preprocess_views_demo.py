@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_bench.preprocess import ClipView, FramesView, LandmarksView, PreprocessConfig
-from mer_bench.preprocess.frames import frame_number, select_frames
-from mer_bench.preprocess.timeaxis import select_clip
-from mer_bench.preprocess.view_pipeline import compute_views
-from mer_bench.sources.demo import DemoOptions, DemoSource
+from mer_bench.data.preprocess import ClipView, FramesView, LandmarksView, PreprocessConfig
+from mer_bench.data.preprocess.frames import frame_number, select_frames
+from mer_bench.data.preprocess.timeaxis import select_clip
+from mer_bench.data.preprocess.view_pipeline import compute_views
+from mer_bench.data.sources.demo import DemoOptions, DemoSource
 
 ORDER = ("casme2", "samm", "smic")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mer_bench.errors import DataError
-from mer_bench.preprocess.frames import SampleFrames, select_frames
-from mer_bench.preprocess.timeaxis import select_clip, uniform_times
+from mer_bench.core.errors import DataError
+from mer_bench.data.preprocess.frames import SampleFrames, select_frames
+from mer_bench.data.preprocess.timeaxis import select_clip, uniform_times
 
 
 def clip(numbers: list[int], apex: int | None, offset: int | None = None,

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from _dataset_trees import casme2_tree, samm_tree, smic_tree
 
-from mer_bench import registry
-from mer_bench.data import InputArrays, Source
-from mer_bench.datasets import load_dataset
-from mer_bench.datasets.matching import MissingSamplesError
-from mer_bench.resolve import manifest_version, protocol_samples
+from mer_bench.core import registry
+from mer_bench.data.contract import InputArrays, Source
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.datasets.matching import MissingSamplesError
+from mer_bench.data.resolve import manifest_version, protocol_samples
 
 
 def samples_of(protocol: str, source: Source) -> pd.DataFrame:

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from _cli import cli
 
-from mer_bench import registry
-from mer_bench.metrics import score
-from mer_bench.resolve import protocol_samples
-from mer_bench.sources import make_source, source_options
+from mer_bench.core import registry
+from mer_bench.results.metrics import score
+from mer_bench.data.resolve import protocol_samples
+from mer_bench.data.sources import make_source, source_options
 
 
 @pytest.mark.slow

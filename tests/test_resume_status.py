@@ -17,11 +17,11 @@ import pytest
 from _cli import cli
 from leaderboard_fixtures import add_fixture_run
 
-from mer_bench.engine import RunConfig, resume_config, run_benchmark
-from mer_bench.errors import RunInterrupted
-from mer_bench.run_status import status_label
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+from mer_bench.run.engine import RunConfig, resume_config, run_benchmark
+from mer_bench.core.errors import RunInterrupted
+from mer_bench.results.run_status import status_label
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 
 class StopAfter(Store):

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_bench import registry
-from mer_bench.errors import DataError
-from mer_bench.metrics import score
-from mer_bench.scoring import score_predictions_file
+from mer_bench.core import registry
+from mer_bench.core.errors import DataError
+from mer_bench.results.metrics import score
+from mer_bench.results.scoring import score_predictions_file
 
 
 def htnet_spelling(table: pd.DataFrame) -> pd.DataFrame:

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from _small_problem import collect, small_problem
-from mer_bench.errors import MerBenchError
-from mer_bench.executors import make_executor
-from mer_bench.selection import honest_policies
-from mer_bench.training import HIDDEN, TorchTrainer, TrainJob
-from mer_bench.training.jobs import FoldTask
+from mer_bench.core.errors import MerBenchError
+from mer_bench.run.executors import make_executor
+from mer_bench.run.selection import honest_policies
+from mer_bench.run.training import HIDDEN, TorchTrainer, TrainJob
+from mer_bench.run.training.jobs import FoldTask
 
 #: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,7 +60,7 @@ def test_the_trainer_refuses_a_job_that_reads_hidden_labels():
     task = tasks[0]
     assert (task.labels[task.fold.test_idx] == HIDDEN).all()
     assert (task.labels[task.fold.train_idx] != HIDDEN).all()
-    from mer_bench import registry
+    from mer_bench.core import registry
 
     trainer = TorchTrainer(registry.get_model(ctx.model), 3, torch.device("cpu"))
     leaky = TrainJob(0, "leaky", 1, ctx.recipe, task.fold.train_idx,

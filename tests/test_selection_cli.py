@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mer_bench.cli.selection_view import epoch_histogram, sparkline
-from mer_bench.store import Store
+from mer_bench.results.store import Store
 from test_cli import cli
 
 

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from _small_problem import collect, small_problem
-from mer_bench import registry
-from mer_bench.cards import Recipe
-from mer_bench.errors import UsageError
-from mer_bench.executors import make_executor, run_fold
-from mer_bench.folds import Fold
-from mer_bench.selection import make_policy, run_selection
-from mer_bench.selection.grid import grid_points, parse_grid
-from mer_bench.selection.splits import (ENOUGH_SUBJECTS, best_choice, inner_folds,
+from mer_bench.core import registry
+from mer_bench.core.cards import Recipe
+from mer_bench.core.errors import UsageError
+from mer_bench.run.executors import make_executor, run_fold
+from mer_bench.run.folds import Fold
+from mer_bench.run.selection import make_policy, run_selection
+from mer_bench.run.selection.grid import grid_points, parse_grid
+from mer_bench.run.selection.splits import (ENOUGH_SUBJECTS, best_choice, inner_folds,
                                         validation_counts, validation_subjects)
-from mer_bench.training import FoldTask, JobResult, TorchTrainer, TrainJob
+from mer_bench.run.training import FoldTask, JobResult, TorchTrainer, TrainJob
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,13 +1,13 @@
-"""Bootstrap over subjects, paired comparisons and seed spread (mer_bench.stats)."""
+"""Bootstrap over subjects, paired comparisons and seed spread (mer_bench.results.stats)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mer_bench.metrics import score
-from mer_bench.metrics import metric_values
-from mer_bench.stats import (bootstrap_ci, paired_difference, seed_spread,
+from mer_bench.results.metrics import score
+from mer_bench.results.metrics import metric_values
+from mer_bench.results.stats import (bootstrap_ci, paired_difference, seed_spread,
                              subject_confusions)
 
 

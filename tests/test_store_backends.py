@@ -15,14 +15,14 @@ from leaderboard_fixtures import add_fixture_run, fill_store
 from sqlalchemy import text
 from test_cli import cli
 
-import mer_bench.executors.base as executors
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError, RunInterrupted
-from mer_bench.export import export_json
-from mer_bench.sources import source_options
-from mer_bench.store import SCHEMA_VERSION, Store, StoreError
-from mer_bench.store import database
-from mer_bench.submission import import_submission
+import mer_bench.run.executors.base as executors
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import MerBenchError, RunInterrupted
+from mer_bench.results.export import export_json
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import SCHEMA_VERSION, Store, StoreError
+from mer_bench.results.store import database
+from mer_bench.results.submission import import_submission
 from mer_bench_leaderboard import data as board_data
 from mer_bench_leaderboard import tables
 

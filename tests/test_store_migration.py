@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mer_bench.store import SCHEMA_VERSION, Store, StoreError
-from mer_bench.summary import summarize_run
+from mer_bench.results.store import SCHEMA_VERSION, Store, StoreError
+from mer_bench.results.summary import summarize_run
 
 V1 = Path(__file__).parent / "data" / "v1" / "results_v1.sqlite"
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from leaderboard_fixtures import add_fixture_run
 
-from mer_bench import submission
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import DataError, MerBenchError
-from mer_bench.export import export_json
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.submission import import_submission
-from mer_bench.summary import summarize_run
+from mer_bench.results import submission
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import DataError, MerBenchError
+from mer_bench.results.export import export_json
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.results.submission import import_submission
+from mer_bench.results.summary import summarize_run
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_counts_are_bounded(tmp_path, exported, store_path, monkeypatch):
 
 def _retarget(data: dict, **fields) -> None:
     """Change run fields and the identity with them (hashes recomputed, as a writer would)."""
-    from mer_bench.identity import RunIdentity
+    from mer_bench.core.identity import RunIdentity
 
     data["run"].update(fields)
     identity = RunIdentity.from_dict({**data["run"]["identity"], **fields})

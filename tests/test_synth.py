@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_bench.datasets import load_dataset
-from mer_bench.synth.faces import load_photos
-from mer_bench.synth.generate import SynthConfig, generate, plan, subject_counts
-from mer_bench.synth.identity import FRAME_SIZE, make_subject
-from mer_bench.synth.motion import Difficulty, draw_motion, render_clip, time_course
-from mer_bench.synth.writers import DATASET_DIRS
+from mer_bench.data.datasets import load_dataset
+from mer_bench.data.synth.faces import load_photos
+from mer_bench.data.synth.generate import SynthConfig, generate, plan, subject_counts
+from mer_bench.data.synth.identity import FRAME_SIZE, make_subject
+from mer_bench.data.synth.motion import Difficulty, draw_motion, render_clip, time_course
+from mer_bench.data.synth.writers import DATASET_DIRS
 from mer_bench_protocols.megc2019 import CLASSES, spec as megc2019
 
 SMALL = dict(subjects=3, seed=5, difficulty="easy", clips_per_subject=4)

@@ -12,9 +12,9 @@ import pytest
 from _cli import cli
 from leaderboard_fixtures import fill_store
 
-from mer_bench.metrics import score
-from mer_bench.ranking import load, ranked, ranking
-from mer_bench.store import Store
+from mer_bench.results.metrics import score
+from mer_bench.results.ranking import load, ranked, ranking
+from mer_bench.results.store import Store
 from mer_bench_leaderboard import tables
 
 

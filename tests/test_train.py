@@ -10,15 +10,15 @@ import torch
 from conftest import TINY, tiny_spec
 from test_cli import cli
 
-from mer_bench import registry
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.errors import MerBenchError
-from mer_bench.final import FINAL_KEY, train_final
-from mer_bench.folds import fold_seed
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.training import TorchTrainer, TrainJob
-from mer_bench.weights import load_model, run_artifacts
+from mer_bench.core import registry
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.core.errors import MerBenchError
+from mer_bench.run.final import FINAL_KEY, train_final
+from mer_bench.run.folds import fold_seed
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.run.training import TorchTrainer, TrainJob
+from mer_bench.run.weights import load_model, run_artifacts
 from mer_bench_leaderboard.data import runs_frame
 
 
@@ -42,7 +42,7 @@ def test_final_model_trains_on_every_sample_and_is_stored_as_final(tiny_model, f
     (_, path), = run_artifacts(store, run)
     model, info = load_model(path, registry.get_model(TINY), 3, run_id=run.run_id)
     assert (info.kind, info.fold_key, info.seed) == ("final", FINAL_KEY, fold_seed(3, FINAL_KEY))
-    from mer_bench.engine import prepare_run
+    from mer_bench.run.engine import prepare_run
 
     prepared = prepare_run(config(flows_dir, seed=3, executor="sequential"))
     job = TrainJob(0, FINAL_KEY, fold_seed(3, FINAL_KEY), prepared.recipe,

@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import app
-from mer_bench.engine import RunConfig, prepare_run
-from mer_bench.errors import MerBenchError
-from mer_bench.sources import source_options
-from mer_bench.store import Store
+from mer_bench.run.engine import RunConfig, prepare_run
+from mer_bench.core.errors import MerBenchError
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
 
 #: view baseline -> (view, exact parameters for 3 classes)
 VIEW_BASELINES = {

@@ -15,13 +15,13 @@ from conftest import TINY, TinyCNN, tiny_spec
 from safetensors.torch import save_file
 from test_cli import cli
 
-from mer_bench import registry
-from mer_bench.engine import RunConfig, prepare_run, run_benchmark
-from mer_bench.errors import MerBenchError
-from mer_bench.sources import source_options
-from mer_bench.store import Store
-from mer_bench.training import TorchTrainer, TrainJob
-from mer_bench.weights import CheckpointError, check_checkpoint, load_model, run_artifacts
+from mer_bench.core import registry
+from mer_bench.run.engine import RunConfig, prepare_run, run_benchmark
+from mer_bench.core.errors import MerBenchError
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store
+from mer_bench.run.training import TorchTrainer, TrainJob
+from mer_bench.run.weights import CheckpointError, check_checkpoint, load_model, run_artifacts
 
 
 def lodo(root, **kw) -> RunConfig:
@@ -196,7 +196,7 @@ def _torch_models() -> list:
 
 @pytest.mark.parametrize("name", _torch_models())
 def test_every_torch_model_round_trips_through_a_checkpoint(name, tmp_path):
-    from mer_bench.weights import CheckpointInfo, save_checkpoint
+    from mer_bench.run.weights import CheckpointInfo, save_checkpoint
 
     spec = registry.get_model(name)
     torch.manual_seed(0)

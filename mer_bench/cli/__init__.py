@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from mer_bench.errors import MerBenchError
+from mer_bench.core.errors import MerBenchError
 
 app = typer.Typer(
     name="mer-bench",
@@ -75,7 +75,7 @@ def _root(
 def show_progress(enabled: bool) -> None:
     """Draw the library's progress tasks as rich bars on stderr (or draw nothing)."""
     from mer_bench.cli.progress_bars import RichReporter
-    from mer_bench.progress import set_reporter
+    from mer_bench.core.progress import set_reporter
 
     set_reporter(RichReporter() if enabled else None)
 

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import app
 
 
@@ -22,7 +22,7 @@ def check_command(
     from rich.console import Console
     from rich.table import Table
 
-    from mer_bench.conformance import check_model
+    from mer_bench.run.conformance import check_model
 
     registry.get_model(model)
     checks = check_model(model)

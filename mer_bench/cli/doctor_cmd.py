@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import app
-from mer_bench.errors import UsageError
+from mer_bench.core.errors import UsageError
 
 #: Dataset names doctor knows, in the order it reports them.
 DATASETS = ("casme2", "samm", "smic", "casme3")
@@ -17,7 +17,7 @@ DATASETS = ("casme2", "samm", "smic", "casme3")
 
 def where_it_looks() -> str:
     """The rules doctor (and the raw source) follow to find datasets, with the variable names."""
-    from mer_bench.datasets.locations import ENV_CONFIG, ENV_DATA_ROOT, config_path, env_var
+    from mer_bench.data.datasets.locations import ENV_CONFIG, ENV_DATA_ROOT, config_path, env_var
 
     per_dataset = ", ".join(f"${env_var(d)}" for d in DATASETS)
     return (f"datasets are looked for in: --casme2/--samm/--smic/--casme3, then --data-root, then "
@@ -91,8 +91,8 @@ def doctor_command(
 ) -> None:
     """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all
     configured datasets (and every --protocol) are usable."""
-    from mer_bench.doctor import diagnose
-    from mer_bench.sources.raw import RawOptions
+    from mer_bench.data.doctor import diagnose
+    from mer_bench.data.sources.raw import RawOptions
 
     for name in protocol:
         registry.get_protocol(name)  # an unknown name: exit 2 with suggestions

@@ -19,8 +19,8 @@ def import_command(
     from rich.console import Console
 
     from mer_bench.cli.render import print_summary
-    from mer_bench.submission import import_submission
-    from mer_bench.summary import summarize_run
+    from mer_bench.results.submission import import_submission
+    from mer_bench.results.summary import summarize_run
 
     store = open_store(store_path)
     try:

@@ -14,8 +14,8 @@ import typer
 
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP
-from mer_bench.errors import MerBenchError
-from mer_bench.paths import default_store_path
+from mer_bench.core.errors import MerBenchError
+from mer_bench.core.paths import default_store_path
 
 STORE_ENV = "MER_BENCH_STORE"
 
@@ -81,8 +81,8 @@ def leaderboard_command(
                                 help="Address to bind (loopback by default; 0.0.0.0 exposes it)."),
 ) -> None:
     """Serve the leaderboard (Streamlit) on the results database; the board only reads it."""
-    from mer_bench.store import Store
-    from mer_bench.store.database import is_url, redact
+    from mer_bench.results.store import Store
+    from mer_bench.results.store.database import is_url, redact
 
     if importlib.util.find_spec("streamlit") is None:
         raise MerBenchError("streamlit is not installed: pip install streamlit")

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mer_bench.cli import app
-from mer_bench.errors import UnknownNameError
-from mer_bench.registry import REGISTRIES, Registry
+from mer_bench.core.errors import UnknownNameError
+from mer_bench.core.registry import REGISTRIES, Registry
 
 
 def _rows(kind: str, registry: Registry) -> list[dict[str, Any]]:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mer_bench.errors import DataError, UsageError
-from mer_bench.paths import default_store_path
-from mer_bench.registry import SOURCES
+from mer_bench.core.errors import DataError, UsageError
+from mer_bench.core.paths import default_store_path
+from mer_bench.core.registry import SOURCES
 
 if TYPE_CHECKING:
-    from mer_bench.registry import Registry
-    from mer_bench.store import Store
+    from mer_bench.core.registry import Registry
+    from mer_bench.results.store import Store
 
 # The flags that describe where a source's data comes from, declared once for every verb that
 # reads a source (run, train, prepare, score), so that each says the same thing.
@@ -75,7 +75,7 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
                          demo_difficulty: str | None = None,
                          demo_subjects: int | None = None) -> Any:
     """The typed options of `source` from the command line's source flags."""
-    from mer_bench.sources import source_options
+    from mer_bench.data.sources import source_options
 
     return source_options(source, **source_values(
         source, data_root=data_root, dataset_roots=parse_dataset_roots(dataset_root or []),
@@ -85,7 +85,7 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:
     """The results database at `location` (a path or a database URL), else the default."""
-    from mer_bench.store import Store
+    from mer_bench.results.store import Store
 
     return Store(location or default_store_path(), read_only=read_only)
 

@@ -30,8 +30,8 @@ def predict_command(
 ) -> None:
     """Run the standard preprocessing on new frames and print the stored model's class
     probabilities. The checkpoint is checked (format, model, view, tensors) before anything runs."""
-    from mer_bench.engine import check_device
-    from mer_bench.predict import predict
+    from mer_bench.run.engine import check_device
+    from mer_bench.run.predict import predict
 
     with open_store(store_path, read_only=True) as store:
         result = predict(store, run_id, fold, frames=frames, clip=clip, apex=apex,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption, FlowOption,
                                    build_source_options, require_known)
@@ -19,7 +19,7 @@ from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOp
 
 def make_source(name: str, options: object):
     """The source to prepare from (imported when the command runs; tests replace it)."""
-    from mer_bench.sources import make_source as make
+    from mer_bench.data.sources import make_source as make
 
     return make(name, options)
 
@@ -43,8 +43,8 @@ def prepare_command(
     require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
     from rich.console import Console
 
-    from mer_bench.preprocess.pipeline import summary_line
-    from mer_bench.resolve import protocol_samples
+    from mer_bench.data.preprocess.pipeline import summary_line
+    from mer_bench.data.resolve import protocol_samples
 
     spec = registry.get_protocol(protocol)
     quiet = quiet or UI.quiet
@@ -65,7 +65,7 @@ def prepare_command(
     else:
         console.print(f"prepared {protocol} ({source}): {len(arrays)} samples", soft_wrap=True)
     if export_flows is not None:
-        from mer_bench.export_flows import export_protocol_flows
+        from mer_bench.data.export_flows import export_protocol_flows
 
         manifest = export_protocol_flows(export_flows, spec, src, samples, arrays)
         console.print(f"exported {len(arrays)} flow PNGs and {manifest.name} to {export_flows}",

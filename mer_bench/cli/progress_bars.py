@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from mer_bench.progress import Reporter
+from mer_bench.core.progress import Reporter
 
 
 class RichTask:

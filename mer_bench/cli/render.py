@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from mer_bench.metrics import metric, metric_names
-from mer_bench.summary import RunSummary
+from mer_bench.results.metrics import metric, metric_names
+from mer_bench.results.summary import RunSummary
 
 
 def selection_label(selection: str | None) -> str:

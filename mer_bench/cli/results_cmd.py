@@ -10,11 +10,11 @@ import typer
 
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
-from mer_bench.errors import UnknownNameError
+from mer_bench.core.errors import UnknownNameError
 
 if TYPE_CHECKING:
-    from mer_bench.store import RunRecord, Store
-    from mer_bench.summary import RunSummary
+    from mer_bench.results.store import RunRecord, Store
+    from mer_bench.results.summary import RunSummary
 
 StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help="Print JSON (the table's fields) for scripts.")
@@ -25,7 +25,7 @@ SHORT_SELECTION = {"best-on-test": "best-on-test!"}
 
 def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[str, Any]:
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
-    from mer_bench.run_status import status_label
+    from mer_bench.results.run_status import status_label
 
     folds_complete = done >= run.n_folds
     return {
@@ -47,7 +47,7 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
 
 def _summary(store: Store, run: RunRecord, done: int) -> RunSummary | None:
     """Scores of the finished folds (none for a final model: it holds nothing out)."""
-    from mer_bench.summary import summarize_run
+    from mer_bench.results.summary import summarize_run
 
     return summarize_run(store, run, device="cpu") if done and run.kind != "final" else None
 
@@ -63,7 +63,7 @@ def results_command(
     from rich.console import Console
     from rich.table import Table
 
-    from mer_bench.metrics import metric, metric_names
+    from mer_bench.results.metrics import metric, metric_names
 
     with open_store(store_path, read_only=True) as store:
         counts = store.fold_counts()
@@ -172,8 +172,8 @@ def export_command(
     """Write a run with its per-sample predictions (JSON submission file or CSV)."""
     from rich.console import Console
 
-    from mer_bench.export import export_csv, export_json
-    from mer_bench.store.records import check_run_id
+    from mer_bench.results.export import export_csv, export_json
+    from mer_bench.results.store.records import check_run_id
 
     if fmt not in ("json", "csv"):
         raise UnknownNameError("export format", fmt, ("json", "csv"))
@@ -189,7 +189,7 @@ def export_command(
         else:
             export_csv(store, run).to_csv(target, index=False)
         if with_weights:
-            from mer_bench.weights import export_weights
+            from mer_bench.run.weights import export_weights
 
             folder = target.parent / f"{run.run_id}-weights"
             Console().print(f"wrote {len(export_weights(store, run, folder))} weight files "

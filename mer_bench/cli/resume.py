@@ -2,7 +2,7 @@
 them (a given option that differs is named, with its stored value).
 
 The stored identity knows the model, protocol, source and its data options, selection, recipe and
-seed (`mer_bench.engine.resume_config` rebuilds the configuration from it); options given on the
+seed (`mer_bench.run.engine.resume_config` rebuilds the configuration from it); options given on the
 command line only say where and how to run (device, executor, workers, caches), or repeat what is
 stored. The engine compares the full identity again before any training.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mer_bench.errors import UsageError
+from mer_bench.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from mer_bench.engine import RunConfig
-    from mer_bench.store import RunRecord
+    from mer_bench.run.engine import RunConfig
+    from mer_bench.results.store import RunRecord
 
 #: run's parameter name -> (its flag, where the stored run keeps it: a run field, or
 #: "recipe.<field>" / "data.<field>" of its identity).
@@ -74,7 +74,7 @@ def resumed_config(record: RunRecord, fresh: RunConfig, given: set[str]) -> RunC
     and cache folders, workers) from the command line."""
     import dataclasses
 
-    from mer_bench.engine import resume_config
+    from mer_bench.run.engine import resume_config
 
     options = fresh.source_options
     source_values = {} if options is None else {

@@ -11,13 +11,13 @@ from typing import Any
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, DatasetRootOption,
                                    DemoDifficultyOption, DemoSubjectsOption, FlowOption,
                                    build_source_options, check_output_file, open_store,
                                    require_known)
-from mer_bench.errors import RunInterrupted, UsageError
+from mer_bench.core.errors import RunInterrupted, UsageError
 
 
 @app.command("run")
@@ -79,7 +79,7 @@ def run_command(
     record = _stored_run(store_path, resume, locals(), given) if resume else None
     seed_list = None
     if seeds is not None:
-        from mer_bench.experiment import parse_seeds
+        from mer_bench.run.experiment import parse_seeds
 
         seed_list = parse_seeds(seeds)
         if seed is not None:
@@ -101,8 +101,8 @@ def run_command(
     from rich.console import Console
 
     from mer_bench.cli.render import print_summary
-    from mer_bench.engine import RunConfig, run_benchmark
-    from mer_bench.selection.grid import parse_grid
+    from mer_bench.run.engine import RunConfig, run_benchmark
+    from mer_bench.run.selection.grid import parse_grid
 
     quiet = quiet or UI.quiet
     show_progress(not quiet)
@@ -147,9 +147,9 @@ def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[st
     against those given now. A complete run is not resumed: nothing changes, its scores are
     printed."""
     from mer_bench.cli.resume import check_given
-    from mer_bench.errors import MerBenchError
-    from mer_bench.experiment import experiment_runs, is_experiment
-    from mer_bench.run_status import live_elsewhere
+    from mer_bench.core.errors import MerBenchError
+    from mer_bench.run.experiment import experiment_runs, is_experiment
+    from mer_bench.results.run_status import live_elsewhere
 
     with open_store(store_path, read_only=True) as store:
         if is_experiment(store, run_id):
@@ -164,7 +164,7 @@ def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[st
         done = len(store.finished_folds(record.run_id))
         if record.status in ("finished", "imported") and done >= record.n_folds:
             from mer_bench.cli.render import print_summary
-            from mer_bench.summary import summarize_run
+            from mer_bench.results.summary import summarize_run
 
             typer.echo(f"run {record.run_id} is already {record.status} ({done}/{record.n_folds} "
                        "folds): nothing to resume, nothing changed", err=True)
@@ -192,7 +192,7 @@ class _sigterm_as_interrupt:
 def _run_experiment(config: Any, seeds: list[int] | None, store, resume: str | None,
                     where: str) -> Any:
     """Every seed as one experiment (or the rest of one, on resume)."""
-    from mer_bench.experiment import new_experiment_id, run_experiment
+    from mer_bench.run.experiment import new_experiment_id, run_experiment
 
     experiment_id = None if resume else new_experiment_id()
     try:
@@ -225,7 +225,7 @@ def print_experiment(summary: Any, console: Any) -> None:
     from rich.table import Table
 
     from mer_bench.cli.render import selection_label
-    from mer_bench.metrics import metric, metric_names
+    from mer_bench.results.metrics import metric, metric_names
 
     first = summary.runs[0] if summary.runs else None
     title = f"experiment {summary.experiment_id}"

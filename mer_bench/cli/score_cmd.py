@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import UI, app
 from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption,
                                    DemoDifficultyOption, DemoSubjectsOption, build_source_options,
                                    check_output_file, require_known)
-from mer_bench.errors import DataError
+from mer_bench.core.errors import DataError
 
 
 @app.command("score")
@@ -36,8 +36,8 @@ def score_command(
     """Score predictions made elsewhere, with the same metrics as a run."""
     require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
     from mer_bench.cli.render import print_summary
-    from mer_bench.engine import check_device
-    from mer_bench.scoring import score_predictions_file
+    from mer_bench.run.engine import check_device
+    from mer_bench.results.scoring import score_predictions_file
 
     spec = registry.get_protocol(protocol)
     if not predictions.is_file():
@@ -47,8 +47,8 @@ def score_command(
     check_device(device)
     manifest = None
     if source is not None:
-        from mer_bench.resolve import protocol_samples
-        from mer_bench.sources import make_source
+        from mer_bench.data.resolve import protocol_samples
+        from mer_bench.data.sources import make_source
 
         options = build_source_options(
             source, quiet=UI.quiet, data_root=data_root, dataset_root=dataset_root,

@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 
 from mer_bench.cli import app
-from mer_bench.errors import UsageError
+from mer_bench.core.errors import UsageError
 
 #: The generator's defaults, as `--help` shows them (a test checks them against
-#: mer_bench.synth.generate, which is only imported when the command runs).
+#: mer_bench.data.synth.generate, which is only imported when the command runs).
 HELP_DEFAULT_SUBJECTS = 12
 HELP_DEFAULT_CLIPS = 10
 
@@ -41,9 +41,9 @@ def synth_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from mer_bench.synth.generate import DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS, generate
-    from mer_bench.synth.motion import DIFFICULTIES
-    from mer_bench.synth.writers import DATASET_DIRS
+    from mer_bench.data.synth.generate import DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS, generate
+    from mer_bench.data.synth.motion import DIFFICULTIES
+    from mer_bench.data.synth.writers import DATASET_DIRS
 
     subjects = DEFAULT_SUBJECTS if subjects is None else subjects
     clips = DEFAULT_CLIPS_PER_SUBJECT if clips is None else clips

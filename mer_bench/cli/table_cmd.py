@@ -1,6 +1,6 @@
 """`mer-bench table`: what the leaderboard ranks, as a table for a paper (Markdown, LaTeX, CSV).
 
-The rows are `mer_bench.ranking`'s (the board's): one per configuration on one source, honest
+The rows are `mer_bench.results.ranking`'s (the board's): one per configuration on one source, honest
 policies unless `--with-best-on-test`, UF1 and UAR as mean ± sd over seeds with the
 subject-bootstrap 95% interval, per-dataset means; the published numbers of the protocol follow in
 their own rows labelled "reported, <how chosen>" (beside real-data runs only), and a footnote
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import typer
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
-from mer_bench.errors import MerBenchError, UnknownNameError, UsageError
+from mer_bench.core.errors import MerBenchError, UnknownNameError, UsageError
 
 FORMATS = ("markdown", "latex", "csv")
 #: LaTeX's special characters and what stands for them in text.
@@ -45,7 +45,7 @@ def table_command(
         raise UnknownNameError("table format", fmt, FORMATS)
     if out is not None:
         check_output_file(out, "-o")
-    from mer_bench import ranking
+    from mer_bench.results import ranking
 
     with open_store(store_path, read_only=True) as store:
         runs, predictions = ranking.load(store, protocol)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mer_bench import registry
+from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption,
                                    DemoDifficultyOption, DemoSubjectsOption, FlowOption,
@@ -41,12 +41,12 @@ def train_command(
     """Train MODEL on every subject of PROTOCOL (no held-out fold) and keep it for `predict`.
 
     Stored as a final run: never ranked, no scores (nothing is held out)."""
-    from mer_bench.final import train_final
+    from mer_bench.run.final import train_final
 
     require_known((registry.MODELS, model), (registry.PROTOCOLS, protocol),
                   (registry.SOURCES, source))
     registry.get_model(model)  # a broken plugin fails here, before any data is touched
-    from mer_bench.engine import RunConfig
+    from mer_bench.run.engine import RunConfig
 
     quiet = quiet or UI.quiet
     show_progress(not quiet)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mer_bench.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 
 
 class TwoLayerCNN(nn.Module):

@@ -32,11 +32,11 @@ def main(old_tests: Path, out: Path) -> None:
 
     sys.path.insert(0, str(old_tests))
     from conftest import TINY, tiny_spec, write_flow_folder
-    from mer_bench import registry
-    from mer_bench.engine import resolve_protocol_data
-    from mer_bench.executors import FoldContext, run_fold
-    from mer_bench.folds import loso_folds
-    from mer_bench.sources import SourceOptions
+    from mer_bench.core import registry
+    from mer_bench.run.engine import resolve_protocol_data
+    from mer_bench.run.executors import FoldContext, run_fold
+    from mer_bench.run.folds import loso_folds
+    from mer_bench.data.sources import SourceOptions
     from mer_bench_protocols.manifest import read_manifest
     from mer_bench_protocols.megc2019 import CLASSES
 

@@ -5,13 +5,13 @@ import numpy as np
 import torch
 sys.path.insert(0, "/work/main/tests")
 from conftest import tiny_spec, TINY
-from mer_bench import registry
-from mer_bench.engine import RunConfig, run_benchmark
-from mer_bench.sources import SourceOptions
-from mer_bench.store import Store
-from mer_bench.export import export_json
-from mer_bench.submission import import_submission
-import mer_bench.executors as executors
+from mer_bench.core import registry
+from mer_bench.run.engine import RunConfig, run_benchmark
+from mer_bench.data.sources import SourceOptions
+from mer_bench.results.store import Store
+from mer_bench.results.export import export_json
+from mer_bench.results.submission import import_submission
+import mer_bench.run.executors as executors
 
 def main():
     out = Path("/work/fixturegen/out"); out.mkdir(exist_ok=True)

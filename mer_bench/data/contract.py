@@ -1,0 +1,144 @@
+"""The data contract between sources, protocols and the engine.
+
+Data flows one way: a *source* (real files, a folder of flow PNGs, the synthetic demo) gives
+per-dataset sample tables and per-sample arrays; a *protocol* (`mer_bench.core.protocol`) declares
+which samples with which labels; `mer_bench.data.resolve` joins the two; the engine splits them into
+folds. Nothing here knows a dataset or a model by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mer_bench.core.errors import DataError
+from mer_bench.core.protocol import SAMPLE_COLUMNS
+
+
+#: Columns of a dataset loader's table (one row per annotated micro-expression).
+DATASET_COLUMNS = (
+    "dataset", "subject", "sample", "onset", "apex", "offset", "emotion", "action_units", "frames",
+)
+
+#: The five facial points of `flow28`, in order, as (x, y) in 28x28 pixel coordinates.
+POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
+
+#: Channels of a `flow28` array, in index order. This is the layout of the flow PNGs that the
+#: STSTNet and HTNet repositories ship, as their training code (and every OpenCV user) reads them:
+#: the PNGs store u, v and strain as R, G and B; `cv2.imread` returns B, G, R, so index 0 is the
+#: strain, 1 the vertical flow v and 2 the horizontal flow u. Every source (the `flows` folder,
+#: the `raw` pipeline, the demo) gives this layout, and models pick channels by these names.
+FLOW28_CHANNELS = ("strain", "v", "u")
+CHANNEL_STRAIN, CHANNEL_V, CHANNEL_U = (FLOW28_CHANNELS.index(c) for c in ("strain", "v", "u"))
+
+#: HTNet reference fallback points (x, y) at 28x28, used when no landmarks are known.
+FALLBACK_POINTS = np.array(
+    [[9.53, 11.06], [21.40, 10.92], [15.38, 17.38], [10.26, 22.12], [20.58, 22.26]],
+    dtype=np.float32,
+)
+
+
+@dataclass
+class InputArrays:
+    """Per-sample inputs of kind `flow28`, aligned with a sample table's rows.
+
+    flow: float32 (N, 3, 28, 28): channels FLOW28_CHANNELS (strain, v, u: the reference PNGs as
+        `cv2.imread` reads them), on the 0-255 scale of those images (what HTNet feeds its network).
+    points: float32 (N, 5, 2): POINT_NAMES as (x, y) in 28x28 coordinates. "Left" is the side
+        on the left of the image.
+    points_fallback: bool (N,): True where the points are FALLBACK_POINTS, not measured.
+    """
+
+    flow: np.ndarray
+    points: np.ndarray
+    points_fallback: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.flow)
+        if self.flow.shape[1:] != (3, 28, 28):
+            raise ValueError(f"flow28 arrays must be (N, 3, 28, 28), got {self.flow.shape}")
+        if self.points.shape != (n, 5, 2) or self.points_fallback.shape != (n,):
+            raise ValueError("points must be (N, 5, 2) and points_fallback (N,)")
+        self.flow = self.flow.astype(np.float32, copy=False)
+        self.points = self.points.astype(np.float32, copy=False)
+        self.points_fallback = self.points_fallback.astype(bool, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.flow)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The view's main array (as `ViewArrays.data`): the flow."""
+        return self.flow
+
+
+class Source(ABC):
+    """Where a protocol's data comes from (`--source`). Subclasses declare what they can give."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: "real": the datasets' own sample ids (a protocol's explicit sample list applies);
+    #: "generated": synthetic ids (protocols build their sample list with their rules).
+    sample_ids: ClassVar[str] = "real"
+    #: Whether `dataset_table` works; False for flow-image folders (explicit lists only).
+    has_tables: ClassVar[bool] = True
+    #: The views it can give (`mer_bench.core.registry.VIEWS` names); None: every registered view.
+    views: ClassVar[tuple[str, ...] | None] = None
+    #: The typed options this source takes (a `mer_bench.data.sources.options.SourceOptions`).
+    Options: ClassVar[type]
+
+    @abstractmethod
+    def dataset_table(self, dataset: str) -> pd.DataFrame:
+        """The loader table (DATASET_COLUMNS) of one dataset ("casme2", "samm", "smic", ...)."""
+
+    @abstractmethod
+    def arrays(self, samples: pd.DataFrame, view: Any = None) -> Any:
+        """Inputs for the rows of a protocol sample table, in its order, in the view asked for
+        (a `mer_bench.data.preprocess.views.ViewConfig`; None: flow28): `InputArrays` for flow28,
+        a memory-mapped `ViewArrays` for the others."""
+
+    def gives(self, view: str) -> bool:
+        """Whether this source can give view `view`."""
+        return self.views is None or view in self.views
+
+    def provenance(self) -> dict[str, Any]:
+        """What the run should record about where its inputs came from."""
+        return {"source": self.name}
+
+
+@dataclass
+class ProtocolData:
+    """A protocol resolved against a source: what the engine trains and predicts on."""
+
+    samples: pd.DataFrame
+    arrays: Any  # InputArrays (flow28) or a memory-mapped ViewArrays (every other view)
+    classes: tuple[str, ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in SAMPLE_COLUMNS if c not in self.samples.columns]
+        if missing:
+            raise DataError(f"sample table lacks columns {missing}")
+        if len(self.samples) != len(self.arrays):
+            raise DataError(f"{len(self.samples)} samples but {len(self.arrays)} input arrays")
+        self.samples = self.samples.reset_index(drop=True)
+        bad = ~self.samples["label"].between(0, len(self.classes) - 1)
+        if bad.any():
+            row = self.samples[bad].iloc[0]
+            raise DataError(f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range")
+        keys = (self.samples["dataset"] + "/" + self.samples["subject"].astype(str) + "/"
+                + self.samples["sample"].astype(str))
+        if keys.duplicated().any():
+            raise DataError(f"duplicate samples: {sorted(set(keys[keys.duplicated()]))[:5]}")
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.samples["label"].to_numpy(dtype=np.int64)
+
+    def fold_keys(self) -> pd.Series:
+        """Per sample, its LOSO group: subject ids are only unique within a dataset."""
+        return self.samples["dataset"] + ":" + self.samples["subject"].astype(str)

@@ -1,0 +1,133 @@
+"""Source `demo`: synthetic micro-expression videos through exactly the pipeline real data takes.
+
+The first use generates CASME II-, SAMM- and SMIC-HS-shaped trees (`mer_bench.data.synth`) into the
+cache, keyed by the generator's parameters; later uses find them there. Tables and arrays then come
+from the `raw` source on those trees: the real loaders, face detection, TV-L1 flow and 28x28
+reduction. Its sample ids are generated, so protocols build their sample lists with their
+emotion rules. Options: `DemoOptions` (every generator parameter is part of the run's identity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mer_bench.core.cards import stable_hash
+from mer_bench.data.contract import InputArrays, Source
+from mer_bench.core.errors import DataError
+from mer_bench.core.progress import task as progress_task
+from mer_bench.data.preprocess.view_store import ViewArrays
+from mer_bench.data.preprocess.views import ViewConfig
+from mer_bench.data.sources.options import identity_field
+from mer_bench.data.sources.raw import PreprocessedOptions, RawSource
+from mer_bench.data.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
+                                      GENERATOR_VERSION, SynthConfig, generate)
+from mer_bench.data.synth.motion import DIFFICULTIES
+from mer_bench.data.synth.writers import DATASET_DIRS
+
+log = logging.getLogger(__name__)
+
+#: Written last into a generated tree; a tree without it is incomplete and is regenerated.
+MARKER = "COMPLETE.json"
+
+
+@dataclass(frozen=True)
+class DemoOptions(PreprocessedOptions):
+    """The generator's parameters (`mer-bench synth`) and the preprocessing."""
+
+    subjects: int = identity_field(DEFAULT_SUBJECTS)
+    difficulty: str = identity_field("standard")
+    seed: int = identity_field(0)  # the data seed (not the run seed)
+    clips_per_subject: int = identity_field(DEFAULT_CLIPS_PER_SUBJECT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.difficulty not in DIFFICULTIES:
+            raise ValueError(f"--demo-difficulty must be one of {', '.join(DIFFICULTIES)}, got "
+                             f"{self.difficulty!r}")
+        if self.subjects < len(DATASET_DIRS):
+            raise ValueError(f"the demo needs at least {len(DATASET_DIRS)} subjects (one per "
+                             f"dataset), got {self.subjects}")
+        if self.clips_per_subject < 1:
+            raise ValueError(f"clips per subject must be at least 1, got {self.clips_per_subject}")
+
+    def synth_config(self) -> SynthConfig:
+        return SynthConfig(subjects=self.subjects, seed=self.seed, difficulty=self.difficulty,
+                           clips_per_subject=self.clips_per_subject)
+
+
+def demo_dir(cache_dir: Path, config: SynthConfig) -> Path:
+    """Where the demo for `config` lives: <cache>/demo/<hash of the parameters and generator version>."""
+    return Path(cache_dir) / "demo" / stable_hash({"config": config, "generator": GENERATOR_VERSION})
+
+
+def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) -> Path:
+    """Generate the demo trees unless a complete copy is cached; returns their folder."""
+    root = demo_dir(cache_dir, config)
+    if (root / MARKER).is_file():
+        return root
+    if root.exists():  # a half-written tree from an interrupted run
+        shutil.rmtree(root)
+    start = time.perf_counter()
+    log.info("generating the synthetic demo (%d subjects, %s) into %s", config.subjects,
+             config.difficulty, root)
+    bar = progress_task("generating the demo", None) if progress else None
+
+    def report(done: int, total: int) -> None:
+        bar.update(completed=done, total=total)
+
+    try:
+        records = generate(root, subjects=config.subjects, seed=config.seed,
+                           difficulty=config.difficulty,
+                           clips_per_subject=config.clips_per_subject,
+                           progress=report if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    (root / MARKER).write_text(json.dumps({
+        "config": {"subjects": config.subjects, "seed": config.seed, "difficulty": config.difficulty,
+                   "clips_per_subject": config.clips_per_subject},
+        "generator": GENERATOR_VERSION, "clips": len(records),
+        "seconds": round(time.perf_counter() - start, 2),
+    }, indent=2))
+    return root
+
+
+class DemoSource(Source):
+    """Generated videos (cached) read by the `raw` source: loaders + standard preprocessing."""
+
+    name = "demo"
+    description = "synthetic micro-expression videos in the owners' layouts (no licensed data)"
+    sample_ids = "generated"
+    Options = DemoOptions
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.config = options.synth_config()
+        self.root = ensure_demo(Path(options.cache_dir), self.config, progress=options.progress)
+        roots = {dataset: self.root / folder for dataset, folder in DATASET_DIRS.items()}
+        self.raw = RawSource(options, roots=roots)
+
+    def dataset_table(self, dataset: str) -> pd.DataFrame:
+        if dataset not in DATASET_DIRS:
+            raise DataError(f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})")
+        return self.raw.dataset_table(dataset)
+
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
+               ) -> InputArrays | ViewArrays:
+        return self.raw.arrays(samples, view)
+
+    def provenance(self) -> dict[str, Any]:
+        info = self.raw.provenance()
+        info.update({"source": self.name, "synthetic": True, "demo_root": str(self.root),
+                     "demo": {"subjects": self.config.subjects, "seed": self.config.seed,
+                              "difficulty": self.config.difficulty,
+                              "clips_per_subject": self.config.clips_per_subject,
+                              "generator": GENERATOR_VERSION}})
+        return info

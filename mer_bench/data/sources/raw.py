@@ -1,0 +1,169 @@
+"""Source `raw`: the datasets' own frames, preprocessed by mer-bench's standard pipeline.
+
+Dataset tables come from the loaders (`mer_bench.data.datasets.load_dataset`) with roots from
+`--data-root` / per-dataset roots (`mer_bench.data.datasets.resolve_dataset_roots`). `arrays` joins a
+protocol's samples with those tables (onset, apex, frames) and runs the cached, parallel pipeline
+(`mer_bench.data.preprocess.pipeline`). The demo source reads its generated trees through this class,
+passing explicit roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mer_bench.data.contract import InputArrays, Source
+from mer_bench.core.errors import DataError
+from mer_bench.data.naming import sample_key
+from mer_bench.data.preprocess.config import FLOW_METHODS, PreprocessConfig
+from mer_bench.data.preprocess.frames import SampleFrames, select_frames
+from mer_bench.data.preprocess.pipeline import PipelineSummary, run_pipeline
+from mer_bench.data.preprocess.view_pipeline import ViewsSummary, compute_views
+from mer_bench.data.preprocess.view_store import ViewArrays
+from mer_bench.data.preprocess.views import ViewConfig, view_hash
+from mer_bench.data.sources.options import SourceOptions, identity_field
+
+TableLoader = Callable[[str, Path], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class PreprocessedOptions(SourceOptions):
+    """The preprocessing of frames into arrays (part of the run's identity). `flow_method`
+    overrides the method of `preprocessing` (`--flow`)."""
+
+    flow_method: str = identity_field("tvl1")
+    preprocessing: PreprocessConfig = identity_field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.flow_method not in FLOW_METHODS:
+            raise ValueError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got "
+                             f"{self.flow_method!r}")
+        object.__setattr__(self, "preprocessing",
+                           self.preprocessing.with_flow_method(self.flow_method))
+
+
+@dataclass(frozen=True)
+class RawOptions(PreprocessedOptions):
+    """Where the datasets are (`--data-root`, `--dataset-root NAME=DIR`; see
+    `mer_bench.data.datasets.locations`): a location, not part of the identity."""
+
+    data_root: Path | None = None
+    dataset_roots: Mapping[str, Path] = field(default_factory=dict)
+
+
+class RawSource(Source):
+    """Frames on disk -> standard preprocessing (faces, TV-L1 flow, strain, 28x28) -> arrays."""
+
+    name = "raw"
+    description = "the datasets as their owners ship them, with the standard preprocessing"
+    sample_ids = "real"
+    Options = RawOptions
+
+    def __init__(self, options: PreprocessedOptions, roots: Mapping[str, Path] | None = None,
+                 loader: TableLoader | None = None) -> None:
+        self.options = options
+        self._roots = dict(roots) if roots is not None else None
+        self._explicit_roots = roots is not None
+        self._loader = loader
+        self.config = options.preprocessing
+        self.cache_dir = Path(options.cache_dir) / "preprocess"
+        self.workers = options.workers
+        self.progress = options.progress
+        self._tables: dict[str, pd.DataFrame] = {}
+        self.last_summary: PipelineSummary | ViewsSummary | None = None
+        self._fallback_samples: dict[str, str] = {}
+        self._view: ViewConfig | None = None
+        self._view_notes: dict[str, list[str]] = {}
+
+    # --- tables ---
+    def roots(self) -> dict[str, Path]:
+        """Dataset name -> root folder (explicit mapping, else resolved from the options)."""
+        if self._roots is None:
+            from mer_bench.data.datasets import resolve_dataset_roots
+
+            self._roots = dict(resolve_dataset_roots(self.options))
+        return self._roots
+
+    def dataset_table(self, dataset: str) -> pd.DataFrame:
+        if dataset not in self._tables:
+            root = self.roots().get(dataset)
+            if root is None:
+                raise DataError(self._not_found(dataset))
+            loader = self._loader
+            if loader is None:
+                from mer_bench.data.datasets import load_dataset
+
+                loader = load_dataset
+            self._tables[dataset] = loader(dataset, Path(root))
+        return self._tables[dataset]
+
+    def _not_found(self, dataset: str) -> str:
+        looked = ""
+        if not self._explicit_roots:
+            from mer_bench.data.datasets.locations import locate
+
+            places = locate(dataset, self.options).looked
+            looked = f" (looked in {', '.join(places)})" if places else ""
+        return (f"source '{self.name}': no folder for dataset '{dataset}'{looked}; give "
+                f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR "
+                f"(no licensed data? try the synthetic demo: --source demo)")
+
+    # --- arrays ---
+    def sample_frames(self, samples: pd.DataFrame) -> list[SampleFrames]:
+        """Onset/apex frames of each protocol sample, in the sample table's order."""
+        rows: dict[tuple[str, str, str], Any] = {}
+        for dataset in samples["dataset"].unique():
+            table = self.dataset_table(str(dataset))
+            for _, row in table.iterrows():
+                rows.setdefault(sample_key(row["dataset"], row["subject"], row["sample"]), row)
+        frames = []
+        for _, sample in samples.iterrows():
+            key = sample_key(sample["dataset"], sample["subject"], sample["sample"])
+            if key not in rows:
+                raise DataError(f"sample {sample['dataset']}/{sample['sample']} (subject "
+                                f"{sample['subject']}) is not in the '{sample['dataset']}' "
+                                "dataset table")
+            frames.append(select_frames(rows[key]))
+        return frames
+
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
+               ) -> InputArrays | ViewArrays:
+        """The view's arrays of the samples: flow28 as InputArrays (the standard pipeline),
+        every other view memory-mapped (`mer_bench.data.preprocess.view_pipeline`)."""
+        frames = self.sample_frames(samples)
+        if view is None or view.name == "flow28":
+            result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
+                                  progress=self.progress)
+            arrays, fallbacks, self._view_notes = result.arrays, result.fallbacks, {}
+        else:
+            result = compute_views(frames, [view], self.config, self.cache_dir,
+                                   workers=self.workers, progress=self.progress)
+            arrays, fallbacks = result.views[view.name], result.fallbacks
+            self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
+            self._view = view
+        self.last_summary = result.summary
+        self._fallback_samples = {f.key: kind for f, kind in zip(frames, fallbacks) if kind}
+        return arrays
+
+    def provenance(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "source": self.name,
+            "synthetic": self.sample_ids == "generated",
+            "preprocessing": self.config.as_dict(),
+            "preprocessing_hash": self.config.hash(),
+        }
+        if self._roots is not None:
+            info["dataset_roots"] = {k: str(v) for k, v in self._roots.items()}
+        if self.last_summary is not None:
+            info["preprocessing_summary"] = self.last_summary.as_dict()
+            info["preprocessing_fallbacks"] = dict(self._fallback_samples)  # "dataset/sample": kind
+        if self._view is not None:
+            info["view"] = {"name": self._view.name, **self._view.params(),
+                            "hash": view_hash(self._view, self.config)}
+            info["view_notes"] = dict(self._view_notes)  # "dataset/sample": bad-input rules used
+        return info
