@@ -128,16 +128,19 @@ def test_run_identity_covers_the_data_options(tmp_path):
     assert identity(flow_method="dis").group_hash != base.group_hash
 
 
-def test_flows_folders_are_part_of_the_identity(tmp_path, megc_manifest):
+def test_a_flows_folders_contents_are_part_of_the_identity_not_its_place(tmp_path, megc_manifest):
     from conftest import write_flow_folder
 
     a = write_flow_folder(tmp_path / "a", megc_manifest)
-    b = write_flow_folder(tmp_path / "b", megc_manifest)
+    b = write_flow_folder(tmp_path / "b", megc_manifest)  # the same files elsewhere
+    c = write_flow_folder(tmp_path / "c", megc_manifest, seed=1)  # other files
     runs = [prepare_run(RunConfig(model="ststnet", protocol="megc2019", source="flows",
                                   source_options=source_options("flows", data_root=root)))
-            for root in (a, b)]
-    assert runs[0].identity.group_hash != runs[1].identity.group_hash
-    assert runs[0].identity.data["data_root"] == str(a.resolve())
+            for root in (a, b, c)]
+    assert runs[0].identity.group_hash == runs[1].identity.group_hash
+    assert runs[0].identity.group_hash != runs[2].identity.group_hash
+    assert set(runs[0].identity.data) == {"flows_sha256", "points"}
+    assert runs[0].provenance["source_options"]["data_root"] == str(a.resolve())
 
 
 def test_hold_out_database_folds_hold_out_one_dataset_each():

@@ -26,7 +26,8 @@ IDENTITY_OPTIONS = {
     "seed": ("--seed", "seed"), "epochs": ("--epochs", "recipe.epochs"),
     "lr": ("--lr", "recipe.lr"), "batch_size": ("--batch-size", "recipe.batch_size"),
     "flow": ("--flow", "data.flow_method"), "demo_difficulty": ("--demo-difficulty", "data.difficulty"),
-    "demo_subjects": ("--demo-subjects", "data.subjects"), "data_root": ("--data-root", "data.data_root"),
+    "demo_subjects": ("--demo-subjects", "data.subjects"),
+    "data_root": ("--data-root", "data.data_root"), "faces": ("--faces", "data.faces"),
 }
 #: run's parameters that say where and how to run: given now, they apply to the resumed run.
 RUN_OPTIONS = ("device", "executor", "workers")
@@ -43,8 +44,11 @@ def stored_value(record: RunRecord, where: str) -> Any:
     kind, _, key = where.partition(".")
     if not key:
         return getattr(record, kind)
-    section = record.recipe if kind == "recipe" else record.identity.get("data", {})
-    return section.get(key)
+    if kind == "recipe":
+        return record.recipe.get(key)
+    # a source that identifies its data by content keeps where it was in the provenance
+    data = record.identity.get("data", {})
+    return data[key] if key in data else record.provenance.get("source_options", {}).get(key)
 
 
 def _same(given: Any, stored: Any) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import shlex
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import typer
 from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, DatasetRootOption,
-                                   DemoDifficultyOption, DemoSubjectsOption, FlowOption,
+                                   DemoDifficultyOption, DemoSubjectsOption, FacesOption,
+                                   FlowOption,
                                    build_source_options, check_output_file, open_store,
                                    require_known)
 from mer_bench.core.errors import RunInterrupted, UsageError
@@ -29,6 +32,7 @@ def run_command(
     protocol: str = typer.Option("megc2019", "--protocol", "-p", help="Registered protocol name."),
     source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
     data_root: DataRootOption = None,
+    faces: FacesOption = None,
     dataset_root: DatasetRootOption = [],
     flow: FlowOption = None,
     demo_difficulty: DemoDifficultyOption = None,
@@ -46,6 +50,10 @@ def run_command(
     grid: list[str] = typer.Option([], "--grid",
                                    help="val-subjects/nested: FIELD=V1,V2 of the recipe, chosen "
                                         "per fold on training subjects (repeatable)."),
+    paired: list[str] = typer.Option([], "--paired",
+                                     help="Also store POLICY's run concluded from this run's own "
+                                          "models (--paired best-on-test with --selection fixed: "
+                                          "the leak on the same models; repeatable)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the card's epochs."),
     lr: float | None = typer.Option(None, "--lr", help="Override the card's learning rate."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the card's batch size."),
@@ -107,7 +115,8 @@ def run_command(
     quiet = quiet or UI.quiet
     show_progress(not quiet)
     options = build_source_options(
-        source, quiet=quiet, data_root=data_root, dataset_root=dataset_root, cache_dir=cache_dir,
+        source, quiet=quiet, data_root=data_root, faces=faces, dataset_root=dataset_root,
+        cache_dir=cache_dir,
         workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
     executor_options = {"address": ray_address} if ray_address else {}
     policy_options = selection_values(selection, inner_folds=inner_folds, val_share=val_share,
@@ -116,10 +125,13 @@ def run_command(
                        selection=selection, selection_options=policy_options, seed=seed or 0,
                        device=device, executor=executor, workers=workers,
                        executor_options=executor_options, epochs=epochs, lr=lr,
-                       batch_size=batch_size, save_weights=save_weights)
+                       batch_size=batch_size, save_weights=save_weights, paired=tuple(paired),
+                       command=shlex.join(["mer-bench", *sys.argv[1:]]))
+    for name in paired:
+        require_known((registry.POLICIES, name))
     if record is not None:
         config = dataclasses.replace(resumed_config(record, config, given),
-                                     save_weights=save_weights)
+                                     save_weights=save_weights, command=config.command)
     console = Console()
     where = f" --store {store_path}" if store_path else ""
     with open_store(store_path) as store, _sigterm_as_interrupt():

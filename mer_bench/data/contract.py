@@ -101,6 +101,11 @@ class Source(ABC):
         (a `mer_bench.data.preprocess.views.ViewConfig`; None: flow28): `InputArrays` for flow28,
         a memory-mapped `ViewArrays` for the others."""
 
+    def data_identity(self) -> dict[str, Any] | None:
+        """What the data read by the last `arrays` call is, by content, for the run's identity;
+        None: the source's identity options say it (`sources.options.identity_of`)."""
+        return None
+
     def gives(self, view: str) -> bool:
         """Whether this source can give view `view`."""
         return self.views is None or view in self.views
@@ -118,6 +123,8 @@ class ProtocolData:
     arrays: Any  # InputArrays (flow28) or a memory-mapped ViewArrays (every other view)
     classes: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The source's `data_identity()` for these arrays (None: its identity options say it).
+    data_identity: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in SAMPLE_COLUMNS if c not in self.samples.columns]

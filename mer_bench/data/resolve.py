@@ -63,4 +63,5 @@ def resolve_protocol_data(protocol: ProtocolSpec, source: Source,
     samples, notes = protocol_samples(protocol, source)
     arrays = source.arrays(samples, view)
     provenance = {**source.provenance(), **notes, "manifest_version": manifest_version(protocol)}
-    return ProtocolData(samples, arrays, protocol.card.classes, provenance)
+    return ProtocolData(samples, arrays, protocol.card.classes, provenance,
+                        source.data_identity())

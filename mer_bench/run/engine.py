@@ -36,6 +36,7 @@ from mer_bench.core.identity import RunIdentity
 from mer_bench.results.metrics import resolve_device
 from mer_bench.data.resolve import resolve_protocol_data
 from mer_bench.run.selection import SelectionPolicy, make_policy
+from mer_bench.run.selection.wrap import RecordHeldOut
 from mer_bench.data.sources import identity_of, make_source, source_options
 from mer_bench.results.store import FoldRecord, RunRecord, Store, new_run_id
 from mer_bench.results.summary import RunSummary, summarize_run
@@ -67,6 +68,12 @@ class RunConfig:
     #: Time a short trial and say (and store) how long the run will take before it starts.
     estimate: bool = True
     save_weights: bool = False  # keep each fold's model next to the store (mer_bench.run.weights)
+    #: Policies concluded from this run's own trained models, each stored as a run of its own
+    #: (`--paired best-on-test`: the leak measured on the same models; see `SelectionPolicy.
+    #: pairs_with`). Not part of the identity: each paired run has its own.
+    paired: tuple[str, ...] = ()
+    #: The command line that started the run, as typed (stored in its provenance, never used).
+    command: str | None = None
 
     def recipe(self, spec: ModelSpec) -> Recipe:
         """The effective recipe: the card's, with this run's overrides. A trained model needs at
@@ -107,6 +114,8 @@ class PreparedRun:
     policy: SelectionPolicy
     executor: Executor
     identity: RunIdentity
+    #: (policy, identity) of each paired run (`RunConfig.paired`).
+    paired: list[tuple[SelectionPolicy, RunIdentity]]
     context: RunContext
     tasks: list[FoldTask]
     labels: np.ndarray
@@ -175,15 +184,17 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     folds = make_folds(protocol.card.split, data, config.seed)
     identity = RunIdentity(
         model=config.model, protocol=config.protocol, source=config.source,
-        data=identity_of(options), view={"name": view.name, **view.params()},
+        data=data.data_identity or identity_of(options), view={"name": view.name, **view.params()},
         selection=config.selection, selection_options=policy.options(),
         recipe=recipe.as_dict(), seed=config.seed)
-    trained_policy = policy
+    paired = [(p, dataclasses.replace(identity, selection=p.name, selection_options=p.options()))
+              for p in paired_policies(config)]
+    trained_policy = RecordHeldOut(policy) if paired else policy
     if config.save_weights:  # the folds hand their models back; `policy` concludes as before
         from mer_bench.run.weights import KeepWeights, check_can_save
 
         check_can_save(spec, policy)
-        trained_policy = KeepWeights(policy)
+        trained_policy = KeepWeights(trained_policy)
     context = RunContext(config.model, trained_policy, recipe, len(protocol.card.classes),
                          str(device), x)
     executor.check(context)
@@ -193,14 +204,67 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         policy.check_fold(task)
     provenance = {
         **data.provenance,
+        "source_options": location_options(options),
+        "machine": machine(),
         "inputs_sha256": _digest(x),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
     if hasattr(data.arrays, "points_fallback"):
         provenance["points_fallback"] = int(data.arrays.points_fallback.sum())
-    return PreparedRun(config, spec, recipe, policy, executor, identity, context, tasks, labels,
-                       data.samples, protocol.card.classes, provenance, device)
+    if config.command:
+        provenance["command"] = config.command
+    return PreparedRun(config, spec, recipe, policy, executor, identity, paired, context, tasks,
+                       labels, data.samples, protocol.card.classes, provenance, device)
+
+
+def paired_policies(config: RunConfig) -> list[SelectionPolicy]:
+    """The `--paired` policies, each checked to be concludable from `config.selection`'s models
+    (a one-line usage error otherwise)."""
+    out = []
+    for name in dict.fromkeys(config.paired):
+        policy = make_policy(name)
+        if config.selection not in policy.pairs_with or name == config.selection:
+            able = ", ".join(policy.pairs_with) or "none"
+            raise UsageError(f"--paired {name} cannot be concluded from --selection "
+                             f"{config.selection} runs (it pairs with: {able})")
+        out.append(policy)
+    return out
+
+
+def location_options(options: Any) -> dict[str, Any]:
+    """The source's own options that say where its data is (not how fast, not where caches go),
+    as plain values: what `resume_config` needs when the identity holds the data's content."""
+    from mer_bench.data.sources import SourceOptions
+
+    common = {f.name for f in dataclasses.fields(SourceOptions)}
+    out = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if f.name in common or value is None:
+            continue
+        if isinstance(value, Path):
+            out[f.name] = str(value.expanduser().resolve())
+        elif isinstance(value, (str, int, float, bool)):
+            out[f.name] = value
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The machine a run ran on, as a reader of its results needs it: processor model, cores,
+    and the GPU where CUDA is used."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
 
 
 def model_inputs(spec: ModelSpec, arrays: Any) -> np.ndarray:
@@ -221,13 +285,14 @@ def _digest(x: np.ndarray, chunk: int = 64) -> str:
     return digest.hexdigest()[:16]
 
 
-def new_run_record(run: PreparedRun, estimate: Estimate | None = None) -> RunRecord:
-    """The runs-table row of a run about to start."""
-    identity = run.identity
+def new_run_record(run: PreparedRun, estimate: Estimate | None = None,
+                   identity: RunIdentity | None = None) -> RunRecord:
+    """The runs-table row of a run about to start (`identity`: a paired run's, else the run's)."""
+    identity = identity or run.identity
     return RunRecord(
         run_id=new_run_id(), model=run.config.model, protocol=run.config.protocol,
         source=run.config.source, view=str(identity.view.get("name")),
-        selection=run.config.selection, seed=run.config.seed, identity=identity.as_dict(),
+        selection=identity.selection, seed=run.config.seed, identity=identity.as_dict(),
         config_hash=identity.config_hash, group_hash=identity.group_hash,
         recipe=run.recipe.as_dict(), classes=tuple(run.classes),
         card=dataclasses.asdict(run.spec.card),
@@ -235,7 +300,9 @@ def new_run_record(run: PreparedRun, estimate: Estimate | None = None) -> RunRec
         mer_bench_version=mer_bench.__version__, git_commit=git_commit(),
         torch_version=torch.__version__, device_name=device_name(run.device),
         executor=run.executor.name, n_folds=len(run.tasks), started_at=_now(), finished_at=None,
-        status="running", experiment_id=run.config.experiment_id, host=socket.gethostname(),
+        status="running",
+        experiment_id=run.config.experiment_id if identity is run.identity else None,
+        host=socket.gethostname(),
         pid=os.getpid(), estimated_seconds=None if estimate is None else round(estimate.seconds, 1))
 
 
@@ -256,7 +323,11 @@ def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = N
     spec = registry.get_model(identity.model)
     options_type = registry.SOURCES.get(identity.source).Options
     types = {f.name: f for f in dataclasses.fields(options_type)}
-    data: dict[str, Any] = {}
+    # Where the data was (not part of the identity when the source identifies it by content):
+    # the run's record of its location options, then the identity's own fields over them.
+    stored = {k: v for k, v in record.provenance.get("source_options", {}).items() if k in types}
+    data: dict[str, Any] = {k: Path(v) if isinstance(v, str) and "Path" in str(types[k].type)
+                            else v for k, v in stored.items()}
     for key, value in identity.data.items():
         f = types.get(key)
         default = None if f is None else (f.default_factory() if f.default_factory
@@ -274,6 +345,7 @@ def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = N
         source_options=source_options(identity.source, **data), selection=identity.selection,
         selection_options=dict(identity.selection_options), seed=identity.seed,
         executor=record.executor, experiment_id=record.experiment_id,
+        paired=tuple(record.provenance.get("paired_runs", {})),
         epochs=recipe.get("epochs") if trained else None,
         lr=recipe.get("lr") if trained else None,
         batch_size=recipe.get("batch_size") if trained else None)
@@ -303,74 +375,116 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         if previous.kind != "benchmark":
             raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "
                                 "train), not a benchmark run: there is nothing to resume")
+        if previous.provenance.get("paired_with"):
+            primary = previous.provenance["paired_with"]
+            raise UsageError(f"run {previous.run_id} is concluded from the models of run "
+                             f"{primary}: resume that run (mer-bench run --resume {primary})")
         if previous.config_hash != run.identity.config_hash:
             differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
             raise UsageError(f"run {previous.run_id} was made with another configuration "
                              f"({'; '.join(differences[:4]) or 'identity version'}; given vs "
                              f"stored); --resume {previous.run_id} alone resumes it as it was made")
-        done = store.finished_folds(previous.run_id)
-        if previous.status in ("finished", "imported"):
+        paired_ids = previous.provenance.get("paired_runs", {})
+        targets = [_Target(previous.run_id, run.policy)]
+        for policy, identity in run.paired:
+            if policy.name not in paired_ids:
+                raise UsageError(f"run {previous.run_id} was not started with --paired "
+                                 f"{policy.name}; resume it without")
+            targets.append(_Target(paired_ids[policy.name], policy, identity))
+        for target in targets:
+            target.done = store.finished_folds(target.run_id)
+        if previous.status in ("finished", "imported") and all(
+                len(t.done) >= previous.n_folds for t in targets):
             log.info("run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
-                     previous.run_id, previous.status, len(done), previous.n_folds)
+                     previous.run_id, previous.status, len(targets[0].done), previous.n_folds)
             return summarize_run(store, previous, config.device)
-        run_id = previous.run_id
+        done = set.intersection(*(t.done for t in targets))
         todo = [t for t in run.tasks if t.fold.index not in done]
         estimate = say_estimate(run, todo)
-        store.set_status(run_id, "running", finished_at=None, host=socket.gethostname(),
-                         pid=os.getpid())
+        for target in targets:
+            store.set_status(target.run_id, "running", finished_at=None,
+                             host=socket.gethostname(), pid=os.getpid())
         wall_before = previous.wall_seconds or 0.0
     else:
         todo = list(run.tasks)
         estimate = say_estimate(run, todo)
-        run_id = store.create_run(new_run_record(run, estimate))
+        targets = [_Target(store.create_run(new_run_record(run, estimate)), run.policy)]
+        for policy, identity in run.paired:
+            record = new_run_record(run, estimate, identity)
+            record.provenance["paired_with"] = targets[0].run_id
+            targets.append(_Target(store.create_run(record), policy, identity))
+        if len(targets) > 1:
+            first = store.run(targets[0].run_id)
+            store.update_run(first.run_id, provenance={
+                **first.provenance, "paired_runs": {t.policy.name: t.run_id for t in targets[1:]}})
         done, wall_before = set(), 0.0
-    samples, policy, labels = run.samples, run.policy, run.labels
+    run_id = targets[0].run_id
+    samples, labels = run.samples, run.labels
     stored = [len(done)]
 
     def on_done(task: FoldTask, trace: FoldTrace) -> None:
         fold = task.fold
-        test_labels = labels[fold.test_idx] if policy.reads_test_labels else None
-        output = policy.conclude(trace, test_labels)
         rows = samples.iloc[fold.test_idx]
-        artifact = None
-        if trace.weights is not None:
-            artifact = save_fold_weights(store, store.run(run_id), fold.index, fold.key,
-                                         fold.seed, trace.weights)
-        store.add_fold(run_id, FoldRecord(
-            fold_index=fold.index, fold_key=fold.key, seed=fold.seed, n_train=len(fold.train_idx),
-            epochs_trained=output.epochs_trained, selected_epoch=output.selected_epoch,
-            seconds=output.seconds, datasets=rows["dataset"].tolist(),
-            subjects=rows["subject"].astype(str).tolist(),
-            samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
-            probs=output.probs, selection=output.selection or None, artifact=artifact))
+        for target in targets:
+            if fold.index in target.done:
+                continue  # stored before an interruption that came before its pair was
+            policy = target.policy
+            test_labels = labels[fold.test_idx] if policy.reads_test_labels else None
+            output = policy.conclude(trace, test_labels)
+            artifact = None
+            if trace.weights is not None and target.identity is None:
+                artifact = save_fold_weights(store, store.run(run_id), fold.index, fold.key,
+                                             fold.seed, trace.weights)
+            store.add_fold(target.run_id, FoldRecord(
+                fold_index=fold.index, fold_key=fold.key, seed=fold.seed,
+                n_train=len(fold.train_idx), epochs_trained=output.epochs_trained,
+                selected_epoch=output.selected_epoch, seconds=output.seconds,
+                datasets=rows["dataset"].tolist(), subjects=rows["subject"].astype(str).tolist(),
+                samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
+                probs=output.probs, selection=output.selection or None, artifact=artifact))
         stored[0] += 1
         tracker.fold_done(fold.index, fold.key)
 
     started = time.perf_counter()
-    progress.message(f"run {run_id}")
+    progress.message(f"run {run_id}" + "".join(f" (+ {t.policy.name} run {t.run_id})"
+                                                for t in targets[1:]))
     tracker = RunTracker(f"{config.model} on {config.protocol}", run.tasks, done,
                          run.policy.epochs_per_fold(run.recipe))
     try:
         run.executor.execute(run.context, todo, on_done, tracker.epoch)
     except KeyboardInterrupt:
-        _stop(store, run_id, "interrupted", wall_before + time.perf_counter() - started)
+        for target in targets:
+            _stop(store, target.run_id, "interrupted",
+                  wall_before + time.perf_counter() - started)
         raise RunInterrupted(run_id, _stored_folds(store, run_id, stored[0]),
                              len(run.tasks)) from None
     except BaseException:
-        _stop(store, run_id, "failed", wall_before + time.perf_counter() - started)
+        for target in targets:
+            _stop(store, target.run_id, "failed", wall_before + time.perf_counter() - started)
         raise
     finally:
         tracker.close()
     wall = wall_before + time.perf_counter() - started
-    record = store.run(run_id)
-    provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}
-    if estimate is not None:
-        provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
-            time.perf_counter() - started, 3), "folds": len(todo)}
-    store.update_run(run_id, provenance=provenance)
-    store.set_status(run_id, "finished", wall_seconds=round(wall, 3))
+    for target in targets:
+        record = store.run(target.run_id)
+        provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}
+        if estimate is not None:
+            provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
+                time.perf_counter() - started, 3), "folds": len(todo)}
+        store.update_run(target.run_id, provenance=provenance)
+        store.set_status(target.run_id, "finished", wall_seconds=round(wall, 3))
     log.info("run %s finished in %.1f s", run_id, wall)
     return summarize_run(store, run_id, config.device)
+
+
+@dataclass
+class _Target:
+    """A run the folds are stored into: the run's own, or a paired run (with its identity)."""
+
+    run_id: str
+    policy: SelectionPolicy
+    identity: RunIdentity | None = None
+    done: set[int] = field(default_factory=set)
 
 
 def say_estimate(run: PreparedRun, todo: list[FoldTask]) -> Estimate | None:

@@ -34,8 +34,9 @@ import torch
 from mer_bench.core.cards import ModelSpec, Recipe
 from mer_bench.core.errors import DataError, MerBenchError
 from mer_bench.run.selection.base import FoldSelection, SelectionPolicy
+from mer_bench.run.selection.wrap import PolicyWrapper, WrappedFold
 from mer_bench.results.store import RunRecord, Store
-from mer_bench.run.training.jobs import FoldOutput, FoldTask, FoldTrace, JobResult, TrainJob
+from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
 
 log = logging.getLogger(__name__)
 
@@ -275,24 +276,20 @@ def check_can_save(spec: ModelSpec, policy: SelectionPolicy) -> None:
                             "its stored predictions; use an honest policy (--selection fixed)")
 
 
-def _predicts_fold(job: TrainJob, test_rows: np.ndarray) -> bool:
-    rows = np.asarray(job.predict_rows)
-    return len(rows) == len(test_rows) and np.array_equal(np.sort(rows), np.sort(test_rows))
-
-
-class _KeepingFold(FoldSelection):
+class _KeepingFold(WrappedFold):
     """One fold of a wrapped policy: marks the job that predicts the held-out rows and keeps
     the weights its result hands back."""
 
     def __init__(self, inner: FoldSelection, task: FoldTask, policy: str) -> None:
-        self.inner, self.task, self.policy = inner, task, policy
+        super().__init__(inner, task)
+        self.policy = policy
         self.kept: list[dict[str, torch.Tensor]] = []
 
-    def next_jobs(self, finished: list[JobResult]) -> list[TrainJob]:
+    def change(self, job: TrainJob) -> TrainJob:
+        return dataclasses.replace(job, keep_weights=True)
+
+    def seen(self, finished: list[JobResult]) -> None:
         self.kept += [r.weights for r in finished if r.weights is not None]
-        test = self.task.fold.test_idx
-        return [dataclasses.replace(j, keep_weights=True) if _predicts_fold(j, test) else j
-                for j in self.inner.next_jobs(finished)]
 
     def trace(self) -> FoldTrace:
         trace = self.inner.trace()
@@ -303,33 +300,17 @@ class _KeepingFold(FoldSelection):
         return dataclasses.replace(trace, weights=self.kept[0])
 
 
-class KeepWeights(SelectionPolicy):
+class KeepWeights(PolicyWrapper):
     """`policy`, with each fold's predicting model handed back for saving (see the module
     docstring). Everything else is the wrapped policy's."""
 
-    def __init__(self, policy: SelectionPolicy) -> None:
-        self.policy = policy
-        self.name = policy.name
-        self.description = policy.description
-        self.reads_test_labels = policy.reads_test_labels
-        self.needs_epochs = policy.needs_epochs
-
-    def options(self) -> dict[str, Any]:
-        return self.policy.options()
+    def wrap(self, fold: FoldSelection, task: FoldTask) -> WrappedFold:
+        return _KeepingFold(fold, task, self.policy.name)
 
     def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
               datasets: np.ndarray) -> None:
         check_can_save(spec, self.policy)
         self.policy.check(spec, recipe, groups, datasets)
-
-    def jobs_per_fold(self) -> int:
-        return self.policy.jobs_per_fold()
-
-    def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        return _KeepingFold(self.policy.begin(task, recipe), task, self.policy.name)
-
-    def conclude(self, trace: FoldTrace, test_labels: np.ndarray | None) -> FoldOutput:
-        return self.policy.conclude(trace, test_labels)
 
 
 # --- export -------------------------------------------------------------------------------

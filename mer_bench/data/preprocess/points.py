@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_bench.data.preprocess.face import (LEFT_MOUTH, NOSE_TIP, RIGHT_MOUTH, eye_centres,
-                                       transform_points)
+import cv2
+
+from mer_bench.data.preprocess.config import FaceConfig
+from mer_bench.data.preprocess.face import (LEFT_MOUTH, NOSE_TIP, RIGHT_MOUTH, detect,
+                                            eye_centres, transform_points)
 
 
 def five_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -27,3 +30,18 @@ def five_points(landmarks: np.ndarray, matrix: np.ndarray, crop_size: int,
     in_crop = transform_points(five_from_landmarks(landmarks), matrix)
     scale = output_size / crop_size
     return ((in_crop + 0.5) * scale - 0.5).astype(np.float32)
+
+
+def five_points_in_image(image: np.ndarray, output_size: int = 28,
+                         config: FaceConfig | None = None) -> np.ndarray | None:
+    """float32 (5, 2): the five points of the largest face in a (BGR or grey) image, scaled to an
+    `output_size` square image (as if the image were resized to it, pixel centres aligned); None
+    when no face is found. HTNet's reference finds its points on the apex face resized to 28x28
+    with MTCNN; mer-bench detects on the full image (dlib's detector needs about 80 px faces)."""
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    found = detect(gray, config or FaceConfig())
+    if found is None:
+        return None
+    height, width = gray.shape[:2]
+    scale = np.array([output_size / width, output_size / height])
+    return ((five_from_landmarks(found.landmarks) + 0.5) * scale - 0.5).astype(np.float32)

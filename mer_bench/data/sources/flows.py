@@ -8,8 +8,10 @@ Accepted names (searched recursively under --data-root):
 Subject and sample spellings of the owners, of the MEGC2019 list and of HTNet's list are all
 accepted (see `mer_bench.data.naming`). Channels are taken as OpenCV reads them: the PNGs hold u, v and
 strain as R, G, B, so `cv2.imread` gives (strain, v, u), which is the `flow28` layout
-(`mer_bench.data.contract.FLOW28_CHANNELS`); values 0-255. Without landmarks, every sample gets
-HTNet's fixed fallback points and the run records that.
+(`mer_bench.data.contract.FLOW28_CHANNELS`); values 0-255. HTNet's region points come from one
+aligned face image per sample when a face folder is given (`--faces`, or found in a clone of
+HTNet's repository), else every sample gets HTNet's fixed fallback points; the run records
+which samples fell back. See docs/real-data.md.
 
 A folder written by `mer-bench prepare --export-flows` also holds its sample CSV
 (`mer_bench.data.export_flows`): then the source describes its samples as the exported source did
@@ -19,6 +21,9 @@ protocol resolves to the same samples and labels as it did there.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,22 +34,48 @@ import pandas as pd
 
 from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, Source
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import canonical_dataset, canonical_sample, canonical_subject
-from mer_bench.data.sources.options import SourceOptions, identity_field
+from mer_bench.data.naming import (canonical_dataset, canonical_sample, canonical_subject,
+                                   sample_key)
+from mer_bench.data.sources.options import SourceOptions
+
+
+log = logging.getLogger(__name__)
+
+#: Where HTNet's public repository keeps the composite's flows and face images, below its root.
+CLONE_FLOWS = Path("datasets/STSNet_whole_norm_u_v_os")
+CLONE_FACES = Path("datasets/combined_datasets_whole")
+#: Image files a face folder may hold.
+FACE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+#: How the region points are found when a face folder is given (part of the run's identity).
+POINTS_FROM_FACES = "faces:dlib-hog-68:v1"
+POINTS_FALLBACK = "fallback"
 
 
 @dataclass(frozen=True)
 class FlowsOptions(SourceOptions):
-    """The folder of flow PNGs (part of the run's identity: another folder is other data)."""
+    """Where the flow PNGs (and, optionally, one aligned face image per sample) are.
 
-    data_root: Path | None = identity_field(None)
+    Neither path is part of the run's identity: the files' contents are (`FlowsSource.
+    data_identity`), so the same folder copied elsewhere is the same data.
+    """
+
+    data_root: Path | None = None
+    faces: Path | None = None
 
 
 class FlowsSource(Source):
-    """Reads precomputed flow images; knows no annotations, so protocols use their explicit lists."""
+    """Reads precomputed flow images; knows no annotations, so protocols use their explicit lists.
+
+    `--data-root` is a folder of flow PNGs, or the root of a clone of HTNet's public repository
+    (its `datasets/STSNet_whole_norm_u_v_os` flows and `datasets/combined_datasets_whole` faces
+    are then found by themselves). With face images, each sample's five region points are found
+    on its face (mer-bench's dlib detector and 68-point landmarks, mapped to 28x28 pixels) and
+    HTNet's fixed fallback points are used only where no face is found; without them every
+    sample gets the fallback points. The run records which samples fell back.
+    """
 
     name = "flows"
-    description = "a folder of 28x28x3 flow PNGs (HTNet / STSTNet layout)"
+    description = "a folder of 28x28x3 flow PNGs (HTNet / STSTNet layout), optionally with faces"
     sample_ids = "real"
     has_tables = False
     views = ("flow28",)
@@ -54,9 +85,21 @@ class FlowsSource(Source):
         if options.data_root is None:
             raise DataError("source 'flows' needs --data-root: a folder of 28x28x3 flow PNGs "
                             "(or try the built-in demo: --source demo)")
-        self.root = Path(options.data_root)
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: no such folder of flow PNGs (try --source demo)")
+        root = Path(options.data_root)
+        if not root.is_dir():
+            raise DataError(f"{root}: no such folder of flow PNGs (try --source demo)")
+        faces = options.faces
+        if (root / CLONE_FLOWS).is_dir():  # the root of a clone of HTNet's repository
+            if faces is None and (root / CLONE_FACES).is_dir():
+                faces = root / CLONE_FACES
+            root = root / CLONE_FLOWS
+        if faces is not None and not Path(faces).is_dir():
+            raise DataError(f"{faces}: no such folder of face images (--faces)")
+        self.root = root
+        self.faces = None if faces is None else Path(faces)
+        self.cache_dir = Path(options.cache_dir)
+        self._identity: dict[str, Any] | None = None
+        self._points: dict[str, Any] = {}
         from mer_bench.data.export_flows import read_export
 
         self.export = read_export(self.root)  # None: a folder made elsewhere
@@ -73,13 +116,85 @@ class FlowsSource(Source):
         if view is not None and view.name != "flow28":
             raise DataError(f"source 'flows' holds 28x28 flow images only (view flow28), not "
                             f"{view.name}: use --source raw or --source demo")
-        paths = match_flow_files(self.root, samples)
+        paths = match_sample_files(self.root, samples, (".png",), "flow PNG")
         flows = np.stack([read_flow_png(p) for p in paths])
-        points = np.repeat(FALLBACK_POINTS[None], len(paths), axis=0)
-        return InputArrays(flows, points, np.ones(len(paths), dtype=bool))
+        identity: dict[str, Any] = {"flows_sha256": files_digest(paths)}
+        if self.faces is None:
+            points = np.repeat(FALLBACK_POINTS[None], len(paths), axis=0)
+            fallback = np.ones(len(paths), dtype=bool)
+            identity["points"] = POINTS_FALLBACK
+            self._points = {"points": "fallback (no face images)"}
+        else:
+            face_paths = match_sample_files(self.faces, samples, FACE_SUFFIXES, "face image")
+            faces_digest = files_digest(face_paths)
+            points, fallback = cached_face_points(face_paths, faces_digest, self.cache_dir)
+            identity.update(points=POINTS_FROM_FACES, faces_sha256=faces_digest)
+            keys = ["/".join(sample_key(d, su, sa)) for d, su, sa in
+                    samples[["dataset", "subject", "sample"]].itertuples(index=False, name=None)]
+            self._points = {"points": "faces (dlib HOG detector, 68 landmarks, mer-bench)",
+                            "points_found": int((~fallback).sum()),
+                            "points_fallback_samples": [k for k, f in zip(keys, fallback) if f]}
+        self._identity = identity
+        return InputArrays(flows, points, fallback)
+
+    def data_identity(self) -> dict[str, Any] | None:
+        """What the data is, by content: the flow files' digest (in sample order) and how the
+        region points were found (with the face files' digest)."""
+        return self._identity
 
     def provenance(self) -> dict:
-        return {"source": self.name, "data_root": str(self.root), "points": "fallback (no landmarks)"}
+        out = {"source": self.name, "data_root": str(self.root.resolve()), **self._points}
+        if self.faces is not None:
+            out["faces"] = str(self.faces.resolve())
+        return out
+
+
+def files_digest(paths: list[Path]) -> str:
+    """sha256 over the files' bytes, in the order given (a short hex prefix)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_face_points(paths: list[Path], digest: str,
+                       cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """`face_points`, kept in the cache under the face files' digest (a second run, a resume or
+    a reproduction does not detect the faces again); an unreadable cache entry is recomputed."""
+    path = cache_dir / "flows-points" / f"{POINTS_FROM_FACES.replace(':', '-')}-{digest}.npz"
+    try:
+        with np.load(path) as cached:
+            points, fallback = cached["points"], cached["fallback"]
+        if points.shape == (len(paths), 5, 2) and fallback.shape == (len(paths),):
+            return points.astype(np.float32), fallback.astype(bool)
+    except (OSError, ValueError, KeyError, EOFError):
+        pass  # absent or damaged: computed again below
+    points, fallback = face_points(paths)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
+        np.savez(partial, points=points, fallback=fallback)
+        os.replace(partial, path)  # readers never see a half-written file
+    except OSError as exc:
+        log.warning("could not cache the face points in %s (%s)", path.parent, exc)
+    return points, fallback
+
+
+def face_points(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Per face image: the five region points in 28x28 coordinates (N, 5, 2) and whether the
+    fallback points stand in for them (N,), HTNet's rule when no face is found."""
+    from mer_bench.data.preprocess.points import five_points_in_image
+
+    points = np.repeat(FALLBACK_POINTS[None], len(paths), axis=0).astype(np.float32)
+    fallback = np.ones(len(paths), dtype=bool)
+    for i, path in enumerate(paths):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DataError(f"{path}: unreadable face image")
+        found = five_points_in_image(image, 28)
+        if found is not None:
+            points[i], fallback[i] = found, False
+    return points, fallback
 
 
 def read_flow_png(path: Path) -> np.ndarray:
@@ -105,8 +220,15 @@ def _file_keys(path: Path) -> list[str]:
 
 
 def match_flow_files(root: Path, samples: pd.DataFrame) -> list[Path]:
-    """One PNG per sample row, in row order. Missing and unmatched files are reported by name."""
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".png")
+    """One flow PNG per sample row, in row order (see `match_sample_files`)."""
+    return match_sample_files(root, samples, (".png",), "flow PNG")
+
+
+def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, ...],
+                       what: str) -> list[Path]:
+    """One file (of `suffixes`) per sample row, in row order, named as HTNet's or STSTNet's copy
+    names them. Missing, ambiguous and unmatched files are reported by name."""
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
     by_key: dict[str, list[Path]] = {}
     for f in files:
         for key in _file_keys(f):
@@ -135,14 +257,16 @@ def match_flow_files(root: Path, samples: pd.DataFrame) -> list[Path]:
                             f"{', '.join(sorted(p.name for p in hits))}")
     if missing:
         more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
-        raise DataError(f"{root}: {len(missing)} of {len(samples)} samples have no flow PNG: "
+        raise DataError(f"{root}: {len(missing)} of {len(samples)} samples have no {what}: "
                         f"{', '.join(missing[:10])}{more}")
     extra = sorted(set(files) - set(found))
     if extra:
         names = ", ".join(str(p.relative_to(root)) for p in extra[:10])
-        raise DataError(f"{root}: {len(extra)} PNG files match no sample of the protocol: {names}")
+        raise DataError(f"{root}: {len(extra)} {what} files match no sample of the protocol: "
+                        f"{names}")
     if len(set(found)) != len(found):
-        raise DataError(f"{root}: one flow PNG matches several samples")
+        duplicated = next(p for p in found if found.count(p) > 1)
+        raise DataError(f"{duplicated}: one {what} matches several samples")
     return found
 
 

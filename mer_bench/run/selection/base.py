@@ -54,6 +54,10 @@ class SelectionPolicy(ABC):
     reads_test_labels: ClassVar[bool] = False
     #: Whether the policy chooses among epochs (then one-shot estimators cannot run it).
     needs_epochs: ClassVar[bool] = True
+    #: Primary policies this one can be concluded from (`--paired`): its own jobs are theirs
+    #: with the held-out rows recorded after every epoch, so a run of theirs that records them
+    #: (`selection.wrap.RecordHeldOut`) gives exactly the run this policy would make alone.
+    pairs_with: ClassVar[tuple[str, ...]] = ()
 
     def options(self) -> dict[str, Any]:
         """The policy's declared options (its `__init__` keyword arguments), stored with the run."""

@@ -29,6 +29,9 @@ class BestOnTest(SelectionPolicy):
     name = "best-on-test"
     description = "LEGACY: the epoch with the best held-out accuracy (reads test labels)"
     reads_test_labels = True
+    #: Its job is `fixed`'s with every epoch's held-out predictions recorded: concluded from a
+    #: fixed run's models (`--paired best-on-test`), the leak is measured on the same models.
+    pairs_with = ("fixed",)
 
     def __init__(self) -> None:
         pass
