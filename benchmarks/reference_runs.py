@@ -73,7 +73,12 @@ def plan(models: list[str], passes: int) -> list[Planned]:
 
 def stored(store: str, run: Planned, flows_sha256: str | None) -> tuple[str, str] | None:
     """(run id, status) of the latest stored run of `run` on these flows, if any."""
+    from pathlib import Path
+
     from mer_bench.results.store import Store
+
+    if "://" not in store and not Path(store).exists():
+        return None
 
     with Store(store, read_only=True) as db:
         matches = [r for r in db.runs() if r.model == run.model and r.selection == run.selection
