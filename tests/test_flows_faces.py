@@ -136,3 +136,21 @@ def test_a_run_records_its_points_and_resumes_from_its_stored_location(
 
     again = resume_config(run)
     assert again.source_options.data_root == clone.resolve()
+
+
+def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(clone, megc_manifest,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+    import sys
+
+    from mer_bench.core.errors import DataError
+
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # not installed
+    source = make_source("flows", data_root=clone, face_points="mtcnn", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="pip install --no-deps facenet-pytorch"):
+        source.arrays(megc_manifest)
+    code, _, err = cli(["run", "--model", "ststnet", "--source", "flows", "--data-root",
+                        str(clone), "--face-points", "haar", "--store",
+                        str(tmp_path / "r.sqlite"), "-q"], capsys)
+    assert code == 2 and "--face-points must be one of dlib, mtcnn, got 'haar'" in err
+    assert len(err.strip().splitlines()) == 1

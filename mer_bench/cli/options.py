@@ -25,6 +25,9 @@ DatasetRootOption = Annotated[list[str], typer.Option(
 FacesOption = Annotated[Path | None, typer.Option(
     "--faces", help="flows: folder of one aligned face image per sample (HTNet's "
                     "combined_datasets_whole), for HTNet's region points.")]
+FacePointsOption = Annotated[str | None, typer.Option(
+    "--face-points", help="flows: how region points are found on the faces: dlib (default) | "
+                          "mtcnn (HTNet's reference call; needs facenet-pytorch).")]
 FlowOption = Annotated[str | None, typer.Option(
     "--flow", help="raw/demo: optical flow, tvl1 (default) | farneback | dis.")]
 DemoDifficultyOption = Annotated[str | None, typer.Option(
@@ -35,7 +38,7 @@ CacheDirOption = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Demo data and preprocessed arrays.")]
 
 #: CLI flag of each source option, for messages.
-FLAGS = {"data_root": "--data-root", "faces": "--faces", "dataset_roots": "--dataset-root", "flow_method": "--flow",
+FLAGS = {"data_root": "--data-root", "faces": "--faces", "face_points": "--face-points", "dataset_roots": "--dataset-root", "flow_method": "--flow",
          "difficulty": "--demo-difficulty", "subjects": "--demo-subjects",
          "cache_dir": "--cache-dir", "workers": "--workers"}
 
@@ -73,7 +76,7 @@ def require_known(*pairs: tuple[Registry, str | None]) -> None:
 
 
 def build_source_options(source: str, *, quiet: bool, data_root: Path | None = None,
-                         faces: Path | None = None,
+                         faces: Path | None = None, face_points: str | None = None,
                          dataset_root: list[str] | None = None, cache_dir: Path | None = None,
                          workers: int | None = None, flow: str | None = None,
                          demo_difficulty: str | None = None,
@@ -82,7 +85,7 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
     from mer_bench.data.sources import source_options
 
     return source_options(source, **source_values(
-        source, data_root=data_root, faces=faces, dataset_roots=parse_dataset_roots(dataset_root or []),
+        source, data_root=data_root, faces=faces, face_points=face_points, dataset_roots=parse_dataset_roots(dataset_root or []),
         cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
         difficulty=demo_difficulty, subjects=demo_subjects))
 

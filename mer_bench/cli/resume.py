@@ -28,6 +28,7 @@ IDENTITY_OPTIONS = {
     "flow": ("--flow", "data.flow_method"), "demo_difficulty": ("--demo-difficulty", "data.difficulty"),
     "demo_subjects": ("--demo-subjects", "data.subjects"),
     "data_root": ("--data-root", "data.data_root"), "faces": ("--faces", "data.faces"),
+    "face_points": ("--face-points", "data.face_points"),
 }
 #: run's parameters that say where and how to run: given now, they apply to the resumed run.
 RUN_OPTIONS = ("device", "executor", "workers")

@@ -16,7 +16,8 @@ import typer
 from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, DatasetRootOption,
-                                   DemoDifficultyOption, DemoSubjectsOption, FacesOption,
+                                   DemoDifficultyOption, DemoSubjectsOption, FacePointsOption,
+                                   FacesOption,
                                    FlowOption,
                                    build_source_options, check_output_file, open_store,
                                    require_known)
@@ -33,6 +34,7 @@ def run_command(
     source: str = typer.Option("demo", "--source", help="flows | raw | demo (mer-bench list sources)."),
     data_root: DataRootOption = None,
     faces: FacesOption = None,
+    face_points: FacePointsOption = None,
     dataset_root: DatasetRootOption = [],
     flow: FlowOption = None,
     demo_difficulty: DemoDifficultyOption = None,
@@ -115,7 +117,8 @@ def run_command(
     quiet = quiet or UI.quiet
     show_progress(not quiet)
     options = build_source_options(
-        source, quiet=quiet, data_root=data_root, faces=faces, dataset_root=dataset_root,
+        source, quiet=quiet, data_root=data_root, faces=faces, face_points=face_points,
+        dataset_root=dataset_root,
         cache_dir=cache_dir,
         workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
     executor_options = {"address": ray_address} if ray_address else {}

@@ -46,8 +46,11 @@ CLONE_FLOWS = Path("datasets/STSNet_whole_norm_u_v_os")
 CLONE_FACES = Path("datasets/combined_datasets_whole")
 #: Image files a face folder may hold.
 FACE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-#: How the region points are found when a face folder is given (part of the run's identity).
-POINTS_FROM_FACES = "faces:dlib-hog-68:v1"
+#: How the region points are found on the face images (`--face-points`), with the name the
+#: run's identity records: mer-bench's dlib detector on the full image (default), or MTCNN on
+#: the face resized to 28x28, exactly as HTNet's reference code calls it (facenet-pytorch, which
+#: pins an old torch: `pip install --no-deps facenet-pytorch`; its weights ship in the package).
+FACE_POINT_METHODS = {"dlib": "faces:dlib-hog-68:v1", "mtcnn": "faces:mtcnn-28-bgr:v1"}
 POINTS_FALLBACK = "fallback"
 
 
@@ -61,6 +64,13 @@ class FlowsOptions(SourceOptions):
 
     data_root: Path | None = None
     faces: Path | None = None
+    face_points: str = "dlib"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.face_points not in FACE_POINT_METHODS:
+            raise ValueError(f"--face-points must be one of {', '.join(FACE_POINT_METHODS)}, got "
+                             f"{self.face_points!r}")
 
 
 class FlowsSource(Source):
@@ -98,6 +108,7 @@ class FlowsSource(Source):
         self.root = root
         self.faces = None if faces is None else Path(faces)
         self.cache_dir = Path(options.cache_dir)
+        self.method = options.face_points
         self._identity: dict[str, Any] | None = None
         self._points: dict[str, Any] = {}
         from mer_bench.data.export_flows import read_export
@@ -127,11 +138,12 @@ class FlowsSource(Source):
         else:
             face_paths = match_sample_files(self.faces, samples, FACE_SUFFIXES, "face image")
             faces_digest = files_digest(face_paths)
-            points, fallback = cached_face_points(face_paths, faces_digest, self.cache_dir)
-            identity.update(points=POINTS_FROM_FACES, faces_sha256=faces_digest)
+            points, fallback = cached_face_points(face_paths, faces_digest, self.cache_dir,
+                                                  self.method)
+            identity.update(points=FACE_POINT_METHODS[self.method], faces_sha256=faces_digest)
             keys = ["/".join(sample_key(d, su, sa)) for d, su, sa in
                     samples[["dataset", "subject", "sample"]].itertuples(index=False, name=None)]
-            self._points = {"points": "faces (dlib HOG detector, 68 landmarks, mer-bench)",
+            self._points = {"points": f"faces ({FACE_POINT_METHODS[self.method]})",
                             "points_found": int((~fallback).sum()),
                             "points_fallback_samples": [k for k, f in zip(keys, fallback) if f]}
         self._identity = identity
@@ -157,11 +169,12 @@ def files_digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_face_points(paths: list[Path], digest: str,
-                       cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def cached_face_points(paths: list[Path], digest: str, cache_dir: Path,
+                       method: str = "dlib") -> tuple[np.ndarray, np.ndarray]:
     """`face_points`, kept in the cache under the face files' digest (a second run, a resume or
     a reproduction does not detect the faces again); an unreadable cache entry is recomputed."""
-    path = cache_dir / "flows-points" / f"{POINTS_FROM_FACES.replace(':', '-')}-{digest}.npz"
+    name = FACE_POINT_METHODS[method].replace(":", "-")
+    path = cache_dir / "flows-points" / f"{name}-{digest}.npz"
     try:
         with np.load(path) as cached:
             points, fallback = cached["points"], cached["fallback"]
@@ -169,7 +182,7 @@ def cached_face_points(paths: list[Path], digest: str,
             return points.astype(np.float32), fallback.astype(bool)
     except (OSError, ValueError, KeyError, EOFError):
         pass  # absent or damaged: computed again below
-    points, fallback = face_points(paths)
+    points, fallback = face_points(paths, method)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
@@ -180,21 +193,45 @@ def cached_face_points(paths: list[Path], digest: str,
     return points, fallback
 
 
-def face_points(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def face_points(paths: list[Path], method: str = "dlib") -> tuple[np.ndarray, np.ndarray]:
     """Per face image: the five region points in 28x28 coordinates (N, 5, 2) and whether the
     fallback points stand in for them (N,), HTNet's rule when no face is found."""
-    from mer_bench.data.preprocess.points import five_points_in_image
-
+    find = _mtcnn_points() if method == "mtcnn" else _dlib_points
     points = np.repeat(FALLBACK_POINTS[None], len(paths), axis=0).astype(np.float32)
     fallback = np.ones(len(paths), dtype=bool)
     for i, path in enumerate(paths):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(f"{path}: unreadable face image")
-        found = five_points_in_image(image, 28)
+        found = find(image)
         if found is not None:
             points[i], fallback[i] = found, False
     return points, fallback
+
+
+def _dlib_points(image: np.ndarray) -> np.ndarray | None:
+    from mer_bench.data.preprocess.points import five_points_in_image
+
+    return five_points_in_image(image, 28)
+
+
+def _mtcnn_points() -> Any:
+    """HTNet's reference call: MTCNN (margin 0, image size 28, the largest face, no
+    post-processing) on the BGR face resized to 28x28 with INTER_AREA; its five landmarks."""
+    try:
+        from facenet_pytorch import MTCNN
+    except ImportError as exc:
+        raise DataError("--face-points mtcnn needs facenet-pytorch (pip install --no-deps "
+                        f"facenet-pytorch; its own pins ask for an old torch): {exc}") from None
+    mtcnn = MTCNN(margin=0, image_size=28, select_largest=True, post_process=False,
+                  device="cpu")
+
+    def find(image: np.ndarray) -> np.ndarray | None:
+        small = cv2.resize(image, (28, 28), interpolation=cv2.INTER_AREA)
+        _, _, landmarks = mtcnn.detect(small, landmarks=True)
+        return None if landmarks is None else np.asarray(landmarks[0], dtype=np.float32)
+
+    return find
 
 
 def read_flow_png(path: Path) -> np.ndarray:
