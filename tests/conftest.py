@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from _postgres import postgres_database, postgres_server, postgres_url, store_lo
 
 from mer_bench.core import registry
 from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
+from mer_bench.data.synth.faces import load_photo
 from mer_bench_protocols.megc2019 import CLASSES
 
 TINY = "test-tiny-cnn"
@@ -111,3 +113,33 @@ def no_dataset_env(monkeypatch, tmp_path):
                 "MER_BENCH_CASME3"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MER_BENCH_CONFIG", str(tmp_path / "absent.toml"))
+
+
+#: How many of the 442 samples get a real face in the fixture (the rest a blank image).
+WITH_FACE = 5
+
+
+def face_image() -> np.ndarray:
+    """A 224x224 BGR crop around the astronaut's face (a public-domain photo shipped with
+    scikit-image), the size of HTNet's aligned faces."""
+    photo = load_photo("astronaut")
+    centre = photo.landmarks.mean(axis=0).astype(int)
+    half = int(np.ptp(photo.landmarks[:, 0]) * 0.9)
+    x0, y0 = max(centre[0] - half, 0), max(centre[1] - half, 0)
+    crop = photo.image[y0:y0 + 2 * half, x0:x0 + 2 * half]
+    return cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), (224, 224))
+
+
+@pytest.fixture(scope="session")
+def htnet_clone(tmp_path_factory, megc_manifest, flows_dir) -> Path:
+    """A folder in the layout of a clone of HTNet's repository: the flows under
+    datasets/STSNet_whole_norm_u_v_os, faces as <subject>_<sample>.jpg under
+    datasets/combined_datasets_whole (a face for the first WITH_FACE samples, blank otherwise)."""
+    root = tmp_path_factory.mktemp("htnet-clone")
+    shutil.copytree(flows_dir, root / "datasets" / "STSNet_whole_norm_u_v_os")
+    faces = root / "datasets" / "combined_datasets_whole"
+    faces.mkdir()
+    face, blank = face_image(), np.full((32, 32, 3), 128, np.uint8)  # small: fast to search
+    for i, row in enumerate(megc_manifest.itertuples(index=False)):
+        cv2.imwrite(str(faces / f"{row.subject}_{row.sample}.jpg"), face if i < WITH_FACE else blank)
+    return root

@@ -11,46 +11,16 @@ import cv2
 import numpy as np
 import pytest
 from _cli import cli
+from conftest import WITH_FACE
 
 from mer_bench.data.contract import FALLBACK_POINTS
 from mer_bench.data.preprocess.points import five_points_in_image
 from mer_bench.data.sources import make_source, source_options
-from mer_bench.data.synth.faces import load_photo
 from mer_bench.results.store import Store
 from mer_bench.run.engine import RunConfig, run_benchmark
 
-#: How many of the 442 samples get a real face in the fixture (the rest a blank image).
-WITH_FACE = 5
-
-
-def face_image() -> np.ndarray:
-    """A 224x224 BGR crop around the astronaut's face (a public-domain photo shipped with
-    scikit-image), the size of HTNet's aligned faces."""
-    photo = load_photo("astronaut")
-    centre = photo.landmarks.mean(axis=0).astype(int)
-    half = int(np.ptp(photo.landmarks[:, 0]) * 0.9)
-    x0, y0 = max(centre[0] - half, 0), max(centre[1] - half, 0)
-    crop = photo.image[y0:y0 + 2 * half, x0:x0 + 2 * half]
-    return cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), (224, 224))
-
-
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory, megc_manifest, flows_dir) -> Path:
-    """A folder in the layout of a clone of HTNet's repository: the flows under
-    datasets/STSNet_whole_norm_u_v_os, faces as <subject>_<sample>.jpg under
-    datasets/combined_datasets_whole (a face for the first WITH_FACE samples, blank otherwise)."""
-    root = tmp_path_factory.mktemp("htnet-clone")
-    shutil.copytree(flows_dir, root / "datasets" / "STSNet_whole_norm_u_v_os")
-    faces = root / "datasets" / "combined_datasets_whole"
-    faces.mkdir()
-    face, blank = face_image(), np.full((32, 32, 3), 128, np.uint8)  # small: fast to search
-    for i, row in enumerate(megc_manifest.itertuples(index=False)):
-        cv2.imwrite(str(faces / f"{row.subject}_{row.sample}.jpg"), face if i < WITH_FACE else blank)
-    return root
-
-
-def test_points_are_found_on_faces_and_fall_back_elsewhere(clone, megc_manifest, tmp_path):
-    source = make_source("flows", data_root=clone, cache_dir=tmp_path)
+def test_points_are_found_on_faces_and_fall_back_elsewhere(htnet_clone, megc_manifest, tmp_path):
+    source = make_source("flows", data_root=htnet_clone, cache_dir=tmp_path)
     arrays = source.arrays(megc_manifest)
     assert (~arrays.points_fallback).sum() == WITH_FACE
     assert not arrays.points_fallback[:WITH_FACE].any()
@@ -61,7 +31,7 @@ def test_points_are_found_on_faces_and_fall_back_elsewhere(clone, megc_manifest,
     assert found[0, 0] < found[2, 0] < found[1, 0] and found[3, 0] < found[4, 0]
     assert max(found[0, 1], found[1, 1]) < found[2, 1] < min(found[3, 1], found[4, 1])
     first = megc_manifest.iloc[0]
-    written = cv2.imread(str(clone / "datasets" / "combined_datasets_whole" /
+    written = cv2.imread(str(htnet_clone / "datasets" / "combined_datasets_whole" /
                              f"{first['subject']}_{first['sample']}.jpg"))
     np.testing.assert_allclose(found, five_points_in_image(written, 28))
     provenance = source.provenance()
@@ -71,15 +41,15 @@ def test_points_are_found_on_faces_and_fall_back_elsewhere(clone, megc_manifest,
     assert identity["points"].startswith("faces:") and identity["faces_sha256"]
 
 
-def test_the_data_is_identified_by_content_not_by_path(clone, megc_manifest, tmp_path):
+def test_the_data_is_identified_by_content_not_by_path(htnet_clone, megc_manifest, tmp_path):
     moved = tmp_path / "elsewhere"
-    shutil.copytree(clone, moved)
-    a = make_source("flows", data_root=clone, cache_dir=tmp_path)
+    shutil.copytree(htnet_clone, moved)
+    a = make_source("flows", data_root=htnet_clone, cache_dir=tmp_path)
     b = make_source("flows", data_root=moved, cache_dir=tmp_path)
     a.arrays(megc_manifest)
     b.arrays(megc_manifest)
     assert a.data_identity() == b.data_identity()
-    flows_only = make_source("flows", data_root=clone / "datasets" / "STSNet_whole_norm_u_v_os",
+    flows_only = make_source("flows", data_root=htnet_clone / "datasets" / "STSNet_whole_norm_u_v_os",
                              cache_dir=tmp_path)
     flows_only.arrays(megc_manifest)
     assert flows_only.data_identity()["points"] == "fallback"
@@ -94,10 +64,10 @@ def test_the_data_is_identified_by_content_not_by_path(clone, megc_manifest, tmp
 @pytest.mark.parametrize("damage, named", [
     ("missing", "have no face image"), ("extra", "match no sample"),
     ("unreadable", "unreadable face image"), ("duplicate", "several files match")])
-def test_a_damaged_face_folder_is_one_line_naming_the_file(clone, tmp_path, capsys, damage,
+def test_a_damaged_face_folder_is_one_line_naming_the_file(htnet_clone, tmp_path, capsys, damage,
                                                            named):
-    root = tmp_path / "clone"
-    shutil.copytree(clone, root)
+    root = tmp_path / "htnet_clone"
+    shutil.copytree(htnet_clone, root)
     faces = root / "datasets" / "combined_datasets_whole"
     first = sorted(faces.iterdir())[0]
     if damage == "missing":
@@ -121,24 +91,24 @@ def test_a_damaged_face_folder_is_one_line_naming_the_file(clone, tmp_path, caps
 
 
 def test_a_run_records_its_points_and_resumes_from_its_stored_location(
-        tiny_model, clone, store_path, tmp_path):
+        tiny_model, htnet_clone, store_path, tmp_path):
     store = Store(store_path)
     config = RunConfig(model=tiny_model, protocol="megc2019", source="flows", device="cpu",
                        executor="sequential", epochs=1,
-                       source_options=source_options("flows", data_root=clone,
+                       source_options=source_options("flows", data_root=htnet_clone,
                                                      cache_dir=tmp_path))
     summary = run_benchmark(config, store)
     run = store.run(summary.run_id)
     assert run.provenance["points_found"] == WITH_FACE
-    assert run.provenance["source_options"]["data_root"] == str(clone.resolve())
+    assert run.provenance["source_options"]["data_root"] == str(htnet_clone.resolve())
     assert "data_root" not in run.identity["data"]
     from mer_bench.run.engine import resume_config
 
     again = resume_config(run)
-    assert again.source_options.data_root == clone.resolve()
+    assert again.source_options.data_root == htnet_clone.resolve()
 
 
-def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(clone, megc_manifest,
+def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(htnet_clone, megc_manifest,
                                                                      tmp_path, monkeypatch,
                                                                      capsys):
     import sys
@@ -146,11 +116,11 @@ def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(clone, megc
     from mer_bench.core.errors import DataError
 
     monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # not installed
-    source = make_source("flows", data_root=clone, face_points="mtcnn", cache_dir=tmp_path)
+    source = make_source("flows", data_root=htnet_clone, face_points="mtcnn", cache_dir=tmp_path)
     with pytest.raises(DataError, match="pip install --no-deps facenet-pytorch"):
         source.arrays(megc_manifest)
     code, _, err = cli(["run", "--model", "ststnet", "--source", "flows", "--data-root",
-                        str(clone), "--face-points", "haar", "--store",
+                        str(htnet_clone), "--face-points", "haar", "--store",
                         str(tmp_path / "r.sqlite"), "-q"], capsys)
     assert code == 2 and "--face-points must be one of dlib, mtcnn, got 'haar'" in err
     assert len(err.strip().splitlines()) == 1
