@@ -100,6 +100,9 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=2, help="1: seed 0 only; 2: then seeds 1-2")
     parser.add_argument("--gpu", action="store_true", help="also the GPU-sized recipes")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("--export", metavar="DIR",
+                        help="run nothing: write every finished run of the plan (and its paired "
+                             "runs) as a result file <model>-<selection>-s<seed>.json in DIR")
     parser.add_argument("extra", nargs=argparse.REMAINDER,
                         help="after --: options for every `mer-bench run` (--workers 1, ...)")
     args = parser.parse_args()
@@ -108,6 +111,8 @@ def main() -> int:
         models = [m for m in models if m not in GPU_MODELS]
     extra = [a for a in args.extra if a != "--"]
     flows = flows_digest(args.data_root)
+    if args.export:
+        return export(args.store, plan(models, args.passes), flows, args.export)
     for run in plan(models, args.passes):
         found = None if args.dry_run else stored(args.store, run, flows)
         if found is not None and found[1] == "finished":
@@ -128,6 +133,35 @@ def main() -> int:
         print(f"  exit {code} after {time.perf_counter() - started:.0f} s", flush=True)
         if code == 130:
             return 130
+    return 0
+
+
+def export(store: str, runs: list[Planned], flows: str | None, folder: str) -> int:
+    """Write the finished runs of `runs` (and the runs paired with them) as result files."""
+    import json
+    from pathlib import Path
+
+    from mer_bench.results.export import export_json
+    from mer_bench.results.store import Store
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with Store(store, read_only=True) as db:
+        for run in runs:
+            found = stored(store, run, flows)
+            if found is None or found[1] != "finished":
+                print(f"- {run.model} {run.selection} seed {run.seed}: not finished", flush=True)
+                continue
+            record = db.run(found[0])
+            records = [record] + [db.run(i) for i in record.provenance.get("paired_runs",
+                                                                          {}).values()]
+            for r in records:
+                path = out / f"{r.model}-{r.selection}-s{r.seed}.json"
+                path.write_text(json.dumps(export_json(db, r), indent=1) + "\n")
+                written += 1
+                print(f"> {path}", flush=True)
+    print(f"{written} result files in {out}")
     return 0
 
 
