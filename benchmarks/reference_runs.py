@@ -22,56 +22,18 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
-#: Models whose card recipe needs a GPU (days on a CPU).
-GPU_MODELS = ("htnet", "htnet-refcrop")
-#: Every flow28 model of the reference table, cheapest first.
-MODELS = ("svm-hoof", "htnet-tiny", "offapexnet", "htnet-small", "ststnet", "vit-tiny-flow",
-          "dual-inception", "resnet18-flow", *GPU_MODELS)
-#: Models fitted once (no epochs): only `fixed` applies.
-ESTIMATORS = ("svm-hoof",)
-#: The honest choosing rules measured on real data (declared before any was run on it).
-CHOOSING = ("val-subjects", "nested")
-#: Models cheap enough on a CPU for both choosing rules.
-BOTH_RULES = ("htnet-tiny", "offapexnet", "ststnet", "htnet-small")
-#: The others get the cheaper one: val-subjects costs about 1.2x fixed, nested (5 inner folds)
-#: about 6x, which a CPU cannot give resnet18-flow or dual-inception (hours per fixed seed).
-AFFORDABLE_RULE = "val-subjects"
+from mer_bench_results import GPU_MODELS, MODELS, megc2019_flows  # the plan, written once
+from mer_bench.results.reference import PlannedRun
 
 
-@dataclass(frozen=True)
-class Planned:
-    """One stored run of the plan: `mer-bench run` options beyond the data's."""
-
-    model: str
-    selection: str
-    seed: int
-    paired: tuple[str, ...] = ()
-
-    def argv(self) -> list[str]:
-        out = ["--model", self.model, "--selection", self.selection, "--seed", str(self.seed)]
-        for name in self.paired:
-            out += ["--paired", name]
-        return out
+def plan(models: list[str], passes: int) -> list[PlannedRun]:
+    """The planned runs of `models` in priority order: pass 1 is seed 0, pass 2 seeds 1 and 2."""
+    return [run for run in megc2019_flows.planned
+            if run.model in models and (passes > 1 or run.seed == 0)]
 
 
-def plan(models: list[str], passes: int) -> list[Planned]:
-    """The runs in priority order: pass 1 is seed 0 under every rule, pass 2 seeds 1 and 2."""
-    first, second = [], []
-    for model in models:
-        if model in ESTIMATORS:
-            first.append(Planned(model, "fixed", 0))
-            second += [Planned(model, "fixed", s) for s in (1, 2)]
-            continue
-        first.append(Planned(model, "fixed", 0, ("best-on-test",)))
-        rules = CHOOSING if model in BOTH_RULES else (AFFORDABLE_RULE,)
-        first += [Planned(model, rule, 0) for rule in rules]
-        second += [Planned(model, "fixed", s, ("best-on-test",)) for s in (1, 2)]
-    return first + (second if passes > 1 else [])
-
-
-def stored(store: str, run: Planned, flows_sha256: str | None) -> tuple[str, str] | None:
+def stored(store: str, run: PlannedRun, flows_sha256: str | None) -> tuple[str, str] | None:
     """(run id, status) of the latest stored run of `run` on these flows, if any."""
     from pathlib import Path
 
@@ -136,7 +98,7 @@ def main() -> int:
     return 0
 
 
-def export(store: str, runs: list[Planned], flows: str | None, folder: str) -> int:
+def export(store: str, runs: list[PlannedRun], flows: str | None, folder: str) -> int:
     """Write the finished runs of `runs` (and the runs paired with them) as result files."""
     import json
     from pathlib import Path

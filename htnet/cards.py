@@ -73,13 +73,15 @@ class HTNetBuilder:
 
 
 def _spec(name: str, description: str, config: HTNetConfig, num_params: int, recipe: Recipe,
-          extra_note: str, placement: str = POINTS) -> ModelSpec:
+          extra_note: str, placement: str = POINTS, paper: bool = False) -> ModelSpec:
     notes = " ".join([extra_note, PAPER_RECIPE_NOTE, SELECTION_NOTE, ATTENTION_NOTE,
                       TILING_NOTES[placement]])
     card = ModelCard(
         name=name, description=description, reference=REFERENCE, year=YEAR,
         view="flow28", num_params=num_params, recipe=recipe, framework="torch",
-        notes=notes, published=dict(PUBLISHED),
+        # Only the paper's own network carries the paper's numbers: the scaled-down variants
+        # were never published.
+        notes=notes, published=dict(PUBLISHED) if paper else {},
     )
     return ModelSpec(card=card, build=HTNetBuilder(config), prepare_inputs=RegionTiling(placement))
 
@@ -106,7 +108,7 @@ PAPER_CONFIG_NOTE = "Paper configuration (image 28, patch 7, dim 256, heads 3, b
 htnet = _spec(
     "htnet",
     "HTNet as published: 4 facial-region flow windows, 3-level local transformer, dim 256.",
-    PAPER_CONFIG, 139_582_982, PAPER_RECIPE, PAPER_CONFIG_NOTE,
+    PAPER_CONFIG, 139_582_982, PAPER_RECIPE, PAPER_CONFIG_NOTE, paper=True,
 )
 
 htnet_refcrop = _spec(
@@ -114,7 +116,7 @@ htnet_refcrop = _spec(
     "HTNet on the reference code's exact flow windows (points transposed); network as htnet.",
     PAPER_CONFIG, 139_582_982, PAPER_RECIPE,
     PAPER_CONFIG_NOTE + " Same network and recipe as htnet; only the window placement differs.",
-    placement=REFERENCE_TRANSPOSED,
+    placement=REFERENCE_TRANSPOSED, paper=True,
 )
 
 htnet_small = _spec(

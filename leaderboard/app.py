@@ -16,10 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from mer_bench.results import ranking as core
+from mer_bench.results import reference
 from mer_bench.core.errors import MerBenchError
 from mer_bench.results.export import export_csv
 from mer_bench.results.metrics import metric, metric_names
 from mer_bench.core.paths import default_store_path
+from mer_bench.results.store.database import sqlite_file
 from mer_bench_leaderboard import charts, tables
 from mer_bench_leaderboard.data import (display_location, open_read_only, predictions_frame,
                                         record_dict, runs_frame, store_location, store_version,
@@ -47,28 +49,51 @@ def store_path_from(argv: list[str], env: dict[str, str]) -> str:
     return store_location(env.get("MER_BENCH_STORE") or default_store_path())
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def load_board(path: str, version: tuple) -> dict:
-    """Complete runs and their predictions (the only read of the database per version)."""
+def _read(path: str, origin: str) -> dict:
+    """One database's complete runs, predictions, records and folds, each run marked `origin`
+    (nothing, for a database file not made yet)."""
+    file = sqlite_file(path)
+    if file is not None and not file.exists():
+        return {"runs": pd.DataFrame(columns=core.RUN_COLUMNS), "predictions": {}, "records": {},
+                "folds": {}, "unranked": pd.DataFrame(columns=core.UNRANKED_COLUMNS),
+                "locations": {}}
     store = open_read_only(path)
     try:
-        runs = runs_frame(store)
-        predictions = {r: predictions_frame(store, r) for r in runs["run_id"]}
-        records = {r: record_dict(store, r) for r in runs["run_id"]}
-        folds = {r: store.folds(r) for r in runs["run_id"]}
-        unranked = unranked_runs(store)
+        runs = runs_frame(store).assign(origin=origin)
+        return {"runs": runs,
+                "predictions": {r: predictions_frame(store, r) for r in runs["run_id"]},
+                "records": {r: record_dict(store, r) for r in runs["run_id"]},
+                "folds": {r: store.folds(r) for r in runs["run_id"]},
+                "unranked": unranked_runs(store),
+                "locations": {r: path for r in runs["run_id"]}}
     finally:
         store.close()
-    return {"runs": runs, "predictions": predictions, "records": records, "folds": folds,
-            "unranked": unranked}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_board(path: str, version: tuple, shipped: bool = True) -> dict:
+    """Complete runs and their predictions (the only read of the database per version), with
+    mer-bench's shipped reference runs (marked "reference") unless `shipped` is False."""
+    board = _read(path, core.OWN)
+    board["shipped"] = shipped
+    database = reference.reference_database() if shipped else None
+    if database is not None:
+        ref = _read(str(database), core.REFERENCE)
+        runs, predictions = reference.with_reference(board["runs"], board["predictions"],
+                                                     ref["runs"], ref["predictions"])
+        added = [r for r in runs["run_id"] if r not in board["records"]]
+        board["runs"], board["predictions"] = runs, predictions
+        for key in ("records", "folds", "locations"):
+            board[key].update({r: ref[key][r] for r in added})
+    return board
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_ranking(path: str, version: tuple, protocol: str, source: str
+def load_ranking(path: str, version: tuple, protocol: str, source: str, shipped: bool = True
                  ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every configuration of a protocol on one source (honest and not), and the runs set
     aside with their reasons."""
-    board = load_board(path, version)
+    board = load_board(path, version, shipped)
     runs = board["runs"]
     runs = runs[(runs["protocol"] == protocol) & (runs["source"] == source)]
     problems: dict[str, str] = {}
@@ -76,14 +101,16 @@ def load_ranking(path: str, version: tuple, protocol: str, source: str
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def load_compare(path: str, version: tuple, a: str, b: str) -> pd.DataFrame:
-    board = load_board(path, version)
+def load_compare(path: str, version: tuple, a: str, b: str, shipped: bool = True) -> pd.DataFrame:
+    board = load_board(path, version, shipped)
     num_classes = len(board["records"][a]["classes"])
     return tables.compare_runs(board["predictions"][a], board["predictions"][b], num_classes)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
+    """A run's predictions as CSV, from the database that holds it (`path`: the user's, or the
+    shipped reference runs')."""
     store = open_read_only(path)
     try:
         return export_csv(store, store.run(run_id)).to_csv(index=False).encode()
@@ -93,8 +120,9 @@ def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
 
 def run_label(row: pd.Series) -> str:
     policy = "BEST-ON-TEST" if row["selection"] == core.BEST_ON_TEST else row["selection"]
+    mark = " | REFERENCE" if row.get("origin") == core.REFERENCE else ""
     return (f"{row['model']} | {policy} | {core.epochs_text(row['epochs'])} ep | seed "
-            f"{row['seed']} | {row['source']} | {row['run_id']}")
+            f"{row['seed']} | {row['source']}{mark} | {row['run_id']}")
 
 
 def ordered_runs(runs: pd.DataFrame, *tables_in_order: pd.DataFrame) -> pd.DataFrame:
@@ -155,6 +183,18 @@ def show_ranking(protocol: str, source: str, data: str, table: pd.DataFrame,
     if reported is not None:
         st.subheader("Reported in papers (not reproduced here; not ranked)")
         st.table(tables.reported_display(reported))
+    if board["shipped"]:
+        runs = board["runs"]
+        shipped = runs[(runs["origin"] == core.REFERENCE) & (runs["protocol"] == protocol)
+                       & (runs["source"] == source)]
+        missing = reference.not_computed(protocol, source, shipped)
+        if not with_test:
+            missing = missing[missing["selection"] != core.BEST_ON_TEST]
+        if len(missing):
+            st.subheader("Reference runs not computed yet")
+            st.caption("Planned before any run on the public data (docs/reference-results.md); "
+                       "each command computes its row. No number is shown until it exists.")
+            st.table(tables.not_computed_display(missing))
     unranked = board["unranked"]
     unranked = unranked[(unranked["protocol"] == protocol) & (unranked["source"] == source)]
     rejected = tables.rejected_display(problems, board["runs"], unranked)
@@ -171,6 +211,9 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
     preds = board["predictions"][run_id]
     classes = list(record["classes"])
     st.subheader(f"Run {run_id}: {record['model']}")
+    if board["locations"][run_id] != path:
+        st.info("A reference run: computed by mer-bench on public data and shipped with it "
+                f"(results/). `mer-bench reproduce` re-runs it: {record['provenance'].get('command', '')}")
     if record["selection"] == core.BEST_ON_TEST:
         st.warning("This run used best-on-test selection: its epochs were chosen on test labels.")
     if run_id in problems:
@@ -218,7 +261,7 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
     right.json(record["recipe"])
     st.markdown("#### Provenance")
     st.table(tables.provenance_table(record, PROVENANCE_FIELDS))
-    st.download_button("Download predictions (CSV)", predictions_csv(path, version, run_id),
+    st.download_button("Download predictions (CSV)", predictions_csv(board["locations"][run_id], version, run_id),
                        file_name=f"{run_id}.csv", mime="text/csv", key="dl_predictions")
 
 
@@ -234,7 +277,7 @@ def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> 
         st.info("Pick two different runs.")
         return
     try:
-        result = load_compare(path, version, a, b)
+        result = load_compare(path, version, a, b, board["shipped"])
     except MerBenchError as exc:
         st.error(str(exc))
         return
@@ -257,9 +300,19 @@ def main() -> None:
     path = store_path_from(sys.argv, dict(os.environ))
     st.caption(f"results database: {display_location(path)} (read only). Every score is "
                "recomputed from stored per-sample predictions.")
+    shipped = st.sidebar.checkbox("Show mer-bench's reference runs (results/)", value=True,
+                                  key="shipped")
+    file = sqlite_file(path)
+    if file is not None and not file.exists():
+        message = (f"no results database at {file} yet (`mer-bench run ...` or `mer-bench "
+                   "import FILE` makes one)")
+        if not (shipped and reference.reference_sets()):
+            st.error(message)
+            return
+        st.warning(message + "; showing mer-bench's reference runs only.")
     try:
         version = store_version(path)
-        board = load_board(str(path), version)
+        board = load_board(str(path), version, shipped)
     except MerBenchError as exc:
         st.error(str(exc))
         return
@@ -274,13 +327,15 @@ def main() -> None:
     protocol = st.sidebar.selectbox("Protocol", protocols, key="protocol")
     runs_p = runs_all[runs_all["protocol"] == protocol]
     kinds = dict(zip(runs_p["source"], runs_p["data"]))
-    first = core.default_source(runs_p)
+    # The user's own runs first; sources only the shipped reference runs cover come after.
+    own = runs_p[runs_p["origin"] != core.REFERENCE]
+    first = core.default_source(own if len(own) else runs_p)
     sources = [first] + sorted(s for s in kinds if s != first)
     source = st.sidebar.selectbox("Source (never ranked together)", sources, index=0,
                                   key="source", format_func=lambda s: core.source_label(s, kinds[s]))
     with_test = st.sidebar.checkbox("Rank best-on-test runs too (test-selected)", value=False,
                                     key="with_test")
-    table, problems = load_ranking(str(path), version, protocol, source)
+    table, problems = load_ranking(str(path), version, protocol, source, shipped)
     runs = ordered_runs(runs_p[runs_p["source"] == source], core.ranked(table, with_test),
                         table).reset_index(drop=True)
     ranking_tab, detail_tab, compare_tab = st.tabs(["Ranking", "Run detail", "Compare runs"])

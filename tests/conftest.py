@@ -97,6 +97,14 @@ def _one_torch_thread():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_shipped_reference(monkeypatch):
+    """Tests see only the runs they make: the shipped reference runs (results/) are hidden, as
+    MER_BENCH_REFERENCE=0 hides them for a user (also in the subprocesses a test starts).
+    tests/test_reference.py turns them back on where it tests them."""
+    monkeypatch.setenv("MER_BENCH_REFERENCE", "0")
+
+
 @pytest.fixture()
 def one_thread():
     """One torch intra-op thread for the test (what each local or Ray worker uses), restored after."""

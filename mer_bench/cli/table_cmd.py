@@ -16,9 +16,13 @@ import typer
 from mer_bench.core import registry
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
+from mer_bench.core.paths import default_store_path
+from mer_bench.results.store.database import sqlite_file
 from mer_bench.core.errors import MerBenchError, UnknownNameError, UsageError
 
 FORMATS = ("markdown", "latex", "csv")
+#: Columns of text, aligned left (the rest are numbers).
+TEXT_COLUMNS = ("origin", "model", "view", "selection", "seeds")
 #: LaTeX's special characters and what stands for them in text.
 LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
@@ -37,6 +41,9 @@ def table_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the table here (default: "
                                                               "print it)."),
     store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    with_reference: bool = typer.Option(True, "--reference/--no-reference",
+                                        help="Also show mer-bench's shipped reference runs "
+                                             "(results/), marked, and what is not computed yet."),
 ) -> None:
     """The ranking of PROTOCOL as a paper table, every number recomputed from stored predictions."""
     if protocol not in registry.PROTOCOLS:
@@ -45,11 +52,23 @@ def table_command(
         raise UnknownNameError("table format", fmt, FORMATS)
     if out is not None:
         check_output_file(out, "-o")
-    from mer_bench.results import ranking
+    import pandas as pd
 
-    with open_store(store_path, read_only=True) as store:
-        runs, predictions = ranking.load(store, protocol)
-        where = store.where
+    from mer_bench.results import ranking, reference
+
+    location = store_path or default_store_path()
+    own = sqlite_file(location)
+    if with_reference and own is not None and not own.exists():
+        # Nothing of the user's yet: the shipped runs alone (the missing database is not made).
+        runs, predictions, where = pd.DataFrame(columns=ranking.RUN_COLUMNS), {}, str(location)
+    else:
+        with open_store(store_path, read_only=True) as store:
+            runs, predictions = ranking.load(store, protocol)
+            where = store.where
+    if with_reference:
+        shipped, shipped_predictions = reference.load_reference(protocol)
+        runs, predictions = reference.with_reference(runs, predictions, shipped,
+                                                     shipped_predictions)
     if not len(runs):
         raise MerBenchError(f"no complete runs of protocol {protocol} in {where}")
     sources = sorted(set(runs["source"]))
@@ -62,7 +81,11 @@ def table_command(
     data = str(runs["data"].iloc[0])
     table = ranking.ranked(ranking.ranking(runs, predictions), include_test_selected=with_test)
     reported = None if data == "synthetic" else ranking.reported_table(protocol)
-    cells, rules = ranking.paper_table(table, reported)
+    shipped_runs = runs[runs["origin"] == ranking.REFERENCE]
+    missing = reference.not_computed(protocol, source, shipped_runs) if with_reference else None
+    if missing is not None and not with_test:
+        missing = missing[missing["selection"] != ranking.BEST_ON_TEST]
+    cells, rules = ranking.paper_table(table, reported, missing=missing)
     if not len(table):
         raise MerBenchError(f"no configuration of {protocol} on {source} to rank"
                             + ("" if with_test else " under an honest policy "
@@ -85,7 +108,7 @@ def markdown(cells, rules: list[str], caption: str) -> str:
     """A pipe table, its caption above and one footnote line per rule below."""
     header = list(cells.columns)
     lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if c in ("model", "view", "selection", "seeds") else "---:"
+             "|" + "|".join("---" if c in TEXT_COLUMNS else "---:"
                             for c in header) + "|"]
     lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
               for row in cells.itertuples(index=False)]
@@ -101,7 +124,7 @@ def latex(cells, rules: list[str], caption: str) -> str:
     """A booktabs `tabular` (needs \\usepackage{booktabs}): header, the ranked rows, a rule, the
     reported rows; then the caption and one line per rule as footnote-size notes under it (for
     a `table` float: the notes wrap to the text width)."""
-    spec = "".join("l" if c in ("model", "view", "selection", "seeds") else "r"
+    spec = "".join("l" if c in TEXT_COLUMNS else "r"
                    for c in cells.columns)
     lines = [r"% needs \usepackage{booktabs}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(latex_escape(c) for c in cells.columns) + r" \\", r"\midrule"]

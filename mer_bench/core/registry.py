@@ -245,11 +245,14 @@ DATASETS: Registry = Registry("dataset", "mer_bench.datasets",
                               _named_object("mer_bench.data.datasets._common:DatasetInfo"))
 VIEWS: Registry = Registry("view", "mer_bench.views",
                            _named_class("mer_bench.data.preprocess.views:ViewConfig"))
+REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
+                                    _named_object("mer_bench.results.reference:ReferenceSet"))
 
 #: Every registry by the plural `mer-bench list` uses.
 REGISTRIES: dict[str, Registry] = {
     "models": MODELS, "protocols": PROTOCOLS, "sources": SOURCES, "executors": EXECUTORS,
     "policies": POLICIES, "datasets": DATASETS, "views": VIEWS,
+    "reference-sets": REFERENCE_SETS,
 }
 
 

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 BEST_ON_TEST = "best-on-test"
 TEST_SELECTED_MARK = "⚠ best-on-test (test-selected)"
 REPORTED_MARK = "reported"
+#: What the table says where a planned reference run has no result yet.
+NOT_COMPUTED = "not computed yet"
+#: The origin of shipped reference runs (`mer_bench.results.reference`).
+REFERENCE = "reference"
 REPORTED_SELECTION = {"test-selected": "⚠ test-selected", "final-epoch": "final epoch (own code)",
                       "as-published": "as the paper states (not verified)"}
 N_RESAMPLES = 1000
@@ -50,7 +54,11 @@ COMPLETE_STATUSES = ("finished", "imported")
 
 RUN_COLUMNS = ["run_id", "model", "protocol", "source", "data", "view", "selection", "honest",
                "epochs", "seed", "status", "framework", "num_params", "date", "n_classes",
-               "classes", "config_key", "leak_key", "problem"]
+               "classes", "config_key", "leak_key", "problem", "origin"]
+UNRANKED_COLUMNS = ["run_id", "model", "protocol", "source", "selection", "status", "folds",
+                    "started"]
+#: `origin` of the runs of the database being read ("reference": shipped with mer-bench).
+OWN = ""
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -118,6 +126,7 @@ def runs_frame(store: Store) -> pd.DataFrame:
             "n_classes": len(run.classes), "classes": "|".join(run.classes),
             "config_key": run.group_hash, "leak_key": leak_key(run),
             "problem": run_problem(run.selection, run.epochs, framework, honest),
+            "origin": OWN,
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -137,8 +146,7 @@ def unranked_runs(store: Store) -> pd.DataFrame:
                      "source": run.source, "selection": run.selection,
                      "status": status_label(run, done), "folds": f"{done}/{run.n_folds}",
                      "started": run.started_at})
-    return pd.DataFrame(rows, columns=["run_id", "model", "protocol", "source", "selection",
-                                       "status", "folds", "started"])
+    return pd.DataFrame(rows, columns=UNRANKED_COLUMNS)
 
 
 def predictions_frame(store: Store, run_id: str) -> pd.DataFrame:
@@ -218,7 +226,8 @@ def rule_text(selection: str, epochs: int | None, honest: bool) -> str:
         return (f"{BEST_ON_TEST}: per held-out subject, the epoch (of {epochs}) with the best "
                 "accuracy on that subject's own labels (test-set selection; optimistic)")
     if selection == "fixed":
-        what = f"{epochs} epochs" if epochs else "fitted once"
+        what = "fitted once" if epochs is None or pd.isna(epochs) or not epochs \
+            else f"{int(epochs)} epochs"
         return f"fixed: {what}, declared before the run; the held-out subject predicted once"
     if honest:
         return (f"{selection}: chosen on training subjects only (at most {epochs} epochs); the "
@@ -261,7 +270,10 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
         if bad:
             problems[run_id] = reason
     usable = runs[[not bad for bad in has_problem]] if len(runs) else runs
-    for _, group in usable.groupby("config_key", sort=False):
+    # A configuration's seeds come from one database: shipped reference runs are never averaged
+    # with a user's own runs of the same configuration.
+    origins = usable["origin"].fillna(OWN) if "origin" in usable else pd.Series(OWN, usable.index)
+    for _, group in usable.assign(origin=origins).groupby(["origin", "config_key"], sort=False):
         group = group.sort_values("seed")
         try:
             rows.append(_ranking_row(group, predictions, names, n_resamples, seed))
@@ -294,7 +306,7 @@ def _ranking_row(group: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
         "model": first["model"], "source": first["source"], "data": first["data"],
         "view": first["view"], "selection": first["selection"], "honest": bool(first["honest"]),
         "epochs": epochs, "seeds": ",".join(str(s) for s in group["seed"]),
-        "n_seeds": len(group)}
+        "n_seeds": len(group), "origin": first["origin"]}
     for name in names:
         spread = seed_spread([s[name] for s in per_run])
         row[f"{name}_mean"], row[f"{name}_sd"] = spread.mean, spread.sd
@@ -341,6 +353,12 @@ def ranked(table: pd.DataFrame, include_test_selected: bool = False) -> pd.DataF
     return shown
 
 
+def _leak_groups(table: pd.DataFrame) -> list[pd.Series]:
+    """One model configuration under its several policies, within one database (origin)."""
+    origin = table["origin"].fillna(OWN) if "origin" in table else pd.Series(OWN, table.index)
+    return [origin, table["leak_key"]]
+
+
 def policies_side_by_side(table: pd.DataFrame) -> pd.DataFrame:
     """Per model configuration (same data, view and recipe), every policy it was run under, honest
     ones first, with the chance level of each rule and the score above it; where best-on-test
@@ -349,7 +367,7 @@ def policies_side_by_side(table: pd.DataFrame) -> pd.DataFrame:
     if not len(table):
         return pd.DataFrame(rows)
     names = metric_names()
-    for _, group in table.groupby("leak_key", sort=False):
+    for _, group in table.groupby(_leak_groups(table), sort=False):
         group = group.sort_values(["honest", "uf1_mean"], ascending=[False, False])
         best_honest = group[group["honest"]]
         for _, r in group.iterrows():
@@ -373,7 +391,7 @@ def leakage_gaps(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if not len(table):
         return pd.DataFrame(rows)
-    for _, group in table.groupby("leak_key", sort=False):
+    for _, group in table.groupby(_leak_groups(table), sort=False):
         fixed = group[group["selection"] == "fixed"]
         test = group[group["selection"] == BEST_ON_TEST]
         if len(fixed) and len(test):
@@ -445,16 +463,21 @@ def params_text(params: Any) -> str:
 
 
 def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
-                digits: int = 4) -> tuple[pd.DataFrame, list[str]]:
+                digits: int = 4, missing: pd.DataFrame | None = None
+                ) -> tuple[pd.DataFrame, list[str]]:
     """A ranking as a paper prints it: one text row per configuration (model, view, selection,
     epochs, seeds, UF1 and UAR as mean ± sd and their 95% interval, per-dataset means), then the
-    published numbers as their own rows labelled "reported, <how chosen>"; and the footnotes:
-    one line per rule the rows used."""
+    published numbers as their own rows labelled "reported, <how chosen>", then the planned
+    reference runs not computed yet (`missing`, from `reference.not_computed`); and the
+    footnotes: one line per rule the rows used. An `origin` column ("reference" or blank) appears
+    when shipped reference runs are among the rows."""
     names = metric_names()
     datasets = dataset_columns(table) if len(table) else []
+    with_origin = bool(len(table)) and "origin" in table and (table["origin"] == REFERENCE).any()
     rows, rules = [], {}
     for _, r in table.iterrows():
-        row = {"rank": str(r["rank"]), "model": r["model"], "view": r["view"],
+        row = {"rank": str(r["rank"]), "origin": r.get("origin") or "", "model": r["model"],
+               "view": r["view"],
                "selection": r["selection"], "epochs": epochs_text(r["epochs"]),
                "seeds": r["seeds"]}
         for name in names:
@@ -468,7 +491,7 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
     if reported is not None and len(reported):
         for _, r in reported.iterrows():
             how = r.get("selection", "as-published")
-            row = {"rank": "", "model": r["method"], "view": "", "selection":
+            row = {"rank": "", "origin": "", "model": r["method"], "view": "", "selection":
                    f"reported, {how}", "epochs": "", "seeds": ""}
             for name in names:
                 label = metric(name).label
@@ -482,11 +505,27 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
             rows.append(row)
             rules.setdefault(f"reported, {how}", f"reported, {how}: "
                              f"{REPORTED_RULES.get(how, 'as published')}; not reproduced here")
-    columns = ["rank", "model", "view", "selection", "epochs", "seeds"]
+    if missing is not None and len(missing):
+        with_origin = True
+        for _, m in missing.iterrows():
+            row = {"rank": "", "origin": REFERENCE, "model": m["model"], "view": "",
+                   "selection": selection_text(m["selection"]), "epochs": "",
+                   "seeds": m["seeds"]}
+            for name in names:
+                row[metric(name).label] = NOT_COMPUTED
+                row[f"{metric(name).label} 95% CI"] = ""
+            rows.append(row)
+            rules.setdefault(f"{NOT_COMPUTED}: {m['command']}",
+                             f"{NOT_COMPUTED} ({m['model']}, {m['selection']}): {m['command']}")
+    if with_origin:
+        rules.setdefault(REFERENCE, f"{REFERENCE}: computed by mer-bench on public data and "
+                         "shipped with it (results/); `mer-bench reproduce FILE` re-runs one")
+    columns = ["rank", *(["origin"] if with_origin else []), "model", "view", "selection",
+               "epochs", "seeds"]
     for name in names:
         columns += [metric(name).label, f"{metric(name).label} 95% CI"]
     columns += datasets
-    return pd.DataFrame(rows, columns=columns), list(rules.values())
+    return pd.DataFrame(rows, columns=columns).fillna(""), list(rules.values())
 
 
 #: What each published selection means (the reported CSVs' `selection` column).
