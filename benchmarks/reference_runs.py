@@ -60,6 +60,8 @@ def main() -> int:
     parser.add_argument("--store", required=True, help="results database for the runs")
     parser.add_argument("--only", default="", help="comma-separated models (default: all)")
     parser.add_argument("--passes", type=int, default=2, help="1: seed 0 only; 2: then seeds 1-2")
+    parser.add_argument("--rules", default="",
+                        help="comma-separated selection rules to run (default: all planned)")
     parser.add_argument("--gpu", action="store_true", help="also the GPU-sized recipes")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("--export", metavar="DIR",
@@ -75,7 +77,10 @@ def main() -> int:
     flows = flows_digest(args.data_root)
     if args.export:
         return export(args.store, plan(models, args.passes), flows, args.export)
+    rules = [r for r in args.rules.split(",") if r]
     for run in plan(models, args.passes):
+        if rules and run.selection not in rules:
+            continue
         found = None if args.dry_run else stored(args.store, run, flows)
         if found is not None and found[1] == "finished":
             print(f"= {run.model} {run.selection} seed {run.seed}: finished ({found[0]})",

@@ -75,8 +75,11 @@ def load_board(path: str, version: tuple, shipped: bool = True) -> dict:
     """Complete runs and their predictions (the only read of the database per version), with
     mer-bench's shipped reference runs (marked "reference") unless `shipped` is False."""
     board = _read(path, core.OWN)
-    board["shipped"] = shipped
-    database = reference.reference_database() if shipped else None
+    board["shipped"], board["shipped_error"] = shipped, None
+    try:
+        database = reference.reference_database() if shipped else None
+    except MerBenchError as exc:  # a broken reference set must not hide the user's runs
+        board["shipped_error"], database = str(exc), None
     if database is not None:
         ref = _read(str(database), core.REFERENCE)
         runs, predictions = reference.with_reference(board["runs"], board["predictions"],
@@ -316,6 +319,8 @@ def main() -> None:
     except MerBenchError as exc:
         st.error(str(exc))
         return
+    if board["shipped_error"]:
+        st.warning(f"reference runs not shown: {board['shipped_error']}")
     runs_all = board["runs"]
     if not len(runs_all):
         st.info("No complete runs yet: `mer-bench run ...` or `mer-bench import FILE`.")

@@ -106,6 +106,10 @@ CASES = [
     Case("table format", ("table", "--protocol", "megc2019", "--format", "docx"), 2, "unknown table format 'docx'"),
     Case("table of a source without runs", ("table", "--protocol", "megc2019", "--source", "raw"), 2, "--source raw: no complete runs"),
     Case("table into a missing folder", ("table", "--protocol", "megc2019", "-o", "{tmp}/nope/t.md"), 2, "-o {tmp}/nope/t.md: no such folder"),
+    # reference (the shipped runs are hidden in tests: no set is installed for any protocol)
+    Case("reference without a set", ("reference", "--protocol", "casme2"), 2, "no reference set of casme2 on flows is installed"),
+    Case("reference into a missing readme", ("reference", "--readme", "{tmp}/none.md"), 3, "--readme {tmp}/none.md: cannot read it (No such file or directory)"),
+    Case("reference into a readme without markers", ("reference", "--readme", "{tmp}/empty.csv"), 3, "--readme {tmp}/empty.csv: needs one <!-- reference-results:start --> line"),
     # list, check, leaderboard
     Case("list an unknown kind", ("list", "modles"), 2, "unknown list kind 'modles'; did you mean models"),
     Case("check an unknown model", ("check", "htnte"), 2, "unknown model 'htnte'"),

@@ -179,3 +179,28 @@ def test_shipped_files_are_valid_stamped_and_planned():
         assert provenance["command"].startswith("mer-bench run ")
         assert provenance["machine"]["cores"] >= 1 and provenance["machine"]["cpu"]
         assert len(submission.predictions) == 442
+
+
+def test_a_damaged_shipped_file_is_named_and_the_users_runs_still_show(shipped, tmp_path, capsys,
+                                                                       monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import mer_bench_leaderboard
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    (folder / "bad-fixed-s0.json").write_text('{"format": "mer-bench-submission", "version": 2')
+    bad = ReferenceSet(name="bad-set", protocol="megc2019", source="flows", package="",
+                       folder=str(folder), planned=(), data_hint="CLONE", gpu_command="-")
+    monkeypatch.setattr(reference, "reference_sets", lambda protocol=None, source=None: [bad])
+    own = tmp_path / "own.sqlite"
+    fill_store(own)
+    code, _, err = cli(["table", "--protocol", "megc2019", "--store", str(own)], capsys)
+    assert code == 3 and "bad-set" in err and "bad-fixed-s0.json" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("MER_BENCH_STORE", str(own))
+    app = os.path.join(os.path.dirname(mer_bench_leaderboard.__file__), "app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception
+    assert any("bad-fixed-s0.json" in w.value for w in at.warning)
+    assert set(at.table[0].value["model"]) == {"good-net", "weak-net"}

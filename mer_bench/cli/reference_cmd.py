@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from mer_bench.cli import app
-from mer_bench.core.errors import DataError, MerBenchError
+from mer_bench.core.errors import DataError, UsageError
 
 START, END = "<!-- reference-results:start -->", "<!-- reference-results:end -->"
 
@@ -29,23 +29,30 @@ def reference_command(
     rules, best-on-test, the leak, and the published number with how it was chosen."""
     from mer_bench.results import reference
 
+    head = tail = ""
+    if readme is not None:  # the file is checked before anything is computed
+        try:
+            current = readme.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise DataError(f"--readme {readme}: cannot read it ({reason})") from exc
+        if current.count(START) != 1 or current.count(END) != 1 or \
+                current.index(START) > current.index(END):
+            raise DataError(f"--readme {readme}: needs one {START} line followed by one {END} "
+                            "line")
+        head, rest = current.split(START)
+        _, tail = rest.split(END)
     if not reference.reference_sets(protocol, source):
-        raise MerBenchError(f"no reference set of {protocol} on {source} is installed "
-                            "(`mer-bench list reference-sets`)")
+        raise UsageError(f"no reference set of {protocol} on {source} is installed "
+                         "(`mer-bench list reference-sets`; MER_BENCH_REFERENCE=0 hides them)")
     text = markdown(reference.summary(protocol, source), protocol, source)
     if readme is None:
         typer.echo(text, nl=False)
         return
     try:
-        current = readme.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"--readme {readme}: cannot read it ({exc})") from exc
-    if current.count(START) != 1 or current.count(END) != 1 or \
-            current.index(START) > current.index(END):
-        raise DataError(f"--readme {readme}: needs one {START} line followed by one {END} line")
-    head, rest = current.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{text}{END}{tail}", encoding="utf-8")
+        readme.write_text(f"{head}{START}\n{text}{END}{tail}", encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"--readme {readme}: cannot write it ({exc.strerror or exc})") from exc
     typer.echo(f"wrote the reference table into {readme}", err=True)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer_bench.core.errors import MerBenchError
+from mer_bench.core.errors import DataError, MerBenchError
 from mer_bench.core.paths import default_cache_dir
 from mer_bench.results.ranking import REFERENCE, RUN_COLUMNS
 
@@ -157,8 +157,8 @@ def reference_database(sets: list[ReferenceSet] | None = None,
                 with resources.as_file(file) as path:
                     try:
                         import_submission(path, store)
-                    except MerBenchError as exc:
-                        raise MerBenchError(f"reference set {reference.name}: {exc}") from exc
+                    except MerBenchError as exc:  # a damaged file: data, exit 3
+                        raise DataError(f"reference set {reference.name}: {exc}") from exc
         os.replace(temp, target)
     finally:
         for leftover in (temp, f"{temp}-wal", f"{temp}-shm"):
