@@ -18,6 +18,7 @@ import streamlit as st
 from mer_bench.results import ranking as core
 from mer_bench.results import reference
 from mer_bench.core.errors import MerBenchError
+from mer_bench.core.redact import scrub
 from mer_bench.results.export import export_csv
 from mer_bench.results.metrics import metric, metric_names
 from mer_bench.core.paths import default_store_path
@@ -282,7 +283,7 @@ def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> 
     try:
         result = load_compare(path, version, a, b, board["shipped"])
     except MerBenchError as exc:
-        st.error(str(exc))
+        st.error(scrub(str(exc), [path]))
         return
     st.subheader("B minus A (paired bootstrap over subjects)")
     st.table(result)
@@ -317,7 +318,7 @@ def main() -> None:
         version = store_version(path)
         board = load_board(str(path), version, shipped)
     except MerBenchError as exc:
-        st.error(str(exc))
+        st.error(scrub(str(exc), [path]))
         return
     if board["shipped_error"]:
         st.warning(f"reference runs not shown: {board['shipped_error']}")

@@ -18,6 +18,7 @@ import sys
 import typer
 
 from mer_bench.core.errors import MerBenchError
+from mer_bench.core.redact import locations_in, scrub
 
 app = typer.Typer(
     name="mer-bench",
@@ -130,5 +131,8 @@ def click_module():
 
 
 def _fail(message: str, code: int) -> None:
+    # Every failure line passes the one redaction: a database URL given on the command line or
+    # in $MER_BENCH_STORE never shows its password, nor any piece of it, whatever raised.
+    message = scrub(message, locations_in(sys.argv))
     print(" ".join(message.split()), file=sys.stderr)
     sys.exit(code)

@@ -93,7 +93,10 @@ def leaderboard_command(
         Store(store, read_only=True).close()
     else:
         store = str(Path(location).expanduser().resolve())
-        if not Path(store).exists():
+        from mer_bench.results.reference import reference_sets
+
+        # Without a database of one's own, the board still shows mer-bench's reference runs.
+        if not Path(store).exists() and not reference_sets():
             raise MerBenchError(f"no results database at {store}: run a benchmark or import a "
                                 "file first")
     typer.echo(f"leaderboard on http://{address}:{port} for {redact(store)} (Ctrl-C stops it)")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import sqlite3
 import time
@@ -35,6 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError
 
 from mer_bench.core.errors import MerBenchError
+from mer_bench.core.redact import is_url, redact, scrub  # noqa: F401 (is_url: re-exported)
 from mer_bench.results.store import schema
 from mer_bench.results.store.connection import (BUSY_TIMEOUT_S, StoreError, sqlite_events,
                                                   stored_version)
@@ -54,28 +54,6 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 LOCK_KEYS = {"schema": 0x6D65_7262_0001, "import": 0x6D65_7262_0002}
 #: SQLSTATEs of a transaction that may simply be run again (serialization failure, deadlock).
 RETRY_SQLSTATES = ("40001", "40P01")
-#: A password given as a URL parameter (libpq reads `password` and `sslpassword`).
-_PASSWORD_PARAMETER = re.compile(r"((?:[?&])(?:ssl)?password=)[^&#]*", re.IGNORECASE)
-
-
-def is_url(location: str | Path) -> bool:
-    return "://" in str(location)
-
-
-def redact(location: str | Path) -> str:
-    """The location as it may be shown: a URL's password (in its user part, even with unescaped
-    '@', '/' or ':' in it, or as a `password=` parameter) replaced by ***."""
-    location = str(location)
-    if not is_url(location):
-        return location
-    scheme, rest = location.split("://", 1)
-    if "@" in rest:
-        userinfo, host = rest.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        rest = f"{user}:***@{host}" if has_password else f"{user}@{host}"
-    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
-
-
 def sqlite_file(location: str | Path) -> Path | None:
     """The file a location names when it is a SQLite file (a path or a `sqlite:///path` URL)."""
     location = str(location)
@@ -92,7 +70,11 @@ def server_url(location: str) -> URL:
     try:
         url = make_url(location)
     except Exception as exc:  # ArgumentError, or ValueError for a bad port
-        raise StoreError(f"{redact(location)}: not a database URL ({exc})") from None
+        # The parser's message quotes pieces of the URL (a password cut at a delimiter among
+        # them), so it is not shown; the usual cause is.
+        raise StoreError(f"{redact(location)}: not a database URL (write it as "
+                         "dialect://user:password@host:port/database, with @ : / ? # % + and "
+                         "spaces in the password percent-encoded)") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername=POSTGRES_DRIVER)
     return url
@@ -112,7 +94,7 @@ class Store:
         self.path = sqlite_file(location)
         self.url = None if self.path else str(location)
         self.where = str(self.path) if self.path else redact(location)
-        self._secrets = [] if self.path else _secrets(self.url)
+        self._secrets = [] if self.path else [str(location)]
         self.engine = self._connect()
         try:
             self._prepare_when_free()
@@ -279,10 +261,7 @@ class Store:
 
     def _reason(self, exc: BaseException) -> str:
         """The first line of a driver's message, with the URL's password (if any) hidden."""
-        reason = _reason(exc)
-        for secret in self._secrets:
-            reason = reason.replace(secret, "***")
-        return reason
+        return scrub(_reason(exc), self._secrets)
 
     # -- writing ------------------------------------------------------------------------------
     def create_run(self, record: RunRecord) -> str:
@@ -511,22 +490,6 @@ def _require_psycopg(where: str) -> None:
         raise StoreError(f"{where}: a PostgreSQL store needs the psycopg 3 driver: pip install "
                          "'mer-bench[postgres]' (or pip install '.[postgres]' in a checkout)"
                          ) from None
-
-
-def _secrets(location: str) -> list[str]:
-    """The password parts of a URL, as SQLAlchemy and as `redact` read them, longest first, to
-    hide in a driver's messages (not one or two characters: those would mangle the message)."""
-    found = set()
-    try:
-        url = make_url(location)
-        found |= {url.password, *(url.query.get(k) for k in ("password", "sslpassword"))}
-    except Exception:
-        pass
-    rest = location.split("://", 1)[-1]
-    if "@" in rest:
-        found.add(rest.rsplit("@", 1)[0].partition(":")[2])
-    found |= set(m.group(0).split("=", 1)[1] for m in _PASSWORD_PARAMETER.finditer(rest))
-    return sorted((v for v in found if isinstance(v, str) and len(v) > 2), key=len, reverse=True)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
