@@ -252,6 +252,7 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
             view_seconds.update(d.view_seconds)
 
     second_face: dict[int, FaceResult] = {}
+    mean_of: dict[int, np.ndarray | None] = {}
     bar = progress_task("views", total=len(first)) if progress and first else None
     try:
         record(run_tasks(compute_sample, first, workers, bar))
@@ -262,6 +263,7 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
                 f = frames[i]
                 mean = means.get(f.dataset)
                 second_face[i] = second_pass_face(mean)
+                mean_of[i] = mean
                 jobs[i] = _jobs(f, i, labelled, config, cache_root, selections[i], True, mean)
                 todo = _missing(cache, jobs[i])
                 if todo:
@@ -278,18 +280,30 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
     faces.update(second_face)
     fallbacks = [faces[i].fallback for i in range(n)]
 
+    def entry(i: int, label: str) -> dict[str, np.ndarray]:
+        """Sample i's cached arrays of `label`; computed again here when the entry proved
+        damaged (named in a warning by the cache) or was removed since."""
+        job = next(j for j in jobs[i] if j.label == label)
+        arrays = cache.load(job.stage, job.key)
+        if arrays is None:
+            record([compute_sample(_SampleTask(
+                i, frames[i], config, cache_root, (job,),
+                need_box=isinstance(job.view, LandmarksView), second_pass=i in mean_of,
+                mean_landmarks=mean_of.get(i)))])
+            arrays = cache.load(job.stage, job.key)
+        return _entry(arrays, job.stage, job.key, frames[i])
+
     t_assemble = time.perf_counter()
     result: dict[str, ViewArrays] = {}
     for label, view in labelled.items():
         keys = [next(j.key for j in jobs[i] if j.label == label) for i in range(n)]
-        stage = next(j.stage for j in jobs[0] if j.label == label) if n else ""
         folder = set_folder(Path(cache_dir), label, set_key(label, view, keys))
         opened = open_set(folder, view)
         if opened is None:
             notes = [apex_notes(frames[i]) if selections[i][label] is None
                      else selections[i][label].notes for i in range(n)]  # type: ignore[union-attr]
             opened = write_set(folder, label, view, [f.key for f in frames],
-                               lambda i, s=stage, k=keys: _entry(cache, s, k[i], frames[i]),
+                               lambda i, lb=label: entry(i, lb),
                                fallbacks, notes)
         result[label] = opened
     assemble = time.perf_counter() - t_assemble
@@ -305,9 +319,9 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
     return ViewsResult(result, fallbacks, summary)
 
 
-def _entry(cache: ArrayCache, stage: str, key: str, frames: SampleFrames) -> dict[str, np.ndarray]:
+def _entry(arrays: dict[str, np.ndarray] | None, stage: str, key: str, frames: SampleFrames
+           ) -> dict[str, np.ndarray]:
     """A sample's cached view arrays as {"data": ..., extras}; flow28's entry renamed to match."""
-    arrays = cache.load(stage, key)
     if arrays is None:
         raise DataError(f"sample {frames.key}: cached {stage} entry {key} vanished while "
                         "assembling (cache folder removed during the run?)")

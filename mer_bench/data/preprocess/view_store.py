@@ -3,8 +3,9 @@
 Per-sample results live in the per-sample cache (`ArrayCache`, one .npz per sample and view) so
 that a changed frame recomputes one sample. A run's sample set is then assembled, once, into a
 folder `<cache>/views/<label>-<set key>/` holding `data.npy` (N, ...) and one .npy per extra
-per-sample array, plus `meta.json` (the view, sample keys, fallbacks and notes), written last. The
-set key hashes the per-sample keys in order, so the same samples and configuration find the folder
+per-sample array, plus `meta.json` (the view, sample keys, fallbacks, notes, and every file's
+size and sha256), written last; the folder is built under a temporary name and renamed into
+place under a lock, and verified against `meta.json` each time it is opened. The set key hashes the per-sample keys in order, so the same samples and configuration find the folder
 again and open it without reading any sample. Arrays are written sample by sample through a file
 handle (never held whole in memory) and opened with `np.load(mmap_mode="r")`: indexing a batch
 reads only that batch's rows from disk.
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from mer_bench.core.cache_files import (
+    check_manifest,
+    folder_lock,
+    install_folder,
+    remove_leftovers,
+    temporary_folder,
+    tree_manifest,
+    usable_folder,
+    write_failed,
+)
 from mer_bench.core.cards import stable_hash
+from mer_bench.core.errors import DataError
 from mer_bench.data.preprocess.views import View
 
 log = logging.getLogger(__name__)
@@ -91,21 +101,53 @@ def set_folder(root: Path, label: str, key: str) -> Path:
 
 
 def open_set(folder: Path, view: View) -> ViewArrays | None:
-    """The assembled set in `folder`, memory-mapped; None when absent or incomplete."""
-    meta_path = Path(folder) / META
-    if not meta_path.is_file():
-        return None
+    """The assembled set in `folder`, memory-mapped and verified (shapes, sample count, every
+    file's size and sha256 against its `meta.json`); None when absent. A folder that does not
+    verify is named in a warning and None is returned: the caller assembles it again."""
+    opened, problem = _open(Path(folder), view)
+    if problem is not None and problem != ABSENT:
+        log.warning("view set %s is incomplete or damaged (%s): assembling it again", folder,
+                    problem)
+    return opened
+
+
+#: What `_open` says of a folder that does not exist.
+ABSENT = "absent"
+
+
+def _open(folder: Path, view: View) -> tuple[ViewArrays | None, str | None]:
+    """(the set, None) when `folder` verifies, else (None, what is wrong)."""
+    meta_path = folder / META
+    if not folder.exists():
+        return None, ABSENT
     try:
         meta = json.loads(meta_path.read_text())
-        data = np.load(Path(folder) / f"{DATA}.npy", mmap_mode="r")
-        extras = {name: np.load(Path(folder) / f"{name}.npy") for name in meta["extras"]}
-    except (OSError, ValueError, KeyError):
-        return None
-    if len(data) != len(meta["samples"]):
-        return None
+    except FileNotFoundError:
+        return None, f"no {META}"
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable {META} ({exc})"
+    try:
+        files = meta["files"]
+        n = len(meta["samples"])
+    except (KeyError, TypeError):
+        return None, f"{META} lists no checksums (written by an earlier mer-bench)"
+    problem = check_manifest(folder, files, skip=(META,))
+    if problem is not None:
+        return None, problem
+    try:
+        data = np.load(folder / f"{DATA}.npy", mmap_mode="r")
+        extras = {name: np.load(folder / f"{name}.npy") for name in meta["extras"]}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        return None, f"unreadable arrays ({exc})"
+    if list(data.shape) != meta["shape"] or str(data.dtype) != meta["dtype"] or len(data) != n:
+        return None, (f"{DATA}.npy is {tuple(data.shape)} {data.dtype}, {META} says "
+                      f"{tuple(meta['shape'])} {meta['dtype']} for {n} samples")
+    short = sorted(name for name, values in extras.items() if len(values) != n)
+    if short:
+        return None, f"{short[0]}.npy does not hold {n} samples"
     return ViewArrays(meta["label"], view, data, extras, list(meta["samples"]),
-                      list(meta["fallbacks"]), [tuple(n) for n in meta["notes"]], Path(folder),
-                      meta)
+                      list(meta["fallbacks"]), [tuple(x) for x in meta["notes"]], folder,
+                      meta), None
 
 
 def _write_header(handle: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -118,10 +160,30 @@ def write_set(folder: Path, label: str, view: View, samples: Sequence[str],
               load: Callable[[int], dict[str, np.ndarray]], fallbacks: Sequence[str],
               notes: Sequence[tuple[str, ...]]) -> ViewArrays:
     """Assemble `load(i)` (each sample's arrays, {"data": ..., extras}) for i = 0..N-1 into
-    `folder`, streaming `data` to disk one sample at a time; atomic (temporary folder, renamed)."""
+    `folder`, streaming `data` to disk one sample at a time. Under the folder's lock, into a
+    temporary folder renamed into place when complete (with every file's checksum in
+    `meta.json`): runs started at once assemble it once and never see half of it."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    usable_folder(folder.parent)
+    with folder_lock(folder):
+        opened, _ = _open(folder, view)  # assembled by another process meanwhile
+        if opened is not None:
+            return opened
+        remove_leftovers(folder)
+        try:
+            _assemble(folder, label, view, samples, load, fallbacks, notes)
+        except OSError as exc:
+            raise write_failed(Path(exc.filename or folder), exc) from None
+    opened, problem = _open(folder, view)
+    if opened is None:  # written and checked under the lock: the file system failed us
+        raise DataError(f"view set {folder} does not verify after assembling ({problem})")
+    return opened
+
+
+def _assemble(folder: Path, label: str, view: View, samples: Sequence[str],
+              load: Callable[[int], dict[str, np.ndarray]], fallbacks: Sequence[str],
+              notes: Sequence[tuple[str, ...]]) -> None:
+    tmp = temporary_folder(folder)
     n = len(samples)
     try:
         first = load(0) if n else {"data": np.zeros((0,), np.float32)}
@@ -143,16 +205,11 @@ def write_set(folder: Path, label: str, view: View, samples: Sequence[str],
         meta = {"label": label, "view": view.name, "params": view.params(),
                 "view_hash": view.hash(), "shape": [n, *shape], "dtype": str(dtype),
                 "extras": sorted(extras), "samples": list(samples),
-                "fallbacks": list(fallbacks), "notes": [list(x) for x in notes]}
+                "fallbacks": list(fallbacks), "notes": [list(x) for x in notes],
+                "files": tree_manifest(tmp)}
         (tmp / META).write_text(json.dumps(meta, indent=1))
-        if folder.exists():  # an incomplete folder from an interrupted run
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        install_folder(tmp, folder)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)  # gone unless assembling failed
     log.info("view %s: %d samples assembled into %s (%.1f MB)", label, n, folder,
              n * int(np.prod(shape)) * np.dtype(dtype).itemsize / 1e6)
-    opened = open_set(folder, view)
-    assert opened is not None
-    return opened

@@ -19,6 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from mer_bench.core.cache_files import (check_manifest, folder_lock, install_folder,
+                                        remove_leftovers, temporary_folder, tree_manifest,
+                                        usable_folder, write_failed)
 from mer_bench.core.cards import stable_hash
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
@@ -34,8 +37,11 @@ from mer_bench.data.synth.writers import DATASET_DIRS
 
 log = logging.getLogger(__name__)
 
-#: Written last into a generated tree; a tree without it is incomplete and is regenerated.
+#: Written last into a generated tree: its parameters, clip count and every file's size and
+#: sha256. A tree without it, or that differs from it, is incomplete and is generated again.
 MARKER = "COMPLETE.json"
+#: Frame files of the three layouts (CASME II and SAMM jpg, SMIC-HS bmp): a clip is a folder of them.
+FRAME_SUFFIXES = (".jpg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -69,35 +75,95 @@ def demo_dir(cache_dir: Path, config: SynthConfig) -> Path:
 
 
 def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) -> Path:
-    """Generate the demo trees unless a complete copy is cached; returns their folder."""
+    """The demo trees of `config`, generated unless a complete copy is cached; their folder.
+
+    Safe when several runs start at once on one cache: one process generates, into a temporary
+    folder beside the target renamed into place when complete, under the target's lock; the
+    others wait for it and reuse its trees. A cached tree is used only when it holds exactly the
+    files its marker lists, with their checksums, and the marker's clip count; an incomplete or
+    damaged one is generated again, with a notice naming it.
+    """
     root = demo_dir(cache_dir, config)
-    if (root / MARKER).is_file():
+    if verify_demo(root, config) is None:
         return root
-    if root.exists():  # a half-written tree from an interrupted run
-        shutil.rmtree(root)
+    usable_folder(root.parent)
+    with folder_lock(root):
+        problem = verify_demo(root, config)  # another process may have generated it meanwhile
+        if problem is None:
+            return root
+        remove_leftovers(root)
+        if root.exists() or root.is_symlink():
+            log.warning("the cached demo %s is incomplete or damaged (%s): generating it again",
+                        root, problem)
+        _generate_into(root, config, progress)
+    problem = verify_demo(root, config)
+    if problem is not None:  # written and checked under the lock: the file system failed us
+        raise DataError(f"the demo generated into {root} does not verify ({problem})")
+    return root
+
+
+def verify_demo(root: Path, config: SynthConfig) -> str | None:
+    """None when `root` is a complete demo of `config`; else what is wrong, in a few words."""
+    marker = root / MARKER
+    if not root.is_dir():
+        return "absent" if not (root.exists() or root.is_symlink()) else "not a folder"
+    try:
+        meta = json.loads(marker.read_text())
+    except FileNotFoundError:
+        return f"no {MARKER}: an interrupted generation"
+    except (OSError, ValueError) as exc:
+        return f"unreadable {MARKER} ({exc})"
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+        return f"{MARKER} lists no checksums (written by an earlier mer-bench)"
+    expected = {"subjects": config.subjects, "seed": config.seed,
+                "difficulty": config.difficulty, "clips_per_subject": config.clips_per_subject}
+    if meta.get("config") != expected or meta.get("generator") != GENERATOR_VERSION:
+        return f"{MARKER} describes another demo"
+    clips = _clip_count(root, meta)
+    if clips != meta.get("clips"):
+        return f"{clips} clips with frames, the marker says {meta.get('clips')}"
+    return check_manifest(root, meta["files"], skip=(MARKER,))
+
+
+def _clip_count(root: Path, meta: dict[str, Any]) -> int:
+    """Clip folders (the folders that hold frames) listed in the marker's files."""
+    return len({str(Path(rel).parent) for rel in meta["files"]
+                if Path(rel).suffix.lower() in FRAME_SUFFIXES})
+
+
+def _generate_into(root: Path, config: SynthConfig, progress: bool) -> None:
+    """Generate the trees into a temporary folder beside `root`, then rename it into place."""
     start = time.perf_counter()
     log.info("generating the synthetic demo (%d subjects, %s) into %s", config.subjects,
              config.difficulty, root)
+    building = temporary_folder(root)
     bar = progress_task("generating the demo", None) if progress else None
 
     def report(done: int, total: int) -> None:
         bar.update(completed=done, total=total)
 
     try:
-        records = generate(root, subjects=config.subjects, seed=config.seed,
-                           difficulty=config.difficulty,
-                           clips_per_subject=config.clips_per_subject,
-                           progress=report if bar is not None else None)
+        try:
+            records = generate(building, subjects=config.subjects, seed=config.seed,
+                               difficulty=config.difficulty,
+                               clips_per_subject=config.clips_per_subject,
+                               progress=report if bar is not None else None)
+            (building / MARKER).write_text(json.dumps({
+                "config": {"subjects": config.subjects, "seed": config.seed,
+                           "difficulty": config.difficulty,
+                           "clips_per_subject": config.clips_per_subject},
+                "generator": GENERATOR_VERSION, "clips": len(records),
+                "seconds": round(time.perf_counter() - start, 2),
+                "files": tree_manifest(building, skip=(MARKER,)),
+            }, indent=1))
+        except OSError as exc:
+            raise write_failed(Path(exc.filename or building), exc) from None
+        finally:
+            if bar is not None:
+                bar.close()
+        install_folder(building, root)
     finally:
-        if bar is not None:
-            bar.close()
-    (root / MARKER).write_text(json.dumps({
-        "config": {"subjects": config.subjects, "seed": config.seed, "difficulty": config.difficulty,
-                   "clips_per_subject": config.clips_per_subject},
-        "generator": GENERATOR_VERSION, "clips": len(records),
-        "seconds": round(time.perf_counter() - start, 2),
-    }, indent=2))
-    return root
+        shutil.rmtree(building, ignore_errors=True)  # gone unless generation failed
 
 
 class DemoSource(Source):

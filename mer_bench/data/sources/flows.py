@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,13 +177,20 @@ def cached_face_points(paths: list[Path], digest: str, cache_dir: Path,
     a reproduction does not detect the faces again); an unreadable cache entry is recomputed."""
     name = FACE_POINT_METHODS[method].replace(":", "-")
     path = cache_dir / "flows-points" / f"{name}-{digest}.npz"
+    damaged = ""
     try:
-        with np.load(path) as cached:
+        with np.load(path, allow_pickle=False) as cached:
             points, fallback = cached["points"], cached["fallback"]
         if points.shape == (len(paths), 5, 2) and fallback.shape == (len(paths),):
             return points.astype(np.float32), fallback.astype(bool)
-    except (OSError, ValueError, KeyError, EOFError):
-        pass  # absent or damaged: computed again below
+        damaged = f"points {points.shape}, fallback {fallback.shape} for {len(paths)} faces"
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # not cached yet (or no usable cache folder: then it is not cached at all)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        damaged = f"{type(exc).__name__}: {exc}"
+    if damaged:
+        log.warning("cached face points %s are damaged (%s): finding them again", path,
+                    " ".join(damaged.split()))
     points, fallback = face_points(paths, method)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

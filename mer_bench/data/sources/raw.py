@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from mer_bench.core.cache_files import usable_folder
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
 from mer_bench.data.naming import sample_key
@@ -136,6 +137,7 @@ class RawSource(Source):
         """The view's arrays of the samples: flow28 as InputArrays (the standard pipeline),
         every other view memory-mapped (`mer_bench.data.preprocess.view_pipeline`)."""
         frames = self.sample_frames(samples)
+        usable_folder(self.cache_dir)  # a file or a read-only folder: one line, before any work
         if view is None or view.name == "flow28":
             result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
                                   progress=self.progress)
