@@ -21,7 +21,7 @@ from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, D
                                    FlowOption,
                                    build_source_options, check_output_file, open_store,
                                    require_known)
-from mer_bench.core.errors import RunInterrupted, UsageError
+from mer_bench.core.errors import RunInterrupted, RunStoreFailed, UsageError
 
 
 @app.command("run")
@@ -149,6 +149,8 @@ def run_command(
             except RunInterrupted as exc:
                 raise RunInterrupted(exc.run_id, exc.done, exc.total,
                                      f"mer-bench run --resume {exc.run_id}{where}") from None
+            except RunStoreFailed as exc:
+                raise exc.with_resume(f"mer-bench run --resume {exc.run_id}{where}") from None
     if experiment:
         print_experiment(result, console)
     else:
@@ -217,6 +219,8 @@ def _run_experiment(config: Any, seeds: list[int] | None, store, resume: str | N
         which = resume or experiment_id
         raise RunInterrupted(exc.run_id, exc.done, exc.total,
                              f"mer-bench run --resume {which}{where}") from None
+    except RunStoreFailed as exc:
+        raise exc.with_resume(f"mer-bench run --resume {resume or experiment_id}{where}") from None
 
 
 #: CLI flag of each selection-policy option, for messages.

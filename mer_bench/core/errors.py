@@ -58,3 +58,26 @@ class RunInterrupted(MerBenchError):
         resume = resume or f"mer-bench run --resume {run_id}"
         super().__init__(f"interrupted: run {run_id} stopped with {done}/{total} folds stored; "
                          f"resume it with: {resume}")
+
+
+class RunStoreFailed(MerBenchError):
+    """The results database failed while a run was storing its folds (a full disk, a server that
+    went away): every fold committed before is kept, nothing of the fold being written. The run
+    is marked interrupted where the database still took that write; otherwise it stays
+    'running', which readers show as stopped once its process is gone. Either way `--resume`
+    continues it (exit code 1)."""
+
+    exit_code = 1
+
+    def __init__(self, run_id: str, done: int, total: int, cause: str, marked: bool,
+                 resume: str | None = None) -> None:
+        self.run_id, self.done, self.total = run_id, done, total
+        self.cause, self.marked = cause, marked
+        resume = resume or f"mer-bench run --resume {run_id}"
+        state = "marked interrupted" if marked else "not marked (the database took no write)"
+        super().__init__(f"{cause}; run {run_id} stopped with {done}/{total} folds stored, "
+                         f"{state}; when the database works again, resume it with: {resume}")
+
+    def with_resume(self, resume: str) -> RunStoreFailed:
+        """The same failure, with the command that resumes it spelled out in full."""
+        return RunStoreFailed(self.run_id, self.done, self.total, self.cause, self.marked, resume)

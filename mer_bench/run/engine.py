@@ -10,6 +10,7 @@ before the next is reported, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
@@ -28,7 +29,7 @@ import torch
 import mer_bench
 from mer_bench.core import progress, registry
 from mer_bench.core.cards import ModelSpec, Recipe
-from mer_bench.core.errors import MerBenchError, RunInterrupted, UsageError
+from mer_bench.core.errors import MerBenchError, RunInterrupted, RunStoreFailed, UsageError
 from mer_bench.run.eta import SAY_ABOVE_S, Estimate, estimate_run, eta_line
 from mer_bench.run.executors import Executor, RunContext, make_executor
 from mer_bench.run.folds import make_folds
@@ -38,7 +39,7 @@ from mer_bench.data.resolve import resolve_protocol_data
 from mer_bench.run.selection import SelectionPolicy, make_policy
 from mer_bench.run.selection.wrap import RecordHeldOut
 from mer_bench.data.sources import identity_of, make_source, source_options
-from mer_bench.results.store import FoldRecord, RunRecord, Store, new_run_id
+from mer_bench.results.store import FoldRecord, RunRecord, Store, StoreError, new_run_id
 from mer_bench.results.summary import RunSummary, summarize_run
 from mer_bench.run.training import FoldTask, FoldTrace
 
@@ -458,21 +459,28 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
                   wall_before + time.perf_counter() - started)
         raise RunInterrupted(run_id, _stored_folds(store, run_id, stored[0]),
                              len(run.tasks)) from None
-    except BaseException:
+    except BaseException as exc:
+        if storage_failure(exc):
+            raise _store_failed(store, targets, exc, stored[0], len(run.tasks),
+                                wall_before + time.perf_counter() - started) from None
         for target in targets:
             _stop(store, target.run_id, "failed", wall_before + time.perf_counter() - started)
         raise
     finally:
         tracker.close()
     wall = wall_before + time.perf_counter() - started
-    for target in targets:
-        record = store.run(target.run_id)
-        provenance = {**record.provenance, **run.provenance, "executor": run.executor.describe()}
-        if estimate is not None:
-            provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
-                time.perf_counter() - started, 3), "folds": len(todo)}
-        store.update_run(target.run_id, provenance=provenance)
-        store.set_status(target.run_id, "finished", wall_seconds=round(wall, 3))
+    try:
+        for target in targets:
+            record = store.run(target.run_id)
+            provenance = {**record.provenance, **run.provenance,
+                          "executor": run.executor.describe()}
+            if estimate is not None:
+                provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
+                    time.perf_counter() - started, 3), "folds": len(todo)}
+            store.update_run(target.run_id, provenance=provenance)
+            store.set_status(target.run_id, "finished", wall_seconds=round(wall, 3))
+    except StoreError as exc:  # every fold is stored; a resume only marks it finished
+        raise _store_failed(store, targets, exc, stored[0], len(run.tasks), wall) from None
     log.info("run %s finished in %.1f s", run_id, wall)
     return summarize_run(store, run_id, config.device)
 
@@ -547,9 +555,37 @@ def _stored_folds(store: Store, run_id: str, counted: int) -> int:
         return counted
 
 
-def _stop(store: Store, run_id: str, status: str, wall: float) -> None:
-    """Record why a run stopped without losing what it stored (never raises over the cause)."""
+def _stop(store: Store, run_id: str, status: str, wall: float) -> bool:
+    """Record why a run stopped without losing what it stored (never raises over the cause);
+    whether the database took the write."""
     try:
         store.set_status(run_id, status, wall_seconds=round(wall, 3))
-    except Exception:  # the database may be what failed; the original error matters more
-        log.exception("could not mark run %s as %s", run_id, status)
+    except Exception as exc:  # the database may be what failed; the original error matters more
+        log.debug("could not mark run %s as %s: %s", run_id, status,
+                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return False
+    return True
+
+
+#: OSError numbers of a store (or the weights beside it) that cannot take a write: full disk,
+#: quota, file size limit, read-only file system, I/O error.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether `exc` is the results database (or the disk it and the weights are on) failing,
+    not the run's own code: the run stops, resumable, instead of being marked failed."""
+    return isinstance(exc, StoreError) or (isinstance(exc, OSError)
+                                           and exc.errno in STORAGE_ERRNOS)
+
+
+def _store_failed(store: Store, targets: list[_Target], exc: BaseException, counted: int,
+                  total: int, wall: float) -> RunStoreFailed:
+    """The one-line error of a run whose store failed: marked interrupted where the database
+    still takes a write (each of its runs), resumable in any case."""
+    tried = [_stop(store, t.run_id, "interrupted", wall) for t in targets]  # each, not all()'s first
+    marked = all(tried)
+    cause = str(exc) if isinstance(exc, StoreError) else (
+        f"{exc.filename or store.where}: {exc.strerror or exc}")
+    run_id = targets[0].run_id
+    return RunStoreFailed(run_id, _stored_folds(store, run_id, counted), total, cause, marked)

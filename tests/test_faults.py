@@ -1,0 +1,197 @@
+"""Faults from outside mer-bench while a run trains: the results database fails (a full disk, a
+PostgreSQL server stopped), the driver is stopped (SIGTERM) or killed (SIGKILL). Each ends the
+run with one line and no traceback, keeps every committed fold, leaves the run resumable and
+leaves no process behind.
+
+A full disk is a file-size limit (RLIMIT_FSIZE) on a forked writer; a stopped server is a
+throwaway PostgreSQL cluster of the test's own, stopped with `pg_ctl stop -m immediate`; signals
+go to a `mer-bench run --executor local --workers 2` started in a session of its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mer_bench.core.errors import RunStoreFailed
+from mer_bench.data.sources import source_options
+from mer_bench.results.store import Store, StoreError
+from mer_bench.run.engine import RunConfig, run_benchmark
+
+FORK = multiprocessing.get_context("fork")  # the child inherits the registered test model
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def flows_argv(model: str, flows: Path, store: str, *extra: str) -> list[str]:
+    return ["run", "--model", model, "--source", "flows", "--data-root", str(flows),
+            "--executor", "sequential", "--epochs", "1", "--device", "cpu", "--store", store,
+            "-q", *extra]
+
+
+def _cli_child(argv: list[str], out_path: str, file_limit: int | None, patch) -> None:
+    """`mer-bench ARGV` in a forked child, its stdout and stderr into `out_path`."""
+    stream = open(out_path, "w", buffering=1)
+    os.dup2(stream.fileno(), 1)
+    os.dup2(stream.fileno(), 2)
+    sys.stdout = sys.stderr = stream
+    if patch is not None:
+        patch()
+    if file_limit is not None:  # a full disk: no file of this process grows past the limit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+    sys.argv = ["mer-bench", *argv]
+    from mer_bench.cli import main
+
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    stream.flush()
+    os._exit(code)
+
+
+def cli_in_child(argv: list[str], tmp_path: Path, file_limit: int | None = None, patch=None,
+                 timeout: float = 180) -> tuple[int, str]:
+    out = tmp_path / "child.out"
+    child = FORK.Process(target=_cli_child, args=(argv, str(out), file_limit, patch))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail(f"mer-bench {' '.join(argv)} still running after {timeout} s")
+    return child.exitcode, out.read_text()
+
+
+def _warm_torch() -> None:
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def test_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, tiny_model, flows_dir):
+    """The store's file cannot grow past 300 kB: a few folds are stored, then the write fails.
+    One line names the database, the run and how to resume; no traceback; the run, which the
+    database could not mark, reads as stopped and resumes to all 68 folds."""
+    _warm_torch()
+    store = str(tmp_path / "results.sqlite")
+    with Store(store):
+        pass  # the schema, before the limit
+    code, out = cli_in_child(flows_argv(tiny_model, flows_dir, store), tmp_path,
+                             file_limit=300_000)
+    assert code == 1, out
+    assert "Traceback" not in out
+    (last,) = out.strip().splitlines()
+    assert last.startswith(f"error: {store}: could not write (")
+    assert "folds stored, not marked (the database took no write)" in last
+    with Store(store) as db:
+        (run,) = db.runs()
+        done = len(db.finished_folds(run.run_id))
+    assert 0 < done < 68 and f"run {run.run_id} stopped with {done}/68 folds stored" in last
+    assert last.endswith(f"resume it with: mer-bench run --resume {run.run_id} --store {store}")
+    assert run.status == "running"  # nothing could mark it; its process is gone
+    from mer_bench.results.run_status import resumable, status_label
+
+    assert resumable(run, done) and status_label(run, done).startswith("stopped (process gone)")
+    code, out = cli_in_child(["run", "--resume", run.run_id, "--store", store, "-q"], tmp_path)
+    assert code == 0, out
+    with Store(store, read_only=True) as db:
+        assert db.run(run.run_id).status == "finished"
+        assert len(db.finished_folds(run.run_id)) == 68
+
+
+def test_store_failing_while_it_still_takes_writes_marks_the_run_interrupted(
+        tmp_path, tiny_model, flows_dir, monkeypatch):
+    """A fold the database refuses (here the fourth) while it still takes other writes: the run
+    is marked interrupted with its three folds, and the error says so."""
+    store = Store(tmp_path / "results.sqlite")
+    original = Store.add_fold
+
+    def add_fold(self, run_id, fold):
+        if fold.fold_index == 3:
+            raise StoreError(f"{self.where}: could not write (the disk went away)")
+        original(self, run_id, fold)
+
+    monkeypatch.setattr(Store, "add_fold", add_fold)
+    config = RunConfig(model=tiny_model, protocol="megc2019", source="flows", device="cpu",
+                       executor="sequential", epochs=1,
+                       source_options=source_options("flows", data_root=flows_dir))
+    with pytest.raises(RunStoreFailed) as caught:
+        run_benchmark(config, store)
+    (run,) = store.runs()
+    assert run.status == "interrupted" and store.finished_folds(run.run_id) == {0, 1, 2}
+    assert str(caught.value) == (
+        f"{store.where}: could not write (the disk went away); run {run.run_id} stopped with "
+        f"3/68 folds stored, marked interrupted; when the database works again, resume it "
+        f"with: mer-bench run --resume {run.run_id}")
+    store.close()
+
+
+def _pause_after_fold(ready, go, fold: int):
+    """In the child: after fold `fold` is committed, say so and wait for the parent."""
+    def patch() -> None:
+        original = Store.add_fold
+
+        def add_fold(self, run_id, record):
+            original(self, run_id, record)
+            if record.fold_index == fold:
+                ready.set()
+                go.wait(60)
+
+        Store.add_fold = add_fold
+    return patch
+
+
+@pytest.mark.slow
+def test_postgres_server_stopped_mid_run(tmp_path, tiny_model, flows_dir):
+    """A throwaway cluster stopped with `-m immediate` after fold 4: the run ends with one line,
+    keeps its 5 folds, and resumes once the server is back."""
+    from _postgres import server_or_skip
+
+    _warm_torch()
+    server = server_or_skip()  # a cluster of this test's own: it is stopped mid-run
+    try:
+        name = server.create_database()
+        with server.admin() as conn:  # the fixture's cluster commits asynchronously (fast)
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
+        url = server.url(name)
+        ready, go = FORK.Event(), FORK.Event()
+        out = tmp_path / "child.out"
+        child = FORK.Process(target=_cli_child, args=(
+            flows_argv(tiny_model, flows_dir, url), str(out), None, _pause_after_fold(ready, go, 4)))
+        child.start()
+        assert ready.wait(120), out.read_text()
+        server.stop()  # pg_ctl stop -m immediate
+        go.set()
+        child.join(120)
+        text = out.read_text()
+        assert child.exitcode == 1, text
+        assert "Traceback" not in text
+        (last,) = text.strip().splitlines()
+        assert last.startswith("error: ") and "folds stored, not marked" in last, last
+        assert "wr1ter-S3cret" not in text  # the URL's password never shows
+        restart = server._as_user([server.pg_ctl, "-D", server.data, "-l", server.log_path, "-w",
+                                   "start"])
+        assert restart.returncode == 0, restart.stderr
+        with Store(url) as db:
+            (run,) = db.runs()
+            assert db.finished_folds(run.run_id) == set(range(5))
+            assert f"run {run.run_id} stopped with 5/68 folds stored" in last
+            assert run.status == "running"
+        code, text = cli_in_child(["run", "--resume", run.run_id, "--store", url, "-q"], tmp_path)
+        assert code == 0, text
+        with Store(url, read_only=True) as db:
+            assert db.run(run.run_id).status == "finished"
+            assert len(db.finished_folds(run.run_id)) == 68
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
