@@ -6,12 +6,16 @@ import os
 import sys
 
 
-def cli(argv: list[str], capsys, columns: int = 300) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of `mer-bench ARGV` run through the console entry point."""
+def cli(argv: list[str], capsys, columns: int | None = 300) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of `mer-bench ARGV` run through the console entry point
+    (`columns=None`: no $COLUMNS, as in a pipe)."""
     from mer_bench.cli import main
 
     old, old_columns = sys.argv, os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(columns)  # rich wraps tables to the terminal width
+    if columns is None:
+        os.environ.pop("COLUMNS", None)
+    else:
+        os.environ["COLUMNS"] = str(columns)  # rich wraps tables to the terminal width
     sys.argv = ["mer-bench", *argv]
     try:
         main()

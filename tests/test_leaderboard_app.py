@@ -294,3 +294,20 @@ def test_confusion_numbers_are_light_on_dark_cells():
     color = text["encoding"]["color"]
     assert color["condition"]["value"] == "white" and color["value"] == "black"
     assert "45" in color["condition"]["test"]  # half the largest count
+
+
+def test_the_board_is_launched_with_a_viewers_toolbar():
+    """No Deploy button: `mer-bench leaderboard` passes client.toolbarMode=viewer, and
+    Streamlit's own command-line parser reads it as that option."""
+    from streamlit import config
+    from streamlit.web import cli as streamlit_cli
+
+    from mer_bench.cli.leaderboard_cmd import streamlit_command
+
+    command = streamlit_command("/tmp/results.sqlite", 8765, "127.0.0.1")
+    run = command.index("run")
+    assert command[run - 2:run] == ["-m", "streamlit"]
+    parsed = streamlit_cli.main_run.make_context("run", command[run + 1:]).params
+    assert parsed["client_toolbarMode"] == "viewer"
+    assert parsed["server_port"] == 8765 and parsed["server_headless"] is True
+    assert '"viewer"' in config._config_options_template["client.toolbarMode"].description

@@ -133,6 +133,9 @@ def test_leaderboard_in_chromium(server, tmp_path):
             sync_api.expect(not_ranked).to_contain_text("no epoch to choose from")
             sync_api.expect(not_ranked).to_contain_text("incomplete: 5/68 folds stored")
             sync_api.expect(page.get_by_text("Reported in papers", exact=False)).to_be_visible()
+            # a viewer's toolbar: no Deploy button (client.toolbarMode=viewer)
+            sync_api.expect(page.locator('[data-testid="stAppDeployButton"]')).to_have_count(0)
+            sync_api.expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
             sync_api.expect(page.locator("body")).to_contain_text("0.8603")
             page.screenshot(path=str(tmp_path / "ranking.png"), full_page=True)
 

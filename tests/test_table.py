@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from _cli import cli
-from leaderboard_fixtures import fill_store
+from leaderboard_fixtures import add_fixture_run, fill_store
 
 from mer_bench.results.metrics import score
-from mer_bench.results.ranking import load, ranked, ranking
+from mer_bench.results.ranking import load, ranked, ranking, rule_text
 from mer_bench.results.store import Store
 from mer_bench_leaderboard import tables
 
@@ -109,3 +109,29 @@ def test_csv_has_the_rule_of_each_row_and_demo_runs_apart(store, capsys):
 def test_bad_table_requests_get_one_line(store, capsys, argv, code, words):
     got, out, err = cli(["table", *argv, "--store", store[0]], capsys)
     assert got == code and err.count("\n") == 1 and words in err and not out
+
+
+def test_an_estimator_beside_networks_gets_its_own_words_in_the_footnote(tmp_path, capsys,
+                                                                          megc_manifest):
+    path = tmp_path / "results.sqlite"
+    with Store(path) as s:
+        add_fixture_run(s, megc_manifest, "svm-hoof", "fixed", 0, 0.85, 0, epochs=0,
+                        framework="estimator", rng_seed=1)
+        add_fixture_run(s, megc_manifest, "net-a", "fixed", 0, 0.7, 10, rng_seed=2)
+        add_fixture_run(s, megc_manifest, "net-b", "fixed", 0, 0.6, 10, epochs=40, rng_seed=3)
+        add_fixture_run(s, megc_manifest, "net-b", "best-on-test", 0, 0.9, 10, epochs=40,
+                        rng_seed=4)
+    code, out, err = cli(["table", "-p", "megc2019", "--store", str(path),
+                          "--with-best-on-test"], capsys)
+    assert code == 0, err
+    rows = _markdown_rows(out)
+    assert rows.set_index("model").loc["svm-hoof", "epochs"] == "-"
+    notes = [line for line in out.splitlines() if line.startswith("- ")]
+    assert notes[0] == ("- fixed: 20 or 40 epochs; estimators (epochs -) fitted once, declared "
+                        "before the run; the held-out subject predicted once")
+    assert "nan" not in out
+    assert any(n.startswith("- best-on-test: per held-out subject, the epoch (of 40) ")
+               for n in notes)
+    alone = rule_text("fixed", float("nan"), True)
+    ranking_rule = rule_text("fixed", [20, 20], True)
+    assert alone.startswith("fixed: fitted once,") and ranking_rule.startswith("fixed: 20 epochs,")

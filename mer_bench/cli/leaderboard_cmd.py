@@ -29,10 +29,13 @@ def app_file() -> Path:
 
 
 def streamlit_command(store: str, port: int, address: str) -> list[str]:
-    """The `streamlit run` command line: headless, no usage statistics, given address and port."""
+    """The `streamlit run` command line: headless, no usage statistics, given address and port,
+    and the toolbar of a viewer (no Deploy button, rerun or cache items: the board is read-only
+    and served from a user's machine, not deployed from it)."""
     return [sys.executable, "-m", "streamlit", "run", str(app_file()),
             "--server.headless", "true", "--server.address", address, "--server.port", str(port),
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--client.toolbarMode", "viewer",
             "--"]  # the store travels in $MER_BENCH_STORE: never a password on a command line
 
 

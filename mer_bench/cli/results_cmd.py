@@ -59,10 +59,7 @@ def results_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List stored runs with scores recomputed from their predictions (partial runs marked)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
+    from mer_bench.cli import narrow
     from mer_bench.results.metrics import metric, metric_names
 
     with open_store(store_path, read_only=True) as store:
@@ -75,40 +72,50 @@ def results_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    console = Console(highlight=False)
+    console = narrow.console()
     if not rows:
         console.print(f"no runs in {where}" + (f" for protocol {protocol}" if protocol else ""))
         return
-    # Narrow terminals and pipes (80 columns) keep every run id whole: a light table without
-    # vertical rules, the protocol in the title, everything but the id allowed to wrap.
+    # At any width a run id stays whole and no cell wraps: names are cut with an ellipsis, and
+    # at very narrow widths the least needed columns go (named under the table).
+    columns = [narrow.Column("run", keep=100), narrow.Column("model", keep=90, shrink_to=8),
+               narrow.Column("source", keep=40, shrink_to=5),
+               narrow.Column("selection", keep=80, shrink_to=7),
+               narrow.Column("ep", keep=30, justify="right"),
+               narrow.Column("seed", keep=60, justify="right"),
+               *(narrow.Column(metric(name).label, keep=70 - i, justify="right")
+                 for i, name in enumerate(metric_names())),
+               narrow.Column("folds", keep=50, justify="right"),
+               narrow.Column("status", keep=45, shrink_to=6)]
+    left_out: dict[str, None] = {}
     for proto in dict.fromkeys(r["protocol"] for r in rows):
-        table = Table(title=f"{proto} runs in {where}", box=box.SIMPLE_HEAD, pad_edge=False,
-                      padding=(0, 1), title_justify="left")
-        table.add_column("run", no_wrap=True, min_width=max(len(r["run_id"]) for r in rows))
-        for col in ("model", "source", "selection", "ep", "seed"):
-            table.add_column(col, overflow="fold")
-        for name in metric_names():
-            table.add_column(metric(name).label, justify="right", no_wrap=True)
-        table.add_column("folds", justify="right", no_wrap=True)
-        table.add_column("status", overflow="fold")
+        cells = []
         for row in (r for r in rows if r["protocol"] == proto):
             scores = row["scores"] or {}
             mark = "*" if row["partial"] and scores else ""
             status = row["status_label"].split(", ")[0]
             if row["kind"] == "final":
                 status += " (final model)"
-            table.add_row(row["run_id"], row["model"], row["source"],
+            cells.append([row["run_id"], row["model"], row["source"],
                           SHORT_SELECTION.get(row["selection"], row["selection"]),
                           "-" if not row["epochs"] else str(row["epochs"]), str(row["seed"]),
-                          *(f"{scores[n]:.4f}{mark}" if n in scores else "-" for n in metric_names()),
-                          f"{row['folds_done']}/{row['folds_total']}", status)
-        console.print(table)
+                          *(f"{scores[n]:.4f}{mark}" if n in scores else "-"
+                            for n in metric_names()),
+                          f"{row['folds_done']}/{row['folds_total']}", status])
+        layout = narrow.fit(columns, cells, console.width)
+        left_out.update(dict.fromkeys(layout.left_out))
+        same = "".join(f", {k} {v}" for k, v in layout.common.items())
+        console.print(narrow.table(columns, cells, layout,
+                                   title=f"{proto} runs in {where}{same}"))
     notes = []
     if any(r["partial"] and r["scores"] for r in rows):
         notes.append("* partial: scores of the finished folds only (resume with --resume RUN_ID)")
     if any(r["selection"] == "best-on-test" for r in rows):
         notes.append("best-on-test! = epochs chosen on the test subject's labels (test-set "
                      "selection): not comparable with honest runs")
+    if left_out:
+        notes.append(f"left out at {console.width} columns: {', '.join(left_out)} "
+                     "(a wider terminal or --json shows them)")
     for note in notes:
         console.print(note)
 

@@ -220,18 +220,31 @@ def chance_candidates(selection: str, epochs: int | None) -> int:
     return int(epochs) if selection == BEST_ON_TEST and epochs else 1
 
 
-def rule_text(selection: str, epochs: int | None, honest: bool) -> str:
-    """One line saying how a row's predictions were chosen (the paper table's footnote)."""
+def _epoch_counts(epochs: Any) -> tuple[list[int], bool]:
+    """The distinct epoch counts among `epochs` (one value or several), and whether one of them
+    is an estimator's (None, NaN or 0: fitted once)."""
+    values = list(epochs) if isinstance(epochs, (list, tuple, set, np.ndarray, pd.Series)) \
+        else [epochs]
+    fitted = [v is None or pd.isna(v) or not v for v in values]
+    counts = sorted({int(v) for v, f in zip(values, fitted) if not f})
+    return counts, any(fitted)
+
+
+def rule_text(selection: str, epochs: Any, honest: bool) -> str:
+    """One line saying how rows' predictions were chosen (the paper table's footnote); `epochs`
+    is one row's or those of every row under this rule (an estimator's is None or NaN)."""
+    counts, fitted = _epoch_counts(epochs)
+    spelled = " or ".join(str(c) for c in counts)
     if selection == BEST_ON_TEST:
-        return (f"{BEST_ON_TEST}: per held-out subject, the epoch (of {epochs}) with the best "
+        return (f"{BEST_ON_TEST}: per held-out subject, the epoch (of {spelled}) with the best "
                 "accuracy on that subject's own labels (test-set selection; optimistic)")
     if selection == "fixed":
-        what = "fitted once" if epochs is None or pd.isna(epochs) or not epochs \
-            else f"{int(epochs)} epochs"
+        what = "; estimators (epochs -) fitted once" if counts and fitted else ""
+        what = f"{spelled} epochs{what}" if counts else "fitted once"
         return f"fixed: {what}, declared before the run; the held-out subject predicted once"
     if honest:
-        return (f"{selection}: chosen on training subjects only (at most {epochs} epochs); the "
-                "held-out subject predicted once")
+        return (f"{selection}: chosen on training subjects only (at most {spelled or 0} epochs); "
+                "the held-out subject predicted once")
     return f"{selection}: a policy not registered here"
 
 
@@ -487,7 +500,10 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
         for col in datasets:
             row[col] = f"{r[col]:.{digits}f}"
         rows.append(row)
-        rules.setdefault(r["selection"], rule_text(r["selection"], r["epochs"], r["honest"]))
+        # one footnote per rule, over every row under it (an estimator beside networks too)
+        under = table["selection"] == r["selection"]
+        rules.setdefault(r["selection"], rule_text(r["selection"], table.loc[under, "epochs"],
+                                                   r["honest"]))
     if reported is not None and len(reported):
         for _, r in reported.iterrows():
             how = r.get("selection", "as-published")
