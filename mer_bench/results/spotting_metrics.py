@@ -332,6 +332,30 @@ def recognition_means(confusion: np.ndarray) -> tuple[float, float, float, float
     return uf1, uar, p_bar, r_bar, f1_a
 
 
+def uniform_spotter_f1(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterval],
+                       frames: Mapping[str, tuple[int, int]], limits: Mapping[str, LengthLimits],
+                       videos: Mapping[str, str], draws: int = 20, seed: int = 0) -> float:
+    """Chance line: the pooled F1 of a spotter that puts the same number of intervals of the same
+    lengths in each video as `predictions`, at uniformly random places (mean over `draws`).
+    `frames`: video -> (first, last) frame; `videos`: video -> dataset of every scored video."""
+    rng = np.random.default_rng(seed)
+    by_video: dict[str, list[int]] = defaultdict(list)
+    for p in predictions:
+        by_video[p.video].append(p.interval.length)
+    f1 = []
+    for _ in range(draws):
+        placed = []
+        for video, lengths in by_video.items():
+            first, last = frames[video]
+            for length in lengths:
+                length = min(length, last - first + 1)
+                onset = int(rng.integers(first, last - length + 2))
+                placed.append(PredictedInterval(video, Interval(onset, onset + length - 1)))
+        value = spotting_report(truth, placed, limits, videos).f1
+        f1.append(0.0 if math.isnan(value) else value)
+    return float(np.mean(f1)) if f1 else 0.0
+
+
 def pooled(counts: Iterable[SpotCounts]) -> SpotCounts:
     """Sum of counts (the MEGC overall of several pools)."""
     return sum(counts, SpotCounts())
