@@ -263,3 +263,68 @@ def test_epochs_of_an_estimator_are_not_used_nor_stored(caplog):
         recipe = RunConfig(model="svm-hoof", protocol="megc2019", epochs=5, lr=0.1).recipe(spec)
     assert recipe == spec.card.recipe and recipe.epochs == 0
     assert "--epochs, --lr: not used by model 'svm-hoof'" in caplog.text
+
+
+# Long videos (spotting): annotation rows and frames of a CAS(ME)^2 tree built by the test.
+LONG_CASES = [
+    Case("long video: reversed interval", ("spot", "doctor", "-d", "casme2-lv", "--root", "{reversed}"), 3, "row 1: 15_0101: reversed interval: offset 2 before onset"),
+    Case("long video: interval past the end", ("spot", "doctor", "-d", "casme2-lv", "--root", "{past_end}"), 3, "row 2: 15_0101: interval"),
+    Case("long video: overlapping intervals", ("spot", "doctor", "-d", "casme2-lv", "--root", "{overlap}"), 3, "overlaps"),
+    Case("long video: unreadable frame", ("spot", "doctor", "-d", "casme2-lv", "--root", "{bad_frame}"), 3, "img360.jpg: 16_0101: frame 360 cannot be decoded"),
+    Case("long video: unknown dataset", ("spot", "doctor", "-d", "casme2-l", "--root", "{tmp}"), 2, "unknown long-video dataset 'casme2-l'; did you mean casme2-lv"),
+    Case("long video: missing root", ("spot", "doctor", "-d", "casme2-lv", "--root", "{tmp}/none"), 2, "--root {tmp}/none: no such folder"),
+    Case("long video: no workbook", ("spot", "doctor", "-d", "casme2-lv", "--root", "{tmp}"), 3, "no CAS(ME)^2 workbook"),
+    Case("spotting submission outside a video", ("spot", "score", "{outside}", "--source", "raw", "--casme2-lv", "{good}"), 3, "outside.csv, row 3: interval [300, 400] outside video 15_0101 (frames 1..360)"),
+    Case("spotting submission reversed", ("spot", "score", "{reversed_sub}", "--source", "raw", "--casme2-lv", "{good}"), 3, "reversed.csv, row 2: offset 30 before onset 40"),
+    Case("spotting submission missing", ("spot", "score", "{tmp}/none.csv", "--source", "raw", "--casme2-lv", "{good}"), 3, "none.csv: no such submission file"),
+    Case("spot run unknown spotter", ("spot", "run", "--spotter", "flow-pek"), 2, "unknown spotter 'flow-pek'; did you mean flow-peak"),
+    Case("spot run unknown protocol", ("spot", "run", "--spotter", "flow-peak", "-p", "casme2-spotting"), 2, "unknown spotting protocol 'casme2-spotting'; did you mean casme2-lv-spotting"),
+    Case("spot run raw without a folder", ("spot", "run", "--spotter", "flow-peak", "--source", "raw"), 2, "--source raw needs --casme2-lv DIR"),
+    Case("spot run demo with a folder", ("spot", "run", "--spotter", "flow-peak", "--casme2-lv", "{good}"), 2, "do not apply to --source demo"),
+]
+
+
+@pytest.fixture(scope="module")
+def long_trees(tmp_path_factory):
+    from _long_videos import SMALL, copy_tree, edit_cell, small_trees
+
+    from mer_bench.data.longvideo.synth import LongSynthConfig, plan
+
+    tmp = tmp_path_factory.mktemp("long_drill")
+    config = LongSynthConfig(**{**SMALL.__dict__, "datasets": ("casme2-lv",)})
+    good = small_trees(tmp / "good", config)["casme2-lv"]
+    book = "CAS(ME)^2code_final.xlsx"
+    trees = {"tmp": tmp / "empty", "good": good}
+    trees["tmp"].mkdir()
+    trees["outside"] = tmp / "outside.csv"
+    trees["outside"].write_text("vid,pred_onset,pred_offset,type\n15_0101,10,20,me\n15_0101,300,400,me\n")
+    trees["reversed_sub"] = tmp / "reversed.csv"
+    trees["reversed_sub"].write_text("vid,pred_onset,pred_offset,type\n15_0101,40,30,me\n")
+    for name, cells in (("reversed", [(1, 5, 2)]), ("past_end", [(2, 5, 999)])):
+        trees[name] = copy_tree(good, tmp / name)
+        for row, column, value in cells:
+            edit_cell(trees[name] / book, "CASFEcode_final", row, column, value)
+    first = plan(config)[0]
+    micro = [e for e in first.expressions if e.kind == "micro"]
+    row = 1 + first.expressions.index(micro[1])
+    trees["overlap"] = copy_tree(good, tmp / "overlap")
+    for column, value in ((3, micro[0].onset + 1), (4, micro[0].onset + 2), (5, micro[0].offset + 3)):
+        edit_cell(trees["overlap"] / book, "CASFEcode_final", row, column, value)
+    trees["bad_frame"] = copy_tree(good, tmp / "bad_frame")
+    (trees["bad_frame"] / "rawpic" / "s16" / "16_0101disgustingteeth" / "img360.jpg").write_bytes(b"?")
+    return trees
+
+
+@pytest.mark.parametrize("case", LONG_CASES, ids=[c.name for c in LONG_CASES])
+def test_long_video_bad_input_gets_one_line_and_exit_3(case, long_trees, capsys):
+    argv = list(case.argv)
+    for key, value in long_trees.items():
+        argv = [a.replace("{" + key + "}", str(value)) for a in argv]
+    code, _, err = cli(argv, capsys)
+    assert "Traceback" not in err and code == case.code, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and len(last) < 400
+    words = case.words.replace("{tmp}", str(long_trees["tmp"]))
+    assert words in last, err
+    if case.code == 3 and "{tmp}" not in case.argv[-1] and case.argv[1] == "doctor":
+        assert str(long_trees["tmp"].parent) in last  # the file, by its path

@@ -93,6 +93,7 @@ from mer_bench.cli import train_cmd, predict_cmd  # noqa: E402,F401
 from mer_bench.cli import table_cmd  # noqa: E402,F401
 from mer_bench.cli import reproduce_cmd  # noqa: E402,F401
 from mer_bench.cli import reference_cmd  # noqa: E402,F401
+from mer_bench.cli import spot_cmd  # noqa: E402,F401
 
 
 def main() -> None:
