@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from mer_bench.core.errors import DataError
+from mer_bench.data.au import AUParseError, parse_au_string
 from mer_bench.data.contract import DATASET_COLUMNS
 from mer_bench.data.datasets.corrections import Correction, corrections_for
-from mer_bench.core.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png", ".tif", ".tiff")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -258,6 +259,11 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
         if emotion not in emotions:
             problems.append(Problem(*where, f"unknown emotion {emotion!r} (known: "
                                     f"{', '.join(emotions)})", fatal=False))
+        try:
+            parse_au_string(cell_text(r.action_units))
+        except AUParseError as exc:  # fatal only for AU tasks, which refuse it when they read it
+            problems.append(Problem(*where, f"AU string {cell_text(r.action_units)!r} cannot be "
+                                    f"parsed ({exc})", fatal=False))
         key = (r.subject, r.sample)
         if key in seen:
             problems.append(Problem(*where, f"duplicate sample (also row {seen[key]})"))
@@ -284,7 +290,8 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
         frames = [index[n] for n in range(onset, offset + 1) if n in index]
         records.append({"dataset": dataset, "subject": r.subject, "sample": r.sample,
                         "onset": onset, "apex": apex, "offset": offset, "emotion": emotion,
-                        "action_units": cell_text(r.action_units), "frames": frames, **r.extra})
+                        "action_units": cell_text(r.action_units), "frames": frames,
+                        "annotation_file": str(r.file), "annotation_row": r.row, **r.extra})
     table = pd.DataFrame.from_records(records)
     if table.empty:
         table = pd.DataFrame({c: pd.Series(dtype=object) for c in DATASET_COLUMNS})
