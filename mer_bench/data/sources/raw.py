@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from mer_bench.core.cache_files import usable_folder
+from mer_bench.core.cache_files import folder_lock, usable_folder
+from mer_bench.core.cards import stable_hash
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
 from mer_bench.data.naming import sample_key
@@ -138,16 +139,23 @@ class RawSource(Source):
         every other view memory-mapped (`mer_bench.data.preprocess.view_pipeline`)."""
         frames = self.sample_frames(samples)
         usable_folder(self.cache_dir)  # a file or a read-only folder: one line, before any work
-        if view is None or view.name == "flow28":
-            result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
-                                  progress=self.progress)
-            arrays, fallbacks, self._view_notes = result.arrays, result.fallbacks, {}
-        else:
-            result = compute_views(frames, [view], self.config, self.cache_dir,
-                                   workers=self.workers, progress=self.progress)
-            arrays, fallbacks = result.views[view.name], result.fallbacks
-            self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
-            self._view = view
+        # Runs started at once on the same samples compute them once: the first holds the lock,
+        # the others wait, then find every entry cached. (Entries are written atomically and
+        # verified on reading, so correctness does not depend on this lock, only the work.)
+        locks = usable_folder(self.cache_dir / "locks")
+        name = stable_hash({"config": self.config.hash(), "samples": [f.key for f in frames],
+                            "view": None if view is None else view_hash(view, self.config)})
+        with folder_lock(locks / name):
+            if view is None or view.name == "flow28":
+                result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
+                                      progress=self.progress)
+                arrays, fallbacks, self._view_notes = result.arrays, result.fallbacks, {}
+            else:
+                result = compute_views(frames, [view], self.config, self.cache_dir,
+                                       workers=self.workers, progress=self.progress)
+                arrays, fallbacks = result.views[view.name], result.fallbacks
+                self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
+                self._view = view
         self.last_summary = result.summary
         self._fallback_samples = {f.key: kind for f, kind in zip(frames, fallbacks) if kind}
         return arrays
