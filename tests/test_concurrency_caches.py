@@ -22,14 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mer_bench_protocols.megc2019 import spec as megc2019
 
 from mer_bench.data.preprocess.cache import ArrayCache
 from mer_bench.data.preprocess.views import FlowView
 from mer_bench.data.resolve import protocol_samples
 from mer_bench.data.sources import demo as demo_module
 from mer_bench.data.sources import make_source
-from mer_bench.data.sources.demo import MARKER, DemoOptions, demo_dir, ensure_demo, verify_demo
-from mer_bench_protocols.megc2019 import spec as megc2019
+from mer_bench.data.sources.demo import (
+    MARKER,
+    DemoOptions,
+    demo_dir,
+    ensure_demo,
+    verify_demo,
+)
 
 RUNS = 8
 FORK = multiprocessing.get_context("fork")
@@ -54,7 +60,7 @@ def _child(work: Callable, arg, delay: float, barrier, results) -> None:
         barrier.wait()
         time.sleep(delay)
         results.put(("ok", work(arg)))
-    except BaseException:  # reported to the parent, which fails the test with it
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test with it
         results.put(("error", traceback.format_exc()))
     finally:
         results.close()
@@ -163,6 +169,10 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _truncate(path: Path, size: int) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
 def _frame(root: Path) -> Path:
     return sorted(root.rglob("*.jpg"))[3]
 
@@ -170,8 +180,7 @@ def _frame(root: Path) -> Path:
 DEMO_DAMAGE = {
     "a frame removed": lambda root: _frame(root).unlink(),
     "a frame bit-flipped": lambda root: _flip(_frame(root)),
-    "a sheet truncated": lambda root: (lambda p: p.write_bytes(p.read_bytes()[:500]))(
-        next(root.rglob("*.xlsx"))),
+    "a sheet truncated": lambda root: _truncate(next(root.rglob("*.xlsx")), 500),
     "an extra file": lambda root: (_frame(root).parent / "img1.jpg").write_bytes(b"x"),
     "a marker without checksums": lambda root: (root / MARKER).write_text(json.dumps(
         {k: v for k, v in json.loads((root / MARKER).read_text()).items() if k != "files"})),
@@ -290,8 +299,8 @@ def prepared(small_demo, tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    for name, value in a.items():
+        np.testing.assert_array_equal(value, b[name], err_msg=name)
 
 
 def test_runs_at_once_preprocess_once_and_read_the_same_arrays(prepared, small_demo, tmp_path):

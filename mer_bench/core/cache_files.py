@@ -52,7 +52,9 @@ def usable_folder(path: Path, what: str = "cache folder") -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{what} {path}: cannot write in it ({_reason(exc)}; choose another "
+        # Name the folder that refused: the deepest one that exists.
+        place = next((p for p in (path, *path.parents) if p.is_dir()), path)
+        raise UsageError(f"{what} {place}: cannot write in it ({_reason(exc)}; choose another "
                          f"with {CACHE_OPTION})") from None
     return path
 
