@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,10 @@ CASES = [
     Case("show a run with no finished fold", ("show", "{empty}"), 0, "run {empty} has no finished fold yet: nothing to score"),
     Case("show an unknown run", ("show", "nosuchrun"), 1, "no run 'nosuchrun'"),
     Case("results of a missing database", ("results", "--store", "{tmp}/none.sqlite"), 1, "no results database at {tmp}/none.sqlite"),
+    # the cache folder (--cache-dir): a file, or below one (exit 2, before any data is made)
+    Case("run with a cache folder that is a file", ("run", "--model", "ststnet", "--cache-dir", "{tmp}/empty.csv"), 2, "cache folder {tmp}/empty.csv: is a file, not a folder"),
+    Case("run with a cache folder below a file", ("run", "--model", "ststnet", "--cache-dir", "{tmp}/empty.csv/cache"), 2, "cache folder {tmp}/empty.csv: is a file, not a folder"),
+    Case("prepare with a cache folder that is a file", ("prepare", "--source", "demo", "--cache-dir", "{tmp}/empty.csv"), 2, "cache folder {tmp}/empty.csv: is a file, not a folder"),
     # synth
     Case("synth onto a file", ("synth", "--out", "{tmp}/empty.csv", "-q"), 2, "--out {tmp}/empty.csv: is a file, not a folder"),
     Case("synth into a non-empty folder", ("synth", "--out", "{tmp}/full", "-q"), 2, "--out {tmp}/full: the folder is not empty"),
@@ -215,6 +221,35 @@ def test_no_cuda_is_one_line(drill, capsys):
                         str(drill["store"])], capsys)
     assert code == 1 and err.count("\n") == 1
     assert "--device cuda: no CUDA device is available here" in err
+
+
+@pytest.mark.parametrize("command", [("run", "--model", "ststnet"), ("prepare", "--source", "demo")])
+def test_an_unwritable_cache_folder_is_one_line(command, drill, tmp_path, capsys):
+    """A cache folder nobody may write in (root too: immutable, else read-only) is named in
+    one line, exit 2, before anything is generated; nothing is left in it."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or \
+                subprocess.run(["chattr", "+i", str(folder)]).returncode:
+            pytest.skip("cannot make a folder unwritable for root here (chattr +i)")
+    else:
+        folder.chmod(0o555)
+    try:
+        argv = [*command, "--cache-dir", str(folder)]
+        if command[0] == "run":
+            argv += ["--store", str(drill["store"])]
+        code, out, err = cli(argv, capsys)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)])
+        else:
+            folder.chmod(0o755)
+    assert "Traceback" not in err + out and code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cache folder "), err
+    assert f"{folder}: cannot write in it" in lines[0] and "--cache-dir" in lines[0]
+    assert list(folder.iterdir()) == []
 
 
 def test_synth_force_replaces_the_trees_it_writes(tmp_path, capsys):
