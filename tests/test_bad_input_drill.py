@@ -231,7 +231,7 @@ def test_an_unwritable_cache_folder_is_one_line(command, drill, tmp_path, capsys
     folder.mkdir()
     if os.geteuid() == 0:
         if shutil.which("chattr") is None or \
-                subprocess.run(["chattr", "+i", str(folder)]).returncode:
+                subprocess.run(["chattr", "+i", str(folder)], check=False).returncode:
             pytest.skip("cannot make a folder unwritable for root here (chattr +i)")
     else:
         folder.chmod(0o555)
@@ -242,7 +242,7 @@ def test_an_unwritable_cache_folder_is_one_line(command, drill, tmp_path, capsys
         code, out, err = cli(argv, capsys)
     finally:
         if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(folder)])
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
         else:
             folder.chmod(0o755)
     assert "Traceback" not in err + out and code == 2, err
