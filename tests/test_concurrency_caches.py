@@ -24,6 +24,15 @@ import numpy as np
 import pytest
 from mer_bench_protocols.megc2019 import spec as megc2019
 
+from mer_bench.data.longvideo import motion as motion_module
+from mer_bench.data.longvideo import synth as long_synth
+from mer_bench.data.longvideo.model import LongVideo
+from mer_bench.data.longvideo.motion import REGIONS, RegionMotionConfig, video_motion
+from mer_bench.data.longvideo.synth import (
+    LongSynthConfig,
+    ensure_long_demo,
+    long_demo_dir,
+)
 from mer_bench.data.preprocess.cache import ArrayCache
 from mer_bench.data.preprocess.views import FlowView
 from mer_bench.data.resolve import protocol_samples
@@ -349,3 +358,75 @@ def test_a_damaged_preprocessing_entry_is_named_and_computed_again(stage, how, p
         caplog.clear()
         _same(_arrays(cache), prepared[1])
     assert not caplog.records  # repaired: a third run reads it silently
+
+
+# --- the spotting task's caches: the long-video demo and the motion view -------------------
+
+LONG = LongSynthConfig(datasets=("casme2-lv",), subjects=2, videos_per_subject=1, seconds=3.0,
+                       micro_per_video=1, macro_per_video=0, seed=3)
+
+
+def _fake_long_videos(out: Path, config: LongSynthConfig) -> dict[str, Path]:
+    """Stands in for the renderer (minutes here): a few files, slowly, as a writer would."""
+    root = Path(out) / "CASME2_LV"
+    for t in range(1, 6):
+        path = root / "rawpic" / "s15" / "15_0101" / f"img{t:03d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([t]) * 1000)
+        time.sleep(0.05)
+    (root / "annotations.xlsx").write_bytes(b"sheet")
+    return {"casme2-lv": root}
+
+
+def _long_files(cache: Path) -> int:
+    roots = ensure_long_demo(cache, LONG)
+    return len([p for p in roots["casme2-lv"].rglob("*") if p.is_file()])
+
+
+def test_long_video_demo_at_once_is_generated_once_and_damage_is_named(tmp_path, monkeypatch,
+                                                                       caplog):
+    generations = tmp_path / "generations.txt"
+
+    def counting(out, config):
+        with open(generations, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return _fake_long_videos(out, config)
+
+    monkeypatch.setattr(long_synth, "generate_long_videos", counting)
+    cache = tmp_path / "cache"
+    assert at_once(_long_files, cache, delays=(0.0,) * 4 + (0.05, 0.1, 0.2, 0.3)) == [6] * RUNS
+    assert len(generations.read_text().split()) == 1
+    root = long_demo_dir(cache, LONG)
+    frame = next(root.rglob("img003.jpg"))
+    _flip(frame)
+    with caplog.at_level(logging.WARNING, logger="mer_bench"):
+        assert _long_files(cache) == 6
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 1 and str(root) in notices[0] and "img003.jpg" in notices[0], notices
+    assert frame.read_bytes() == bytes([3]) * 1000
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit-flipped", "wrong shape"])
+def test_a_damaged_motion_entry_is_named_and_computed_again(how, tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "video"
+    folder.mkdir()
+    for t in range(1, 11):
+        (folder / f"img{t:03d}.jpg").write_bytes(b"frame")
+    video = LongVideo("casme2-lv", "s15", "15_0101", folder, 1, 10, 30.0)
+    values = np.arange(10 * len(REGIONS), dtype=np.float32).reshape(10, len(REGIONS))
+    computed = []
+    monkeypatch.setattr(motion_module, "compute_motion",
+                        lambda video, config: computed.append(1) or values.copy())
+    config = RegionMotionConfig()
+    np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
+    np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
+    assert len(computed) == 1
+    entry = next((tmp_path / "spotting-motion").rglob("*.npz"))
+    if how == "wrong shape":
+        np.savez(entry, values=np.zeros((9, len(REGIONS)), np.float32))
+    else:
+        ARRAY_DAMAGE[how](None, entry)
+    with caplog.at_level(logging.WARNING, logger="mer_bench"):
+        np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
+    assert len(computed) == 2
+    assert [f"cached array {entry} is damaged" in r.getMessage() for r in caplog.records] == [True]

@@ -18,13 +18,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mer_bench.core.errors import MerBenchError, UsageError
 
@@ -170,3 +172,71 @@ def check_manifest(root: Path, manifest: dict[str, list], skip: tuple[str, ...] 
         except OSError as exc:
             return f"{rel} unreadable ({_reason(exc)})"
     return None
+
+
+def build_folder(target: Path, verify: Callable[[Path], str | None],
+                 build: Callable[[Path], None], what: str) -> None:
+    """Make sure `target` is a folder that `verify` accepts (it returns None, else what is
+    wrong). When it is not: under `target`'s lock (another process may be building it: then
+    this one waits and finds it built), `build` fills a temporary folder beside it, which is
+    renamed into place whole. A folder there that does not verify is named in a warning (one
+    line) and replaced."""
+    target = Path(target)
+    if verify(target) is None:
+        return
+    usable_folder(target.parent)
+    with folder_lock(target):
+        problem = verify(target)
+        if problem is None:
+            return
+        remove_leftovers(target)
+        if target.exists() or target.is_symlink():
+            log.warning("the cached %s %s is incomplete or damaged (%s): generating it again",
+                        what, target, problem)
+        building = temporary_folder(target)
+        try:
+            try:
+                build(building)
+            except OSError as exc:
+                raise write_failed(Path(exc.filename or building), exc) from None
+            install_folder(building, target)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)  # gone unless building failed
+    problem = verify(target)
+    if problem is not None:  # built and checked under the lock: the file system failed us
+        raise MerBenchError(f"the {what} built into {target} does not verify ({problem})")
+
+
+def write_marker(folder: Path, name: str, meta: dict[str, Any]) -> None:
+    """Write `meta` and every file's size and sha256 (its "files") as `folder`/`name`, last."""
+    files = tree_manifest(folder, skip=(name,))
+    (Path(folder) / name).write_text(json.dumps({**meta, "files": files}, indent=1))
+
+
+def read_marker(folder: Path, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the marker, None), or (None, why it cannot be used)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None, ("absent" if not (folder.exists() or folder.is_symlink())
+                      else "not a folder")
+    try:
+        meta = json.loads((folder / name).read_text())
+    except FileNotFoundError:
+        return None, f"no {name}: an interrupted generation"
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable {name} ({exc})"
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+        return None, f"{name} lists no checksums (written by an earlier mer-bench)"
+    return meta, None
+
+
+def check_marker(folder: Path, name: str, expect: dict[str, Any]) -> str | None:
+    """None when `folder`'s marker has the values of `expect` and the folder holds exactly
+    its files, with their sizes and checksums; else what is wrong."""
+    meta, problem = read_marker(folder, name)
+    if meta is None:
+        return problem
+    differ = sorted(k for k, v in expect.items() if meta.get(k) != v)
+    if differ:
+        return f"{name} describes another {differ[0]}"
+    return check_manifest(folder, meta["files"], skip=(name,))

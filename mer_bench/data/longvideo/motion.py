@@ -15,7 +15,6 @@ parameters, so each frame pair's flow is computed once.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from mer_bench.core.cards import stable_hash
 from mer_bench.core.errors import DataError
 from mer_bench.data.longvideo.model import LongVideo
+from mer_bench.data.preprocess.cache import ArrayCache
 from mer_bench.data.preprocess.config import FaceConfig, FlowConfig
 from mer_bench.data.preprocess.face import detect
 from mer_bench.data.preprocess.flow import compute_flow
@@ -146,15 +146,12 @@ def video_motion(video: LongVideo, config: RegionMotionConfig, cache_dir: Path |
         return VideoMotion(video, compute_motion(video, config))
     key = stable_hash({"frames": _frames_key(video), "config": asdict(config),
                        "version": MOTION_VERSION})
-    path = Path(cache_dir) / "spotting-motion" / f"{key}.npy"
-    if path.is_file():
-        values = np.load(path)
-        if values.shape == (video.n_frames, len(REGIONS)):
-            return VideoMotion(video, values)
+    # Written atomically with a checksum; a damaged entry is named in a warning and recomputed.
+    cache = ArrayCache(Path(cache_dir) / "spotting-motion")
+    cached = cache.load("motion", key)
+    if cached is not None and cached["values"].shape == (video.n_frames, len(REGIONS)):
+        return VideoMotion(video, cached["values"])
     values = compute_motion(video, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, values)
-    os.replace(tmp, path)  # a reader never sees half a file
-    log.debug("cached the motion of %s in %s", video.video, path)
+    cache.save("motion", key, {"values": values})
+    log.debug("cached the motion of %s in %s", video.video, cache.path("motion", key))
     return VideoMotion(video, values)

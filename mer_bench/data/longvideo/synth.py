@@ -15,13 +15,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mer_bench.core.cache_files import build_folder, check_marker, write_marker
 from mer_bench.core.cards import stable_hash
 from mer_bench.data.synth.faces import load_photos
 from mer_bench.data.synth.identity import Subject, make_subject
@@ -286,15 +286,21 @@ def long_demo_dir(cache_dir: Path, config: LongSynthConfig) -> Path:
 
 
 def ensure_long_demo(cache_dir: Path, config: LongSynthConfig) -> dict[str, Path]:
-    """The demo's long videos for `config`, generated once into the cache; dataset -> root."""
+    """The demo's long videos for `config`, generated once into the cache; dataset -> root.
+
+    As the short demo (`mer_bench.data.sources.demo.ensure_demo`): generated under a lock into
+    a temporary folder renamed into place, its marker listing every file's checksum, verified
+    before use; runs started at once generate it once, and a damaged copy is generated again
+    with a notice naming it."""
     root = long_demo_dir(cache_dir, config)
-    roots = {d: root / str(LAYOUTS[d]["folder"]) for d in config.datasets}
-    if (root / MARKER).is_file():
-        return roots
-    if root.exists():  # half written by an interrupted run
-        shutil.rmtree(root)
-    log.info("generating the long-video demo into %s", root)
-    generate_long_videos(root, config)
-    (root / MARKER).write_text(json.dumps({"config": asdict(config),
-                                           "generator": LONG_GENERATOR_VERSION}, indent=2))
-    return roots
+    expect = {"config": json.loads(json.dumps(asdict(config))),
+              "generator": LONG_GENERATOR_VERSION}
+
+    def build(folder: Path) -> None:
+        log.info("generating the long-video demo into %s", root)
+        generate_long_videos(folder, config)
+        write_marker(folder, MARKER, expect)
+
+    build_folder(root, lambda folder: check_marker(folder, MARKER, expect), build,
+                 "long-video demo")
+    return {d: root / str(LAYOUTS[d]["folder"]) for d in config.datasets}

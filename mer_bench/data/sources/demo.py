@@ -9,9 +9,7 @@ emotion rules. Options: `DemoOptions` (every generator parameter is part of the 
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from mer_bench.core.cache_files import (check_manifest, folder_lock, install_folder,
-                                        remove_leftovers, temporary_folder, tree_manifest,
-                                        usable_folder, write_failed)
+from mer_bench.core.cache_files import build_folder, check_marker, read_marker, write_marker
 from mer_bench.core.cards import stable_hash
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
@@ -84,86 +80,53 @@ def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) ->
     damaged one is generated again, with a notice naming it.
     """
     root = demo_dir(cache_dir, config)
-    if verify_demo(root, config) is None:
-        return root
-    usable_folder(root.parent)
-    with folder_lock(root):
-        problem = verify_demo(root, config)  # another process may have generated it meanwhile
-        if problem is None:
-            return root
-        remove_leftovers(root)
-        if root.exists() or root.is_symlink():
-            log.warning("the cached demo %s is incomplete or damaged (%s): generating it again",
-                        root, problem)
-        _generate_into(root, config, progress)
-    problem = verify_demo(root, config)
-    if problem is not None:  # written and checked under the lock: the file system failed us
-        raise DataError(f"the demo generated into {root} does not verify ({problem})")
+    build_folder(root, lambda folder: verify_demo(folder, config),
+                 lambda folder: _generate_into(folder, root, config, progress), "demo")
     return root
+
+
+def _expected(config: SynthConfig) -> dict[str, Any]:
+    return {"config": {"subjects": config.subjects, "seed": config.seed,
+                       "difficulty": config.difficulty,
+                       "clips_per_subject": config.clips_per_subject},
+            "generator": GENERATOR_VERSION}
 
 
 def verify_demo(root: Path, config: SynthConfig) -> str | None:
     """None when `root` is a complete demo of `config`; else what is wrong, in a few words."""
-    marker = root / MARKER
-    if not root.is_dir():
-        return "absent" if not (root.exists() or root.is_symlink()) else "not a folder"
-    try:
-        meta = json.loads(marker.read_text())
-    except FileNotFoundError:
-        return f"no {MARKER}: an interrupted generation"
-    except (OSError, ValueError) as exc:
-        return f"unreadable {MARKER} ({exc})"
-    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
-        return f"{MARKER} lists no checksums (written by an earlier mer-bench)"
-    expected = {"subjects": config.subjects, "seed": config.seed,
-                "difficulty": config.difficulty, "clips_per_subject": config.clips_per_subject}
-    if meta.get("config") != expected or meta.get("generator") != GENERATOR_VERSION:
-        return f"{MARKER} describes another demo"
-    clips = _clip_count(root, meta)
+    problem = check_marker(root, MARKER, _expected(config))
+    if problem is not None:
+        return problem
+    meta, _ = read_marker(root, MARKER)
+    assert meta is not None
+    clips = len({str(Path(rel).parent) for rel in meta["files"]
+                 if Path(rel).suffix.lower() in FRAME_SUFFIXES})
     if clips != meta.get("clips"):
         return f"{clips} clips with frames, the marker says {meta.get('clips')}"
-    return check_manifest(root, meta["files"], skip=(MARKER,))
+    return None
 
 
-def _clip_count(root: Path, meta: dict[str, Any]) -> int:
-    """Clip folders (the folders that hold frames) listed in the marker's files."""
-    return len({str(Path(rel).parent) for rel in meta["files"]
-                if Path(rel).suffix.lower() in FRAME_SUFFIXES})
-
-
-def _generate_into(root: Path, config: SynthConfig, progress: bool) -> None:
-    """Generate the trees into a temporary folder beside `root`, then rename it into place."""
+def _generate_into(folder: Path, root: Path, config: SynthConfig, progress: bool) -> None:
+    """Generate the trees and their marker into `folder` (a temporary folder, renamed to
+    `root` once complete)."""
     start = time.perf_counter()
     log.info("generating the synthetic demo (%d subjects, %s) into %s", config.subjects,
              config.difficulty, root)
-    building = temporary_folder(root)
     bar = progress_task("generating the demo", None) if progress else None
 
     def report(done: int, total: int) -> None:
         bar.update(completed=done, total=total)
 
     try:
-        try:
-            records = generate(building, subjects=config.subjects, seed=config.seed,
-                               difficulty=config.difficulty,
-                               clips_per_subject=config.clips_per_subject,
-                               progress=report if bar is not None else None)
-            (building / MARKER).write_text(json.dumps({
-                "config": {"subjects": config.subjects, "seed": config.seed,
-                           "difficulty": config.difficulty,
-                           "clips_per_subject": config.clips_per_subject},
-                "generator": GENERATOR_VERSION, "clips": len(records),
-                "seconds": round(time.perf_counter() - start, 2),
-                "files": tree_manifest(building, skip=(MARKER,)),
-            }, indent=1))
-        except OSError as exc:
-            raise write_failed(Path(exc.filename or building), exc) from None
-        finally:
-            if bar is not None:
-                bar.close()
-        install_folder(building, root)
+        records = generate(folder, subjects=config.subjects, seed=config.seed,
+                           difficulty=config.difficulty,
+                           clips_per_subject=config.clips_per_subject,
+                           progress=report if bar is not None else None)
     finally:
-        shutil.rmtree(building, ignore_errors=True)  # gone unless generation failed
+        if bar is not None:
+            bar.close()
+    write_marker(folder, MARKER, {**_expected(config), "clips": len(records),
+                                  "seconds": round(time.perf_counter() - start, 2)})
 
 
 class DemoSource(Source):
