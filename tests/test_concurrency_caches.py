@@ -430,3 +430,30 @@ def test_a_damaged_motion_entry_is_named_and_computed_again(how, tmp_path, monke
         np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
     assert len(computed) == 2
     assert [f"cached array {entry} is damaged" in r.getMessage() for r in caplog.records] == [True]
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit-flipped", "wrong shape"])
+def test_damaged_cached_face_points_of_the_flows_source_are_named(how, tmp_path, monkeypatch,
+                                                                 caplog):
+    """`--source flows --faces`: the face points cached under the faces' digest."""
+    from mer_bench.data.sources import flows as flows_module
+
+    paths = [tmp_path / f"face{i}.png" for i in range(4)]
+    points = np.arange(4 * 5 * 2, dtype=np.float32).reshape(4, 5, 2)
+    fallback = np.array([False, True, False, False])
+    found = []
+    monkeypatch.setattr(flows_module, "face_points",
+                        lambda p, method: found.append(1) or (points.copy(), fallback.copy()))
+    first = flows_module.cached_face_points(paths, "d" * 16, tmp_path / "cache")
+    assert len(found) == 1 and np.array_equal(first[0], points)
+    entry = next((tmp_path / "cache" / "flows-points").glob("*.npz"))
+    if how == "wrong shape":
+        np.savez(entry, points=np.zeros((3, 5, 2), np.float32), fallback=np.zeros(3, bool))
+    else:
+        ARRAY_DAMAGE[how](None, entry)
+    with caplog.at_level(logging.WARNING, logger="mer_bench"):
+        again = flows_module.cached_face_points(paths, "d" * 16, tmp_path / "cache")
+    assert len(found) == 2
+    assert np.array_equal(again[0], points) and np.array_equal(again[1], fallback)
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 1 and f"cached face points {entry} are damaged" in notices[0], notices
