@@ -106,6 +106,15 @@ class Registry(Generic[T]):
         entries[name] = _Entry(name, f"{type(obj).__module__}.{type(obj).__qualname__}", origin,
                                value=obj, loaded=True)
 
+    def unregister(self, name: str) -> None:
+        """Remove a name registered in this process (`register`'s undo); installed plugins are
+        removed by uninstalling their package."""
+        entry = self._discover().get(name)
+        if entry is None or entry.origin == IN_PROCESS:
+            self._discover().pop(name, None)
+            return
+        raise MerBenchError(f"{self.kind} '{name}' is installed by {entry.origin}; uninstall it")
+
     def _load(self, entry: _Entry) -> T | None:
         if not entry.loaded and entry.error is None:
             try:

@@ -33,6 +33,7 @@ from mer_bench.core.errors import MerBenchError
 from mer_bench.results.metrics import metric, metric_names, score
 from mer_bench.results.stats import bootstrap_ci, seed_spread
 from mer_bench.results.store import RunRecord, Store
+from mer_bench.core.keys import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def unranked_runs(store: Store) -> pd.DataFrame:
 def predictions_frame(store: Store, run_id: str) -> pd.DataFrame:
     """A run's predictions sorted by sample, with the subject qualified by its dataset."""
     table = store.predictions(run_id)
-    table["group"] = table["dataset"] + ":" + table["subject"].astype(str)
+    table["group"] = sample_key(table["dataset"], table["subject"])
     return table.sort_values(["dataset", "subject", "sample"]).reset_index(drop=True)
 
 

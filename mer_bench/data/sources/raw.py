@@ -19,7 +19,7 @@ import pandas as pd
 from mer_bench.core.cache_files import usable_folder
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 from mer_bench.data.preprocess.config import FLOW_METHODS, PreprocessConfig
 from mer_bench.data.preprocess.frames import SampleFrames, select_frames
 from mer_bench.data.preprocess.pipeline import PipelineSummary, run_pipeline
@@ -121,10 +121,10 @@ class RawSource(Source):
         for dataset in samples["dataset"].unique():
             table = self.dataset_table(str(dataset))
             for _, row in table.iterrows():
-                rows.setdefault(sample_key(row["dataset"], row["subject"], row["sample"]), row)
+                rows.setdefault(canonical_ids(row["dataset"], row["subject"], row["sample"]), row)
         frames = []
         for _, sample in samples.iterrows():
-            key = sample_key(sample["dataset"], sample["subject"], sample["sample"])
+            key = canonical_ids(sample["dataset"], sample["subject"], sample["sample"])
             if key not in rows:
                 raise DataError(f"sample {sample['dataset']}/{sample['sample']} (subject "
                                 f"{sample['subject']}) is not in the '{sample['dataset']}' "
