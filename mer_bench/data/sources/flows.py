@@ -68,6 +68,11 @@ class FlowsOptions(SourceOptions):
     faces: Path | None = None
     face_points: str = "dlib"
 
+    option_help = {**SourceOptions.option_help,
+                   "data_root": "folder of the flow PNGs (also --data-root)",
+                   "faces": "folder of one aligned face per sample, for region points (also --faces)",
+                   "face_points": "how region points are found: dlib | mtcnn (also --face-points)"}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.face_points not in FACE_POINT_METHODS:

@@ -39,6 +39,10 @@ class PreprocessedOptions(SourceOptions):
     flow_method: str = identity_field("tvl1")
     preprocessing: PreprocessConfig = identity_field(default_factory=PreprocessConfig)
 
+    option_help = {**SourceOptions.option_help,
+                   "flow_method": "optical flow: tvl1 (default) | farneback | dis (also --flow)",
+                   "preprocessing": "the preprocessing configuration (faces, sizes, flow)"}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.flow_method not in FLOW_METHODS:
@@ -55,6 +59,11 @@ class RawOptions(PreprocessedOptions):
 
     data_root: Path | None = None
     dataset_roots: Mapping[str, Path] = field(default_factory=dict)
+
+    option_help = {**PreprocessedOptions.option_help,
+                   "data_root": "folder of the datasets' folders (also --data-root)",
+                   "dataset_roots": "one dataset's folder, as JSON {\"casme2\": \"DIR\"} "
+                                    "(also --dataset-root NAME=DIR)"}
 
 
 class RawSource(Source):
