@@ -254,6 +254,10 @@ DATASETS: Registry = Registry("dataset", "mer_bench.datasets",
                               _named_object("mer_bench.data.datasets._common:DatasetInfo"))
 VIEWS: Registry = Registry("view", "mer_bench.views",
                            _named_class("mer_bench.data.preprocess.views:ViewConfig"))
+LOSSES: Registry = Registry("loss", "mer_bench.losses",
+                            _named_class("mer_bench.run.training.losses:Loss"))
+AUGMENTATIONS: Registry = Registry("augmentation", "mer_bench.augmentations",
+                                   _named_class("mer_bench.run.training.augment:Augmentation"))
 REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
                                     _named_object("mer_bench.results.reference:ReferenceSet"))
 
@@ -261,6 +265,7 @@ REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
 REGISTRIES: dict[str, Registry] = {
     "models": MODELS, "protocols": PROTOCOLS, "sources": SOURCES, "executors": EXECUTORS,
     "policies": POLICIES, "datasets": DATASETS, "views": VIEWS,
+    "losses": LOSSES, "augmentations": AUGMENTATIONS,
     "reference-sets": REFERENCE_SETS,
 }
 
