@@ -8,12 +8,12 @@ import pandas as pd
 
 from mer_bench.results.metrics import PRIMARY
 from mer_bench.results.metrics import metric as metric_info
-from mer_bench.results.ranking import BEST_ON_TEST, epochs_text
+from mer_bench.results.ranking import epochs_text
 
 
 def row_labels(table: pd.DataFrame) -> list[str]:
     """"#1 good-net (fixed, 20 ep) · flows": rank, model, rule, epochs and the source."""
-    return [f"#{r} {m} ({'best-on-test' if s == BEST_ON_TEST else s}, {epochs_text(e)} ep) · {src}"
+    return [f"#{r} {m} ({s}, {epochs_text(e)} ep) · {src}"
             for r, m, s, e, src in zip(table["rank"], table["model"], table["selection"],
                                        table["epochs"], table["source"])]
 
@@ -27,8 +27,7 @@ def ranking_chart(table: pd.DataFrame, reported: pd.DataFrame | None,
         "row": row_labels(table),
         "score": table[f"{metric}_mean"], "low": table[f"{metric}_low"],
         "high": table[f"{metric}_high"], "chance": table[f"{metric}_chance"],
-        "kind": ["test-selected run" if s == BEST_ON_TEST else "honest run"
-                 for s in table["selection"]],
+        "kind": ["honest run" if honest else "test-selected run" for honest in table["honest"]],
     })
     rows = list(runs["row"])
     rep_rows = [f"reported: {m}" for m in reported["method"]] if reported is not None else []

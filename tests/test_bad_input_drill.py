@@ -55,6 +55,10 @@ CASES = [
     Case("no model", ("run",), 2, "run needs --model NAME"),
     Case("data root for the demo", ("run", "--model", "ststnet", "--data-root", "{tmp}"), 2, "--data-root does not apply to --source demo"),
     Case("json into a missing folder", ("run", "--model", "ststnet", "--json", "{tmp}/nope/s.json"), 2, "--json {tmp}/nope/s.json: no such folder"),
+    Case("option of another executor", ("run", "--model", "ststnet", "--option", "executor.chunk=2"), 2, "(executor 'local') takes no option 'chunk'"),
+    Case("option without a scope", ("run", "--model", "ststnet", "--option", "workers=2"), 2, "--option expects SCOPE.NAME=VALUE"),
+    Case("option of the wrong type", ("run", "--model", "ststnet", "--selection", "nested", "--option", "selection.inner_folds=x"), 2, "option inner_folds='x': expected an integer"),
+    Case("option workers 0", ("run", "--model", "ststnet", "--option", "executor.workers=0"), 2, "--workers must be at least 1, got 0"),
     # run: unknown names (exit 2 with the closest names)
     Case("unknown model", ("run", "--model", "htnte"), 2, "unknown model 'htnte'; did you mean htnet"),
     Case("unknown protocol", ("run", "--model", "ststnet", "--protocol", "megc2091"), 2, "unknown protocol 'megc2091'; did you mean megc2019"),
@@ -106,6 +110,7 @@ CASES = [
     # doctor
     Case("doctor with a missing data root", ("doctor", "--data-root", "{tmp}/none"), 2, "--data-root {tmp}/none: no such folder"),
     Case("doctor with an unknown protocol", ("doctor", "--protocol", "megc2091"), 2, "did you mean megc2019"),
+    Case("doctor with an unknown dataset flag", ("doctor", "--casme22", "{tmp}"), 2, "unknown dataset 'casme22'; did you mean casme2"),
     Case("doctor with an unresolvable protocol", ("doctor", "--data-root", "{tmp}/full", "--protocol", "casme2", "--no-images"), 1, "not ok: requested protocol casme2 is not resolvable"),
     # table
     Case("table of an unknown protocol", ("table", "--protocol", "megc2091"), 2, "did you mean megc2019"),

@@ -9,18 +9,19 @@ import typer
 
 from mer_bench.core import registry
 from mer_bench.cli import app
+from mer_bench.cli.options import DatasetRootOption, parse_dataset_roots
 from mer_bench.core.errors import UsageError
-
-#: Dataset names doctor knows, in the order it reports them.
-DATASETS = ("casme2", "samm", "smic", "casme3")
 
 
 def where_it_looks() -> str:
     """The rules doctor (and the raw source) follow to find datasets, with the variable names."""
+    from mer_bench.data.datasets import dataset_names
     from mer_bench.data.datasets.locations import ENV_CONFIG, ENV_DATA_ROOT, config_path, env_var
 
-    per_dataset = ", ".join(f"${env_var(d)}" for d in DATASETS)
-    return (f"datasets are looked for in: --casme2/--samm/--smic/--casme3, then --data-root, then "
+    names = dataset_names()
+    per_dataset = ", ".join(f"${env_var(d)}" for d in names)
+    flags = "/".join(f"--{d}" for d in names)
+    return (f"datasets are looked for in: {flags} (or --dataset-root NAME=DIR), then --data-root, then "
             f"{per_dataset}, then ${ENV_DATA_ROOT}, then the config file {config_path()} "
             f"(${ENV_CONFIG} to choose another)")
 
@@ -76,13 +77,35 @@ def _print(report: dict) -> None:
     echo(f"error: not ok: {why}", err=True)
 
 
-@app.command("doctor")
+def dataset_flags(args: list[str]) -> dict[str, Path]:
+    """`--NAME DIR` / `--NAME=DIR` for any registered dataset NAME (the arguments typer did not
+    know): a dataset's root, beating --data-root. Anything else is a usage error."""
+    from mer_bench.data.datasets import REGISTRY
+
+    roots: dict[str, Path] = {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        flag, sep, value = arg.partition("=")
+        if not flag.startswith("--") or len(flag) < 3:
+            raise UsageError(f"unexpected argument {arg!r}")
+        name = flag[2:]
+        if name not in REGISTRY:
+            REGISTRY.get(name)  # exit 2 naming the closest registered datasets
+        if not sep:
+            if not rest or rest[0].startswith("--"):
+                raise UsageError(f"{flag} expects a folder")
+            value = rest.pop(0)
+        roots[name] = Path(value)
+    return roots
+
+
+@app.command("doctor", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def doctor_command(
-    data_root: Path = typer.Option(None, "--data-root", help="Folder holding CASME2/, SAMM/, SMIC/, CASME3/."),
-    casme2: Path = typer.Option(None, "--casme2", help="CASME II root (beats --data-root)."),
-    samm: Path = typer.Option(None, "--samm", help="SAMM root."),
-    smic: Path = typer.Option(None, "--smic", help="SMIC root."),
-    casme3: Path = typer.Option(None, "--casme3", help="CAS(ME)^3 Part A root."),
+    ctx: typer.Context,
+    data_root: Path = typer.Option(None, "--data-root",
+                                   help="Folder holding each dataset's folder (CASME2/, SAMM/, ...)."),
+    dataset_root: DatasetRootOption = [],
     protocol: list[str] = typer.Option([], "--protocol", "-p",
                                        help="A protocol that must resolve (repeatable): exit 1 "
                                             "when it does not."),
@@ -90,7 +113,10 @@ def doctor_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report each dataset (location, counts, problems) and each protocol; exit 0 only if all
-    configured datasets (and every --protocol) are usable."""
+    configured datasets (and every --protocol) are usable.
+
+    A dataset's own root beats --data-root: `--NAME DIR` for any registered dataset (`--casme2
+    DIR`, `--samm DIR`, ...; see `mer-bench list datasets`), or `--dataset-root NAME=DIR`."""
     from mer_bench.data.doctor import diagnose
     from mer_bench.data.sources.raw import RawOptions
 
@@ -98,8 +124,7 @@ def doctor_command(
         registry.get_protocol(name)  # an unknown name: exit 2 with suggestions
     if data_root is not None and not data_root.is_dir():  # a dataset's own root that is
         raise UsageError(f"--data-root {data_root}: no such folder")  # missing is reported
-    roots = {k: v for k, v in (("casme2", casme2), ("samm", samm), ("smic", smic),
-                               ("casme3", casme3)) if v is not None}
+    roots = {**parse_dataset_roots(dataset_root), **dataset_flags(ctx.args)}
     report = diagnose(RawOptions(data_root=data_root, dataset_roots=roots), check_images=images)
     resolved = {p["name"]: p["ok"] for p in report["protocols"]}
     report["unresolved_requested"] = [n for n in protocol if not resolved.get(n, False)]

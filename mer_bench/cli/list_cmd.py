@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mer_bench.cli import app
 from mer_bench.core.errors import UnknownNameError
+from mer_bench.core.options import describe, options_class
 from mer_bench.core.registry import REGISTRIES, Registry
 
 
@@ -31,6 +32,7 @@ def _rows(kind: str, registry: Registry) -> list[dict[str, Any]]:
             row["description"] = getattr(obj, "description", "")
             if kind == "policies":
                 row["reads_test_labels"] = obj.reads_test_labels
+        row["options"] = [dataclasses.asdict(o) for o in describe(options_class(obj))]
         rows.append(row)
     rows += [{**dataclasses.asdict(b), "origin": b.distribution, "status": "broken"}
              for b in registry.broken()]
@@ -75,9 +77,12 @@ def list_command(
         table.add_column("origin")
         table.add_column("module")
         table.add_column("description")
+        table.add_column("options")
         for r in ok:
+            options = ", ".join(f"{o['name']}={o['default']!r}" for o in r["options"]
+                                if o["name"] != "progress")
             table.add_row(r["name"], r["origin"], r["module"], r.get("description") or
-                          r.get("folder", ""))
+                          r.get("folder", ""), options or "-")
     console.print(table)
     for b in (r for r in rows if r["status"] == "broken"):
         console.print(f"broken {b['name']} ({b['origin']}, {b['target']}): {b['error']}",

@@ -10,7 +10,7 @@ import typer
 
 from mer_bench.core.errors import DataError, UsageError
 from mer_bench.core.paths import default_store_path
-from mer_bench.core.registry import SOURCES
+from mer_bench.core.registry import EXECUTORS, POLICIES, SOURCES
 
 if TYPE_CHECKING:
     from mer_bench.core.registry import Registry
@@ -37,6 +37,16 @@ DemoSubjectsOption = Annotated[int | None, typer.Option(
 CacheDirOption = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Demo data and preprocessed arrays.")]
 
+PluginOptionOption = Annotated[list[str], typer.Option(
+    "--option", "-o", metavar="SCOPE.NAME=VALUE",
+    help="An option of the chosen source, selection policy or executor, e.g. "
+         "executor.workers=2, selection.inner_folds=3, source.flow_method=dis (repeatable; "
+         "--help-options and `mer-bench list KIND` show each plugin's options). The flags "
+         "above are spellings of the common ones.")]
+
+#: The plugin slots `--option` can name, with their registries.
+SCOPES: dict[str, Registry] = {"source": SOURCES, "selection": POLICIES, "executor": EXECUTORS}
+
 #: CLI flag of each source option, for messages.
 FLAGS = {"data_root": "--data-root", "faces": "--faces", "face_points": "--face-points", "dataset_roots": "--dataset-root", "flow_method": "--flow",
          "difficulty": "--demo-difficulty", "subjects": "--demo-subjects",
@@ -52,6 +62,54 @@ def parse_dataset_roots(values: list[str]) -> dict[str, Path]:
             raise DataError(f"--dataset-root expects NAME=DIR, got {value!r}")
         roots[name.strip()] = Path(folder)
     return roots
+
+
+def plugin_options(values: list[str], **chosen: str) -> dict[str, dict[str, Any]]:
+    """`--option SCOPE.NAME=VALUE` values as {scope: {name: typed value}} for the plugins chosen
+    (`source="demo", selection="fixed", ...`), each converted by that plugin's options class."""
+    from mer_bench.core.options import convert, options_class, parse_assignments
+
+    out: dict[str, dict[str, Any]] = {}
+    for scope, texts in parse_assignments(values, tuple(chosen)).items():
+        registry, name = SCOPES[scope], chosen[scope]
+        out[scope] = convert(options_class(registry.get(name)), texts,
+                             f"--option {scope}.* ({registry.kind} '{name}')")
+    return out
+
+
+def merge_flags(scope: str, flags: dict[str, Any], options: dict[str, Any],
+                spellings: dict[str, str]) -> dict[str, Any]:
+    """The flags' values with the `--option` values of `scope` on top; a flag and an option that
+    set one field to different values is a usage error naming both."""
+    merged = {k: v for k, v in flags.items() if v is not None}
+    for name, value in options.items():
+        if name in merged and merged[name] != value:
+            flag = spellings.get(name, name)
+            raise UsageError(f"{flag} {merged[name]} and --option {scope}.{name}={value} disagree")
+        merged[name] = value
+    return merged
+
+
+def plugin_help(scopes: dict[str, Registry]) -> str:
+    """Every option of every plugin of each scope, one paragraph per plugin (for `--help`)."""
+    from mer_bench.core.options import describe, options_class
+
+    lines = ["Plugin options (--option SCOPE.NAME=VALUE):"]
+    for scope, registry in scopes.items():
+        for name, plugin in registry.items():
+            infos = describe(options_class(plugin))
+            shown = "; ".join(f"{i.name} ({i.type}, default {i.default!r})" for i in infos
+                              if i.name != "progress")
+            lines.append(f"{scope}.* of {name}: {shown or 'none'}")
+    return "\n\n".join(lines)
+
+
+def print_plugin_options(value: bool) -> None:
+    """`--help-options`: every plugin's options, then exit. Separate from `--help`, which stays
+    quick: listing options imports every plugin (torch among them)."""
+    if value:
+        typer.echo(plugin_help(SCOPES))
+        raise typer.Exit(0)
 
 
 def source_values(source: str, **values: Any) -> dict[str, Any]:
@@ -80,14 +138,17 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
                          dataset_root: list[str] | None = None, cache_dir: Path | None = None,
                          workers: int | None = None, flow: str | None = None,
                          demo_difficulty: str | None = None,
-                         demo_subjects: int | None = None) -> Any:
-    """The typed options of `source` from the command line's source flags."""
+                         demo_subjects: int | None = None,
+                         options: dict[str, Any] | None = None) -> Any:
+    """The typed options of `source` from the command line's source flags, with its `--option
+    source.NAME=VALUE` values (`options`, already typed) on top."""
     from mer_bench.data.sources import source_options
 
-    return source_options(source, **source_values(
+    values = source_values(
         source, data_root=data_root, faces=faces, face_points=face_points, dataset_roots=parse_dataset_roots(dataset_root or []),
         cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
-        difficulty=demo_difficulty, subjects=demo_subjects))
+        difficulty=demo_difficulty, subjects=demo_subjects)
+    return source_options(source, **merge_flags("source", values, options or {}, FLAGS))
 
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:

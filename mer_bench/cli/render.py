@@ -10,8 +10,11 @@ from mer_bench.results.summary import RunSummary
 
 
 def selection_label(selection: str | None) -> str:
-    if selection == "best-on-test":
-        return "[bold red]best-on-test (test-set selection)[/bold red]"
+    """The policy beside a score; one that reads test labels (as it declares) in red."""
+    from mer_bench.results.ranking import reads_test_labels
+
+    if selection and reads_test_labels(selection):
+        return f"[bold red]{selection} (test-set selection)[/bold red]"
     return selection or "-"
 
 

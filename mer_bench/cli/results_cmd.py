@@ -19,19 +19,24 @@ if TYPE_CHECKING:
 StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help="Print JSON (the table's fields) for scripts.")
 
-#: Short names of the selection policies in narrow tables (a policy not listed shows as is).
-SHORT_SELECTION = {"best-on-test": "best-on-test!"}
+def short_selection(selection: str) -> str:
+    """A policy in narrow tables, as it labels itself (a test-label reader carries a `!`)."""
+    from mer_bench.results.ranking import policy_class
+
+    cls = policy_class(selection)
+    return selection if cls is None else cls.short_label()
 
 
 def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[str, Any]:
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
+    from mer_bench.results.ranking import reads_test_labels
     from mer_bench.results.run_status import status_label
 
     folds_complete = done >= run.n_folds
     return {
         "run_id": run.run_id, "kind": run.kind, "model": run.model, "protocol": run.protocol,
         "source": run.source,
-        "view": run.view, "selection": run.selection, "honest": run.selection != "best-on-test",
+        "view": run.view, "selection": run.selection, "honest": not reads_test_labels(run.selection),
         "seed": run.seed, "epochs": run.epochs, "experiment_id": run.experiment_id,
         "group_hash": run.group_hash, "status": run.status,
         "status_label": status_label(run, done), "folds_done": done,
@@ -97,7 +102,7 @@ def results_command(
             if row["kind"] == "final":
                 status += " (final model)"
             cells.append([row["run_id"], row["model"], row["source"],
-                          SHORT_SELECTION.get(row["selection"], row["selection"]),
+                          short_selection(row["selection"]),
                           "-" if not row["epochs"] else str(row["epochs"]), str(row["seed"]),
                           *(f"{scores[n]:.4f}{mark}" if n in scores else "-"
                             for n in metric_names()),
@@ -110,9 +115,9 @@ def results_command(
     notes = []
     if any(r["partial"] and r["scores"] for r in rows):
         notes.append("* partial: scores of the finished folds only (resume with --resume RUN_ID)")
-    if any(r["selection"] == "best-on-test" for r in rows):
-        notes.append("best-on-test! = epochs chosen on the test subject's labels (test-set "
-                     "selection): not comparable with honest runs")
+    for selection in sorted({r["selection"] for r in rows if not r["honest"]}):
+        notes.append(f"{short_selection(selection)} = chosen on the test subject's labels "
+                     "(test-set selection): not comparable with honest runs")
     if left_out:
         notes.append(f"left out at {console.width} columns: {', '.join(left_out)} "
                      "(a wider terminal or --json shows them)")

@@ -86,6 +86,6 @@ def resumed_config(record: RunRecord, fresh: RunConfig, given: set[str]) -> RunC
         f.name: getattr(options, f.name) for f in dataclasses.fields(options)
         if not f.metadata.get("identity")}
     run_values = {name: getattr(fresh, name) for name in RUN_OPTIONS if name in given}
-    if "ray_address" in given:
+    if "ray_address" in given or "executor_options" in given:
         run_values["executor_options"] = dict(fresh.executor_options)
     return resume_config(record, source_values, **run_values)

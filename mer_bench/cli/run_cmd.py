@@ -15,11 +15,11 @@ import typer
 
 from mer_bench.core import registry
 from mer_bench.cli import UI, app, show_progress
-from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, DatasetRootOption,
-                                   DemoDifficultyOption, DemoSubjectsOption, FacePointsOption,
-                                   FacesOption,
-                                   FlowOption,
-                                   build_source_options, check_output_file, open_store,
+from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption,
+                                   DatasetRootOption, DemoDifficultyOption, DemoSubjectsOption,
+                                   FacePointsOption, FacesOption, FlowOption, PluginOptionOption,
+                                   build_source_options, check_output_file, merge_flags,
+                                   open_store, plugin_options, print_plugin_options,
                                    require_known)
 from mer_bench.core.errors import RunInterrupted, RunStoreFailed, UsageError
 
@@ -81,6 +81,10 @@ def run_command(
                                       help="Keep each fold's trained model (safetensors) next to "
                                            "the results database (mer-bench predict --run)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    option: PluginOptionOption = [],
+    help_options: bool = typer.Option(False, "--help-options", is_eager=True,
+                                      callback=print_plugin_options,
+                                      help="Show every plugin's options (--option) and exit."),
 ) -> None:
     """Train and evaluate MODEL on PROTOCOL, leave-one-subject-out, and store every prediction."""
     from mer_bench.cli.resume import given_options, resumed_config
@@ -116,14 +120,25 @@ def run_command(
 
     quiet = quiet or UI.quiet
     show_progress(not quiet)
+    scoped = plugin_options(option, source=source, selection=selection, executor=executor)
+    if record is not None:
+        _resumable_options(scoped, source)
     options = build_source_options(
         source, quiet=quiet, data_root=data_root, faces=faces, face_points=face_points,
         dataset_root=dataset_root,
         cache_dir=cache_dir,
-        workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
-    executor_options = {"address": ray_address} if ray_address else {}
-    policy_options = selection_values(selection, inner_folds=inner_folds, val_share=val_share,
-                                      grid=parse_grid(grid) if grid else None)
+        workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects,
+        options=scoped.get("source"))
+    executor_options = merge_flags("executor", {"workers": workers, "address": ray_address or None},
+                                   scoped.get("executor", {}), EXECUTOR_FLAGS)
+    workers = executor_options.pop("workers", None)
+    given |= {"workers"} & set(scoped.get("executor", {}))  # given as an option: applies on resume
+    if set(scoped.get("executor", {})) - {"workers"}:
+        given |= {"executor_options"}
+    policy_options = merge_flags(
+        "selection", selection_values(selection, inner_folds=inner_folds, val_share=val_share,
+                                      grid=parse_grid(grid) if grid else None),
+        scoped.get("selection", {}), POLICY_FLAGS)
     config = RunConfig(model=model, protocol=protocol, source=source, source_options=options,
                        selection=selection, selection_options=policy_options, seed=seed or 0,
                        device=device, executor=executor, workers=workers,
@@ -225,6 +240,22 @@ def _run_experiment(config: Any, seeds: list[int] | None, store, resume: str | N
 
 #: CLI flag of each selection-policy option, for messages.
 POLICY_FLAGS = {"inner_folds": "--inner-folds", "val_share": "--val-share", "grid": "--grid"}
+#: CLI flag of each executor option (the documented spellings of `--option executor.NAME`).
+EXECUTOR_FLAGS = {"workers": "--workers", "address": "--ray-address"}
+
+
+def _resumable_options(scoped: dict[str, dict[str, Any]], source: str) -> None:
+    """With --resume, `--option` may say where and how to run (executor options, a source's
+    folders), never what defines the run: the stored run's own options are used."""
+    from mer_bench.core.options import options_class
+
+    fixed = [f"selection.{name}" for name in scoped.get("selection", {})]
+    identity = {f.name for f in dataclasses.fields(options_class(registry.SOURCES.get(source)))
+                if f.metadata.get("identity")}
+    fixed += [f"source.{name}" for name in scoped.get("source", {}) if name in identity]
+    if fixed:
+        raise UsageError(f"--option {fixed[0]}: a resumed run keeps its stored options (--resume "
+                         "RUN_ID alone resumes it as it was made)")
 
 
 def selection_values(selection: str, **values: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from mer_bench.core.errors import MerBenchError
 
@@ -29,6 +29,46 @@ def stable_hash(obj: Any) -> str:
         obj = dataclasses.asdict(obj)
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: The loss every recipe trains with unless it declares another (`mer_bench.losses`).
+DEFAULT_LOSS = "cross-entropy"
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Augment:
+    """One train-time augmentation of a recipe: a name registered under `mer_bench.augmentations`
+    and its options (keyword arguments of that augmentation's constructor)."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, value: Any) -> Augment:
+        """An Augment from its spellings: `"hflip"`, `{"name": "shift", "options": {...}}`,
+        `("shift", {"max_pixels": 1})`, or an Augment."""
+        if isinstance(value, Augment):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict):
+            return cls(str(value["name"]), _hashable(dict(value.get("options") or {})))
+        name, options = value
+        return cls(str(name), _hashable(dict(options)))
+
+    def kwargs(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.kwargs()}
 
 
 @dataclass(frozen=True)
@@ -51,8 +91,15 @@ class Recipe:
     eps: float = 1e-8
     momentum: float = 0.9
     optimizer_impl: str = "default"
+    #: The training loss, by its registered name (`mer_bench.losses`: cross-entropy,
+    #: class-weighted-cross-entropy, focal, or a plugin's).
+    loss: str = DEFAULT_LOSS
+    #: Train-time augmentations, applied in order to every training batch (never to the rows
+    #: monitored, recorded or predicted).
+    augment: tuple[Augment, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "augment", tuple(Augment.of(a) for a in self.augment))
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.optimizer_impl not in OPTIMIZER_IMPLEMENTATIONS:
@@ -72,7 +119,17 @@ class Recipe:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "betas": list(self.betas)}
+        """The stored form (and the run identity's recipe). The loss and the augmentations are
+        written only when they differ from the defaults, so runs made before they existed keep
+        their identity."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("loss", "augment")}
+        out["betas"] = list(self.betas)
+        if self.loss != DEFAULT_LOSS:
+            out["loss"] = self.loss
+        if self.augment:
+            out["augment"] = [a.as_dict() for a in self.augment]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
@@ -167,6 +224,10 @@ class ModelSpec:
     card: ModelCard
     build: Callable[[int], Any]
     prepare_inputs: Callable[[Any], Any] | None = None
+
+    #: A model's typed options are its recipe's fields (the card's values by default; `run`
+    #: overrides the common ones with --epochs, --lr, --batch-size).
+    Options: ClassVar[type] = Recipe
 
     def __post_init__(self) -> None:
         if not isinstance(self.card, ModelCard):

@@ -106,6 +106,15 @@ class Registry(Generic[T]):
         entries[name] = _Entry(name, f"{type(obj).__module__}.{type(obj).__qualname__}", origin,
                                value=obj, loaded=True)
 
+    def unregister(self, name: str) -> None:
+        """Remove a name registered in this process (`register`'s undo); installed plugins are
+        removed by uninstalling their package."""
+        entry = self._discover().get(name)
+        if entry is None or entry.origin == IN_PROCESS:
+            self._discover().pop(name, None)
+            return
+        raise MerBenchError(f"{self.kind} '{name}' is installed by {entry.origin}; uninstall it")
+
     def _load(self, entry: _Entry) -> T | None:
         if not entry.loaded and entry.error is None:
             try:
@@ -245,6 +254,10 @@ DATASETS: Registry = Registry("dataset", "mer_bench.datasets",
                               _named_object("mer_bench.data.datasets._common:DatasetInfo"))
 VIEWS: Registry = Registry("view", "mer_bench.views",
                            _named_class("mer_bench.data.preprocess.views:ViewConfig"))
+LOSSES: Registry = Registry("loss", "mer_bench.losses",
+                            _named_class("mer_bench.run.training.losses:Loss"))
+AUGMENTATIONS: Registry = Registry("augmentation", "mer_bench.augmentations",
+                                   _named_class("mer_bench.run.training.augment:Augmentation"))
 REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
                                     _named_object("mer_bench.results.reference:ReferenceSet"))
 
@@ -252,6 +265,7 @@ REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
 REGISTRIES: dict[str, Registry] = {
     "models": MODELS, "protocols": PROTOCOLS, "sources": SOURCES, "executors": EXECUTORS,
     "policies": POLICIES, "datasets": DATASETS, "views": VIEWS,
+    "losses": LOSSES, "augmentations": AUGMENTATIONS,
     "reference-sets": REFERENCE_SETS,
 }
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mer_bench.core.errors import DataError
 from mer_bench.core.protocol import SAMPLE_COLUMNS
+from mer_bench.core.keys import sample_key
 
 
 #: Columns of a dataset loader's table (one row per annotated micro-expression).
@@ -148,4 +149,4 @@ class ProtocolData:
 
     def fold_keys(self) -> pd.Series:
         """Per sample, its LOSO group: subject ids are only unique within a dataset."""
-        return self.samples["dataset"] + ":" + self.samples["subject"].astype(str)
+        return sample_key(self.samples["dataset"], self.samples["subject"])

@@ -17,12 +17,14 @@ import cv2
 import pandas as pd
 
 from mer_bench.core import registry
+from mer_bench.core.registry import DATASETS
 from mer_bench.data.resolve import protocol_samples
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.data.datasets import CORRECTIONS_VERSION, Problem, inspect_dataset
 from mer_bench.data.datasets._common import frame_number
 from mer_bench.data.datasets.locations import locate_all
 from mer_bench.core.errors import DataError
+from mer_bench.core.keys import sample_key
 
 
 @dataclass
@@ -107,7 +109,11 @@ def check_dataset(name: str, location: Any, check_images: bool = True
     if check_images and not table.empty:
         bad = unreadable_images(table)
         problems += bad
-        table = table[~table["sample"].isin({p.sample for p in bad})]
+        table = table[~table["sample"].isin({p.sample for p in bad if p.fatal})]
+    for check in DATASETS.get(name).checks:  # the dataset's own checks
+        found = check(table, Path(location.path))
+        problems += found
+        table = table[~table["sample"].isin({p.sample for p in found if p.fatal})]
     report.samples, report.subjects = len(table), table["subject"].nunique()
     report.counts = dict(sorted(Counter(table["emotion"]).items()))
     report.files, report.corrections_applied = result.files, result.corrections_applied
@@ -131,7 +137,7 @@ def check_protocols(tables: dict[str, pd.DataFrame]) -> list[ProtocolReport]:
             try:
                 samples, notes = protocol_samples(spec, source)
                 report.ok, report.samples = True, len(samples)
-                report.subjects = (samples["dataset"] + ":" + samples["subject"].astype(str)).nunique()
+                report.subjects = sample_key(samples["dataset"], samples["subject"]).nunique()
                 disagreements = notes.get("label_disagreements", [])
                 if disagreements:
                     report.message = f"{len(disagreements)} label disagreements: {disagreements[0]}"

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mer_bench.data.contract import FLOW28_CHANNELS, SAMPLE_COLUMNS, InputArrays, Source
 from mer_bench.core.errors import DataError, MerBenchError
-from mer_bench.data.naming import canonical_dataset, canonical_sample, canonical_subject, sample_key
+from mer_bench.data.naming import canonical_ids, canonical_sample, file_subject
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,10 @@ COLUMNS = ("file", *SAMPLE_COLUMNS, "class")
 PNG_CHANNELS = {"R": "u", "G": "v", "B": "strain"}
 
 
-def htnet_subject(dataset: str, subject: str) -> str:
-    """A subject as HTNet's file names spell it: SMIC `s01`, CASME II `sub01`, SAMM `006`."""
-    d = canonical_dataset(dataset)
-    canon = canonical_subject(d, subject)
-    if d == "smic" and canon[1:].isdigit():
-        return f"s{int(canon[1:]):02d}"
-    return canon
-
-
 def flow_file_name(dataset: str, subject: str, sample: str) -> str:
-    """`<subject>_<sample> .png`, as HTNet names its copy of the flow images."""
-    return f"{htnet_subject(dataset, subject)}_{canonical_sample(dataset, sample)} .png"
+    """`<subject>_<sample> .png`, as HTNet names its copy of the flow images (the subject as the
+    dataset declares the field's files spell it)."""
+    return f"{file_subject(dataset, subject)}_{canonical_sample(dataset, sample)} .png"
 
 
 def to_png(flow: np.ndarray) -> np.ndarray:
@@ -73,8 +65,8 @@ def annotation_values(source: Source, samples: pd.DataFrame, column: str) -> lis
         if column not in table.columns:
             return None
         for subject, sample, value in zip(table["subject"], table["sample"], table[column]):
-            index.setdefault(sample_key(dataset, subject, sample), str(value))
-    values = [index.get(sample_key(d, su, sa)) for d, su, sa in
+            index.setdefault(canonical_ids(dataset, subject, sample), str(value))
+    values = [index.get(canonical_ids(d, su, sa)) for d, su, sa in
               zip(samples["dataset"], samples["subject"], samples["sample"])]
     return None if any(v is None for v in values) else values
 

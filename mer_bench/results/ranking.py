@@ -7,9 +7,10 @@ mean. Runs on different sources are never ranked together (`default_source` pick
 reader sees first: real data when there is any), and only honest policies are ranked by default.
 
 Each row carries the chance level of its own rule, computed from its own labels: a class-prior
-random guesser under `fixed`, or under any honest policy (they choose on training subjects
-only, which cannot help a guesser on the held-out subject), and under `best-on-test` with the
-row's epoch count as the number of candidates. Published numbers are a separate table, shown only
+random guesser with as many candidates as the row's policy declares (`chance_candidates`: one
+for a policy that chooses on training subjects only, the epochs chosen among for one that reads
+test labels). What a policy is (honest or not, its chance rule, its footnote) is read from the
+policy registry; this module names no policy. Published numbers are a separate table, shown only
 beside real-data runs, never rows of the ranking. A run that cannot be scored (no epochs to choose
 from, predictions outside the classes) is set aside with its reason, never allowed to stop the
 others.
@@ -33,11 +34,16 @@ from mer_bench.core.errors import MerBenchError
 from mer_bench.results.metrics import metric, metric_names, score
 from mer_bench.results.stats import bootstrap_ci, seed_spread
 from mer_bench.results.store import RunRecord, Store
+from mer_bench.core.keys import sample_key
 
 log = logging.getLogger(__name__)
 
+#: The legacy test-label rule's registered name, for the board and the reference plan (which
+#: name it as data); the ranking itself reads every policy's declarations from the registry.
 BEST_ON_TEST = "best-on-test"
-TEST_SELECTED_MARK = "⚠ best-on-test (test-selected)"
+#: How a test-selected policy is printed: never without its warning (`selection_text`).
+TEST_SELECTED = "⚠ {} (test-selected)"
+TEST_SELECTED_MARK = TEST_SELECTED.format(BEST_ON_TEST)
 REPORTED_MARK = "reported"
 #: What the table says where a planned reference run has no result yet.
 NOT_COMPUTED = "not computed yet"
@@ -69,6 +75,24 @@ def honest_policies() -> set[str]:
     return {name for name, policy in POLICIES.items() if not policy.reads_test_labels}
 
 
+def policy_class(selection: str) -> Any | None:
+    """The registered policy class of `selection` (None when not registered, or broken here)."""
+    from mer_bench.core.registry import POLICIES
+
+    if selection not in POLICIES:
+        return None
+    try:
+        return POLICIES.get(selection)
+    except MerBenchError:
+        return None
+
+
+def reads_test_labels(selection: str) -> bool:
+    """Whether a policy chooses on held-out labels (as it declares)."""
+    cls = policy_class(selection)
+    return bool(cls is not None and cls.reads_test_labels)
+
+
 def data_kind(run: RunRecord) -> str:
     """"synthetic" for runs on generated data (the demo), "real" otherwise."""
     if "synthetic" in run.provenance:
@@ -96,10 +120,10 @@ def run_problem(selection: str, epochs: int | None, framework: str,
     """Why a complete run with this policy, epoch count and model framework cannot be ranked
     (the importer refuses such a submission for the same reason), or None."""
     if framework != "estimator" and (epochs is None or epochs < 1):
-        if selection == BEST_ON_TEST:
+        if reads_test_labels(selection):
             return f"{selection} with {epochs} epochs: no epoch to choose from"
         return f"{epochs} epochs: nothing was trained"
-    if selection not in honest and selection != BEST_ON_TEST:
+    if selection not in honest and policy_class(selection) is None:
         return f"selection '{selection}' is not registered here"
     return None
 
@@ -152,7 +176,7 @@ def unranked_runs(store: Store) -> pd.DataFrame:
 def predictions_frame(store: Store, run_id: str) -> pd.DataFrame:
     """A run's predictions sorted by sample, with the subject qualified by its dataset."""
     table = store.predictions(run_id)
-    table["group"] = table["dataset"] + ":" + table["subject"].astype(str)
+    table["group"] = sample_key(table["dataset"], table["subject"])
     return table.sort_values(["dataset", "subject", "sample"]).reset_index(drop=True)
 
 
@@ -215,9 +239,10 @@ def check_predictions(predictions: pd.DataFrame, num_classes: int) -> str | None
 
 
 def chance_candidates(selection: str, epochs: int | None) -> int:
-    """How many candidate prediction sets a random guesser gets under a rule: one under every
-    honest policy (they choose on training subjects), `epochs` under best-on-test."""
-    return int(epochs) if selection == BEST_ON_TEST and epochs else 1
+    """How many candidate prediction sets a random guesser gets under a rule, as the policy
+    declares it (one for an unregistered policy)."""
+    cls = policy_class(selection)
+    return 1 if cls is None else int(cls.chance_candidates(epochs))
 
 
 def _epoch_counts(epochs: Any) -> tuple[list[int], bool]:
@@ -231,21 +256,14 @@ def _epoch_counts(epochs: Any) -> tuple[list[int], bool]:
 
 
 def rule_text(selection: str, epochs: Any, honest: bool) -> str:
-    """One line saying how rows' predictions were chosen (the paper table's footnote); `epochs`
-    is one row's or those of every row under this rule (an estimator's is None or NaN)."""
+    """One line saying how rows' predictions were chosen (the paper table's footnote), as the
+    policy words it; `epochs` is one row's or those of every row under this rule (an
+    estimator's is None or NaN)."""
+    cls = policy_class(selection)
+    if cls is None:
+        return f"{selection}: a policy not registered here"
     counts, fitted = _epoch_counts(epochs)
-    spelled = " or ".join(str(c) for c in counts)
-    if selection == BEST_ON_TEST:
-        return (f"{BEST_ON_TEST}: per held-out subject, the epoch (of {spelled}) with the best "
-                "accuracy on that subject's own labels (test-set selection; optimistic)")
-    if selection == "fixed":
-        what = "; estimators (epochs -) fitted once" if counts and fitted else ""
-        what = f"{spelled} epochs{what}" if counts else "fitted once"
-        return f"fixed: {what}, declared before the run; the held-out subject predicted once"
-    if honest:
-        return (f"{selection}: chosen on training subjects only (at most {spelled or 0} epochs); "
-                "the held-out subject predicted once")
-    return f"{selection}: a policy not registered here"
+    return cls.rule_text(counts, fitted)
 
 
 @lru_cache(maxsize=256)
@@ -374,8 +392,9 @@ def _leak_groups(table: pd.DataFrame) -> list[pd.Series]:
 
 def policies_side_by_side(table: pd.DataFrame) -> pd.DataFrame:
     """Per model configuration (same data, view and recipe), every policy it was run under, honest
-    ones first, with the chance level of each rule and the score above it; where best-on-test
-    and an honest policy were both run, the leak (best-on-test minus the best honest score)."""
+    ones first, with the chance level of each rule and the score above it; where a policy that
+    reads test labels and an honest one were both run, the leak (its score minus the best honest
+    score)."""
     rows = []
     if not len(table):
         return pd.DataFrame(rows)
@@ -400,22 +419,27 @@ def policies_side_by_side(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def leakage_gaps(table: pd.DataFrame) -> pd.DataFrame:
-    """For configurations run under both fixed and best-on-test: best-on-test minus fixed."""
+    """For configurations run under a policy that reads test labels and under the honest policy
+    it pairs with (`pairs_with`, e.g. best-on-test and fixed): its score minus the honest one."""
     rows = []
     if not len(table):
         return pd.DataFrame(rows)
     for _, group in table.groupby(_leak_groups(table), sort=False):
-        fixed = group[group["selection"] == "fixed"]
-        test = group[group["selection"] == BEST_ON_TEST]
-        if len(fixed) and len(test):
-            f, t = fixed.iloc[0], test.iloc[0]
+        for _, t in group[[reads_test_labels(s) for s in group["selection"]]].iterrows():
+            paired = policy_class(t["selection"]).pairs_with
+            honest = group[group["selection"].isin(paired)]
+            if not len(honest):
+                continue
+            f = honest.iloc[0]
+            honest_name, test_name = f["selection"], t["selection"]
             row = {"model": f["model"], "epochs": f["epochs"]}
             for name in metric_names():
                 label = metric(name).label
-                row.update({f"{label} fixed": f[f"{name}_mean"],
-                            f"{label} best-on-test": t[f"{name}_mean"],
+                row.update({f"{label} {honest_name}": f[f"{name}_mean"],
+                            f"{label} {test_name}": t[f"{name}_mean"],
                             f"{label} gap": t[f"{name}_mean"] - f[f"{name}_mean"]})
-            rows.append({**row, "seed ids fixed": f["seeds"], "seed ids best-on-test": t["seeds"]})
+            rows.append({**row, f"seed ids {honest_name}": f["seeds"],
+                         f"seed ids {test_name}": t["seeds"]})
     return pd.DataFrame(rows)
 
 
@@ -428,8 +452,9 @@ def chance_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in out.sort_values("chance_k").iterrows():
         k = int(r["chance_k"])
-        rows.append({"reference": "chance, fixed rule (fixed, val-subjects, nested)" if k == 1
-                     else f"chance, best-on-test (K={k})", "K": k,
+        rules = sorted(set(table.loc[table["chance_k"] == k, "selection"]))
+        rows.append({"reference": f"chance, one candidate per subject ({', '.join(rules)})"
+                     if k == 1 else f"chance, {', '.join(rules)} (K={k})", "K": k,
                      **{n: r[f"{n}_chance"] for n in names},
                      **{f"{n}_sd": r[f"{n}_chance_sd"] for n in names},
                      "repeats": CHANCE_REPEATS[0] if k == 1 else CHANCE_REPEATS[1],
@@ -463,7 +488,7 @@ def interval(low: float, high: float, digits: int = 3) -> str:
 
 def selection_text(selection: str) -> str:
     """The policy as the board prints it: test-set selection is always flagged."""
-    return TEST_SELECTED_MARK if selection == BEST_ON_TEST else selection
+    return TEST_SELECTED.format(selection) if reads_test_labels(selection) else selection
 
 
 def epochs_text(epochs: Any) -> str:

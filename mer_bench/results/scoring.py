@@ -8,8 +8,9 @@ import pandas as pd
 
 from mer_bench.core.cards import ProtocolSpec
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 from mer_bench.results.summary import RunSummary, report_for_predictions
+from mer_bench.core.keys import sample_key
 
 REQUIRED_COLUMNS = ("dataset", "subject", "sample", "pred")
 
@@ -33,7 +34,7 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
         else:
             raise DataError(f"{path}, row {row_number}: prediction {value!r} is not a class "
                             f"index 0-{len(classes) - 1} or one of {', '.join(classes)}")
-    keys = [sample_key(d, s, n) for d, s, n in zip(table["dataset"], table["subject"], table["sample"])]
+    keys = [canonical_ids(d, s, n) for d, s, n in zip(table["dataset"], table["subject"], table["sample"])]
     return pd.DataFrame({"key": keys, "pred": preds, "row": range(2, len(table) + 2)})
 
 
@@ -46,7 +47,7 @@ def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "au
     if manifest is None:
         raise DataError(f"protocol {protocol.card.name} has no explicit sample list: score needs "
                         "one, or --source to rebuild the protocol's samples from that source")
-    manifest = manifest.assign(key=[sample_key(d, s, n) for d, s, n in
+    manifest = manifest.assign(key=[canonical_ids(d, s, n) for d, s, n in
                                     zip(manifest["dataset"], manifest["subject"], manifest["sample"])])
     preds = read_predictions(path, classes)
     dup = preds[preds["key"].duplicated(keep="first")]
@@ -69,5 +70,5 @@ def score_predictions_file(path: Path, protocol: ProtocolSpec, device: str = "au
     return RunSummary(run_id=None, model=None, protocol=protocol.card.name, source=str(path),
                       selection=None, epochs=None, seed=None, report=report,
                       n_samples=len(merged),
-                      n_subjects=int((merged["dataset"] + ":" + merged["subject"]).nunique()),
+                      n_subjects=int(sample_key(merged["dataset"], merged["subject"]).nunique()),
                       seconds=None)

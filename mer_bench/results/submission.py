@@ -31,7 +31,7 @@ from mer_bench.core.cards import ProtocolSpec
 from mer_bench.core.errors import DataError, MerBenchError
 from mer_bench.results.export import SUBMISSION_FORMAT, SUBMISSION_VERSION
 from mer_bench.core.identity import RunIdentity
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 from mer_bench.results.store import FoldRecord, RunRecord, Store, check_run_id, now
 from mer_bench.results.store.migrations import v1_identity
 
@@ -295,7 +295,7 @@ def _check_predictions(predictions: list[Any], num_classes: int, fail) -> list[d
             raise fail(f"{where}.pred {p['pred']} is not the most probable class of its probs")
         out.append({"dataset": p["dataset"], "subject": p["subject"], "sample": p["sample"],
                     "label": p["label"], "pred": p["pred"], "probs": [float(v) for v in probs],
-                    "fold": p["fold"], "key": sample_key(p["dataset"], p["subject"], p["sample"])})
+                    "fold": p["fold"], "key": canonical_ids(p["dataset"], p["subject"], p["sample"])})
     seen: dict[tuple[str, str, str], int] = {}
     for i, p in enumerate(out):
         if p["key"] in seen:
@@ -331,7 +331,7 @@ def _check_fold_membership(predictions: list[dict[str, Any]], folds: list[dict[s
 
 def _check_against_list(predictions: list[dict[str, Any]], manifest: pd.DataFrame,
                         protocol: ProtocolSpec, fail) -> None:
-    expected = {sample_key(d, s, n): int(y) for d, s, n, y in
+    expected = {canonical_ids(d, s, n): int(y) for d, s, n, y in
                 zip(manifest["dataset"], manifest["subject"], manifest["sample"], manifest["label"])}
     classes = protocol.card.classes
     for i, p in enumerate(predictions):

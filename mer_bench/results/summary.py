@@ -9,6 +9,7 @@ import pandas as pd
 
 from mer_bench.results.metrics import ScoreReport, score_report
 from mer_bench.results.store import RunRecord, Store
+from mer_bench.core.keys import sample_key
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class RunSummary:
 def report_for_predictions(predictions: pd.DataFrame, num_classes: int,
                            device: str = "auto") -> ScoreReport:
     """ScoreReport of a table with columns dataset, subject, label, pred."""
-    subjects = predictions["dataset"] + ":" + predictions["subject"].astype(str)
+    subjects = sample_key(predictions["dataset"], predictions["subject"])
     return score_report(predictions["label"].to_numpy(), predictions["pred"].to_numpy(),
                         num_classes, predictions["dataset"].to_numpy(), subjects.to_numpy(), device)
 
@@ -68,7 +69,7 @@ def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> R
         run_id=record.run_id, model=record.model, protocol=record.protocol, source=record.source,
         selection=record.selection, epochs=record.epochs, seed=record.seed, report=report,
         n_samples=len(predictions),
-        n_subjects=int((predictions["dataset"] + ":" + predictions["subject"]).nunique()),
+        n_subjects=int(sample_key(predictions["dataset"], predictions["subject"]).nunique()),
         seconds=float(folds["seconds"].sum()) if len(folds) else 0.0,
         status=record.status,
     )

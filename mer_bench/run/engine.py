@@ -102,7 +102,18 @@ class RunConfig:
         if recipe.epochs < 1:
             raise UsageError(f"model '{spec.card.name}' trains for {recipe.epochs} epochs: give "
                              "--epochs 1 or more (nothing trained is nothing to score)")
+        _check_pieces(recipe)
         return recipe
+
+
+def _check_pieces(recipe: Recipe) -> None:
+    """The recipe's loss and augmentations exist and take their options (one line, before any
+    data is read, rather than in a worker once training starts)."""
+    from mer_bench.core.registry import AUGMENTATIONS, LOSSES
+
+    LOSSES.get(recipe.loss)
+    for augment in recipe.augment:
+        AUGMENTATIONS.create(augment.name, **augment.kwargs())
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from mer_bench.results.metrics import metric_names
 from mer_bench.results.stats import Interval, SeedSpread, bootstrap_ci, seed_spread
 from mer_bench.results.store import RunRecord, Store, new_run_id
 from mer_bench.results.summary import RunSummary, summarize_run
+from mer_bench.core.keys import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,6 @@ def _aligned_predictions(store: Store, runs: Sequence[RunRecord]
         if not (len(table) == len(first) and table[keys + ["label"]].equals(first[keys + ["label"]])):
             raise MerBenchError(f"run {run.run_id} of experiment {run.experiment_id} predicted "
                                 f"other samples than run {runs[0].run_id}")
-    groups = (first["dataset"] + ":" + first["subject"].astype(str)).to_numpy()
+    groups = sample_key(first["dataset"], first["subject"]).to_numpy()
     return first["label"].to_numpy(), [t["pred"].to_numpy() for t in tables], groups
 

@@ -31,6 +31,7 @@ from mer_bench.data.preprocess.frames import SampleFrames, frame_number, select_
 from mer_bench.data.preprocess.pipeline import flow28_arrays, read_pair, sample_face, second_pass_face
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.run.weights import CheckpointInfo, artifact_path, load_model
+from mer_bench.core.keys import subject_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def choose_fold(run: RunRecord, folds: Any, fold: str | None) -> tuple[str, str]
                             "(mer-bench train)")
     if fold in kept:
         return fold, kept[fold]
-    by_subject = [k for k in kept if k.split(":", 1)[-1] == fold]
+    by_subject = [k for k in kept if subject_of(k) == fold]
     if len(by_subject) == 1:
         return by_subject[0], kept[by_subject[0]]
     if len(by_subject) > 1:

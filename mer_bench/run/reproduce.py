@@ -25,7 +25,7 @@ import numpy as np
 
 from mer_bench.core.errors import DataError
 from mer_bench.core.identity import RunIdentity
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 from mer_bench.results.store import Store
 from mer_bench.results.submission import import_submission
 from mer_bench.results.summary import RunSummary, summarize_run
@@ -114,7 +114,7 @@ def compare_predictions(a: Store, run_a: str, b: Store, run_b: str) -> tuple[flo
     class probability, matched by canonical sample key."""
     def by_key(store: Store, run_id: str) -> dict[tuple[str, str, str], np.ndarray]:
         table = store.predictions(run_id)
-        return {sample_key(d, su, sa): np.asarray(p, dtype=np.float64) for d, su, sa, p in
+        return {canonical_ids(d, su, sa): np.asarray(p, dtype=np.float64) for d, su, sa, p in
                 table[["dataset", "subject", "sample", "probs"]].itertuples(index=False)}
 
     old, new = by_key(a, run_a), by_key(b, run_b)

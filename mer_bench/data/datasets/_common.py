@@ -302,12 +302,43 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
     return LoadResult(dataset, root, table, problems, files, applied)
 
 
+def as_written(text: str) -> str:
+    """The default spelling rule: an id is canonical as the owners write it."""
+    return text
+
+
+def no_spellings(canonical: str) -> tuple[str, ...]:
+    """The default for alternative spellings: none beyond the given and canonical ones."""
+    return ()
+
+
+#: A doctor check a dataset declares: (its loader table, its root) -> the problems found.
+DoctorCheck = Callable[[pd.DataFrame, Path], list[Problem]]
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registered dataset loader: its name, the conventional sub-folder of `--data-root`, the
-    order `doctor` lists it in, and `inspect(root) -> LoadResult`."""
+    """A registered dataset: everything mer-bench knows about it lives here, not in the core.
+
+    - `name`, `folder` (the conventional sub-folder of `--data-root`), `order` (doctor's listing
+      order) and `inspect(root) -> LoadResult` (the owners' layout, read into the loader table);
+    - `title` (for help and doctor) and `aliases` (other spellings of its name: `CASME_2`, ...);
+    - `canonical_subject` / `canonical_sample`: the one spelling of a subject / sample id that
+      rows from different files are matched on (given stripped text, e.g. SMIC `s01` -> `s1`);
+    - `file_subject`: a canonical subject as the field's flow files spell it (HTNet's `s01`);
+    - `subject_spellings` / `sample_spellings`: further spellings a flow folder may use;
+    - `checks`: doctor checks beyond the generic ones (each returns problems with file and row).
+    """
 
     name: str
     folder: str
     order: int
     inspect: Callable[[Path], LoadResult]
+    title: str = ""
+    aliases: tuple[str, ...] = ()
+    canonical_subject: Callable[[str], str] = as_written
+    canonical_sample: Callable[[str], str] = as_written
+    file_subject: Callable[[str], str] = as_written
+    subject_spellings: Callable[[str], tuple[str, ...]] = no_spellings
+    sample_spellings: Callable[[str], tuple[str, ...]] = no_spellings
+    checks: tuple[DoctorCheck, ...] = ()

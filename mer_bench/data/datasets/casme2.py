@@ -10,13 +10,13 @@ objective classes, when `CASME2-ObjectiveClasses.xlsx` is present, fill column `
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
     DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
 )
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import canonical_subject
 
 NAME = "casme2"
 EMOTIONS = ("happiness", "disgust", "repression", "surprise", "others", "fear", "sadness")
@@ -32,6 +32,17 @@ COLUMNS = {
     "emotion": ("Estimated Emotion", "Emotion"),
 }
 _SUBJECT_DIR = r"sub\d+"
+
+
+def canonical_subject(text: str) -> str:
+    """`1`, `sub1`, `SUB01` -> `sub01` (the folder name)."""
+    m = re.fullmatch(r"(?:sub)?0*(\d+)", text, flags=re.IGNORECASE)
+    return f"sub{int(m.group(1)):02d}" if m else text
+
+
+def subject_spellings(canonical: str) -> tuple[str, ...]:
+    """The MEGC2019 list writes CASME II subjects as bare numbers (`1` for `sub01`)."""
+    return (str(int(canonical[3:])),) if canonical[3:].isdigit() else ()
 
 
 def frames_root(root: Path) -> Path | None:
@@ -51,7 +62,7 @@ def _objective_classes(root: Path) -> tuple[dict[tuple[str, str], str], str | No
     cols = {"subject": ("Subject",), "filename": ("Filename",),
             "objective_class": ("Objective Class", "Objective Classes")}
     rows = read_sheet(path, cols, required=tuple(cols))
-    return ({(canonical_subject(NAME, c["subject"]), cell_text(c["filename"])):
+    return ({(canonical_subject(c["subject"]), cell_text(c["filename"])):
              cell_text(c["objective_class"]) for _, c in rows}, str(path))
 
 
@@ -69,7 +80,7 @@ def inspect(root: Path) -> LoadResult:
     rows = []
     for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
                                                                "offset", "emotion")):
-        subject = canonical_subject(NAME, cell_text(cells.get("subject")))
+        subject = canonical_subject(cell_text(cells.get("subject")))
         clip = cell_text(cells.get("filename"))
         extra = {"objective_class": objective.get((subject, clip), "")} if objective else {}
         rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
@@ -81,4 +92,6 @@ def inspect(root: Path) -> LoadResult:
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
 
 
-DATASET = DatasetInfo(name="casme2", folder="CASME2", order=0, inspect=inspect)
+DATASET = DatasetInfo(name="casme2", folder="CASME2", order=0, inspect=inspect, title="CASME II",
+                      aliases=("casmeii", "casme_2", "casme-2"), canonical_subject=canonical_subject,
+                      subject_spellings=subject_spellings)

@@ -83,4 +83,5 @@ def inspect(root: Path) -> LoadResult:
     return finish(NAME, root, rows, EMOTIONS, files, exclude=excluded, problems=problems)
 
 
-DATASET = DatasetInfo(name="casme3", folder="CASME3", order=3, inspect=inspect)
+DATASET = DatasetInfo(name="casme3", folder="CASME3", order=3, inspect=inspect,
+                      title="CAS(ME)^3 Part A", aliases=("cas(me)3", "cas(me)^3", "casme^3"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 
 
 class MissingSamplesError(DataError):
@@ -44,11 +44,11 @@ def match_listed(listed: pd.DataFrame, tables: dict[str, pd.DataFrame],
     index: dict[tuple[str, str, str], str] = {}
     for dataset, table in tables.items():
         for subject, sample, emotion in zip(table["subject"], table["sample"], table["emotion"]):
-            index.setdefault(sample_key(dataset, subject, sample), str(emotion))
+            index.setdefault(canonical_ids(dataset, subject, sample), str(emotion))
     keep, found_class, missing, disagreements = [], [], [], []
     columns = zip(listed["dataset"], listed["subject"], listed["sample"], listed["class"])
     for i, (dataset, subject, sample, listed_class) in enumerate(columns):
-        key = sample_key(dataset, subject, sample)
+        key = canonical_ids(dataset, subject, sample)
         name = f"{dataset}/{subject}/{sample}"
         if key not in index:
             missing.append(name)

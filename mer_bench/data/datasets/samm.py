@@ -10,13 +10,13 @@ The sheet's objective classes fill column `objective_class`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
     DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
 )
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import canonical_subject
 
 NAME = "samm"
 EMOTIONS = ("anger", "contempt", "happiness", "surprise", "disgust", "fear", "sadness", "other")
@@ -29,6 +29,12 @@ COLUMNS = {
     "emotion": ("Estimated Emotion", "Emotion"),
     "objective_class": ("Objective Classes", "Objective Class"),
 }
+
+
+def canonical_subject(text: str) -> str:
+    """`6`, `06`, `006` -> `006` (the folder name)."""
+    m = re.fullmatch(r"0*(\d+)", text)
+    return f"{int(m.group(1)):03d}" if m else text
 
 
 def frames_root(root: Path) -> Path | None:
@@ -48,7 +54,7 @@ def inspect(root: Path) -> LoadResult:
     rows = []
     for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
                                                                "apex", "offset", "emotion")):
-        subject = canonical_subject(NAME, cell_text(cells.get("subject")))
+        subject = canonical_subject(cell_text(cells.get("subject")))
         clip = cell_text(cells.get("filename"))
         extra = ({"objective_class": cell_text(cells.get("objective_class"))}
                  if "objective_class" in cells else {})
@@ -60,4 +66,5 @@ def inspect(root: Path) -> LoadResult:
                   problems=problems)
 
 
-DATASET = DatasetInfo(name="samm", folder="SAMM", order=1, inspect=inspect)
+DATASET = DatasetInfo(name="samm", folder="SAMM", order=1, inspect=inspect, title="SAMM",
+                      canonical_subject=canonical_subject)

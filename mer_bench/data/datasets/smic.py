@@ -16,12 +16,39 @@ from mer_bench.data.datasets._common import (
     DatasetInfo, LoadResult, Problem, RawRow, find_dir, finish, has_child, index_frames,
 )
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import canonical_sample, canonical_subject
 
 NAME = "smic"
 EMOTIONS = ("negative", "positive", "surprise")
 LAYOUTS = ("SMIC_all_raw/HS", "SMIC_all_cropped/HS", "SMIC_all_raw", "SMIC_all_cropped", "HS")
 _SUBJECT_DIR = r"s\d+"
+
+
+def canonical_subject(text: str) -> str:
+    """`s01`, `S1`, `1` -> `s1` (the owners' folder name)."""
+    m = re.fullmatch(r"[sS]?0*(\d+)", text)
+    return f"s{int(m.group(1))}" if m else text
+
+
+def canonical_sample(text: str) -> str:
+    """`s01_ne_01` -> `s1_ne_01` (the owners' clip folder name)."""
+    m = re.fullmatch(r"[sS]0*(\d+)_(.+)", text)
+    return f"s{int(m.group(1))}_{m.group(2)}" if m else text
+
+
+def file_subject(canonical: str) -> str:
+    """HTNet's flow files write `s01` where the owners write `s1`."""
+    return f"s{int(canonical[1:]):02d}" if canonical[1:].isdigit() else canonical
+
+
+def subject_spellings(canonical: str) -> tuple[str, ...]:
+    """HTNet's spelling of a subject (`s01`)."""
+    return (file_subject(canonical),)
+
+
+def sample_spellings(canonical: str) -> tuple[str, ...]:
+    """HTNet's spelling of a sample id: `s01_ne_01` for `s1_ne_01`."""
+    head, _, tail = canonical.partition("_")
+    return (f"{file_subject(head)}_{tail}",) if tail else ()
 
 
 def frames_root(root: Path) -> Path | None:
@@ -42,14 +69,14 @@ def inspect(root: Path) -> LoadResult:
     subjects = sorted((d for d in frames.iterdir() if d.is_dir() and re.fullmatch(_SUBJECT_DIR, d.name)),
                       key=lambda d: int(d.name[1:]))
     for subject_dir in subjects:
-        subject = canonical_subject(NAME, subject_dir.name)
+        subject = canonical_subject(subject_dir.name)
         micro = subject_dir / "micro"
         if not micro.is_dir():
             problems.append(Problem(NAME, str(micro), None, None, "no micro/ folder", fatal=False))
             continue
         for emotion_dir in sorted(d for d in micro.iterdir() if d.is_dir()):
             for clip in sorted(d for d in emotion_dir.iterdir() if d.is_dir()):
-                sample = canonical_sample(NAME, clip.name)
+                sample = canonical_sample(clip.name)
                 numbers = sorted(index_frames(clip))
                 if not numbers:
                     problems.append(Problem(NAME, str(clip), None, sample, "no frames"))
@@ -60,4 +87,8 @@ def inspect(root: Path) -> LoadResult:
                   problems=problems)
 
 
-DATASET = DatasetInfo(name="smic", folder="SMIC", order=2, inspect=inspect)
+DATASET = DatasetInfo(name="smic", folder="SMIC", order=2, inspect=inspect, title="SMIC-HS",
+                      aliases=("smic-hs", "smic_hs", "smichs"), canonical_subject=canonical_subject,
+                      canonical_sample=canonical_sample, file_subject=file_subject,
+                      subject_spellings=subject_spellings,
+                      sample_spellings=sample_spellings)

@@ -49,6 +49,12 @@ class DemoOptions(PreprocessedOptions):
     seed: int = identity_field(0)  # the data seed (not the run seed)
     clips_per_subject: int = identity_field(DEFAULT_CLIPS_PER_SUBJECT)
 
+    option_help = {**PreprocessedOptions.option_help,
+                   "subjects": "synthetic subjects (also --demo-subjects)",
+                   "difficulty": "easy | standard | hard (also --demo-difficulty)",
+                   "seed": "the data's seed (not the run's)",
+                   "clips_per_subject": "clips generated per subject"}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.difficulty not in DIFFICULTIES:

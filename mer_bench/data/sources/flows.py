@@ -6,7 +6,7 @@ Accepted names (searched recursively under --data-root):
 - STSTNet's: `<sample>.png`, inside a folder named after the subject or, where the sample id is
   unique in the protocol, anywhere.
 Subject and sample spellings of the owners, of the MEGC2019 list and of HTNet's list are all
-accepted (see `mer_bench.data.naming`). Channels are taken as OpenCV reads them: the PNGs hold u, v and
+accepted, as each dataset plugin declares them (see `mer_bench.data.naming`). Channels are taken as OpenCV reads them: the PNGs hold u, v and
 strain as R, G, B, so `cv2.imread` gives (strain, v, u), which is the `flow28` layout
 (`mer_bench.data.contract.FLOW28_CHANNELS`); values 0-255. HTNet's region points come from one
 aligned face image per sample when a face folder is given (`--faces`, or found in a clone of
@@ -36,8 +36,8 @@ import pandas as pd
 
 from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, Source
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import (canonical_dataset, canonical_sample, canonical_subject,
-                                   sample_key)
+from mer_bench.data.naming import (canonical_dataset, canonical_ids, canonical_sample,
+                                   sample_spellings, subject_spellings)
 from mer_bench.data.sources.options import SourceOptions
 
 
@@ -67,6 +67,11 @@ class FlowsOptions(SourceOptions):
     data_root: Path | None = None
     faces: Path | None = None
     face_points: str = "dlib"
+
+    option_help = {**SourceOptions.option_help,
+                   "data_root": "folder of the flow PNGs (also --data-root)",
+                   "faces": "folder of one aligned face per sample, for region points (also --faces)",
+                   "face_points": "how region points are found: dlib | mtcnn (also --face-points)"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,7 +148,7 @@ class FlowsSource(Source):
             points, fallback = cached_face_points(face_paths, faces_digest, self.cache_dir,
                                                   self.method)
             identity.update(points=FACE_POINT_METHODS[self.method], faces_sha256=faces_digest)
-            keys = ["/".join(sample_key(d, su, sa)) for d, su, sa in
+            keys = ["/".join(canonical_ids(d, su, sa)) for d, su, sa in
                     samples[["dataset", "subject", "sample"]].itertuples(index=False, name=None)]
             self._points = {"points": f"faces ({FACE_POINT_METHODS[self.method]})",
                             "points_found": int((~fallback).sum()),
@@ -287,8 +292,8 @@ def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, .
         samples[["dataset", "subject", "sample"]].itertuples(index=False, name=None), canon_samples
     ):
         d = canonical_dataset(dataset)
-        subj_spellings = _subject_spellings(d, subject)
-        smp_spellings = _sample_spellings(d, sample)
+        subj_spellings = subject_spellings(d, subject)
+        smp_spellings = sample_spellings(d, sample)
         candidates = [f"{su}_{sm}" for su in subj_spellings for sm in smp_spellings]
         candidates += [f"{su}/{sm}" for su in subj_spellings for sm in smp_spellings]
         if unique_samples[canon] == 1:
@@ -314,22 +319,3 @@ def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, .
         duplicated = next(p for p in found if found.count(p) > 1)
         raise DataError(f"{duplicated}: one {what} matches several samples")
     return found
-
-
-def _subject_spellings(dataset: str, subject: str) -> set[str]:
-    canon = canonical_subject(dataset, subject)
-    out = {str(subject), canon}
-    if dataset == "smic":  # HTNet writes s01 where the owners write s1
-        out.add(f"s{int(canon[1:]):02d}")
-    if dataset == "casme2":
-        out.add(str(int(canon[3:])))
-    return out
-
-
-def _sample_spellings(dataset: str, sample: str) -> set[str]:
-    canon = canonical_sample(dataset, sample)
-    out = {str(sample), canon}
-    if dataset == "smic":
-        head, _, tail = canon.partition("_")
-        out.add(f"s{int(head[1:]):02d}_{tail}")
-    return out

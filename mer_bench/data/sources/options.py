@@ -48,6 +48,11 @@ class SourceOptions:
     workers: int | None = None
     progress: bool = False
 
+    #: The words of each option (`--option source.NAME=VALUE`, `mer-bench list sources`).
+    option_help = {"cache_dir": "demo data and preprocessed arrays (also --cache-dir)",
+                   "workers": "preprocessing processes (also --workers)",
+                   "progress": "draw progress bars (the CLI sets it)"}
+
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
             from mer_bench.core.errors import UsageError

@@ -20,7 +20,7 @@ from mer_bench.core.cache_files import folder_lock, usable_folder
 from mer_bench.core.cards import stable_hash
 from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
-from mer_bench.data.naming import sample_key
+from mer_bench.data.naming import canonical_ids
 from mer_bench.data.preprocess.config import FLOW_METHODS, PreprocessConfig
 from mer_bench.data.preprocess.frames import SampleFrames, select_frames
 from mer_bench.data.preprocess.pipeline import PipelineSummary, run_pipeline
@@ -40,6 +40,10 @@ class PreprocessedOptions(SourceOptions):
     flow_method: str = identity_field("tvl1")
     preprocessing: PreprocessConfig = identity_field(default_factory=PreprocessConfig)
 
+    option_help = {**SourceOptions.option_help,
+                   "flow_method": "optical flow: tvl1 (default) | farneback | dis (also --flow)",
+                   "preprocessing": "the preprocessing configuration (faces, sizes, flow)"}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.flow_method not in FLOW_METHODS:
@@ -56,6 +60,11 @@ class RawOptions(PreprocessedOptions):
 
     data_root: Path | None = None
     dataset_roots: Mapping[str, Path] = field(default_factory=dict)
+
+    option_help = {**PreprocessedOptions.option_help,
+                   "data_root": "folder of the datasets' folders (also --data-root)",
+                   "dataset_roots": "one dataset's folder, as JSON {\"casme2\": \"DIR\"} "
+                                    "(also --dataset-root NAME=DIR)"}
 
 
 class RawSource(Source):
@@ -122,10 +131,10 @@ class RawSource(Source):
         for dataset in samples["dataset"].unique():
             table = self.dataset_table(str(dataset))
             for _, row in table.iterrows():
-                rows.setdefault(sample_key(row["dataset"], row["subject"], row["sample"]), row)
+                rows.setdefault(canonical_ids(row["dataset"], row["subject"], row["sample"]), row)
         frames = []
         for _, sample in samples.iterrows():
-            key = sample_key(sample["dataset"], sample["subject"], sample["sample"])
+            key = canonical_ids(sample["dataset"], sample["subject"], sample["sample"])
             if key not in rows:
                 raise DataError(f"sample {sample['dataset']}/{sample['sample']} (subject "
                                 f"{sample['subject']}) is not in the '{sample['dataset']}' "

@@ -71,12 +71,16 @@ class Executor(ABC):
 
     name: ClassVar[str] = "base"
     description: ClassVar[str] = ""
+    #: The words of each constructor option (`--option executor.NAME=VALUE`, `mer-bench list
+    #: executors`); the constructor's typed keyword arguments are the options themselves.
+    option_help: ClassVar[dict[str, str]] = {
+        "workers": "parallel workers (processes, tasks or stacked folds; default: one per core)"}
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and workers < 1:
-            from mer_bench.core.errors import MerBenchError
+            from mer_bench.core.errors import UsageError
 
-            raise MerBenchError(f"--workers must be at least 1, got {workers}")
+            raise UsageError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
 
     def check(self, ctx: RunContext) -> None:

@@ -59,6 +59,11 @@ class FoldParallelExecutor(Executor):
     name = "fold-parallel"
     description = "every fold stacked into one batched model (torch.vmap); for GPUs"
 
+    option_help = {**Executor.option_help,
+                   "chunk": "folds stacked at once (default: as many as fit in memory)",
+                   "precision": "arithmetic of the stacked model: auto | " + " | ".join(
+                       p for p in PRECISIONS if p != "auto")}
+
     def __init__(self, workers: int | None = None, chunk: int | None = None,
                  precision: str = "auto") -> None:
         super().__init__(workers)

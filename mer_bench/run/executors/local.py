@@ -112,6 +112,9 @@ class LocalExecutor(Executor):
     name = "local"
     description = "worker processes on this machine, one fold each (default)"
 
+    option_help = {**Executor.option_help,
+                   "start_method": "how worker processes start: spawn (default) | forkserver | fork"}
+
     def __init__(self, workers: int | None = None, start_method: str = "spawn") -> None:
         super().__init__(workers)
         self.start_method = start_method

@@ -52,6 +52,10 @@ class RayExecutor(Executor):
     name = "ray"
     description = "Ray tasks on a local instance or a cluster (--ray-address)"
 
+    option_help = {**Executor.option_help,
+                   "address": "the Ray cluster to join ('auto': this machine's; default: a new "
+                              "local one); also --ray-address or $MER_BENCH_RAY_ADDRESS"}
+
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         super().__init__(workers)
         self.address = address or None

@@ -59,6 +59,31 @@ class SelectionPolicy(ABC):
     #: (`selection.wrap.RecordHeldOut`) gives exactly the run this policy would make alone.
     pairs_with: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def chance_candidates(cls, epochs: int | None) -> int:
+        """The policy's chance-line rule: how many candidate prediction sets per held-out subject
+        a class-prior random guesser may choose among under it. A rule that chooses on training
+        subjects only gives the guesser no help (1); one that reads test labels lets it keep the
+        best of the `epochs` it chose among."""
+        return int(epochs) if cls.reads_test_labels and epochs else 1
+
+    @classmethod
+    def rule_text(cls, epochs: Sequence[int], fitted: bool = False) -> str:
+        """One line saying how the policy chose its rows' predictions (the paper table's
+        footnote): `epochs` are the distinct epoch counts of those rows, `fitted` whether some
+        are estimators' (fitted once)."""
+        spelled = " or ".join(str(e) for e in epochs)
+        if cls.reads_test_labels:
+            return (f"{cls.name}: per held-out subject, chosen among {spelled} epochs on that "
+                    "subject's own labels (test-set selection; optimistic)")
+        return (f"{cls.name}: chosen on training subjects only (at most {spelled or 0} epochs); "
+                "the held-out subject predicted once")
+
+    @classmethod
+    def short_label(cls) -> str:
+        """The policy in narrow tables: a test-label reader carries a `!`."""
+        return f"{cls.name}!" if cls.reads_test_labels else cls.name
+
     def options(self) -> dict[str, Any]:
         """The policy's declared options (its `__init__` keyword arguments), stored with the run."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]

@@ -8,6 +8,8 @@ is flagged wherever its numbers appear, next to the chance level of the same rul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from mer_bench.core.cards import Recipe
@@ -35,6 +37,12 @@ class BestOnTest(SelectionPolicy):
 
     def __init__(self) -> None:
         pass
+
+    @classmethod
+    def rule_text(cls, epochs: Sequence[int], fitted: bool = False) -> str:
+        spelled = " or ".join(str(e) for e in epochs)
+        return (f"{cls.name}: per held-out subject, the epoch (of {spelled}) with the best "
+                "accuracy on that subject's own labels (test-set selection; optimistic)")
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
         return whole_fold_job(task, recipe, record_rows=task.fold.test_idx)

@@ -7,6 +7,8 @@ split, can influence what is kept. One-shot estimators run under it too (fitted 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mer_bench.core.cards import Recipe
 from mer_bench.run.selection.base import FoldSelection, SelectionPolicy
 from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
@@ -47,6 +49,13 @@ class Fixed(SelectionPolicy):
 
     name = "fixed"
     description = "train the declared epochs; predict the held-out subject once"
+
+    @classmethod
+    def rule_text(cls, epochs: Sequence[int], fitted: bool = False) -> str:
+        spelled = " or ".join(str(e) for e in epochs)
+        what = "; estimators (epochs -) fitted once" if epochs and fitted else ""
+        what = f"{spelled} epochs{what}" if epochs else "fitted once"
+        return f"{cls.name}: {what}, declared before the run; the held-out subject predicted once"
     needs_epochs = False
 
     def __init__(self) -> None:

@@ -97,6 +97,10 @@ class Nested(GridPolicy):
     name = "nested"
     description = "inner subject folds choose epochs (and grid point); retrained on all, predicts once"
 
+    option_help = {"inner_folds": "inner folds over the training subjects (also --inner-folds)",
+                   "grid": "recipe values chosen per fold, as JSON {\"lr\": [0.001, 0.01]} "
+                           "(also --grid lr=0.001,0.01)"}
+
     def __init__(self, inner_folds: int = 5, grid: Mapping[str, Any] | None = None) -> None:
         if isinstance(inner_folds, bool) or not isinstance(inner_folds, int) or inner_folds < 2:
             raise UsageError(f"--inner-folds must be an integer of at least 2, got {inner_folds!r}")

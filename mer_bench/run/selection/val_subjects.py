@@ -78,6 +78,10 @@ class ValSubjects(GridPolicy):
     name = "val-subjects"
     description = "training subjects set aside validate: best epoch (and grid point) predicts once"
 
+    option_help = {"val_share": "share of the training subjects that validates (also --val-share)",
+                   "grid": "recipe values chosen per fold, as JSON {\"lr\": [0.001, 0.01]} "
+                           "(also --grid lr=0.001,0.01)"}
+
     def __init__(self, val_share: float = 0.15, grid: Mapping[str, Any] | None = None) -> None:
         if isinstance(val_share, bool) or not isinstance(val_share, (int, float)) \
                 or not 0 < val_share < 1:

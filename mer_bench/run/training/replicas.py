@@ -27,6 +27,8 @@ from torch import nn
 from torch.func import functional_call
 
 from mer_bench.core.cards import ModelSpec, Recipe
+from mer_bench.run.training.augment import Augmenter
+from mer_bench.run.training.losses import CrossEntropy, Loss
 from mer_bench.run.training.optim import SharedStepOptimizer, StackedOptimizer, make_optimizer
 from mer_bench.run.training.schedule import Step, batch_slices
 
@@ -40,12 +42,14 @@ class SingleModel:
     """One model and its torch optimiser: the reference path (and what `local` workers run)."""
 
     def __init__(self, spec: ModelSpec, seed: int, recipe: Recipe, num_classes: int,
-                 device: torch.device) -> None:
+                 device: torch.device, loss: Loss | None = None,
+                 augment: Augmenter | None = None) -> None:
         torch.manual_seed(seed)
         self.model = spec.build(num_classes).to(device)
         self.model.train()
         self.optimizer = make_optimizer(recipe, self.model.parameters())
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = (loss or CrossEntropy(np.zeros(num_classes))).mean
+        self.augment = augment
         self.device = device
         self.best: dict[str, torch.Tensor] | None = None
 
@@ -54,7 +58,10 @@ class SingleModel:
     def train_step(self, x_all: torch.Tensor, y_all: torch.Tensor, step: Step) -> None:
         idx = step.rows[0].to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss(self.model(as_float(x_all[idx])), y_all[idx]).backward()
+        x = as_float(x_all[idx])
+        if self.augment is not None:
+            x = self.augment(x)
+        self.loss(self.model(x), y_all[idx]).backward()
         self.optimizer.step()
 
     @torch.no_grad()
@@ -167,7 +174,12 @@ class StackedModels:
 
     def __init__(self, spec: ModelSpec, seeds: Sequence[int], recipe: Recipe, num_classes: int,
                  device: torch.device, autocast: torch.dtype | None = None,
-                 shared_steps: bool = False) -> None:
+                 shared_steps: bool = False, losses: Sequence[Loss] | None = None,
+                 augments: Sequence[Augmenter | None] | None = None) -> None:
+        # a loss and augmentations per model (each job's own class counts and generator);
+        # no losses given: cross-entropy for every model
+        self.losses = losses
+        self.augments = augments if augments is not None and any(augments) else None
         params: dict[str, torch.Tensor] = {}
         buffers: dict[str, torch.Tensor] = {}
         template = None
@@ -226,10 +238,19 @@ class StackedModels:
     def train_step(self, x_all: torch.Tensor, y_all: torch.Tensor, step: Step) -> None:
         """One optimiser step: model k trains on rows step.rows[k] where step.weight[k] is 1."""
         idx, weight = step.rows.to(self.device), step.weight.to(self.device)
-        logits, updates = self._run(as_float(x_all[idx]), weight)
+        x = as_float(x_all[idx])
+        if self.augments is not None:
+            x = torch.stack([a(x[k]) if a is not None else x[k]
+                             for k, a in enumerate(self.augments)])
+        logits, updates = self._run(x, weight)
         k, b, c = logits.shape
-        ce = F.cross_entropy(logits.float().reshape(k * b, c), y_all[idx].reshape(k * b),
-                             reduction="none").reshape(k, b)
+        if self.losses is None:
+            ce = F.cross_entropy(logits.float().reshape(k * b, c), y_all[idx].reshape(k * b),
+                                 reduction="none").reshape(k, b)
+        else:
+            y = y_all[idx]
+            ce = torch.stack([loss.rows(logits[j].float(), y[j])
+                              for j, loss in enumerate(self.losses)])
         losses = (ce * weight).sum(1) / weight.sum(1).clamp_min(1)
         grads = torch.autograd.grad(losses.sum(), list(self.params.values()))
         self.optimizer.step(grads, step.active)

@@ -23,6 +23,8 @@ from mer_bench.core.cards import ModelSpec, Recipe
 from mer_bench.core.errors import MerBenchError
 from mer_bench.results.metrics import grouped_confusions, metric_values
 from mer_bench.run.training.jobs import HIDDEN, JobResult, TrainJob
+from mer_bench.run.training.augment import Augmenter, make_augmenter
+from mer_bench.run.training.losses import Loss, make_loss
 from mer_bench.run.training.replicas import SingleModel, StackedModels
 from mer_bench.run.training.schedule import epoch_steps, shuffler
 
@@ -84,8 +86,9 @@ class TorchTrainer:
                         on_epoch(base + epoch, total)
                 results += self._train(
                     [job], x_all, [visible],
-                    lambda: SingleModel(self.spec, job.seed, job.recipe, self.num_classes,
-                                        self.device), progress)
+                    lambda job=job, visible=visible: SingleModel(
+                        self.spec, job.seed, job.recipe, self.num_classes, self.device,
+                        *self._pieces(job, visible)), progress)
                 done += job.recipe.epochs
             return results
         recipes = {_without_epochs(j.recipe) for j in jobs}
@@ -94,11 +97,20 @@ class TorchTrainer:
         epochs = {j.recipe.epochs for j in jobs}
         batches = {len(_batches(len(j.train_rows), j.recipe.batch_size)) for j in jobs}
         shared = len(epochs) == 1 and len(batches) == 1
+        pieces = [self._pieces(j, visible) for j, visible in zip(jobs, labels)]
         return self._train(
             jobs, x_all, labels,
             lambda: StackedModels(self.spec, [j.seed for j in jobs], jobs[0].recipe,
-                                  self.num_classes, self.device, autocast, shared_steps=shared),
+                                  self.num_classes, self.device, autocast, shared_steps=shared,
+                                  losses=[p[0] for p in pieces],
+                                  augments=[p[1] for p in pieces]),
             on_epoch)
+
+    def _pieces(self, job: TrainJob, visible: np.ndarray) -> tuple[Loss, Augmenter | None]:
+        """The job's loss (from the class counts of its own training rows) and augmentations
+        (with a generator of its own seed), as its recipe declares them."""
+        return (make_loss(job.recipe.loss, visible[job.train_rows], self.num_classes),
+                make_augmenter(job.recipe.augment, job.seed))
 
     def _train(self, jobs: Sequence[TrainJob], x_all: torch.Tensor, labels: Sequence[np.ndarray],
                build: Callable[[], Any], on_epoch: EpochCallback | None) -> list[JobResult]:
