@@ -149,3 +149,24 @@ def test_bad_submission_rows_are_refused(tmp_path, row, words):
     with pytest.raises(DataError) as err:
         read_submission(path, {"15_0101": ("casme2-lv", 1, 360)})
     assert str(err.value) == f"{path}, {words}" or words in str(err.value)
+
+
+@pytest.mark.slow
+def test_str_classifies_spotted_micro_intervals_with_a_recognition_model(cas, tmp_path, capsys):
+    from mer_bench.run.spotting.str_run import STR_CLASSES, run_str
+
+    run = run_str("flow-peak", "svm-hoof", "casme2-lv-spotting", "raw", {"casme2-lv": cas},
+                  cache_dir=tmp_path / "cache")
+    micro = [p for p in run.spotting.predictions if p.offset - p.onset + 1 <= 16]
+    assert [(r["video"], r["onset"]) for r in run.recognised] == [(p.video, p.onset) for p in micro]
+    assert all(r["emotion"] in STR_CLASSES for r in run.recognised)
+    truth = [e for e in plan(CAS_ONLY)[0].expressions + plan(CAS_ONLY)[1].expressions
+             if e.kind == "micro" and e.emotion in STR_CLASSES]
+    assert run.report.spotting.n_gt == len(truth)
+    assert run.report.spotting.n_pred == len(run.recognised)
+    assert run.report.strs == pytest.approx(run.report.spotting.f1 * run.report.f1_a)
+    code, out, err = cli(["spot", "str", "--spotter", "flow-peak", "--model", "svm-hoof",
+                          "--source", "raw", "--casme2-lv", str(cas), "--cache-dir",
+                          str(tmp_path / "cache")], capsys)
+    assert code == 0, err
+    assert f"STRS {run.report.strs:.4f}" in out
