@@ -20,7 +20,11 @@ from mer_bench.data.longvideo.motion import (
     video_motion,
 )
 from mer_bench.data.longvideo.synth import LongSynthConfig, plan
-from mer_bench.results.spotting_metrics import spotting_report
+from mer_bench.results.spotting_metrics import (
+    Interval,
+    match_intervals,
+    spotting_report,
+)
 from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
 from mer_bench.run.spotting.runner import (
     megc_submission,
@@ -170,3 +174,23 @@ def test_str_classifies_spotted_micro_intervals_with_a_recognition_model(cas, tm
                           str(tmp_path / "cache")], capsys)
     assert code == 0, err
     assert f"STRS {run.report.strs:.4f}" in out
+
+
+def test_flow_cnn_learns_where_expressions_are_on_training_videos():
+    spotter = SPOTTERS.get("flow-cnn").build()
+    assert SPOTTERS.get("flow-cnn").card.trainable
+
+    def video(at, seed):
+        values = _bumps(600, [(s, 12, h) for s, h in at], seed)
+        truth = [Expression("casme2-lv", "s1", "v", s + 1, None, s + 12, "micro", "", "", "", None)
+                 for s, _ in at]
+        return _fake(values), truth
+
+    train = [video([(100, 0.5), (400, 0.4)], 1), video([(250, 0.45), (500, 0.5)], 2)]
+    spotter.fit([m for m, _ in train], [t for _, t in train], seed=0)
+    held_out, truth = video([(150, 0.5), (350, 0.45)], 3)
+    found = [Interval(a, b) for a, b in spotter.predict(held_out)]
+    gt = [Interval(e.onset, e.offset) for e in truth]
+
+    assert len(match_intervals(gt, found, threshold=0.3)) == 2
+    assert len(found) <= 4
