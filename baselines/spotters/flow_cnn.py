@@ -102,7 +102,7 @@ class FlowCnnSpotter:
                 start = i
             elif not flag and start is not None:
                 if (i - start) / RATE >= MIN_SECONDS:
-                    intervals.append((int(round(times[start])), int(round(times[i - 1]))))
+                    intervals.append((int(np.rint(times[start])), int(np.rint(times[i - 1]))))
                 start = None
         return intervals
 
