@@ -124,12 +124,21 @@ def test_run_stores_scores_and_its_submission_rescoring_agrees(cas, tmp_path, ca
     assert len(run.truth) == 6 and run.minutes_of_video == pytest.approx(0.4)
     f1 = run.report.f1
     assert f1 > run.chance_f1  # the baseline beats a uniform spotter on the demo
-    stored = save_run(run, tmp_path / "runs")
+    stored = save_run(run, tmp_path / "cache" / "spotting-runs")
     import json
 
     record = json.loads(stored.read_text())
     assert record["scores"]["f1"] == pytest.approx(f1)
     assert len(record["predictions"]) == len(run.predictions)
+    # The table recomputes from the stored predictions: a stored score changed by hand is ignored.
+    record["scores"]["f1"] = 0.99
+    stored.write_text(json.dumps(record))
+    code, out, err = cli(["spot", "table", "-p", "casme2-lv-spotting", "--cache-dir",
+                          str(tmp_path / "cache")], capsys)
+    assert code == 0, err
+    row = out.splitlines()[2].split("|")
+    assert row[2].strip() == "flow-peak" and row[7].strip() == f"{f1:.3f}"
+    assert row[8].strip() == f"{run.chance_f1:.3f}"
     sub = megc_submission(run, tmp_path / "sub.csv")
     predictions = read_submission(sub, run.videos)
     again = spotting_report(run.truth, predictions, SPOTTING_PROTOCOLS.get(

@@ -214,3 +214,26 @@ def spot_str(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run.as_dict(), indent=1, default=float))
     typer.echo(f"stored: {out}")
+
+
+@spot_app.command("table")
+def spot_table(
+    protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
+    cache_dir: Path = typer.Option(None, "--cache-dir"),
+) -> None:
+    """The ranking of PROTOCOL's stored spotting runs (scores recomputed from their predictions),
+    each with its uniform-spotter chance line."""
+    from mer_bench.core.paths import default_cache_dir
+    from mer_bench.results.spotting_table import spotting_ranking
+    from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
+
+    proto = SPOTTING_PROTOCOLS.get(protocol)
+    rows = spotting_ranking(Path(cache_dir or default_cache_dir()) / "spotting-runs", protocol,
+                            proto.limits)
+    if not rows:
+        raise UsageError(f"no stored spotting run of {protocol}: run mer-bench spot run first")
+    typer.echo("| rank | spotter | source | seed | micro F1 | macro F1 | F1 | chance F1 | TP/pred/GT |")
+    typer.echo("|---|---|---|---|---|---|---|---|---|")
+    for rank, r in enumerate(rows, start=1):
+        typer.echo(f"| {rank} | {r.spotter} | {r.source} | {r.seed} | {r.micro_f1:.3f} | "
+                   f"{r.macro_f1:.3f} | {r.f1:.3f} | {r.chance_f1:.3f} | {r.tp}/{r.n_pred}/{r.n_gt} |")
