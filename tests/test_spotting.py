@@ -20,7 +20,11 @@ from mer_bench.data.longvideo.motion import (
     video_motion,
 )
 from mer_bench.data.longvideo.synth import LongSynthConfig, plan
-from mer_bench.results.spotting_metrics import spotting_report
+from mer_bench.results.spotting_metrics import (
+    Interval,
+    match_intervals,
+    spotting_report,
+)
 from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
 from mer_bench.run.spotting.runner import (
     megc_submission,
@@ -120,12 +124,21 @@ def test_run_stores_scores_and_its_submission_rescoring_agrees(cas, tmp_path, ca
     assert len(run.truth) == 6 and run.minutes_of_video == pytest.approx(0.4)
     f1 = run.report.f1
     assert f1 > run.chance_f1  # the baseline beats a uniform spotter on the demo
-    stored = save_run(run, tmp_path / "runs")
+    stored = save_run(run, tmp_path / "cache" / "spotting-runs")
     import json
 
     record = json.loads(stored.read_text())
     assert record["scores"]["f1"] == pytest.approx(f1)
     assert len(record["predictions"]) == len(run.predictions)
+    # The table recomputes from the stored predictions: a stored score changed by hand is ignored.
+    record["scores"]["f1"] = 0.99
+    stored.write_text(json.dumps(record))
+    code, out, err = cli(["spot", "table", "-p", "casme2-lv-spotting", "--cache-dir",
+                          str(tmp_path / "cache")], capsys)
+    assert code == 0, err
+    row = out.splitlines()[2].split("|")
+    assert row[2].strip() == "flow-peak" and row[7].strip() == f"{f1:.3f}"
+    assert row[8].strip() == f"{run.chance_f1:.3f}"
     sub = megc_submission(run, tmp_path / "sub.csv")
     predictions = read_submission(sub, run.videos)
     again = spotting_report(run.truth, predictions, SPOTTING_PROTOCOLS.get(
@@ -149,3 +162,44 @@ def test_bad_submission_rows_are_refused(tmp_path, row, words):
     with pytest.raises(DataError) as err:
         read_submission(path, {"15_0101": ("casme2-lv", 1, 360)})
     assert str(err.value) == f"{path}, {words}" or words in str(err.value)
+
+
+@pytest.mark.slow
+def test_str_classifies_spotted_micro_intervals_with_a_recognition_model(cas, tmp_path, capsys):
+    from mer_bench.run.spotting.str_run import STR_CLASSES, run_str
+
+    run = run_str("flow-peak", "svm-hoof", "casme2-lv-spotting", "raw", {"casme2-lv": cas},
+                  cache_dir=tmp_path / "cache")
+    micro = [p for p in run.spotting.predictions if p.offset - p.onset + 1 <= 16]
+    assert [(r["video"], r["onset"]) for r in run.recognised] == [(p.video, p.onset) for p in micro]
+    assert all(r["emotion"] in STR_CLASSES for r in run.recognised)
+    truth = [e for e in plan(CAS_ONLY)[0].expressions + plan(CAS_ONLY)[1].expressions
+             if e.kind == "micro" and e.emotion in STR_CLASSES]
+    assert run.report.spotting.n_gt == len(truth)
+    assert run.report.spotting.n_pred == len(run.recognised)
+    assert run.report.strs == pytest.approx(run.report.spotting.f1 * run.report.f1_a)
+    code, out, err = cli(["spot", "str", "--spotter", "flow-peak", "--model", "svm-hoof",
+                          "--source", "raw", "--casme2-lv", str(cas), "--cache-dir",
+                          str(tmp_path / "cache")], capsys)
+    assert code == 0, err
+    assert f"STRS {run.report.strs:.4f}" in out
+
+
+def test_flow_cnn_learns_where_expressions_are_on_training_videos():
+    spotter = SPOTTERS.get("flow-cnn").build()
+    assert SPOTTERS.get("flow-cnn").card.trainable
+
+    def video(at, seed):
+        values = _bumps(600, [(s, 12, h) for s, h in at], seed)
+        truth = [Expression("casme2-lv", "s1", "v", s + 1, None, s + 12, "micro", "", "", "", None)
+                 for s, _ in at]
+        return _fake(values), truth
+
+    train = [video([(100, 0.5), (400, 0.4)], 1), video([(250, 0.45), (500, 0.5)], 2)]
+    spotter.fit([m for m, _ in train], [t for _, t in train], seed=0)
+    held_out, truth = video([(150, 0.5), (350, 0.45)], 3)
+    found = [Interval(a, b) for a, b in spotter.predict(held_out)]
+    gt = [Interval(e.onset, e.offset) for e in truth]
+
+    assert len(match_intervals(gt, found, threshold=0.3)) == 2
+    assert len(found) <= 4

@@ -175,3 +175,65 @@ def spot_score(
     report = spotting_report(truth, predictions, proto.limits,
                              videos={v: d for v, (d, _, _) in videos.items()})
     _print_report(report)
+
+
+@spot_app.command("str")
+def spot_str(
+    spotter: str = typer.Option(..., "--spotter", help="A registered spotter."),
+    model: str = typer.Option(..., "--model", help="A recognition model reading flow28 (htnet, "
+                                                   "ststnet, svm-hoof, ...)."),
+    protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
+    source: str = typer.Option("demo", "--source"),
+    casme2_lv: Path = typer.Option(None, "--casme2-lv"),
+    samm_lv: Path = typer.Option(None, "--samm-lv"),
+    epochs: int = typer.Option(None, "--epochs", help="Override the model's recipe."),
+    seed: int = typer.Option(0, "--seed"),
+    cache_dir: Path = typer.Option(None, "--cache-dir"),
+) -> None:
+    """Spot-then-recognise: SPOTTER's intervals (LOSO) classified by MODEL trained on the other
+    subjects' micro-expressions; MEGC's STR scores; both stages stored as JSON."""
+    import json
+
+    from mer_bench.core.paths import default_cache_dir
+    from mer_bench.run.spotting.str_run import run_str
+
+    if epochs is not None and epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    roots = _roots(casme2_lv, samm_lv)
+    if source == "demo" and roots:
+        raise UsageError("--casme2-lv/--samm-lv do not apply to --source demo")
+    cache = Path(cache_dir or default_cache_dir())
+    run = run_str(spotter, model, protocol, source, roots, cache, seed, epochs)
+    r = run.report
+    typer.echo(f"spotting (micro-expressions): TP {r.spotting.tp}, FP {r.spotting.fp}, "
+               f"FN {r.spotting.fn}, F1 {r.spotting.f1:.3f}")
+    typer.echo(f"recognition of {sum(map(sum, r.confusion))} hits: UF1 {r.uf1:.3f}, UAR "
+               f"{r.uar:.3f}, F1_A {r.f1_a:.3f} (mean precision {r.mean_precision:.3f})")
+    typer.echo(f"STRS {r.strs:.4f}")
+    out = cache / "spotting-runs" / f"str-{model}-{run.spotting.run_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(run.as_dict(), indent=1, default=float))
+    typer.echo(f"stored: {out}")
+
+
+@spot_app.command("table")
+def spot_table(
+    protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
+    cache_dir: Path = typer.Option(None, "--cache-dir"),
+) -> None:
+    """The ranking of PROTOCOL's stored spotting runs (scores recomputed from their predictions),
+    each with its uniform-spotter chance line."""
+    from mer_bench.core.paths import default_cache_dir
+    from mer_bench.results.spotting_table import spotting_ranking
+    from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
+
+    proto = SPOTTING_PROTOCOLS.get(protocol)
+    rows = spotting_ranking(Path(cache_dir or default_cache_dir()) / "spotting-runs", protocol,
+                            proto.limits)
+    if not rows:
+        raise UsageError(f"no stored spotting run of {protocol}: run mer-bench spot run first")
+    typer.echo("| rank | spotter | source | seed | micro F1 | macro F1 | F1 | chance F1 | TP/pred/GT |")
+    typer.echo("|---|---|---|---|---|---|---|---|---|")
+    for rank, r in enumerate(rows, start=1):
+        typer.echo(f"| {rank} | {r.spotter} | {r.source} | {r.seed} | {r.micro_f1:.3f} | "
+                   f"{r.macro_f1:.3f} | {r.f1:.3f} | {r.chance_f1:.3f} | {r.tp}/{r.n_pred}/{r.n_gt} |")

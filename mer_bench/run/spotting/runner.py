@@ -95,7 +95,8 @@ def long_video_sets(protocol: SpottingProtocol, source: str, roots: dict[str, Pa
     if source not in SOURCES:
         raise UsageError.unknown("--source", source, SOURCES)
     if source == "demo":
-        config = demo or LongSynthConfig(datasets=protocol.datasets)
+        # One demo for every protocol (its datasets are all generated), so it is made once.
+        config = demo or LongSynthConfig()
         missing = [d for d in protocol.datasets if d not in config.datasets]
         if missing:
             raise UsageError(f"the demo config has no {missing[0]}")
