@@ -295,3 +295,46 @@ def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
         for pid in _alive(seen | {driver.pid}):
             os.kill(pid, signal.SIGKILL)
         driver.wait(10)
+
+
+# --- a read-only store whose latest writes are in its write-ahead log ---------------------------
+
+def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
+        tmp_path, megc_manifest, capsys):
+    """A database copied with its -wal file (committed runs not yet checkpointed) into a folder
+    nobody may write: SQLite can only read it as immutable, without the log. Refused with one
+    line naming the log, instead of listing the runs without the newest one (exit 0)."""
+    from _cli import cli
+    from leaderboard_fixtures import add_fixture_run
+
+    source = tmp_path / "live" / "results.sqlite"
+    with Store(source) as store:
+        first = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
+    holder = __import__("sqlite3").connect(source)  # keeps the log from being checkpointed away
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("SELECT count(*) FROM runs").fetchone()  # opens the log's shared index
+    try:
+        with Store(source) as store:
+            second = add_fixture_run(store, megc_manifest, "weak-net", "fixed", 0, 0.5, 1200)
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        for suffix in ("", "-wal"):
+            shutil.copy(f"{source}{suffix}", folder / f"results.sqlite{suffix}")
+    finally:
+        holder.close()
+    assert (folder / "results.sqlite-wal").stat().st_size > 0
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode:
+        pytest.skip("cannot make a folder read-only here (chattr +i)")
+    try:
+        store = str(folder / "results.sqlite")
+        code, out, err = cli(["results", "--store", store, "--json"], capsys)
+        assert code == 1 and out == "", (out, err)
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"error: {store}: its latest writes are still in "
+                               "results.sqlite-wal (")
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)])
+    # where the folder can be written, both runs are read
+    code, out, err = cli(["results", "--store", store, "--json"], capsys)
+    assert code == 0, err
+    assert {first, second} <= {r["run_id"] for r in __import__("json").loads(out)}
