@@ -195,3 +195,146 @@ def test_postgres_server_stopped_mid_run(tmp_path, tiny_model, flows_dir):
     finally:
         server.stop()
         shutil.rmtree(server.folder, ignore_errors=True)
+
+
+# --- signals to the driver of a local run ----------------------------------------------------
+
+TESTS = Path(__file__).parent
+LAUNCH = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import _fault_model; _fault_model.main()"
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Every process: pid -> (state, parent pid, process group)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return out
+
+
+def _family(root: int) -> set[int]:
+    """`root`, its process group and every descendant (alive or zombie)."""
+    table = _processes()
+    family, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, (_, parent, group) in table.items():
+            if pid not in family and (parent in family or group == root):
+                family.add(pid)
+                grew = True
+    return family
+
+
+def _alive(pids: set[int]) -> set[int]:
+    table = _processes()
+    return {pid for pid in pids if pid in table and table[pid][0] != "Z"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("signum,target,when", [
+    (signal.SIGTERM, "driver", "training"),
+    (signal.SIGTERM, "driver", "starting"),
+    (signal.SIGINT, "group", "training"),  # Ctrl-C in a terminal reaches every process
+    (signal.SIGTERM, "group", "starting"),
+    (signal.SIGKILL, "driver", "training"),
+], ids=["term-training", "term-starting", "ctrl-c-group", "term-group-starting",
+        "kill-training"])
+def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
+        tmp_path, flows_dir, signum, target, when):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    store = tmp_path / "results.sqlite"
+    err_path = tmp_path / "stderr"
+    argv = [sys.executable, "-c", LAUNCH, "run", "--model", "test-tiny-cnn", "--source", "flows",
+            "--data-root", str(flows_dir), "--executor", "local", "--workers", "2", "--epochs",
+            "100000", "--device", "cpu", "--store", str(store), "-q"]
+    env = {**os.environ, "MER_BENCH_TEST_MARKERS": str(markers), "MER_BENCH_REFERENCE": "0"}
+    with open(err_path, "w") as err:
+        driver = subprocess.Popen(argv, stdout=err, stderr=err, start_new_session=True, env=env)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            seen |= _family(driver.pid)
+            workers = [p for p in seen if p != driver.pid]
+            if when == "starting" and len(workers) >= 2:
+                break  # the pool's workers are being started (their arguments in flight)
+            training = {int(m.name.split("-")[1]) for m in markers.iterdir()} - {driver.pid}
+            if when == "training" and len(training) >= 2:
+                break  # both workers train their first fold (the driver's ETA trial builds too)
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the run never reached '{when}': {err_path.read_text()[-2000:]}")
+        seen |= _family(driver.pid)
+        (os.killpg if target == "group" else os.kill)(driver.pid, signum)
+        code = driver.wait(60)
+        deadline = time.monotonic() + 10
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _alive(seen)
+        text = err_path.read_text()
+        assert not left, f"still running after the driver ended: {left}"
+        assert "Traceback" not in text, text
+        if signum == signal.SIGKILL:
+            assert code == -signal.SIGKILL
+        else:
+            assert code == 130, text
+            last = text.strip().splitlines()[-1]  # after the ETA line
+            assert last.startswith("error: interrupted: run "), text
+            with Store(store, read_only=True) as db:
+                (run,) = db.runs()
+                assert run.status == "interrupted"
+    finally:
+        for pid in _alive(seen | {driver.pid}):
+            os.kill(pid, signal.SIGKILL)
+        driver.wait(10)
+
+
+# --- a read-only store whose latest writes are in its write-ahead log ---------------------------
+
+def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
+        tmp_path, megc_manifest, capsys):
+    """A database copied with its -wal file (committed runs not yet checkpointed) into a folder
+    nobody may write: SQLite can only read it as immutable, without the log. Refused with one
+    line naming the log, instead of listing the runs without the newest one (exit 0)."""
+    from _cli import cli
+    from leaderboard_fixtures import add_fixture_run
+
+    source = tmp_path / "live" / "results.sqlite"
+    with Store(source) as store:
+        first = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
+    holder = __import__("sqlite3").connect(source)  # keeps the log from being checkpointed away
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("SELECT count(*) FROM runs").fetchone()  # opens the log's shared index
+    try:
+        with Store(source) as store:
+            second = add_fixture_run(store, megc_manifest, "weak-net", "fixed", 0, 0.5, 1200)
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        for suffix in ("", "-wal"):
+            shutil.copy(f"{source}{suffix}", folder / f"results.sqlite{suffix}")
+    finally:
+        holder.close()
+    assert (folder / "results.sqlite-wal").stat().st_size > 0
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode:
+        pytest.skip("cannot make a folder read-only here (chattr +i)")
+    try:
+        store = str(folder / "results.sqlite")
+        code, out, err = cli(["results", "--store", store, "--json"], capsys)
+        assert code == 1 and out == "", (out, err)
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"error: {store}: its latest writes are still in "
+                               "results.sqlite-wal (")
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)])
+    # where the folder can be written, both runs are read
+    code, out, err = cli(["results", "--store", store, "--json"], capsys)
+    assert code == 0, err
+    assert {first, second} <= {r["run_id"] for r in __import__("json").loads(out)}

@@ -143,7 +143,11 @@ class Store:
         if self.read_only:
             if not self.path.is_file():
                 raise StoreError(f"no results database at {self.path}")
-            mode = "mode=ro" if _opens_read_only(self.path) else "mode=ro&immutable=1"
+            if _opens_read_only(self.path):
+                mode = "mode=ro"
+            else:
+                _refuse_unread_log(self.path)
+                mode = "mode=ro&immutable=1"
             engine = create_engine(f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         else:
@@ -481,6 +485,21 @@ def _opens_read_only(path: Path) -> bool:
     except sqlite3.DatabaseError:
         pass  # not a database: the real open reports it
     return True
+
+
+def _refuse_unread_log(path: Path) -> None:
+    """A database read as immutable is read without its write-ahead log: refuse it while the log
+    beside it holds writes (committed runs would be silently missing)."""
+    log_file = path.with_name(f"{path.name}-wal")
+    try:
+        size = log_file.stat().st_size
+    except OSError:
+        return
+    if size > 0:
+        raise StoreError(f"{path}: its latest writes are still in {log_file.name} ({size} "
+                         "bytes), which SQLite cannot read in a folder it may not write; reading "
+                         "without them would leave runs out. Copy both files to a folder you can "
+                         "write and give that copy to --store")
 
 
 def _require_psycopg(where: str) -> None:

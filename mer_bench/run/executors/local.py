@@ -16,12 +16,14 @@ import os
 import queue
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.managers import SyncManager
 from typing import Any
 
 import torch
 
 from mer_bench.core import registry
 from mer_bench.core.cards import ModelSpec
+from mer_bench.core.lifeline import die_with_parent, starting_children
 from mer_bench.run.executors.base import Executor, FoldDone, FoldEpoch, RunContext, run_fold
 from mer_bench.run.training import FoldTask, FoldTrace
 
@@ -77,8 +79,10 @@ def keep_freed_memory() -> None:
         return
 
 
-def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec], epochs: Any) -> None:
+def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec], epochs: Any,
+                 driver: int) -> None:
     global _WORKER_CTX, _WORKER_EPOCHS
+    die_with_parent(driver)  # first: a killed driver leaves no worker behind
     prepare_worker(threads, specs)
     _WORKER_CTX, _WORKER_EPOCHS = ctx, epochs
 
@@ -129,14 +133,21 @@ class LocalExecutor(Executor):
         self.processes = max(1, min(self.workers or cores, len(tasks)))
         self.threads = max(1, cores // self.processes)
         context = multiprocessing.get_context(self.start_method)
-        epochs = context.Manager().Queue() if on_epoch is not None else None
-        pool = ProcessPoolExecutor(
-            self.processes, mp_context=context, initializer=_init_worker,
-            initargs=(ctx, self.threads, shipped_specs(ctx.model), epochs),
-        )
-        pending: dict[Future, FoldTask] = {}
+        manager, epochs = None, None
+        pool, pending = None, {}
         try:
-            pending = {pool.submit(_run_in_worker, task): task for task in tasks}
+            # The pool starts its workers as tasks are submitted: SIGINT/SIGTERM wait until every
+            # child has its arguments (a worker cut off mid-pickle prints a traceback).
+            with starting_children():
+                if on_epoch is not None:
+                    manager = SyncManager(ctx=context)
+                    manager.start(die_with_parent, (os.getpid(),))
+                    epochs = manager.Queue()
+                pool = ProcessPoolExecutor(
+                    self.processes, mp_context=context, initializer=_init_worker,
+                    initargs=(ctx, self.threads, shipped_specs(ctx.model), epochs, os.getpid()),
+                )
+                pending = {pool.submit(_run_in_worker, task): task for task in tasks}
             while pending:
                 done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 if epochs is not None:
@@ -145,9 +156,15 @@ class LocalExecutor(Executor):
                     task = pending.pop(future)
                     on_done(task, future.result())
         except BaseException:
-            stop_pool(pool, pending)
+            if pool is not None:
+                stop_pool(pool, pending)
             raise
-        pool.shutdown(wait=True)
+        else:
+            pool.shutdown(wait=True)
+        finally:
+            # Its process ends now, not at the driver's exit (no `shutdown` until it started).
+            if getattr(manager, "shutdown", None) is not None:
+                manager.shutdown()
 
     def describe(self) -> dict:
         return {"executor": self.name, "workers": self.processes or self.workers,
