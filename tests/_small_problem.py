@@ -10,7 +10,7 @@ from torch import nn
 from mer_bench.core import registry
 from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 from mer_bench.run.executors import RunContext
-from mer_bench.run.folds import Fold, fold_seed
+from mer_bench.run.folds import Fold, derived_seed
 from mer_bench.run.selection import make_policy
 from mer_bench.run.training import FoldTask
 
@@ -56,7 +56,7 @@ def small_problem(selection: str = "fixed", recipe: Recipe | None = None,
     x = rng.normal(128, 30, (len(subjects), 3, 28, 28)).astype(np.float32)
     for i, label in enumerate(drawn):
         x[i, label, 4 * label:4 * label + 8] += 60
-    folds = [Fold(k, f"s{k}", fold_seed(0, f"s{k}"), np.flatnonzero(subjects != k),
+    folds = [Fold(k, f"s{k}", derived_seed(0, f"s{k}"), np.flatnonzero(subjects != k),
                   np.flatnonzero(subjects == k)) for k in range(len(SUBJECT_SIZES))]
     groups = np.array([f"d:s{k}" for k in subjects])
     tasks = [FoldTask.hide_test_labels(f, y, groups, np.full(len(y), "d")) for f in folds]

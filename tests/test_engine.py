@@ -10,7 +10,7 @@ import mer_bench.run.executors.base as executors
 from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, ProtocolData
 from mer_bench.run.engine import RunConfig, prepare_run, run_benchmark
 from mer_bench.core.errors import MerBenchError, RunInterrupted
-from mer_bench.run.folds import fold_seed, hold_out_database_folds, loso_folds
+from mer_bench.run.folds import derived_seed, hold_out_database_folds, loso_folds
 from mer_bench.data.sources import source_options
 from mer_bench.results.store import Store
 
@@ -40,7 +40,9 @@ def test_loso_folds_never_train_on_the_held_out_subject():
         assert len(fold.train_idx) + len(fold.test_idx) == n
     assert sorted(np.concatenate([f.test_idx for f in folds]).tolist()) == list(range(n))
     # a fold's seed depends on the run seed and its subject only
-    assert folds[2].seed == fold_seed(7, "smic:s1") != fold_seed(8, "smic:s1")
+    assert folds[2].seed == derived_seed(7, "smic:s1") != derived_seed(8, "smic:s1")
+    # the one derivation gives what fold_seed and derived_seed gave (run identities, predictions)
+    assert (derived_seed(7, "smic:s1"), derived_seed(0, "val-subjects")) == (644784709, 648535526)
 
 
 def test_fixed_run_is_stored_reproducible_and_above_chance(tiny_model, flows_dir, store_path):

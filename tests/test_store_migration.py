@@ -91,3 +91,98 @@ def test_newer_and_foreign_databases_are_refused(tmp_path):
     garbage.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError, match="not a mer-bench results database"):
         Store(garbage)
+
+
+def _schema_of(conn) -> dict:
+    """Tables, columns (type, nullability, default), keys, indexes and checks, as SQLAlchemy's
+    inspector reads them from the database itself (not from the metadata that made them)."""
+    from sqlalchemy import inspect
+
+    found = inspect(conn)
+    out = {}
+    for table in sorted(found.get_table_names()):
+        out[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                        for c in found.get_columns(table)],
+            "pk": sorted(found.get_pk_constraint(table)["constrained_columns"]),
+            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                           tuple(f["referred_columns"]), str(f.get("options")))
+                          for f in found.get_foreign_keys(table)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                              for i in found.get_indexes(table)),
+            "checks": sorted((c.get("name"), " ".join(c["sqltext"].split()))
+                             for c in found.get_check_constraints(table)),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+        }
+    return out
+
+
+def _fresh_schema(metadata) -> dict:
+    from sqlalchemy import create_engine
+
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        return _schema_of(conn)
+
+
+def test_each_step_makes_its_frozen_version_and_the_last_is_todays_schema(tmp_path):
+    """From the version-1 file through every step: after step v -> v + 1 the database has
+    exactly version v + 1's frozen tables, and the last frozen version is a fresh database's."""
+    from sqlalchemy import create_engine
+
+    from mer_bench.results.store import schema
+    from mer_bench.results.store.migrations import FROZEN, MIGRATIONS
+
+    assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
+    assert sorted(FROZEN) == list(range(2, SCHEMA_VERSION + 1))
+    path = tmp_path / "results.sqlite"
+    shutil.copy(V1, path)
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        for step in sorted(MIGRATIONS):
+            MIGRATIONS[step](conn)
+            made = _schema_of(conn)
+            assert made == _fresh_schema(FROZEN[step + 1]()), f"after {step} -> {step + 1}"
+    engine.dispose()
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    with Store(path) as migrated:  # stamps the version; nothing left to migrate
+        assert migrated.schema_version() == SCHEMA_VERSION
+    schemas = []
+    for db in (path, fresh):
+        engine = create_engine(f"sqlite:///{db}")
+        with engine.connect() as conn:
+            schemas.append(_schema_of(conn))
+        engine.dispose()
+    assert schemas[0] == schemas[1] == _fresh_schema(schema.metadata)
+    assert set(schemas[0]) == {"meta", "runs", "folds", "predictions"}
+    assert {name for name, _ in schemas[0]["runs"]["checks"]} == {"runs_status", "runs_kind"}
+
+
+def test_a_step_uses_its_own_tables_not_todays(tmp_path, monkeypatch):
+    """Today's schema gains a column: the step to version 2 still makes version 2's tables (a
+    later step would add the column), so its result differs from today's schema."""
+    from sqlalchemy import Column, MetaData, Table, Text, create_engine
+
+    from mer_bench.results.store import schema
+    from mer_bench.results.store.migrations import FROZEN, MIGRATIONS
+
+    changed = MetaData()
+    for table in schema.metadata.sorted_tables:
+        copy = table.to_metadata(changed)
+        if table.name == "runs":
+            copy.append_column(Column("added_later", Text))
+    monkeypatch.setattr(schema, "metadata", changed)
+    monkeypatch.setattr(schema, "runs", changed.tables["runs"])
+    path = tmp_path / "results.sqlite"
+    shutil.copy(V1, path)
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        MIGRATIONS[1](conn)
+        got = _schema_of(conn)
+    engine.dispose()
+    assert got == _fresh_schema(FROZEN[2]())
+    assert "added_later" not in [c[0] for c in got["runs"]["columns"]]
+    assert got != _fresh_schema(changed)

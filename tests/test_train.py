@@ -14,7 +14,7 @@ from mer_bench.core import registry
 from mer_bench.run.engine import RunConfig, run_benchmark
 from mer_bench.core.errors import MerBenchError
 from mer_bench.run.final import FINAL_KEY, train_final
-from mer_bench.run.folds import fold_seed
+from mer_bench.run.folds import derived_seed
 from mer_bench.data.sources import source_options
 from mer_bench.results.store import Store
 from mer_bench.run.training import TorchTrainer, TrainJob
@@ -41,11 +41,11 @@ def test_final_model_trains_on_every_sample_and_is_stored_as_final(tiny_model, f
     # the stored weights are those of one model trained on all 442 rows with the fold's seed
     (_, path), = run_artifacts(store, run)
     model, info = load_model(path, registry.get_model(TINY), 3, run_id=run.run_id)
-    assert (info.kind, info.fold_key, info.seed) == ("final", FINAL_KEY, fold_seed(3, FINAL_KEY))
+    assert (info.kind, info.fold_key, info.seed) == ("final", FINAL_KEY, derived_seed(3, FINAL_KEY))
     from mer_bench.run.engine import prepare_run
 
     prepared = prepare_run(config(flows_dir, seed=3, executor="sequential"))
-    job = TrainJob(0, FINAL_KEY, fold_seed(3, FINAL_KEY), prepared.recipe,
+    job = TrainJob(0, FINAL_KEY, derived_seed(3, FINAL_KEY), prepared.recipe,
                    train_rows=torch.arange(442).numpy(), keep_weights=True)
     (by_hand,) = TorchTrainer(registry.get_model(TINY), 3, torch.device("cpu")).train(
         [job], prepared.context.x, [prepared.labels])

@@ -20,7 +20,7 @@ import numpy as np
 from mer_bench.core import progress
 from mer_bench.run.engine import RunConfig, new_run_record, prepare_run
 from mer_bench.core.errors import MerBenchError
-from mer_bench.run.folds import fold_seed
+from mer_bench.run.folds import derived_seed
 from mer_bench.results.store import FoldRecord, Store
 from mer_bench.run.training import TrainJob, trainer_for
 from mer_bench.run.weights import check_can_save, save_fold_weights, weights_dir
@@ -56,7 +56,7 @@ def train_final(config: RunConfig, store: Store) -> FinalModel:
     weights_dir(store)  # a database URL has no folder for the weights: fail before training
     labels = run.labels
     n = len(labels)
-    seed = fold_seed(config.seed, FINAL_KEY)
+    seed = derived_seed(config.seed, FINAL_KEY)
     record = dataclasses.replace(new_run_record(run), kind="final", n_folds=1,
                                  provenance={**run.provenance, "final": "trained on every "
                                              "subject of the protocol; no held-out fold"})

@@ -28,9 +28,11 @@ class Fold:
     test_idx: np.ndarray
 
 
-def fold_seed(run_seed: int, fold_key: str) -> int:
-    """A 31-bit seed from (run seed, held-out subject), independent of fold order."""
-    digest = hashlib.sha256(f"{run_seed}/{fold_key}".encode()).digest()
+def derived_seed(seed: int, key: str) -> int:
+    """A 31-bit seed from a parent seed and a name, independent of any order: a fold's from the
+    run seed and what it holds out, a final model's from the run seed and its key, an inner job's
+    (validation split, inner fold) from the fold seed and its role. The only seed derivation."""
+    digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
@@ -64,5 +66,5 @@ def _folds_by(keys: np.ndarray, run_seed: int) -> list[Fold]:
     for index, key in enumerate(sorted(set(keys))):
         test = np.flatnonzero(keys == key)
         train = np.flatnonzero(keys != key)
-        folds.append(Fold(index, key, fold_seed(run_seed, key), train, test))
+        folds.append(Fold(index, key, derived_seed(run_seed, key), train, test))
     return folds

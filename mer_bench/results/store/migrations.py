@@ -1,10 +1,17 @@
 """Schema migrations: every older results database is brought to `schema.SCHEMA_VERSION`.
 
 One function per step (`MIGRATIONS[v]` takes a database from version v to v + 1), run in one
-transaction; a SQLite file is copied to `<name>.v<version>.bak` first. Version 1 (mer-bench
-0.1.0, before December 2026) had no meta table, stored the epoch count and each fold's test size
-beside what they derive from, and had no run identity; step 1 -> 2 rebuilds the tables, derives
-each run's identity from its stored fields and provenance, and keeps everything else.
+transaction; a SQLite file is copied to `<name>.v<version>.bak` first. Each step builds its tables
+from the definitions frozen for the version it produces (`FROZEN[v + 1]`, written out here as they
+were at that revision, Alembic's habit), never from today's `schema`: once a later version changes
+a table, an old database still passes through every step as it was and reaches today's schema
+through the later steps. `tests/test_store_migration.py` checks that the last frozen version is
+today's schema and that a version-1 file ends up with a fresh database's tables.
+
+Version 1 (mer-bench 0.1.0, before December 2026) had no meta table, stored the epoch count and
+each fold's test size beside what they derive from, and had no run identity; step 1 -> 2 rebuilds
+the tables, derives each run's identity from its stored fields and provenance, and keeps
+everything else.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import (CheckConstraint, Column, Connection, Engine, Float, ForeignKeyConstraint,
+                        Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text, insert, inspect,
+                        text)
 
 from mer_bench.core.cards import Recipe
 from mer_bench.core.identity import RunIdentity
@@ -28,6 +37,88 @@ if TYPE_CHECKING:
     from mer_bench.results.store.database import Store
 
 log = logging.getLogger(__name__)
+
+
+def _tables_v2() -> MetaData:
+    """Schema version 2's tables, frozen as they were written (December 2026). Never edit: a
+    change to the schema is a new version, its own frozen tables and a step to it."""
+    md = MetaData()
+    Table("meta", md, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
+    statuses = ("running", "interrupted", "failed", "finished", "imported")
+    Table(
+        "runs", md,
+        Column("run_id", Text, primary_key=True),
+        Column("kind", Text, nullable=False, default="benchmark"),
+        Column("experiment_id", Text),
+        Column("model", Text, nullable=False),
+        Column("protocol", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("view", Text, nullable=False),
+        Column("selection", Text, nullable=False),
+        Column("seed", Integer, nullable=False),
+        Column("identity_json", Text, nullable=False),
+        Column("config_hash", Text, nullable=False),
+        Column("group_hash", Text, nullable=False),
+        Column("recipe_json", Text, nullable=False),
+        Column("classes_json", Text, nullable=False),
+        Column("card_json", Text, nullable=False),
+        Column("provenance_json", Text, nullable=False),
+        Column("mer_bench_version", Text, nullable=False),
+        Column("git_commit", Text),
+        Column("torch_version", Text),
+        Column("device_name", Text),
+        Column("executor", Text, nullable=False),
+        Column("n_folds", Integer, nullable=False),
+        Column("started_at", Text, nullable=False),
+        Column("finished_at", Text),
+        Column("status", Text, nullable=False),
+        Column("estimated_seconds", Float),
+        Column("wall_seconds", Float),
+        Column("content_hash", Text),
+        Column("host", Text),
+        Column("pid", Integer),
+        Column("heartbeat_at", Text),
+        CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in statuses)),
+                        name="runs_status"),
+        CheckConstraint("kind IN ('benchmark', 'final')", name="runs_kind"),
+    )
+    Table(
+        "folds", md,
+        Column("run_id", Text, nullable=False),
+        Column("fold_index", Integer, nullable=False),
+        Column("fold_key", Text, nullable=False),
+        Column("seed", Integer, nullable=False),
+        Column("n_train", Integer, nullable=False),
+        Column("epochs_trained", Integer, nullable=False),
+        Column("selected_epoch", Integer),
+        Column("selection_json", Text),
+        Column("seconds", Float, nullable=False),
+        Column("finished_at", Text, nullable=False),
+        Column("artifact", Text),
+        PrimaryKeyConstraint("run_id", "fold_index"),
+        ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+    )
+    Table(
+        "predictions", md,
+        Column("run_id", Text, nullable=False),
+        Column("fold_index", Integer, nullable=False),
+        Column("dataset", Text, nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("sample", Text, nullable=False),
+        Column("label", Integer, nullable=False),
+        Column("pred", Integer, nullable=False),
+        Column("probs_json", Text, nullable=False),
+        PrimaryKeyConstraint("run_id", "dataset", "subject", "sample"),
+        ForeignKeyConstraint(["run_id", "fold_index"], ["folds.run_id", "folds.fold_index"],
+                             ondelete="CASCADE"),
+        Index("predictions_by_run", "run_id"),
+    )
+    return md
+
+
+#: FROZEN[v]: schema version v's tables as that version wrote them (version 1 is read with plain
+#: SQL by the step from it and is never created any more).
+FROZEN: dict[int, Callable[[], MetaData]] = {2: _tables_v2}
 
 
 def v1_identity(run: dict[str, Any], recipe: dict[str, Any],
@@ -54,10 +145,17 @@ def v1_identity(run: dict[str, Any], recipe: dict[str, Any],
 
 
 def _migrate_1_to_2(conn: Connection) -> None:
-    for table in ("predictions", "folds", "runs"):
+    # version 1 wrote meta later in its life, with a nullable key: rebuilt like the others
+    had_meta = inspect(conn).has_table("meta")
+    for table in ("predictions", "folds", "runs", *(("meta",) if had_meta else ())):
         conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_v1"))
     conn.execute(text("DROP INDEX IF EXISTS predictions_by_run"))
-    schema.metadata.create_all(conn)
+    v2 = _tables_v2()
+    v2.create_all(conn)
+    if had_meta:
+        conn.execute(text("INSERT INTO meta (key, value) SELECT key, value FROM meta_v1 "
+                          "WHERE key IS NOT NULL AND key != 'schema_version'"))
+        conn.execute(text("DROP TABLE meta_v1"))
     old_runs = [dict(r) for r in conn.execute(text("SELECT * FROM runs_v1")).mappings()]
     for run in old_runs:
         provenance = json.loads(run["provenance_json"])
@@ -66,7 +164,7 @@ def _migrate_1_to_2(conn: Connection) -> None:
         rows = conn.execute(text("SELECT dataset, subject, sample, pred FROM predictions_v1 "
                                  "WHERE run_id = :r"), {"r": run["run_id"]}).all()
         complete = run["status"] in ("finished", "imported")
-        conn.execute(insert(schema.runs).values(
+        conn.execute(insert(v2.tables["runs"]).values(
             run_id=run["run_id"], kind="benchmark", experiment_id=None, model=run["model"],
             protocol=run["protocol"], source=run["source"], view="flow28",
             selection=run["selection"], seed=run["seed"], identity_json=dumps(identity.as_dict()),
@@ -92,7 +190,6 @@ def _migrate_1_to_2(conn: Connection) -> None:
         "probs_json FROM predictions_v1"))
     for table in ("predictions_v1", "folds_v1", "runs_v1"):
         conn.execute(text(f"DROP TABLE {table}"))
-    conn.execute(text("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
 
 
 #: MIGRATIONS[v] takes a database from schema version v to v + 1.
@@ -100,11 +197,14 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
 
 
 def _run_steps(conn: Connection, version: int) -> None:
+    """Every step from `version` to today's on `conn`, then the version stamped in `meta` (a
+    table every version from 2 on has, in the same two columns)."""
     for step in range(version, schema.SCHEMA_VERSION):
         log.info("migrating results schema %d -> %d", step, step + 1)
         MIGRATIONS[step](conn)
     conn.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
-    conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+    conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+                 {"v": str(schema.SCHEMA_VERSION)})
 
 
 def migrate(store: Store, version: int | None) -> None:

@@ -27,7 +27,8 @@ from mer_bench.core.errors import UsageError
 from mer_bench.run.selection.base import FoldSelection
 from mer_bench.run.selection.grid import GridPolicy, check_grid, point_recipe
 from mer_bench.run.selection.splits import best_choice, compact, inner_folds, rows_of
-from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob, derived_seed
+from mer_bench.run.folds import derived_seed
+from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
 
 
 class NestedFold(FoldSelection):

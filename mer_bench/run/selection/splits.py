@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mer_bench.core.errors import UsageError
-from mer_bench.run.training.jobs import FoldTask, derived_seed
+from mer_bench.run.folds import derived_seed
+from mer_bench.run.training.jobs import FoldTask
 
 #: A source dataset gives at least one validation subject when the fold trains on at least this
 #: many of its subjects (one to validate, two still to train on).

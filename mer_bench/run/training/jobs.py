@@ -9,7 +9,6 @@ held-out labels, concludes the trace into the stored `FoldOutput`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +21,6 @@ from mer_bench.run.folds import Fold
 HIDDEN = -1
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-
-
-def derived_seed(seed: int, key: str) -> int:
-    """A 31-bit seed for a job other than the fold's main one (inner folds, grid points)."""
-    digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
