@@ -138,7 +138,7 @@ def time_fold_parallel(ctx, tasks, labels, device, chunk, precision, full_epochs
         part = tasks[:size]
         labels_of = {t.fold.index: t.labels for t in part}
 
-        def train(jobs):
+        def train(jobs, labels_of=labels_of, clock=clock):
             return trainer.train(jobs, x_all, [labels_of[j.fold_index] for j in jobs],
                                  stacked=True, autocast=autocast, on_epoch=clock)
         try:

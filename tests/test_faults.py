@@ -14,10 +14,7 @@ import multiprocessing
 import os
 import resource
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,6 @@ is found), and the data identified by content rather than by where it lies."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np

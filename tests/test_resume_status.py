@@ -115,7 +115,7 @@ def test_a_killed_run_says_its_process_is_gone_and_partial_scores_are_marked(
     assert rows[killed]["status_label"] == "stopped (process gone), 3/68 folds"
     assert rows[killed]["partial"] and rows[killed]["folds_done"] == 3
     code, out, _ = cli(["results", "--store", str(path)], capsys)
-    line = next(l for l in out.splitlines() if killed in l)
+    line = next(s for s in out.splitlines() if killed in s)
     assert "stopped" in line and "3/68" in line and "*" in line
     assert "* partial: scores of the finished folds only" in out
     code, out, _ = cli(["show", killed, "--store", str(path)], capsys)

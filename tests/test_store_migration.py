@@ -164,7 +164,7 @@ def test_each_step_makes_its_frozen_version_and_the_last_is_todays_schema(tmp_pa
 def test_a_step_uses_its_own_tables_not_todays(tmp_path, monkeypatch):
     """Today's schema gains a column: the step to version 2 still makes version 2's tables (a
     later step would add the column), so its result differs from today's schema."""
-    from sqlalchemy import Column, MetaData, Table, Text, create_engine
+    from sqlalchemy import Column, MetaData, Text, create_engine
 
     from mer_bench.results.store import schema
     from mer_bench.results.store.migrations import FROZEN, MIGRATIONS

@@ -70,12 +70,12 @@ def test_latex_is_a_booktabs_tabular(store, capsys):
                           "--with-best-on-test"], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    begin = next(i for i, l in enumerate(lines) if l.startswith(r"\begin{tabular}"))
+    begin = next(i for i, s in enumerate(lines) if s.startswith(r"\begin{tabular}"))
     spec = re.fullmatch(r"\\begin\{tabular\}\{([lrc]+)\}", lines[begin]).group(1)
     end = lines.index(r"\end{tabular}")
     body = lines[begin + 1:end]
     assert body[0] == r"\toprule" and body[2] == r"\midrule" and body[-1] == r"\bottomrule"
-    rows = [l for l in body if l.endswith(r"\\")]
+    rows = [s for s in body if s.endswith(r"\\")]
     unescaped_amp = re.compile(r"(?<!\\)&")
     assert all(len(unescaped_amp.findall(r)) == len(spec) - 1 for r in rows)
     header = rows[0]
@@ -87,7 +87,7 @@ def test_latex_is_a_booktabs_tabular(store, capsys):
     assert body.count(r"\midrule") == 2  # under the header, and before the reported rows
     for line in lines[end + 1:]:  # notes: no LaTeX special character left raw
         assert not re.search(r"(?<!\\)[%&_#]", line.replace(r"\par", "")), line
-    assert any(l.startswith("best-on-test: per held-out subject") for l in lines[end:])
+    assert any(s.startswith("best-on-test: per held-out subject") for s in lines[end:])
 
 
 def test_csv_has_the_rule_of_each_row_and_demo_runs_apart(store, capsys):

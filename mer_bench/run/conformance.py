@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,10 @@ def check_model(name: str) -> list[Check]:
         checks.append(_run("fits and predicts probabilities", lambda: _estimator(spec, x, y)))
         return checks
     model = built.pop()
-    checks.append(_run("forward gives (batch, classes) logits", lambda: _forward(model, x)))
-    checks.append(_run("parameter count equals the card's", lambda: _params(spec, model)))
+    # partial, not a lambda: the checks bind this model now, and deleting the name below frees
+    # it before the training checks build their own
+    checks.append(_run("forward gives (batch, classes) logits", partial(_forward, model, x)))
+    checks.append(_run("parameter count equals the card's", partial(_params, spec, model)))
     del model
     checks.append(_run("trains one step and predicts", lambda: _train(spec, x, y, False)))
     checks.append(_run("trains stacked (vmap, fold-parallel)", lambda: _train(spec, x, y, True),

@@ -64,12 +64,12 @@ def inspect(root: Path) -> LongVideoSet:
     if rawpic is None:
         problems.append(Problem(NAME, str(root), None, None, "no rawpic/ folder of long videos"))
     folders: dict[int, str] = {}
-    for i, cells in _sheet(book, SHEET_RULE1).iterrows():
+    for _, cells in _sheet(book, SHEET_RULE1).iterrows():
         participant = _int(cells.iloc[2]) if len(cells) > 2 else None
         if participant is not None:
             folders[participant] = cell_text(cells.iloc[0])
     codes: dict[str, str] = {}
-    for i, cells in _sheet(book, SHEET_RULE2).iterrows():
+    for _, cells in _sheet(book, SHEET_RULE2).iterrows():
         code = _int(cells.iloc[0])
         if code is not None:
             codes[cell_text(cells.iloc[1]).lower()] = f"{code:04d}"

@@ -69,7 +69,7 @@ def server_url(location: str) -> URL:
     """A database URL as SQLAlchemy reads it; `postgresql://` and `postgres://` get psycopg 3."""
     try:
         url = make_url(location)
-    except Exception as exc:  # ArgumentError, or ValueError for a bad port
+    except Exception:  # ArgumentError, or ValueError for a bad port
         # The parser's message quotes pieces of the URL (a password cut at a delimiter among
         # them), so it is not shown; the usual cause is.
         raise StoreError(f"{redact(location)}: not a database URL (write it as "

@@ -172,8 +172,8 @@ def run_spotting(spotter: str, protocol: str, source: str = "demo",
     predicted = [PredictedInterval(p.video, Interval(p.onset, p.offset)) for p in predictions]
     scored = {v: d for v, (d, _, _) in videos.items()}
     report = spotting_report(truth, predicted, proto.limits, videos=scored)
-    chance = uniform_spotter_f1(truth, predicted, {v: (f, l) for v, (_, f, l) in videos.items()},
-                                proto.limits, scored, seed=seed)
+    spans = {v: (first, last) for v, (_, first, last) in videos.items()}
+    chance = uniform_spotter_f1(truth, predicted, spans, proto.limits, scored, seed=seed)
     return SpottingRun(run_id, identity, predictions, truth, videos, report, chance, seconds,
                        minutes, {d: (lim.micro_min, lim.micro_max)
                                  for d, lim in proto.limits.items()})
