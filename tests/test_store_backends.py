@@ -167,7 +167,11 @@ def test_change_key_follows_every_write(store_location, megc_manifest):
     assert len(set(keys[0::2])) == 3 and len(set(keys[1::2])) == 3
 
 
-def test_board_data_is_the_same_on_both_backends(tmp_path, postgres_server, postgres_database):
+def test_board_data_is_the_same_on_both_backends(tmp_path, postgres_server, postgres_database,
+                                                 monkeypatch):
+    from mer_bench.results import ranking
+
+    monkeypatch.setattr(ranking, "N_RESAMPLES", 200)  # the same draws on both: fewer will do
     location = postgres_server.url(postgres_database)
     rankings = []
     for where in (str(tmp_path / "board.sqlite"), location):
@@ -178,7 +182,7 @@ def test_board_data_is_the_same_on_both_backends(tmp_path, postgres_server, post
         runs = board_data.runs_frame(reader)
         predictions = {r: board_data.predictions_frame(reader, r) for r in runs["run_id"]}
         reader.close()
-        table = tables.ranking(runs, predictions, n_resamples=200)
+        table = tables.ranking(runs, predictions)
         rankings.append(table.drop(columns=[c for c in ("run_ids", "date") if c in table]))
     pd.testing.assert_frame_equal(rankings[0], rankings[1])
     assert {"good-net", "weak-net", "demo-net"} <= set(rankings[0]["model"])

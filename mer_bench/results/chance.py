@@ -41,8 +41,7 @@ def class_prior(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candidates: int = 1,
-                 repeats: int = 200, seed: int = 0,
-                 prior: np.ndarray | None = None) -> ChanceLevel:
+                 repeats: int = 200, seed: int = 0) -> ChanceLevel:
     """Simulate the class-prior random predictor with `candidates` epochs per fold (1 = fixed).
 
     `folds` gives each sample's held-out fold (for LOSO: its dataset-qualified subject).
@@ -53,7 +52,7 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
                          f"(got {candidates} and {repeats})")
     labels = np.asarray(labels, dtype=np.int64)
     folds = np.asarray(folds)
-    prior = class_prior(labels, num_classes) if prior is None else np.asarray(prior, float)
+    prior = class_prior(labels, num_classes)
     cumulative = np.cumsum(prior)
     cumulative[-1] = 1.0
     rng = np.random.default_rng(seed)

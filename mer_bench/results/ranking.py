@@ -282,7 +282,6 @@ def chance_of(labels: np.ndarray, groups: np.ndarray, num_classes: int, k: int
 
 
 def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
-            n_resamples: int = N_RESAMPLES, seed: int = BOOT_SEED,
             problems: dict[str, str] | None = None) -> pd.DataFrame:
     """Numeric ranking of runs (of one protocol and source): one row per configuration, best mean
     UF1 first.
@@ -291,7 +290,8 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     view, selection, honest, epochs, seeds, n_seeds, per metric mean, sd, low, high and the chance
     of the row's rule, per-dataset means, params, date, run_ids, config_key, leak_key. Runs with a
     `problem` are left out; so is a configuration that fails to score, and the reason of each is
-    added to `problems` (run_id -> reason) when given.
+    added to `problems` (run_id -> reason) when given. Intervals: N_RESAMPLES bootstrap resamples
+    drawn from BOOT_SEED.
     """
     problems = {} if problems is None else problems
     names = metric_names()
@@ -307,7 +307,7 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     for _, group in usable.assign(origin=origins).groupby(["origin", "config_key"], sort=False):
         group = group.sort_values("seed")
         try:
-            rows.append(_ranking_row(group, predictions, names, n_resamples, seed))
+            rows.append(_ranking_row(group, predictions, names, N_RESAMPLES, BOOT_SEED))
         except (MerBenchError, ValueError, KeyError, IndexError) as exc:
             log.warning("configuration of runs %s not ranked: %s", ", ".join(group["run_id"]), exc)
             for run_id in group["run_id"]:

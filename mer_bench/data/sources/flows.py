@@ -270,11 +270,6 @@ def _file_keys(path: Path) -> list[str]:
     return [stem, f"{path.parent.name}/{stem}"]
 
 
-def match_flow_files(root: Path, samples: pd.DataFrame) -> list[Path]:
-    """One flow PNG per sample row, in row order (see `match_sample_files`)."""
-    return match_sample_files(root, samples, (".png",), "flow PNG")
-
-
 def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, ...],
                        what: str) -> list[Path]:
     """One file (of `suffixes`) per sample row, in row order, named as HTNet's or STSTNet's copy
