@@ -14,7 +14,10 @@ import multiprocessing
 import os
 import resource
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
