@@ -457,3 +457,18 @@ def test_damaged_cached_face_points_of_the_flows_source_are_named(how, tmp_path,
     assert np.array_equal(again[0], points) and np.array_equal(again[1], fallback)
     notices = [r.getMessage() for r in caplog.records]
     assert len(notices) == 1 and f"cached face points {entry} are damaged" in notices[0], notices
+
+
+def test_an_edited_view_set_description_is_named_and_rebuilt(prepared, caplog):
+    """meta.json of an assembled set (its sample keys, fallbacks, notes) is checksummed too."""
+    cache = prepared[0]
+    folder = next((cache / "preprocess" / "views").glob("flow-*"))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["samples"][0] = "casme2/sub99/EP99"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with caplog.at_level(logging.WARNING, logger="mer_bench"):
+        _same(_arrays(cache), prepared[1])
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 1 and f"view set {folder}" in notices[0], notices
+    assert "meta.json does not match its checksum" in notices[0]
+    assert json.loads((folder / "meta.json").read_text())["samples"][0] != "casme2/sub99/EP99"

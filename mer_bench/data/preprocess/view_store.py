@@ -13,6 +13,7 @@ reads only that batch's rows from disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -126,18 +127,18 @@ def _open(folder: Path, view: View) -> tuple[ViewArrays | None, str | None]:
         return None, f"no {META}"
     except (OSError, ValueError) as exc:
         return None, f"unreadable {META} ({exc})"
-    try:
-        files = meta["files"]
-        n = len(meta["samples"])
-    except (KeyError, TypeError):
+    if not isinstance(meta, dict) or "files" not in meta or CHECK not in meta:
         return None, f"{META} lists no checksums (written by an earlier mer-bench)"
-    problem = check_manifest(folder, files, skip=(META,))
+    if meta[CHECK] != _meta_digest(meta):
+        return None, f"{META} does not match its checksum"
+    problem = check_manifest(folder, meta["files"], skip=(META,))
     if problem is not None:
         return None, problem
+    n = len(meta["samples"])
     try:
         data = np.load(folder / f"{DATA}.npy", mmap_mode="r")
         extras = {name: np.load(folder / f"{name}.npy") for name in meta["extras"]}
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         return None, f"unreadable arrays ({exc})"
     if list(data.shape) != meta["shape"] or str(data.dtype) != meta["dtype"] or len(data) != n:
         return None, (f"{DATA}.npy is {tuple(data.shape)} {data.dtype}, {META} says "
@@ -148,6 +149,16 @@ def _open(folder: Path, view: View) -> tuple[ViewArrays | None, str | None]:
     return ViewArrays(meta["label"], view, data, extras, list(meta["samples"]),
                       list(meta["fallbacks"]), [tuple(x) for x in meta["notes"]], folder,
                       meta), None
+
+
+#: The field of `meta.json` that holds the sha256 of the rest of it.
+CHECK = "meta_sha256"
+
+
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """sha256 of `meta` without its own checksum (sample keys, fallbacks, notes, files)."""
+    rest = {k: v for k, v in meta.items() if k != CHECK}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
 def _write_header(handle: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -207,6 +218,7 @@ def _assemble(folder: Path, label: str, view: View, samples: Sequence[str],
                 "extras": sorted(extras), "samples": list(samples),
                 "fallbacks": list(fallbacks), "notes": [list(x) for x in notes],
                 "files": tree_manifest(tmp)}
+        meta[CHECK] = _meta_digest(meta)
         (tmp / META).write_text(json.dumps(meta, indent=1))
         install_folder(tmp, folder)
     finally:
