@@ -16,8 +16,12 @@ from typing import Any
 import pandas as pd
 
 from mer_bench.results.store import FoldRecord, RunRecord, Store
-from mer_bench.results.submission_format import (SUBMISSION_FORMAT, SUBMISSION_VERSION,  # noqa: F401
-                                                 SubmissionFile, parse_submission)
+from mer_bench.results.submission_format import (
+    SUBMISSION_FORMAT,
+    SUBMISSION_VERSION,
+    SubmissionFile,
+    parse_submission,
+)
 
 #: Run fields that describe the machine a run ran on, not the run: never exported.
 LOCAL_FIELDS = ("host", "pid", "heartbeat_at", "content_hash")

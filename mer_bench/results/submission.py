@@ -36,9 +36,13 @@ from mer_bench.core.identity import RunIdentity
 from mer_bench.data.naming import canonical_ids
 from mer_bench.results.store import FoldRecord, RunRecord, Store, check_run_id, now
 from mer_bench.results.store.migrations import v1_identity
-from mer_bench.results.submission_format import (MAX_ID_LENGTH, READABLE_VERSIONS,  # noqa: F401
-                                                 SubmissionFile, parse_submission,
-                                                 read_submission_text)
+from mer_bench.results.submission_format import (  # noqa: F401
+    MAX_ID_LENGTH,
+    READABLE_VERSIONS,
+    SubmissionFile,
+    parse_submission,
+    read_submission_text,
+)
 from mer_bench.results.truth import Truth, protocol_truth
 
 MAX_BYTES = 20 * 1024 * 1024

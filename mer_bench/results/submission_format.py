@@ -193,8 +193,8 @@ def read_submission_text(text: str, where: str) -> Any:
 
     depth = _max_depth(text)
     if depth > MAX_DEPTH:
-        raise DataError(f"{where}: JSON nested {depth} levels deep (a submission needs at most "
-                        f"{MAX_DEPTH})")
+        raise DataError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep (a submission "
+                        "needs far fewer)")
     try:
         data = json.loads(text, parse_constant=constant, parse_float=number)
     except _Refused as exc:
