@@ -22,7 +22,9 @@ What mer-bench knows is never taken from the file (OpenML's habit: the server sc
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ MAX_FOLDS = 10_000
 MAX_CLASSES = 100
 #: Card fields of a registered model that a submission must state as the model's card does.
 CHECKED_CARD_FIELDS = ("framework", "view", "view_params", "num_params")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -232,9 +235,7 @@ def _check_run(model: SubmissionFile, fail) -> dict[str, Any]:
 
 def registry_name(name: str) -> bool:
     """Whether `name` is spelled as registry names are (lowercase letters, digits, . - _)."""
-    import re
-
-    return re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name) is not None
+    return _NAME.fullmatch(name) is not None
 
 
 def _check_card(card: dict[str, Any], fail) -> None:
@@ -256,8 +257,6 @@ def _check_card(card: dict[str, Any], fail) -> None:
 
 
 def _plain(value: Any) -> Any:
-    import dataclasses
-
     if dataclasses.is_dataclass(value):
         return dataclasses.asdict(value)
     return str(value)
