@@ -316,3 +316,29 @@ def test_the_regenerated_demo_is_the_demo_the_loaders_read(tmp_path):
         assert keys[0] == keys[1] and len(keys[0]) >= 4, name
     truth = protocol_truth("megc2019", "demo", options)
     assert len(truth.labels) == 12 and truth.what.startswith("the regenerated demo")
+
+
+def test_the_board_marks_imported_runs_and_scores_them_against_the_protocol(
+        tmp_path, store_path, megc_manifest, monkeypatch):
+    """The board ranks an imported run on a row of its own, marked imported, with the score of
+    the protocol's labels (its stored labels tampered to its predictions do not count)."""
+    from streamlit.testing.v1 import AppTest
+
+    other = Store(tmp_path / "other.sqlite")
+    seed1 = add_fixture_run(other, megc_manifest, "good-net", "fixed", 1, 0.6, 5000, rng_seed=5)
+    data = _export(other, seed1)
+    honest = summarize_run(other, seed1, device="cpu").report.pooled.uf1
+    other.close()
+    store = Store(store_path)
+    add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
+    imported, _ = import_submission(_write(tmp_path, data), store)
+    store.close()
+    _tamper_labels(store_path, imported)
+    monkeypatch.setenv("MER_BENCH_STORE", str(store_path))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"),
+                            default_timeout=60).run()
+    assert not app.exception
+    ranking = next(t.value for t in app.table if "UF1 95% CI" in t.value.columns)
+    assert sorted(ranking["origin"]) == ["imported", "–"]  # the board draws an empty cell as –
+    row = ranking[ranking["origin"] == "imported"].iloc[0]
+    assert row["seed ids"] == "1" and float(row["UF1"]) == pytest.approx(honest, abs=1e-4)
