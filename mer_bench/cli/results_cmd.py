@@ -138,7 +138,7 @@ def results_command(
     for row in (r for r in rows if r["not_scored"]):
         notes.append(row["not_scored"])
     for note in notes:
-        console.print(note, soft_wrap=True)
+        console.print(note)
 
 
 @app.command("show")
