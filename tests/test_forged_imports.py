@@ -342,3 +342,22 @@ def test_the_board_marks_imported_runs_and_scores_them_against_the_protocol(
     assert sorted(ranking["origin"]) == ["imported", "–"]  # the board draws an empty cell as –
     row = ranking[ranking["origin"] == "imported"].iloc[0]
     assert row["seed ids"] == "1" and float(row["UF1"]) == pytest.approx(honest, abs=1e-4)
+
+
+def test_a_run_hashed_before_canonical_keys_is_still_a_duplicate(tmp_path, store_path,
+                                                                real_export):
+    """A run stored with the old hash (ids as spelled: SAMM '10' beside '010') still collides
+    with a respelled import of its predictions."""
+    store = Store(store_path)
+    first, _ = import_submission(_write(tmp_path, real_export, "first.json"), store)
+    store.close()
+    conn = sqlite3.connect(store_path)
+    with conn:
+        conn.execute("UPDATE runs SET content_hash = 'old-spelling-hash' WHERE run_id = ?",
+                     (first,))
+    conn.close()
+    respelled = copy.deepcopy(real_export)
+    respelled["run"]["run_id"] = "respelled"
+    for p in respelled["predictions"]:
+        p["dataset"] = RESPELL[p["dataset"]][0]
+    _refused(tmp_path, store_path, respelled, f"has the same predictions as run {first}")
