@@ -24,8 +24,8 @@ from mer_bench.results.metrics import metric, metric_names
 from mer_bench.core.paths import default_store_path
 from mer_bench.results.store.database import sqlite_file
 from mer_bench_leaderboard import charts, tables
-from mer_bench_leaderboard.data import (display_location, open_read_only, predictions_frame,
-                                        record_dict, runs_frame, store_location, store_version,
+from mer_bench_leaderboard.data import (display_location, open_read_only,
+                                        record_dict, store_location, store_version,
                                         unranked_runs)
 
 #: Table cells keep words whole (long model names and run ids scroll, never break mid-word).
@@ -60,9 +60,13 @@ def _read(path: str, origin: str) -> dict:
                 "locations": {}}
     store = open_read_only(path)
     try:
-        runs = runs_frame(store).assign(origin=origin)
+        # labelled with the protocol's own labels; imported runs keep their "imported" origin
+        # unless the whole database is a shipped one
+        runs, predictions = core.load(store)
+        if origin != core.OWN:
+            runs = runs.assign(origin=origin)
         return {"runs": runs,
-                "predictions": {r: predictions_frame(store, r) for r in runs["run_id"]},
+                "predictions": predictions,
                 "records": {r: record_dict(store, r) for r in runs["run_id"]},
                 "folds": {r: store.folds(r) for r in runs["run_id"]},
                 "unranked": unranked_runs(store),
@@ -124,7 +128,7 @@ def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
 
 def run_label(row: pd.Series) -> str:
     policy = "BEST-ON-TEST" if row["selection"] == core.BEST_ON_TEST else row["selection"]
-    mark = " | REFERENCE" if row.get("origin") == core.REFERENCE else ""
+    mark = {core.REFERENCE: " | REFERENCE", core.IMPORTED: " | IMPORTED"}.get(row.get("origin"), "")
     return (f"{row['model']} | {policy} | {core.epochs_text(row['epochs'])} ep | seed "
             f"{row['seed']} | {row['source']}{mark} | {row['run_id']}")
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mer_bench.core.errors import MerBenchError
 from mer_bench.results.metrics import metric, metric_names, metric_values, score
-from mer_bench.results.ranking import (BEST_ON_TEST, NOT_COMPUTED, REFERENCE, REPORTED_MARK, REPORTED_SELECTION,  # noqa: F401
+from mer_bench.results.ranking import (BEST_ON_TEST, IMPORTED, NOT_COMPUTED, REFERENCE, REPORTED_MARK, REPORTED_SELECTION,  # noqa: F401
                                TEST_SELECTED_MARK, aligned, chance_table, dataset_columns,
                                epochs_text, interval, leakage_gaps, params_text,
                                policies_side_by_side, ranked, ranking, reported_table, run_scores,
@@ -55,8 +55,8 @@ def ranking_display(table: pd.DataFrame) -> pd.DataFrame:
     out["params"] = [params_text(p) for p in table["params"]]
     out["source"] = table["source"]
     out["date"] = table["date"]
-    if "origin" in table and (table["origin"] == REFERENCE).any():
-        # Shipped runs are marked where the eye lands first, beside the rank.
+    if "origin" in table and table["origin"].isin([REFERENCE, IMPORTED]).any():
+        # Shipped and imported runs are marked where the eye lands first, beside the rank.
         out.insert(1, "origin", table["origin"].fillna(""))
     return _page(out).set_index("rank").reset_index()
 

@@ -80,14 +80,21 @@ def add_fixture_run(store: Store, samples: pd.DataFrame, model: str, selection: 
 EXTRA_RUNS = ("zero-epoch-net", "stopped-net", "demo-net")
 
 
-def demo_samples(samples: pd.DataFrame) -> pd.DataFrame:
-    """A synthetic sample list unlike the real one: other subjects, other class balance."""
-    demo = samples.iloc[::3].copy()
-    demo["dataset"] = np.where(np.arange(len(demo)) % 2, "casme2", "samm")
-    demo["subject"] = [f"{i % 12:03d}" for i in range(len(demo))]
-    demo["sample"] = [f"demo_{i:03d}" for i in range(len(demo))]
-    demo["label"] = np.arange(len(demo)) % 3
-    return demo.reset_index(drop=True)
+#: The identity data options of the fixture's demo runs (the default demo).
+DEMO_DATA = {"difficulty": "standard"}
+
+
+def demo_samples(data: dict | None = None) -> pd.DataFrame:
+    """The demo's own megc2019 samples for the data options `data` (regenerated from the
+    generator's plan, as mer-bench scores demo runs): other subjects and class balance than the
+    real list."""
+    from mer_bench.core import registry
+    from mer_bench.data.sources.demo import DemoSource
+
+    spec = registry.get_protocol("megc2019")
+    tables = DemoSource.planned_tables(DEMO_DATA if data is None else data)
+    return spec.protocol.rule_samples({d: tables[d] for d in spec.card.datasets},
+                                      spec.card.classes)
 
 
 def fill_store(path: Path) -> dict[tuple[str, str, int], str]:
@@ -108,10 +115,10 @@ def fill_store(path: Path) -> dict[tuple[str, str, int], str]:
         store, samples, "stopped-net", "fixed", 0, 0.9, 10, rng_seed=8, folds_stored=5,
         status="interrupted")
     ids[("demo-net", "fixed", 0)] = add_fixture_run(
-        store, demo_samples(samples), "demo-net", "fixed", 0, 0.95, 10, rng_seed=9,
-        source="demo", data={"difficulty": "standard"})
+        store, demo_samples(), "demo-net", "fixed", 0, 0.95, 10, rng_seed=9,
+        source="demo", data=DEMO_DATA)
     ids[("demo-net", "best-on-test", 0)] = add_fixture_run(
-        store, demo_samples(samples), "demo-net", "best-on-test", 0, 0.97, 10, rng_seed=10,
-        source="demo", data={"difficulty": "standard"})
+        store, demo_samples(), "demo-net", "best-on-test", 0, 0.97, 10, rng_seed=10,
+        source="demo", data=DEMO_DATA)
     store.close()
     return ids

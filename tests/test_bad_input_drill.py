@@ -92,6 +92,18 @@ CASES = [
     Case("import the same predictions again", ("import", "{tmp}/copy.json"), 1, "has the same predictions as run {finished}"),
     Case("import a 0-epoch best-on-test run", ("import", "{tmp}/zero_epochs.json"), 3, "cannot be scored: best-on-test with 0 epochs"),
     Case("import a missing file", ("import", "{tmp}/absent.json"), 3, "{tmp}/absent.json: cannot read submission"),
+    # import: hostile JSON (issue 22) ends in one line naming the field, exit code 3
+    Case("import a NaN literal", ("import", "{tmp}/nan.json"), 3, "NaN is not a number a submission may hold"),
+    Case("import an Infinity timing", ("import", "{tmp}/infinity.json"), 3, "Infinity is not a number a submission may hold"),
+    Case("import a number beyond a float", ("import", "{tmp}/big_float.json"), 3, "number 1e400 is too large for a float"),
+    Case("import a seed beyond 64 bits", ("import", "{tmp}/big_int.json"), 3, "run.seed: Input should be less than or equal to 9223372036854775807"),
+    Case("import an integer of 5000 digits", ("import", "{tmp}/digits.json"), 3, "not valid JSON for a submission"),
+    Case("import a lone surrogate", ("import", "{tmp}/surrogate.json"), 3, "run.model: text with a lone surrogate"),
+    Case("import deeply nested JSON", ("import", "{tmp}/nested.json"), 3, "JSON nested more than 64 levels deep"),
+    Case("import a prediction as a string", ("import", "{tmp}/pred_string.json"), 3, "predictions[3].pred: Input should be a valid integer"),
+    Case("import a label as a boolean", ("import", "{tmp}/label_bool.json"), 3, "predictions[3].label: Input should be a valid integer"),
+    Case("import folds as an object", ("import", "{tmp}/folds_object.json"), 3, "section 'folds' is missing or not a JSON array"),
+    Case("import an unknown prediction field", ("import", "{tmp}/extra_field.json"), 3, "predictions[0].score: Extra inputs are not permitted"),
     Case("import a file that is not JSON", ("import", "{tmp}/empty.csv"), 3, "{tmp}/empty.csv: not valid JSON"),
     # show, results
     Case("show a run with no finished fold", ("show", "{empty}"), 0, "run {empty} has no finished fold yet: nothing to score"),
@@ -180,11 +192,41 @@ def drill(tmp_path_factory, megc_manifest):
                        group_hash=identity.group_hash)
     zero["recipe"]["epochs"] = 0
     (tmp / "zero_epochs.json").write_text(json.dumps(zero))
+    _hostile_files(tmp, submission)
     gray = write_flow_folder(tmp / "gray", megc_manifest)
     first = sorted(gray.glob("*.png"))[0]
     cv2.imwrite(str(first), np.zeros((28, 28), np.uint8))
     return {"store": store_path, "tmp": tmp, "finished": finished, "empty": empty,
             "partial": ids[("stopped-net", "fixed", 0)], "gray": gray, "gray_file": first}
+
+
+def _hostile_files(tmp: Path, submission: dict) -> None:
+    """Submission files a JSON parser or a database accepts and a submission must not."""
+    def edited(change) -> dict:
+        data = json.loads(json.dumps(submission))
+        change(data)
+        return data
+
+    def write(name: str, data: dict, *replace: tuple[str, str]) -> None:
+        text = json.dumps(data)
+        for old, new in replace:
+            text = text.replace(old, new, 1)
+        (tmp / name).write_text(text)
+
+    write("nan.json", edited(lambda d: d["folds"][0].update(seconds=float("nan"))))
+    write("infinity.json", edited(lambda d: d["run"].update(wall_seconds=float("inf"))))
+    write("big_float.json", edited(lambda d: d["folds"][0].update(seconds="BIG")),
+          ('"BIG"', "1e400"))
+    write("big_int.json", edited(lambda d: d["run"].update(seed=10**30)))
+    write("digits.json", edited(lambda d: d["predictions"][0].update(label="DIGITS")),
+          ('"DIGITS"', "9" * 5000))
+    write("surrogate.json", edited(lambda d: d["run"].update(model="\ud800")))
+    (tmp / "nested.json").write_text('{"format": "mer-bench-submission", "version": 2, "run": '
+                                     + "[" * 99_999 + "]" * 99_999 + "}")
+    write("pred_string.json", edited(lambda d: d["predictions"][3].update(pred="1")))
+    write("label_bool.json", edited(lambda d: d["predictions"][3].update(label=True)))
+    write("folds_object.json", edited(lambda d: d.update(folds={})))
+    write("extra_field.json", edited(lambda d: d["predictions"][0].update(score=0.99)))
 
 
 def _fill(text: str, drill: dict) -> str:

@@ -115,7 +115,7 @@ def test_demo_runs_are_ranked_apart_with_their_own_chance(app, board_store, megc
     assert any("synthetic demo data" in s.value for s in app.subheader)
     assert any("not comparable" in i.value for i in app.info)
     assert not any("Reported in papers" in s.value for s in app.subheader)
-    demo = demo_samples(megc_manifest).sort_values(["dataset", "subject", "sample"])
+    demo = demo_samples().sort_values(["dataset", "subject", "sample"])
     groups = (demo["dataset"] + ":" + demo["subject"]).to_numpy()
     expected = core.chance_of(demo["label"].to_numpy(), groups, 3, 1)[0]["uf1"]
     assert float(ranking["chance UF1 (its rule)"].iloc[0]) == pytest.approx(expected, abs=1e-4)

@@ -196,20 +196,26 @@ def _retarget(data: dict, **fields) -> None:
                        group_hash=identity.group_hash)
 
 
-def test_synthetic_source_runs_are_checked_against_themselves(tmp_path, exported, store_path,
-                                                              monkeypatch):
-    data = _edit(exported, lambda d: _retarget(d, source="demo"))
-    for p in data["predictions"]:
-        p["sample"] = "synthetic_" + p["sample"]
-    monkeypatch.setattr(submission, "_source_is_synthetic", lambda name: name == "demo")
+def test_synthetic_source_runs_are_checked_against_the_regenerated_demo(tmp_path, store_path):
+    """A demo run's samples and labels are the demo's own (regenerated from its options), not
+    whatever the file holds: a genuine export is imported, made-up samples are refused."""
+    from leaderboard_fixtures import DEMO_DATA, demo_samples
+
+    samples = demo_samples()
+    src = Store(tmp_path / "demo.sqlite")
+    run_id = add_fixture_run(src, samples, "demo-net", "fixed", 0, 0.9, 10, source="demo",
+                             data=DEMO_DATA)
+    data = json.loads(json.dumps(export_json(src, src.run(run_id))))
+    src.close()
     store = Store(store_path)
-    run_id, _ = import_submission(_write(tmp_path, data), store)
-    assert len(store.predictions(run_id)) == 442
+    imported, _ = import_submission(_write(tmp_path, data), store)
+    assert len(store.predictions(imported)) == len(samples)
     store.close()
-    # the same file claiming a real-data source must match the protocol's list
-    _retarget(data, source="flows")
-    data["run"]["run_id"] = "other"
-    _rejected(tmp_path, store_path, data, "is not in protocol megc2019")
+    forged = copy.deepcopy(data)
+    forged["run"]["run_id"] = "other"
+    for p in forged["predictions"]:
+        p["sample"] = "synthetic_" + p["sample"]
+    _rejected(tmp_path, store_path, forged, "is not in protocol megc2019 .the regenerated demo")
 
 
 def test_cli_rejects_with_one_line_and_exit_code(tmp_path, store_path):

@@ -97,7 +97,7 @@ def test_csv_has_the_rule_of_each_row_and_demo_runs_apart(store, capsys):
     table = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
     assert code == 0 and list(table["model"]) == ["demo-net"]  # no reported rows beside the demo
     assert table["rule"].iloc[0].startswith("fixed: 20 epochs")
-    assert "smic UF1" not in table.columns  # the demo has casme2 and samm only
+    assert table["seeds"].iloc[0] == "0"
 
 
 @pytest.mark.parametrize("argv, code, words", [

@@ -27,7 +27,8 @@ def short_selection(selection: str) -> str:
     return selection if cls is None else cls.short_label()
 
 
-def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[str, Any]:
+def run_fields(run: RunRecord, done: int, summary: RunSummary | None,
+               not_scored: str | None = None) -> dict[str, Any]:
     """What `results` and `show` print about a run, as plain data (the same fields everywhere)."""
     from mer_bench.results.ranking import reads_test_labels
     from mer_bench.results.run_status import status_label
@@ -40,6 +41,7 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
         "seed": run.seed, "epochs": run.epochs, "experiment_id": run.experiment_id,
         "group_hash": run.group_hash, "status": run.status,
         "status_label": status_label(run, done), "folds_done": done,
+        "imported": run.status == "imported", "not_scored": not_scored,
         "folds_total": run.n_folds, "partial": not folds_complete,
         "scores": None if summary is None else {
             **summary.report.pooled.values,
@@ -50,11 +52,18 @@ def run_fields(run: RunRecord, done: int, summary: RunSummary | None) -> dict[st
     }
 
 
-def _summary(store: Store, run: RunRecord, done: int) -> RunSummary | None:
-    """Scores of the finished folds (none for a final model: it holds nothing out)."""
+def _summary(store: Store, run: RunRecord, done: int) -> tuple[RunSummary | None, str | None]:
+    """Scores of the finished folds against the protocol's own labels (none for a final model:
+    it holds nothing out), or why the run cannot be scored."""
     from mer_bench.results.summary import summarize_run
+    from mer_bench.results.truth import NotScored
 
-    return summarize_run(store, run, device="cpu") if done and run.kind != "final" else None
+    if not done or run.kind == "final":
+        return None, None
+    try:
+        return summarize_run(store, run, device="cpu"), None
+    except NotScored as exc:
+        return None, str(exc)
 
 
 @app.command("results")
@@ -72,7 +81,7 @@ def results_command(
         rows = []
         for run in store.runs(protocol):
             done = counts.get(run.run_id, 0)
-            rows.append(run_fields(run, done, _summary(store, run, done)))
+            rows.append(run_fields(run, done, *_summary(store, run, done)))
         where = store.where
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -99,6 +108,8 @@ def results_command(
             scores = row["scores"] or {}
             mark = "*" if row["partial"] and scores else ""
             status = row["status_label"].split(", ")[0]
+            if row["not_scored"]:
+                status += " (not scored)"
             if row["kind"] == "final":
                 status += " (final model)"
             cells.append([row["run_id"], row["model"], row["source"],
@@ -121,6 +132,11 @@ def results_command(
     if left_out:
         notes.append(f"left out at {console.width} columns: {', '.join(left_out)} "
                      "(a wider terminal or --json shows them)")
+    if any(r["imported"] for r in rows):
+        notes.append("imported = read from a submission file, not computed here; scored "
+                     "against the protocol's own labels")
+    for row in (r for r in rows if r["not_scored"]):
+        notes.append(row["not_scored"])
     for note in notes:
         console.print(note)
 
@@ -137,9 +153,9 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
     with open_store(store_path, read_only=True) as store:
         run = store.run(run_id)
         done = len(store.finished_folds(run.run_id))
-        summary = _summary(store, run, done)
+        summary, not_scored = _summary(store, run, done)
         folds = store.folds(run.run_id)
-    fields = run_fields(run, done, summary)
+    fields = run_fields(run, done, summary, not_scored)
     fields["chosen_epochs"] = [None if e is None or e != e else int(e)
                                for e in folds["selected_epoch"]]
     fields["folds"] = [{"fold": k, "selected_epoch": fields["chosen_epochs"][i],
@@ -159,6 +175,13 @@ def show_command(run_id: str = typer.Argument(..., help="Run id (a unique prefix
     if run.kind == "final":
         console.print("final model: trained on every subject, nothing held out to score (never "
                       f"ranked); apply it with mer-bench predict --run {run.run_id}")
+        return
+    if run.status == "imported":
+        console.print(f"imported from {run.provenance.get('imported_from', 'a submission file')}"
+                      ": not computed here; scored against the protocol's own labels",
+                      soft_wrap=True)
+    if not_scored:
+        console.print(not_scored, soft_wrap=True)
         return
     if summary is None:
         console.print(f"run {run.run_id} has no finished fold yet: nothing to score")

@@ -9,6 +9,7 @@ folds. Nothing here knows a dataset or a model by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -105,6 +106,14 @@ class Source(ABC):
     def data_identity(self) -> dict[str, Any] | None:
         """What the data read by the last `arrays` call is, by content, for the run's identity;
         None: the source's identity options say it (`sources.options.identity_of`)."""
+        return None
+
+    @classmethod
+    def planned_tables(cls, data: Mapping[str, Any]) -> dict[str, pd.DataFrame] | None:
+        """For a source that generates its samples: the loader tables (subject, sample and the
+        annotation columns, canonical spellings) it gives under the identity options `data`,
+        computed without generating anything, so that a stored or imported run's labels can be
+        checked against what the source makes. None: this source cannot say (real data)."""
         return None
 
     def gives(self, view: str) -> bool:

@@ -1,10 +1,12 @@
 """A stored run as a portable file: the JSON submission format and a predictions CSV.
 
-The submission is the run's records (`mer_bench.results.store.records`) written out: the run record's
-fields (its card, recipe and provenance as their own sections), each fold record's fields, and
-each held-out sample's prediction. Scores are not included: whoever reads the file recomputes
-them from the predictions. Version 2 adds the run's identity; version 1 files (mer-bench 0.1.0)
-are read by `mer_bench.results.submission`, which derives the identity as the store's migration does.
+The submission is the run's records (`mer_bench.results.store.records`) written out through the
+one submission model, `mer_bench.results.submission_format.SubmissionFile` (which `import`
+reads): the run record's fields (its card, recipe and provenance as their own sections), each
+fold record's fields, and each held-out sample's prediction. Scores are not included: whoever
+reads the file recomputes them from the predictions. Version 2 adds the run's identity; version
+1 files (mer-bench 0.1.0) are read by `mer_bench.results.submission`, which derives the identity
+as the store's migration does.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 import pandas as pd
 
 from mer_bench.results.store import FoldRecord, RunRecord, Store
-
-SUBMISSION_FORMAT = "mer-bench-submission"
-SUBMISSION_VERSION = 2
+from mer_bench.results.submission_format import (
+    SUBMISSION_FORMAT,
+    SUBMISSION_VERSION,
+    SubmissionFile,
+    parse_submission,
+)
 
 #: Run fields that describe the machine a run ran on, not the run: never exported.
 LOCAL_FIELDS = ("host", "pid", "heartbeat_at", "content_hash")
@@ -39,14 +44,18 @@ def fold_predictions(fold: FoldRecord) -> list[dict[str, Any]]:
 
 
 def to_submission(run: RunRecord, folds: list[FoldRecord]) -> dict[str, Any]:
-    """The submission JSON of a run and its folds."""
+    """The submission JSON of a run and its folds, through the submission model (a run that
+    does not fit it is refused here, naming the field, rather than written for import to
+    refuse)."""
     record = run.as_dict()
     sections = {key: record.pop(key) for key in SECTIONS}
     for key in LOCAL_FIELDS:
         record.pop(key, None)
-    return {"format": SUBMISSION_FORMAT, "version": SUBMISSION_VERSION, "run": record, **sections,
+    data = {"format": SUBMISSION_FORMAT, "version": SUBMISSION_VERSION, "run": record, **sections,
             "folds": [fold_header(f) for f in folds],
             "predictions": [p for f in folds for p in fold_predictions(f)]}
+    model: SubmissionFile = parse_submission(data, f"run {run.run_id}")
+    return model.as_json()
 
 
 def export_json(store: Store, run: RunRecord) -> dict[str, Any]:

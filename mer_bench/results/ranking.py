@@ -35,6 +35,7 @@ from mer_bench.results.metrics import metric, metric_names, score
 from mer_bench.results.stats import bootstrap_ci, seed_spread
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.core.keys import sample_key
+from mer_bench.results.truth import protocol_labelled
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ UNRANKED_COLUMNS = ["run_id", "model", "protocol", "source", "selection", "statu
                     "started"]
 #: `origin` of the runs of the database being read ("reference": shipped with mer-bench).
 OWN = ""
+#: `origin` of runs that came in through `mer-bench import` (status "imported"): shown as such
+#: everywhere, and never averaged with runs computed here as seeds of one configuration.
+IMPORTED = "imported"
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -94,9 +98,9 @@ def reads_test_labels(selection: str) -> bool:
 
 
 def data_kind(run: RunRecord) -> str:
-    """"synthetic" for runs on generated data (the demo), "real" otherwise."""
-    if "synthetic" in run.provenance:
-        return "synthetic" if run.provenance["synthetic"] else "real"
+    """"synthetic" for runs on generated data (the demo), "real" otherwise. The registered
+    source decides (a run's provenance is what it claims, and an import may claim anything);
+    the provenance only for a source not registered here."""
     from mer_bench.core.registry import SOURCES
 
     if run.source in SOURCES:
@@ -104,6 +108,8 @@ def data_kind(run: RunRecord) -> str:
             return "synthetic" if SOURCES.get(run.source).sample_ids == "generated" else "real"
         except MerBenchError:
             pass
+    if "synthetic" in run.provenance:
+        return "synthetic" if run.provenance["synthetic"] else "real"
     return "real"
 
 
@@ -150,7 +156,7 @@ def runs_frame(store: Store) -> pd.DataFrame:
             "n_classes": len(run.classes), "classes": "|".join(run.classes),
             "config_key": run.group_hash, "leak_key": leak_key(run),
             "problem": run_problem(run.selection, run.epochs, framework, honest),
-            "origin": OWN,
+            "origin": IMPORTED if run.status == IMPORTED else OWN,
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -186,11 +192,20 @@ def record_dict(store: Store, run_id: str) -> dict:
 
 
 def load(store: Store, protocol: str | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The complete runs (of `protocol`, if given) and their predictions by run id."""
+    """The complete runs (of `protocol`, if given) and their predictions by run id, labelled
+    with the protocol's own labels (`protocol_labelled`); a run whose samples are not the
+    protocol's, or an imported run whose labels cannot be checked, gets its `problem`."""
     runs = runs_frame(store)
     if protocol is not None:
         runs = runs[runs["protocol"] == protocol].reset_index(drop=True)
-    return runs, {r: predictions_frame(store, r) for r in runs["run_id"]}
+    records = {r.run_id: r for r in store.runs(protocol)}
+    predictions, problems = {}, list(runs["problem"])
+    for i, run_id in enumerate(runs["run_id"]):
+        predictions[run_id], reason = protocol_labelled(predictions_frame(store, run_id),
+                                                        records[run_id], IMPORTED)
+        if reason and not (isinstance(problems[i], str) and problems[i]):
+            problems[i] = reason
+    return runs.assign(problem=problems), predictions
 
 
 def default_source(runs: pd.DataFrame) -> str | None:
@@ -511,7 +526,8 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
     when shipped reference runs are among the rows."""
     names = metric_names()
     datasets = dataset_columns(table) if len(table) else []
-    with_origin = bool(len(table)) and "origin" in table and (table["origin"] == REFERENCE).any()
+    origins = set(table["origin"].fillna(OWN)) if len(table) and "origin" in table else set()
+    with_origin = bool(origins & {REFERENCE, IMPORTED})
     rows, rules = [], {}
     for _, r in table.iterrows():
         row = {"rank": str(r["rank"]), "origin": r.get("origin") or "", "model": r["model"],
@@ -558,9 +574,13 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
             rows.append(row)
             rules.setdefault(f"{NOT_COMPUTED}: {m['command']}",
                              f"{NOT_COMPUTED} ({m['model']}, {m['selection']}): {m['command']}")
-    if with_origin:
+    if REFERENCE in origins or missing is not None and len(missing):
         rules.setdefault(REFERENCE, f"{REFERENCE}: computed by mer-bench on public data and "
                          "shipped with it (results/); `mer-bench reproduce FILE` re-runs one")
+    if IMPORTED in origins:
+        rules.setdefault(IMPORTED, f"{IMPORTED}: read from a submission file (`mer-bench "
+                         "import`), not computed here; scored against the protocol's own labels, "
+                         "never averaged with runs computed here")
     columns = ["rank", *(["origin"] if with_origin else []), "model", "view", "selection",
                "epochs", "seeds"]
     for name in names:

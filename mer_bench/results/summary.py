@@ -10,6 +10,7 @@ import pandas as pd
 from mer_bench.results.metrics import ScoreReport, score_report
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.core.keys import sample_key
+from mer_bench.results.truth import NotScored, protocol_labelled
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,14 @@ def report_for_predictions(predictions: pd.DataFrame, num_classes: int,
 
 
 def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> RunSummary:
-    """Summary of a run from its stored predictions and folds."""
+    """Summary of a run from its stored predictions and folds, scored against the protocol's own
+    labels (`truth.protocol_labelled`); NotScored says why a run cannot be."""
     record = run if isinstance(run, RunRecord) else store.run(run)
-    predictions = store.predictions(record.run_id)
     folds = store.folds(record.run_id)
+    predictions, problem = protocol_labelled(store.predictions(record.run_id), record,
+                                             complete=len(folds) >= record.n_folds)
+    if problem:
+        raise NotScored(f"run {record.run_id}: {problem}")
     report = report_for_predictions(predictions, len(record.classes), device)
     return RunSummary(
         run_id=record.run_id, model=record.model, protocol=record.protocol, source=record.source,

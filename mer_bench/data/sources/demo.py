@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from mer_bench.data.preprocess.view_store import ViewArrays
 from mer_bench.data.preprocess.views import ViewConfig
 from mer_bench.data.sources.options import identity_field
 from mer_bench.data.sources.raw import PreprocessedOptions, RawSource
+from mer_bench.data.naming import canonical_ids
 from mer_bench.data.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
-                                      GENERATOR_VERSION, SynthConfig, generate)
+                                      GENERATOR_VERSION, SynthConfig, generate, plan)
 from mer_bench.data.synth.motion import DIFFICULTIES
 from mer_bench.data.synth.writers import DATASET_DIRS
 
@@ -148,6 +150,31 @@ class DemoSource(Source):
         self.root = ensure_demo(Path(options.cache_dir), self.config, progress=options.progress)
         roots = {dataset: self.root / folder for dataset, folder in DATASET_DIRS.items()}
         self.raw = RawSource(options, roots=roots)
+
+    @classmethod
+    def planned_tables(cls, data: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+        """The demo's annotation tables for the identity options `data`, from the generator's
+        plan (labels are a function of the demo options): no video is rendered, nothing is
+        read from the cache. Columns as the loaders give them: subject, sample, emotion
+        (lower-case) and objective_class (SAMM's sheet)."""
+        defaults = SynthConfig()
+        try:
+            config = SynthConfig(
+                subjects=int(data.get("subjects", defaults.subjects)),
+                seed=int(data.get("seed", defaults.seed)),
+                difficulty=str(data.get("difficulty", defaults.difficulty)),
+                clips_per_subject=int(data.get("clips_per_subject", defaults.clips_per_subject)))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"demo options {dict(data)} do not describe a demo ({exc})") from None
+        rows: dict[str, list[dict[str, str]]] = {d: [] for d in DATASET_DIRS}
+        for clip in plan(config):
+            r = clip.record
+            subject, sample = canonical_ids(r.dataset, r.subject, r.clip)[1:]
+            rows[r.dataset].append({"subject": subject, "sample": sample,
+                                    "emotion": r.emotion.strip().lower(),
+                                    "objective_class": str(r.objective_class)})
+        return {d: pd.DataFrame(v, columns=["subject", "sample", "emotion", "objective_class"])
+                for d, v in rows.items()}
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in DATASET_DIRS:

@@ -328,7 +328,8 @@ class Store:
                 raise MerBenchError(f"run {record.run_id} is already in {self.where} (imported "
                                     "twice?); nothing written")
             same = conn.execute(select(schema.runs.c.run_id).where(
-                schema.runs.c.content_hash == digest)).first()
+                schema.runs.c.content_hash == digest)).first() or \
+                _same_predictions(conn, record.protocol, digest, len(rows))
             if same:
                 raise MerBenchError(f"run {record.run_id} has the same predictions as run "
                                     f"{same[0]} already in {self.where}; nothing written")
@@ -449,6 +450,23 @@ class Store:
                 selection=row.selection, finished_at=row.finished_at, artifact=row.artifact,
                 preds_declared=part["pred"].to_numpy()))
         return out
+
+
+def _same_predictions(conn: Connection, protocol: str, digest: str, n: int) -> tuple[str] | None:
+    """A stored run of `protocol` with `n` predictions whose canonical content hash is `digest`,
+    recomputed from its rows: a run stored before hashes were taken on canonical sample keys
+    (SAMM '10' beside '010') keeps its old hash, and a respelled copy must still collide."""
+    p = schema.predictions.c
+    counts = (select(p.run_id).group_by(p.run_id).having(func.count() == n).subquery())
+    candidates = conn.execute(select(schema.runs.c.run_id).where(
+        schema.runs.c.protocol == protocol, schema.runs.c.run_id.in_(select(counts.c.run_id)))
+    ).all()
+    for (run_id,) in candidates:
+        rows = conn.execute(select(p.dataset, p.subject, p.sample, p.pred)
+                            .where(p.run_id == run_id)).all()
+        if content_hash([tuple(r) for r in rows]) == digest:
+            return (run_id,)
+    return None
 
 
 def _fold_rows(run_id: str, fold: FoldRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mer_bench.data.naming import canonical_ids
 from mer_bench.core.errors import DataError
 
 #: What a run id may hold: it names files (exports, weights), so nothing that walks a path.
@@ -158,7 +159,10 @@ class FoldRecord:
 
 
 def content_hash(rows: Sequence[tuple[str, str, str, int]]) -> str:
-    """Hash of a run's predictions: sorted (dataset, subject, sample, pred) tuples. Two runs with
-    the same hash made the same predictions on the same samples."""
-    text = "\n".join("\t".join(str(v) for v in row) for row in sorted(rows))
+    """Hash of a run's predictions: sorted (dataset, subject, sample, pred) tuples, the ids in
+    their canonical spellings (`sample_key`), so that respelling a dataset or subject (`CASME_2`,
+    `s01`, `1`) gives the same hash. Two runs with the same hash made the same predictions on the
+    same samples."""
+    canonical = [(*canonical_ids(d, s, n), int(p)) for d, s, n, p in rows]
+    text = "\n".join("\t".join(str(v) for v in row) for row in sorted(canonical))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
