@@ -203,3 +203,18 @@ def test_flow_cnn_learns_where_expressions_are_on_training_videos():
 
     assert len(match_intervals(gt, found, threshold=0.3)) == 2
     assert len(found) <= 4
+
+
+def test_mer_bench_run_with_a_spotting_protocol_runs_the_spotter(cas, tmp_path, capsys):
+    from mer_bench.data.longvideo.synth import MARKER, long_demo_dir
+
+    # The demo's cached copy, made here from the small tree (the real one takes minutes).
+    demo = long_demo_dir(tmp_path / "cache", LongSynthConfig())
+    copy_tree(cas, demo / "CASME2_LV")
+    (demo / MARKER).write_text("{}")
+    code, out, err = cli(["run", "--model", "flow-peak", "--protocol", "casme2-lv-spotting",
+                          "--source", "demo", "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 0, err
+    assert "casme2-lv    overall" in out and "chance (uniform spotter" in out
+    stored = list((tmp_path / "cache" / "spotting-runs").glob("flow-peak-casme2-lv-spotting-*.json"))
+    assert len(stored) == 1

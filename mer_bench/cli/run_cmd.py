@@ -103,6 +103,15 @@ def run_command(
     elif model is None:
         raise UsageError("run needs --model NAME (mer-bench list models), or --resume RUN_ID to "
                          "continue a stored run")
+    if record is None and protocol not in registry.PROTOCOLS.names():
+        from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
+
+        if protocol in SPOTTING_PROTOCOLS.names():  # a spotting protocol: --model is a spotter
+            from mer_bench.cli.spot_cmd import spot_run
+
+            spot_run(spotter=model, protocol=protocol, source=source, casme2_lv=None,
+                     samm_lv=None, seed=seed or 0, cache_dir=cache_dir, submission=None)
+            return
     if json_path is not None:
         check_output_file(json_path, "--json")
     # unknown names fail first, before any plugin (or torch) is imported, then before any data

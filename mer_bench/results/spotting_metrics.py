@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mer_bench.results.metrics import class_rates, confusion_matrix
-
 #: The interval types MEGC scores separately.
 KINDS = ("micro", "macro")
 #: IoU a prediction needs with a ground-truth interval to be a hit.
@@ -285,6 +283,8 @@ def str_report(truth: Sequence[TruthInterval], predictions: Sequence[PredictedIn
     """MEGC STR scores. Matching ignores the micro/macro split (STR's truth is the expressions to
     recognise); hits whose truth emotion is outside `classes` are spotting hits but not
     classified. Each prediction's emotion must be one of `classes`."""
+    from mer_bench.results.metrics import confusion_matrix  # torch: only when STR is scored
+
     classes = tuple(classes)
     for i, p in enumerate(predictions):
         if p.emotion not in classes:
@@ -315,6 +315,8 @@ def recognition_means(confusion: np.ndarray) -> tuple[float, float, float, float
     2P̄R̄/(P̄+R̄), nan when there is no hit to classify.
     """
     import torch
+
+    from mer_bench.results.metrics import class_rates
 
     cm = torch.as_tensor(confusion, dtype=torch.float64)
     f1, recall, has_f1, has_recall = class_rates(cm)
