@@ -204,3 +204,18 @@ def test_a_damaged_shipped_file_is_named_and_the_users_runs_still_show(shipped, 
     assert not at.exception
     assert any("bad-fixed-s0.json" in w.value for w in at.warning)
     assert set(at.table[0].value["model"]) == {"good-net", "weak-net"}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/reference-results.md"])
+def test_the_pages_tables_are_the_generated_ones(page, monkeypatch, tmp_path, capsys):
+    """The README's reference table is `mer-bench reference`'s output on the shipped files,
+    never typed by hand (regenerate with `mer-bench reference --readme README.md`)."""
+    from mer_bench.cli.reference_cmd import END, START
+
+    monkeypatch.delenv(reference.SWITCH, raising=False)
+    monkeypatch.setenv("MER_BENCH_CACHE", str(tmp_path / "cache"))
+    text = (Path(__file__).parent.parent / page).read_text(encoding="utf-8")
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    code, out, err = cli(["reference"], capsys)
+    assert code == 0, err
+    assert block == "\n" + out, f"{page} is out of date: mer-bench reference --readme {page}"
