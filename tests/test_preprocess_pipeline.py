@@ -16,7 +16,8 @@ from mer_bench.core.errors import DataError
 from mer_bench.data.preprocess import PreprocessConfig
 from mer_bench.data.preprocess import face as face_step
 from mer_bench.data.preprocess.frames import SampleFrames, select_frames
-from mer_bench.data.preprocess.pipeline import run_pipeline
+from mer_bench.data.preprocess.view_pipeline import compute_views
+from mer_bench.data.preprocess.views import Flow28View
 from mer_bench.data.sources.raw import RawOptions
 from mer_bench.data.sources.raw import RawSource
 
@@ -72,9 +73,9 @@ def mouth_clip(tmp_path_factory: pytest.TempPathFactory, face_image: np.ndarray)
 
 def test_mouth_corner_motion_lands_in_mouth_windows(mouth_clip: list[Path], tmp_path: Path) -> None:
     frames = [SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number")]
-    result = run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
-    flow, points = result.arrays.flow[0], result.arrays.points[0]
-    assert result.fallbacks == [""] and not result.arrays.points_fallback[0]
+    result = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
+    flow, points = result["flow28"].flow[0], result["flow28"].points[0]
+    assert result.fallbacks == [""] and not result["flow28"].points_fallback[0]
     # Energy of u and v around their background value (the per-sample 0-255 scaling moves 0).
     energy = ((flow[:2] - np.median(flow[:2], axis=(1, 2), keepdims=True)) ** 2).sum(axis=0)
     mouth = htnet_window_mask(points[3]) | htnet_window_mask(points[4])
@@ -92,23 +93,23 @@ def test_cache_second_run_computes_nothing_and_parameter_change_recomputes(
         mouth_clip: list[Path], tmp_path: Path) -> None:
     frames = [SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
               SampleFrames("casme2", "EP02", mouth_clip[0], mouth_clip[2], "number")]
-    first = run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
-    assert (first.summary.computed, first.summary.cached) == (2, 0)
-    second = run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
-    assert (second.summary.computed, second.summary.cached) == (0, 2)
-    np.testing.assert_array_equal(first.arrays.flow, second.arrays.flow)
+    first = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
+    assert (first.summary.computed["flow28"], first.summary.cached["flow28"]) == (2, 0)
+    second = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
+    assert (second.summary.computed["flow28"], second.summary.cached["flow28"]) == (0, 2)
+    np.testing.assert_array_equal(first["flow28"].flow, second["flow28"].flow)
     changed = dataclasses.replace(CONFIG, align=dataclasses.replace(CONFIG.align, size=96))
-    third = run_pipeline(frames, changed, tmp_path, workers=1, progress=False)
-    assert (third.summary.computed, third.summary.cached) == (2, 0)
+    third = compute_views(frames, [Flow28View()], changed, tmp_path, workers=1)
+    assert (third.summary.computed["flow28"], third.summary.cached["flow28"]) == (2, 0)
     # A flow-only change reuses the cached landmarks: no detection time is spent.
-    fourth = run_pipeline(frames, CONFIG.with_flow_method("dis"), tmp_path, workers=1, progress=False)
-    assert fourth.summary.computed == 2 and "detect" not in fourth.summary.step_seconds
+    fourth = compute_views(frames, [Flow28View()], CONFIG.with_flow_method("dis"), tmp_path, workers=1)
+    assert fourth.summary.computed["flow28"] == 2 and "detect" not in fourth.summary.step_seconds
     # Touching a frame file (new mtime) recomputes that sample only.
     stat = mouth_clip[2].stat()
     import os
     os.utime(mouth_clip[2], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    fifth = run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
-    assert (fifth.summary.computed, fifth.summary.cached) == (1, 1)
+    fifth = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
+    assert (fifth.summary.computed["flow28"], fifth.summary.cached["flow28"]) == (1, 1)
 
 
 def test_no_face_falls_back_to_dataset_mean(mouth_clip: list[Path], tmp_path: Path) -> None:
@@ -117,13 +118,13 @@ def test_no_face_falls_back_to_dataset_mean(mouth_clip: list[Path], tmp_path: Pa
     frames = [SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
               SampleFrames("casme2", "EPX", blank_paths[0], blank_paths[1], "number"),
               SampleFrames("samm", "X", blank_paths[0], blank_paths[1], "number")]
-    result = run_pipeline(frames, CONFIG, tmp_path / "cache", workers=1, progress=False)
+    result = compute_views(frames, [Flow28View()], CONFIG, tmp_path / "cache", workers=1)
     assert result.fallbacks == ["", "dataset_mean", "fixed"]
-    assert result.arrays.points_fallback.tolist() == [False, True, True]
+    assert result["flow28"].points_fallback.tolist() == [False, True, True]
     # The dataset mean of a one-face dataset is that face: same points as the measured sample.
-    np.testing.assert_allclose(result.arrays.points[1], result.arrays.points[0], atol=0.5)
-    again = run_pipeline(frames, CONFIG, tmp_path / "cache", workers=1, progress=False)
-    assert again.summary.computed == 0 and again.fallbacks == result.fallbacks
+    np.testing.assert_allclose(result["flow28"].points[1], result["flow28"].points[0], atol=0.5)
+    again = compute_views(frames, [Flow28View()], CONFIG, tmp_path / "cache", workers=1)
+    assert again.summary.computed["flow28"] == 0 and again.fallbacks == result.fallbacks
     assert again.summary.fallbacks == {"dataset_mean": 1, "fixed": 1}
 
 
@@ -131,21 +132,21 @@ def test_missing_and_unreadable_frames_name_the_file(mouth_clip: list[Path], tmp
     missing = tmp_path / "img99.png"
     frames = [SampleFrames("casme2", "EP01", mouth_clip[0], missing, "number")]
     with pytest.raises(DataError, match="img99.png"):
-        run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
+        compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
     broken = tmp_path / "img98.jpg"
     broken.write_bytes(b"not an image")
     frames = [SampleFrames("casme2", "EP01", broken, mouth_clip[1], "number")]
     with pytest.raises(DataError, match="img98.jpg"):
-        run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
+        compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
     # The same from a worker process: the error crosses the process boundary intact.
     frames.append(SampleFrames("casme2", "EP02", mouth_clip[0], mouth_clip[1], "number"))
     with pytest.raises(DataError, match="unreadable frame .*img98.jpg"):
-        run_pipeline(frames, CONFIG, tmp_path, workers=2, progress=False)
+        compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=2)
     small = tmp_path / "img97.png"
     cv2.imwrite(str(small), np.zeros((20, 30), np.uint8))
     frames = [SampleFrames("casme2", "EP03", mouth_clip[0], small, "number")]
     with pytest.raises(DataError, match="img97.png"):
-        run_pipeline(frames, CONFIG, tmp_path, workers=1, progress=False)
+        compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
 
 
 def test_apex_selection_rules(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def prepare_command(
     require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
     from rich.console import Console
 
-    from mer_bench.data.preprocess.pipeline import summary_line
+    from mer_bench.data.preprocess.view_pipeline import summary_line
     from mer_bench.data.resolve import protocol_samples
 
     spec = registry.get_protocol(protocol)

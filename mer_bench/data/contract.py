@@ -9,8 +9,9 @@ folds. Nothing here knows a dataset or a model by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +20,6 @@ import pandas as pd
 from mer_bench.core.errors import DataError
 from mer_bench.core.protocol import SAMPLE_COLUMNS
 from mer_bench.core.keys import sample_key
-
 
 #: Columns of a dataset loader's table (one row per annotated micro-expression).
 DATASET_COLUMNS = (
@@ -45,8 +45,75 @@ FALLBACK_POINTS = np.array(
 
 
 @dataclass
-class InputArrays:
-    """Per-sample inputs of kind `flow28`, aligned with a sample table's rows.
+class ViewArrays:
+    """One view of N samples, aligned with a sample table's rows: the one array container.
+
+    data: (N, ...) the view's main array; memory-mapped when assembled from the cache
+        (`mer_bench.data.preprocess.view_store`): `data[index]` (or `take`) loads just those rows.
+    extras: small per-sample arrays, also read as attributes (flow28: `arrays.points`,
+        `arrays.points_fallback`; landmarks: `arrays.fallback`); `data` is also read by its
+        view's `data_name` (flow28: `arrays.flow`).
+    samples, fallbacks, notes: per row, the sample key, its face fallback ("" when the face was
+        found) and the bad-input notes of the view's rules ("code: detail"); empty when the
+        arrays were not made by the pipeline.
+    """
+
+    label: str
+    view: Any
+    data: np.ndarray
+    extras: dict[str, np.ndarray]
+    samples: list[str] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    notes: list[tuple[str, ...]] = field(default_factory=list)
+    folder: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def in_memory(cls, view: Any, data: np.ndarray, extras: dict[str, np.ndarray]
+                  ) -> ViewArrays:
+        """Arrays of `view` held in memory (a source that reads them whole, tests, examples)."""
+        return cls(view.name, view, data, dict(extras))
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        extras = self.__dict__.get("extras")
+        if extras is not None and name in extras:
+            return extras[name]
+        if name == getattr(self.__dict__.get("view"), "data_name", None):
+            return self.__dict__["data"]
+        raise AttributeError(f"{type(self).__name__} of view {self.__dict__.get('label')!r} "
+                             f"has no {name!r}")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of `data` (what loading it whole would take)."""
+        return int(self.data.nbytes)
+
+    def take(self, index: np.ndarray | Sequence[int] | slice) -> dict[str, np.ndarray]:
+        """The rows at `index` in memory: {"data": ..., **extras}. Only those rows are read."""
+        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        extras = {k: np.asarray(v[rows]) for k, v in self.extras.items()}
+        if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            return {"data": np.array(self.data[rows[0]:rows[0] + len(rows)]), **extras}
+        order = np.argsort(rows, kind="stable")  # read the file forwards, then restore the order
+        data = np.empty((len(rows), *self.data.shape[1:]), dtype=self.data.dtype)
+        data[order] = self.data[rows[order]]
+        return {"data": data, **extras}
+
+    def batches(self, batch_size: int, index: Sequence[int] | np.ndarray | None = None
+                ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """(row indices, rows) for consecutive batches of `index` (default: every row)."""
+        rows = np.arange(len(self)) if index is None else np.asarray(index)
+        for start in range(0, len(rows), batch_size):
+            part = rows[start:start + batch_size]
+            yield part, self.take(part)
+
+
+class InputArrays(ViewArrays):
+    """The `flow28` view's arrays built from their three parts (a source that reads flow images,
+    tests): a `ViewArrays` with extras points and points_fallback.
 
     flow: float32 (N, 3, 28, 28): channels FLOW28_CHANNELS (strain, v, u: the reference PNGs as
         `cv2.imread` reads them), on the 0-255 scale of those images (what HTNet feeds its network).
@@ -55,27 +122,20 @@ class InputArrays:
     points_fallback: bool (N,): True where the points are FALLBACK_POINTS, not measured.
     """
 
-    flow: np.ndarray
-    points: np.ndarray
-    points_fallback: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.flow)
-        if self.flow.shape[1:] != (3, 28, 28):
-            raise ValueError(f"flow28 arrays must be (N, 3, 28, 28), got {self.flow.shape}")
-        if self.points.shape != (n, 5, 2) or self.points_fallback.shape != (n,):
+    def __init__(self, flow: np.ndarray, points: np.ndarray, points_fallback: np.ndarray) -> None:
+        n = len(flow)
+        if flow.shape[1:] != (3, 28, 28):
+            raise ValueError(f"flow28 arrays must be (N, 3, 28, 28), got {flow.shape}")
+        if points.shape != (n, 5, 2) or points_fallback.shape != (n,):
             raise ValueError("points must be (N, 5, 2) and points_fallback (N,)")
-        self.flow = self.flow.astype(np.float32, copy=False)
-        self.points = self.points.astype(np.float32, copy=False)
-        self.points_fallback = self.points_fallback.astype(bool, copy=False)
-
-    def __len__(self) -> int:
-        return len(self.flow)
+        super().__init__("flow28", None, flow.astype(np.float32, copy=False), {
+            "points": points.astype(np.float32, copy=False),
+            "points_fallback": points_fallback.astype(bool, copy=False)})
 
     @property
-    def data(self) -> np.ndarray:
-        """The view's main array (as `ViewArrays.data`): the flow."""
-        return self.flow
+    def flow(self) -> np.ndarray:
+        """The flow (`data`)."""
+        return self.data
 
 
 class Source(ABC):
@@ -99,9 +159,8 @@ class Source(ABC):
 
     @abstractmethod
     def arrays(self, samples: pd.DataFrame, view: Any = None) -> Any:
-        """Inputs for the rows of a protocol sample table, in its order, in the view asked for
-        (a `mer_bench.data.preprocess.views.ViewConfig`; None: flow28): `InputArrays` for flow28,
-        a memory-mapped `ViewArrays` for the others."""
+        """The `ViewArrays` of the rows of a protocol sample table, in its order, in the view
+        asked for (a `mer_bench.data.preprocess.views.ViewConfig`; None: the default view)."""
 
     def data_identity(self) -> dict[str, Any] | None:
         """What the data read by the last `arrays` call is, by content, for the run's identity;
@@ -116,9 +175,11 @@ class Source(ABC):
         checked against what the source makes. None: this source cannot say (real data)."""
         return None
 
-    def gives(self, view: str) -> bool:
-        """Whether this source can give view `view`."""
-        return self.views is None or view in self.views
+    @classmethod
+    def can_give(cls, view: Any) -> bool:
+        """Whether this source can give `view` (a view configuration): by default, whether its
+        name is in `views`. A source that depends on what the view can do asks the view."""
+        return cls.views is None or view.name in cls.views
 
     def provenance(self) -> dict[str, Any]:
         """What the run should record about where its inputs came from."""
@@ -130,7 +191,7 @@ class ProtocolData:
     """A protocol resolved against a source: what the engine trains and predicts on."""
 
     samples: pd.DataFrame
-    arrays: Any  # InputArrays (flow28) or a memory-mapped ViewArrays (every other view)
+    arrays: ViewArrays  # the view's arrays (memory-mapped when made by the pipeline)
     classes: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
     #: The source's `data_identity()` for these arrays (None: its identity options say it).

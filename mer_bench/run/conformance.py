@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,6 @@ import torch
 
 from mer_bench.core import registry
 from mer_bench.core.cards import ModelSpec
-from mer_bench.data.contract import FALLBACK_POINTS, InputArrays
-from mer_bench.data.preprocess.view_store import ViewArrays
 from mer_bench.run.training import trainer_class
 
 #: Classes the checks build models for (the MEGC2019 composite's).
@@ -44,18 +41,7 @@ class Check:
 def example_arrays(view: Any, n: int = 4, seed: int = 0) -> Any:
     """Random arrays of a view, shaped and typed as a source gives them (uint8 pixels, 0-255
     flow, landmark pixel coordinates)."""
-    rng = np.random.default_rng(seed)
-    shape = (n, *view.sample_shape())
-    if view.dtype == "uint8":
-        data = rng.integers(0, 256, shape, dtype=np.uint8)
-    else:
-        data = rng.uniform(0, 255 if view.name != "landmarks" else view.size, shape)
-        data = data.astype(np.float32)
-    if view.name == "flow28":
-        return InputArrays(data, np.repeat(FALLBACK_POINTS[None], n, axis=0), np.ones(n, bool))
-    return ViewArrays(label=view.name, view=view, data=data, extras={},
-                      samples=[f"example/{i}" for i in range(n)], fallbacks=[""] * n,
-                      notes=[()] * n, folder=Path("."))
+    return view.example(n, seed)
 
 
 def example_inputs(spec: ModelSpec, n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -178,12 +178,11 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     if config.source not in protocol.card.sources:
         raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{config.source}' "
                             f"(it has: {', '.join(protocol.card.sources)})")
-    if source_class.views is not None and view.name not in source_class.views:
-        others = [n for n in protocol.card.sources if n in registry.SOURCES and (
-            registry.SOURCES.get(n).views is None or view.name in registry.SOURCES.get(n).views)]
+    if not source_class.can_give(view):
+        others = [n for n in protocol.card.sources
+                  if n in registry.SOURCES and registry.SOURCES.get(n).can_give(view)]
         raise MerBenchError(f"model '{config.model}' consumes the {view.name} view, which source "
-                            f"'{config.source}' cannot give (it gives "
-                            f"{', '.join(source_class.views)}): use "
+                            f"'{config.source}' cannot give here: use "
                             f"{' or '.join(f'--source {n}' for n in others) or 'another model'}")
     options = config.source_options or source_options(config.source)
     executor = make_executor(config.executor, workers=config.workers,

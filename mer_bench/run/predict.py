@@ -3,12 +3,13 @@
 `mer-bench predict --run RUN_ID [--fold KEY]` picks a fold's saved weights (a final model has
 one), checks the checkpoint against the registered model and the run's view before anything is
 computed (`mer_bench.run.weights`), then turns the new frames into the model's input exactly as the
-run's inputs were made: the run's stored preprocessing configuration, through the pipeline's own
-per-sample functions (face and landmarks, alignment, flow, strain, 28x28, five points; no
-dataset tables, no cache shared with datasets). Where no face is found, the frame's central
-square and HTNet's fixed points are used (the pipeline's `fixed` fallback: a single clip has no
-dataset to borrow mean landmarks from) and the result says so. A flow PNG in the STSTNet/HTNet
-layout can be given instead of frames (what a `flows`-source run was trained on).
+run's inputs were made: the run's view (from its identity) computes itself from the run's stored
+preprocessing configuration, through the pipeline's own per-sample steps (face and landmarks,
+then the view's `compute`; no dataset tables, no cache shared with datasets). Where no face is
+found, the frame's central square (and, for flow28, HTNet's fixed points) are used (the
+pipeline's `fixed` fallback: a single clip has no dataset to borrow mean landmarks from) and the
+result says so. A flow PNG in the STSTNet/HTNet layout can be given instead of frames, for a view
+that can be made from one (`ViewConfig.from_flow_images`; what a `flows`-source run read).
 """
 
 from __future__ import annotations
@@ -23,20 +24,25 @@ import numpy as np
 import torch
 
 from mer_bench.core import registry
-from mer_bench.data.contract import FALLBACK_POINTS, InputArrays
 from mer_bench.core.errors import DataError, MerBenchError, UnknownNameError
+from mer_bench.data.contract import FALLBACK_POINTS, ViewArrays
 from mer_bench.data.preprocess.cache import ArrayCache
-from mer_bench.data.preprocess.config import AlignConfig, FaceConfig, FlowConfig, PreprocessConfig
+from mer_bench.data.preprocess.config import (
+    AlignConfig,
+    FaceConfig,
+    FlowConfig,
+    PreprocessConfig,
+)
 from mer_bench.data.preprocess.frames import SampleFrames, frame_number, select_frames
-from mer_bench.data.preprocess.pipeline import flow28_arrays, read_pair, sample_face, second_pass_face
+from mer_bench.data.preprocess.pipeline import read_pair, sample_face, second_pass_face
+from mer_bench.data.preprocess.view_compute import ViewContext
+from mer_bench.data.preprocess.views import ViewConfig, default_view, make_view
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.run.weights import CheckpointInfo, artifact_path, load_model
 from mer_bench.core.keys import subject_of
 
 log = logging.getLogger(__name__)
 
-#: The one input view `predict` computes (the view of every model card today).
-VIEW = "flow28"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png", ".tif", ".tiff")
 
 
@@ -50,6 +56,7 @@ class StoredModel:
     spec: Any
     info: CheckpointInfo
     path: Path
+    view: ViewConfig
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,12 @@ def load_stored_model(store: Store, run_id: str, fold: str | None = None,
     """The checked model of one fold of a stored run (see `choose_fold`)."""
     run = store.run(run_id)
     view = dict(run.identity.get("view") or {"name": run.view})
-    if view.get("name") != VIEW:
-        raise MerBenchError(f"run {run.run_id} was trained on view {view}; predict computes the "
-                            f"{VIEW} view only")
+    params = {k: v for k, v in view.items() if k != "name"}
+    try:
+        view_config = make_view(str(view["name"]), **params)
+    except ValueError as exc:
+        raise MerBenchError(f"run {run.run_id}: its view {view} cannot be rebuilt by this "
+                            f"mer-bench ({exc})") from None
     key, artifact = choose_fold(run, store.folds(run.run_id), fold)
     spec = registry.get_model(run.model)
     path = artifact_path(store, artifact)
@@ -116,7 +126,7 @@ def load_stored_model(store: Store, run_id: str, fold: str | None = None,
                              device=device)
     if info.fold_key != key:
         raise MerBenchError(f"{path}: holds fold {info.fold_key}, the record says {key}")
-    return StoredModel(run, key, model, spec, info, path)
+    return StoredModel(run, key, model, spec, info, path, view_config)
 
 
 # --- the inputs -----------------------------------------------------------------------------
@@ -143,31 +153,47 @@ def preprocessing_of(run: RunRecord) -> PreprocessConfig:
         raise MerBenchError(f"run {run.run_id}: preprocessing {expected} was made by another "
                             f"pipeline version (this one gives {config.hash()} for the same "
                             "parameters)")
-    if config.output_size != 28:
-        raise MerBenchError(f"run {run.run_id}: inputs of {config.output_size} px, not 28")
     return config
 
 
-def frames_inputs(onset: Path, apex: Path, config: PreprocessConfig) -> tuple[InputArrays, str]:
-    """The flow28 input of one onset/apex pair, and the face fallback used ("" = none)."""
-    frames = SampleFrames("new", Path(apex).stem, Path(onset), Path(apex), "given")
+def sample_inputs(frames: SampleFrames, config: PreprocessConfig,
+                  view: ViewConfig) -> tuple[ViewArrays, str]:
+    """`view`'s arrays of one new sample (a batch of one), and the face fallback used ("" =
+    none): the face found as the pipeline finds it, then the view's own `compute`."""
     seconds: dict[str, float] = {}
     onset_img, apex_img = read_pair(frames, seconds)
     with tempfile.TemporaryDirectory(prefix="mer-bench-predict-") as scratch:
-        face = sample_face(frames, onset_img, apex_img, config, ArrayCache(Path(scratch)), seconds)
+        face = sample_face(frames, onset_img, apex_img, config, ArrayCache(Path(scratch)), seconds,
+                           view.needs_face_box)
     if not len(face.align):  # no face on either frame: no dataset to take mean landmarks from
         face = second_pass_face(None)
         log.warning("no face found in %s or %s: the central square and fixed points are used",
-                    onset, apex)
-    data = flow28_arrays(onset_img, apex_img, face, config, seconds)
-    arrays = InputArrays(data["flow"][None], data["points"][None],
-                         np.array([bool(data["points_fallback"])]))
-    return arrays, face.fallback
+                    frames.onset_path, frames.apex_path)
+    ctx = ViewContext(frames, config, face, onset_img, apex_img, seconds)
+    arrays = view.from_cache(view.compute(ctx))
+    data = arrays.pop("data")
+    return ViewArrays.in_memory(view, data[None], {k: np.asarray(v)[None]
+                                                   for k, v in arrays.items()}), face.fallback
+
+
+def frames_inputs(onset: Path, apex: Path, config: PreprocessConfig,
+                  view: ViewConfig | None = None) -> tuple[ViewArrays, str]:
+    """The input of one onset/apex pair in `view` (None: the default view), and the face
+    fallback used ("" = none)."""
+    frames = SampleFrames("new", Path(apex).stem, Path(onset), Path(apex), "given")
+    return sample_inputs(frames, config, view if view is not None else default_view())
 
 
 def clip_frames(folder: Path, apex: int | None = None) -> tuple[Path, Path]:
     """Onset and apex of a folder of frames (sorted by the number ending each name): the first
     frame, and frame number `apex` (else the middle frame, as for SMIC)."""
+    chosen = clip_sample(folder, apex)
+    return chosen.onset_path, chosen.apex_path
+
+
+def clip_sample(folder: Path, apex: int | None = None) -> SampleFrames:
+    """A folder of frames as one sample: every frame in order (for views that read the clip),
+    the first as onset and frame number `apex` as apex (else the middle frame, as for SMIC)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"--clip {folder}: no such folder")
@@ -184,26 +210,32 @@ def clip_frames(folder: Path, apex: int | None = None) -> tuple[Path, Path]:
     if apex is not None and chosen.apex_rule == "middle":
         raise DataError(f"--clip {folder}: no frame number {apex} (frames "
                         f"{frame_number(files[0])}..{frame_number(files[-1])})")
-    return chosen.onset_path, chosen.apex_path
+    return chosen
 
 
-def flow_png_inputs(path: Path) -> InputArrays:
-    """The input of one STSTNet/HTNet-layout flow PNG, as the `flows` source reads it."""
+def flow_png_inputs(path: Path, view: ViewConfig | None = None) -> ViewArrays:
+    """The input of one STSTNet/HTNet-layout flow PNG in `view` (None: the default view), as
+    the `flows` source reads it (fixed points: a flow image has no landmarks)."""
     from mer_bench.data.sources.flows import read_flow_png
 
+    view = view if view is not None else default_view()
     if not Path(path).is_file():
         raise DataError(f"--flow-png {path}: no such file")
-    return InputArrays(read_flow_png(Path(path))[None], FALLBACK_POINTS[None].copy(),
-                       np.ones(1, dtype=bool))
+    arrays = view.from_flow_images(read_flow_png(Path(path))[None], FALLBACK_POINTS[None].copy(),
+                                   np.ones(1, dtype=bool))
+    if arrays is None:
+        raise MerBenchError(f"--flow-png {path}: the run's view {view.name} cannot be made from a "
+                            "flow image; give --frames or --clip")
+    return ViewArrays.in_memory(view, arrays.pop("data"), arrays)
 
 
 # --- prediction -----------------------------------------------------------------------------
 
 @torch.no_grad()
-def class_probabilities(stored: StoredModel, arrays: InputArrays) -> np.ndarray:
+def class_probabilities(stored: StoredModel, arrays: ViewArrays) -> np.ndarray:
     """(N, C) class probabilities of `arrays` under the stored model (the model's own input
     transform first, as in training)."""
-    prepare = stored.spec.prepare_inputs or (lambda a: a.flow)
+    prepare = stored.spec.prepare_inputs or (lambda a: a.data)
     x = np.ascontiguousarray(prepare(arrays), dtype=np.float32)
     device = next(stored.model.parameters()).device
     logits = stored.model(torch.as_tensor(x, device=device))
@@ -226,13 +258,17 @@ def predict(store: Store, run_id: str, fold: str | None = None, *,
     stored = load_stored_model(store, run_id, fold, device)
     fallback = ""
     if flow_png is not None:
-        arrays = flow_png_inputs(flow_png)
+        arrays = flow_png_inputs(flow_png, stored.view)
         inputs = {"flow_png": str(flow_png)}
         fallback = "fixed points (no landmarks in a flow PNG)"
     else:
-        onset_path, apex_path = frames if frames is not None else clip_frames(clip, apex)
-        arrays, fallback = frames_inputs(onset_path, apex_path, preprocessing_of(stored.run))
-        inputs = {"onset": str(onset_path), "apex": str(apex_path)}
+        if frames is not None:
+            sample = SampleFrames("new", Path(frames[1]).stem, Path(frames[0]), Path(frames[1]),
+                                  "given")
+        else:
+            sample = clip_sample(clip, apex)
+        arrays, fallback = sample_inputs(sample, preprocessing_of(stored.run), stored.view)
+        inputs = {"onset": str(sample.onset_path), "apex": str(sample.apex_path)}
     probs = class_probabilities(stored, arrays)[0]
     return Prediction(stored.run.run_id, stored.fold_key, stored.run.model,
                       tuple(stored.run.classes), probs, inputs, fallback)

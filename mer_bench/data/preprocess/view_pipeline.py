@@ -1,14 +1,14 @@
-"""Every requested view of many samples: detection, landmarks and alignment once per sample.
+"""The preprocessing pipeline: every requested view of many samples, the face found once per sample.
 
-`compute_views(frames, views, config, cache_dir)` runs, per sample and in parallel over processes
-as `run_pipeline` does: read the onset and apex, find the face (the same landmark cache entry as
-`run_pipeline`, so either reuses the other's), then compute each requested view that is not yet
-cached, from the same landmarks and the same similarity transform. The no-face fallback chain is
-`run_pipeline`'s (onset_from_apex, apex_from_onset, dataset_mean, fixed; a second pass aligns the
-samples without a face with their dataset's mean landmarks). Each view of a sample is cached by
-(sample id, the onset and apex files' signatures, the signatures of every other frame the view
-reads, the view's hash with the preprocessing parts it depends on, and for fallback samples the
-mean landmarks); flow28 uses `run_pipeline`'s own cache entries. The sample set of each view is
+`compute_views(frames, views, config, cache_dir)` runs, per sample and in parallel over processes:
+read the onset and apex, find the face (`mer_bench.data.preprocess.pipeline`: one landmark cache
+entry per sample, shared by every view), then ask each requested view that is not yet cached to
+compute itself from one `ViewContext` (the same landmarks, the same similarity transform, the
+flow and per-frame landmarks computed once). The pipeline names no view: what a view reads, how
+it is computed and cached is the view's (`mer_bench.data.preprocess.views.ViewConfig`). The
+no-face fallback chain is the face step's (onset_from_apex, apex_from_onset, dataset_mean,
+fixed; a second pass aligns the samples without a face with their dataset's mean landmarks).
+Each view of a sample is cached under the view's `cache_entry`; the sample set of each view is
 then assembled into memory-mapped .npy files (`mer_bench.data.preprocess.view_store`).
 """
 
@@ -24,20 +24,32 @@ from typing import Any
 
 import numpy as np
 
-from mer_bench.data.contract import InputArrays
 from mer_bench.core.errors import DataError
+from mer_bench.core.progress import task as progress_task
+from mer_bench.data.contract import ViewArrays
 from mer_bench.data.preprocess.cache import ArrayCache
 from mer_bench.data.preprocess.config import PreprocessConfig
-from mer_bench.data.preprocess.frames import SampleFrames, file_signature
-from mer_bench.data.preprocess.pipeline import (FaceResult, _Task, _final_key, default_workers,
-                                           face_from_entry, landmark_key,
-                                           mean_hash, read_pair, run_tasks, sample_face,
-                                           sample_identity, second_pass_face)
-from mer_bench.data.preprocess.timeaxis import ClipSelection, apex_notes, select_clip
-from mer_bench.data.preprocess.view_compute import AlignedSample, compute_view
-from mer_bench.data.preprocess.view_store import ViewArrays, open_set, set_folder, set_key, write_set
-from mer_bench.data.preprocess.views import ClipView, Flow28View, LandmarksView, View, view_hash
-from mer_bench.core.progress import task as progress_task
+from mer_bench.data.preprocess.frames import SampleFrames
+from mer_bench.data.preprocess.pipeline import (
+    FaceResult,
+    default_workers,
+    face_from_entry,
+    frame_signature,
+    landmark_key,
+    read_pair,
+    run_tasks,
+    sample_face,
+    second_pass_face,
+)
+from mer_bench.data.preprocess.timeaxis import ClipSelection, apex_notes
+from mer_bench.data.preprocess.view_compute import ViewContext
+from mer_bench.data.preprocess.view_store import (
+    open_set,
+    set_folder,
+    set_key,
+    write_set,
+)
+from mer_bench.data.preprocess.views import ViewConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +59,11 @@ SHARED_STEPS = ("read", "detect", "landmarks")
 
 @dataclass(frozen=True)
 class _Job:
-    """One view of one sample: where it is cached and, for clip views, which frames it reads."""
+    """One view of one sample: where it is cached and which frames beyond onset and apex it
+    reads (None: none)."""
 
     label: str
-    view: View
+    view: ViewConfig
     stage: str
     key: str
     selection: ClipSelection | None = None
@@ -100,6 +113,20 @@ class ViewsSummary:
                 "view_seconds": {k: round(v, 3) for k, v in self.view_seconds.items()},
                 "assemble_seconds": round(self.assemble_seconds, 3)}
 
+    def line(self) -> str:
+        return summary_line(self.as_dict())
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for people: samples, computed vs cached, fallbacks by kind, seconds, workers.
+    With several views, a sample counts as computed when any of its views was."""
+    fallbacks = summary.get("fallbacks", {})
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(fallbacks.items()))
+    computed = max(summary["computed"].values(), default=0)
+    return (f"{summary['samples']} samples ({computed} computed, {summary['samples'] - computed} "
+            f"from cache), {sum(fallbacks.values())} fallbacks{f' ({detail})' if detail else ''}, "
+            f"{summary['seconds']:.1f} s on {summary['workers']} worker(s)")
+
 
 @dataclass
 class ViewsResult:
@@ -113,24 +140,12 @@ class ViewsResult:
         return self.views[label]
 
 
-def flow28_inputs(arrays: ViewArrays) -> InputArrays:
-    """A flow28 view as the engine's InputArrays (loads it: 442 samples are 4 MB)."""
-    return InputArrays(np.asarray(arrays.data), np.asarray(arrays.extras["points"]),
-                       np.asarray(arrays.extras["points_fallback"]))
-
-
 # --- keys -----------------------------------------------------------------------------------
 
-def _signature(path: Path, sample: str) -> tuple[str, int, int]:
-    if not Path(path).is_file():
-        raise DataError(f"missing frame {path} (sample {sample})")
-    return file_signature(path)
-
-
-def _labelled(views: Mapping[str, View] | Sequence[View]) -> dict[str, View]:
+def _labelled(views: Mapping[str, ViewConfig] | Sequence[ViewConfig]) -> dict[str, ViewConfig]:
     if isinstance(views, Mapping):
         return dict(views)
-    out: dict[str, View] = {}
+    out: dict[str, ViewConfig] = {}
     for view in views:
         if view.name in out:
             raise ValueError(f"two {view.name} views requested: pass a mapping label -> view")
@@ -138,29 +153,14 @@ def _labelled(views: Mapping[str, View] | Sequence[View]) -> dict[str, View]:
     return out
 
 
-def _selection(view: View, frames: SampleFrames) -> ClipSelection | None:
-    if isinstance(view, (ClipView, LandmarksView)):
-        return select_clip(frames, view.length, view.span)
-    return None
-
-
-def _jobs(frames: SampleFrames, index: int, views: dict[str, View], config: PreprocessConfig,
-          cache_root: str, selections: dict[str, ClipSelection | None],
-          second_pass: bool = False, mean: np.ndarray | None = None) -> tuple[_Job, ...]:
-    identity = sample_identity(frames)
+def _jobs(frames: SampleFrames, views: dict[str, ViewConfig], config: PreprocessConfig,
+          selections: dict[str, ClipSelection | None], second_pass: bool = False,
+          mean: np.ndarray | None = None) -> tuple[_Job, ...]:
     jobs = []
     for label, view in views.items():
         selection = selections[label]
-        if isinstance(view, Flow28View):
-            key = _final_key(_Task(index, frames, config, cache_root, mean, second_pass))
-            jobs.append(_Job(label, view, "flow28", key))
-            continue
-        parts: dict[str, Any] = {**identity, "view": view_hash(view, config)}
-        if selection is not None:
-            parts["frames"] = [_signature(p, frames.key) for p in selection.paths]
-        if second_pass:
-            parts["mean_landmarks"] = mean_hash(mean)
-        jobs.append(_Job(label, view, f"view_{view.name}", ArrayCache.key(parts), selection))
+        stage, key = view.cache_entry(frames, config, selection, mean, second_pass)
+        jobs.append(_Job(label, view, stage, key, selection))
     return tuple(jobs)
 
 
@@ -177,12 +177,11 @@ def compute_sample(task: _SampleTask) -> _SampleDone:
         face = sample_face(task.frames, onset, apex, task.config, cache, seconds, task.need_box)
         if len(face.align) == 0:
             return _SampleDone(task.index, face, needs_mean=True, seconds=seconds)
-    sample = AlignedSample(task.frames, task.config, face, onset, apex, seconds)
+    ctx = ViewContext(task.frames, task.config, face, onset, apex, seconds)
     view_seconds: dict[str, float] = {}
     for job in task.jobs:
         t = time.perf_counter()
-        arrays = compute_view(job.view, sample, job.selection)
-        cache.save(job.stage, job.key, arrays)
+        cache.save(job.stage, job.key, job.view.compute(ctx))
         view_seconds[job.label] = time.perf_counter() - t
     return _SampleDone(task.index, face, tuple(j.label for j in task.jobs), seconds=seconds,
                        view_seconds=view_seconds)
@@ -204,7 +203,8 @@ def _means(frames: Sequence[SampleFrames], faces: dict[int, FaceResult]) -> dict
             for name, marks in by_dataset.items()}
 
 
-def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Sequence[View],
+def compute_views(frames: Sequence[SampleFrames],
+                  views: Mapping[str, ViewConfig] | Sequence[ViewConfig],
                   config: PreprocessConfig, cache_dir: Path, workers: int | None = None,
                   progress: bool = False) -> ViewsResult:
     """Every view in `views` (a list, labelled by view name, or a mapping label -> view) for
@@ -216,24 +216,24 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
     cache = ArrayCache(Path(cache_dir))
     n = len(frames)
 
-    selections = [{label: _selection(v, f) for label, v in labelled.items()} for f in frames]
+    selections = [{label: v.frame_selection(f) for label, v in labelled.items()} for f in frames]
     faces: dict[int, FaceResult] = {}
     jobs: dict[int, tuple[_Job, ...]] = {}
     first: list[_SampleTask] = []
     deferred: list[int] = []
     for i, f in enumerate(frames):
         for path in (f.onset_path, f.apex_path):
-            _signature(path, f.key)  # a missing onset or apex: DataError naming the file
+            frame_signature(path, f.key)  # a missing onset or apex: DataError naming the file
         entry = cache.load("landmarks", landmark_key(f, config))
         face = face_from_entry(entry) if entry is not None else None
         if face is not None and len(face.align) == 0:
             faces[i] = face
             deferred.append(i)
             continue
-        jobs[i] = _jobs(f, i, labelled, config, cache_root, selections[i])
+        jobs[i] = _jobs(f, labelled, config, selections[i])
         todo = _missing(cache, jobs[i])
         if face is None or todo:
-            box = any(isinstance(j.view, LandmarksView) for j in todo)
+            box = any(j.view.needs_face_box for j in todo)
             first.append(_SampleTask(i, f, config, cache_root, todo, need_box=box))
         else:
             faces[i] = face
@@ -264,7 +264,7 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
                 mean = means.get(f.dataset)
                 second_face[i] = second_pass_face(mean)
                 mean_of[i] = mean
-                jobs[i] = _jobs(f, i, labelled, config, cache_root, selections[i], True, mean)
+                jobs[i] = _jobs(f, labelled, config, selections[i], True, mean)
                 todo = _missing(cache, jobs[i])
                 if todo:
                     second.append(_SampleTask(i, f, config, cache_root, todo, second_pass=True,
@@ -288,7 +288,7 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
         if arrays is None:
             record([compute_sample(_SampleTask(
                 i, frames[i], config, cache_root, (job,),
-                need_box=isinstance(job.view, LandmarksView), second_pass=i in mean_of,
+                need_box=job.view.needs_face_box, second_pass=i in mean_of,
                 mean_landmarks=mean_of.get(i)))])
             arrays = cache.load(job.stage, job.key)
         return _entry(arrays, job.stage, job.key, frames[i])
@@ -303,7 +303,7 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
             notes = [apex_notes(frames[i]) if selections[i][label] is None
                      else selections[i][label].notes for i in range(n)]  # type: ignore[union-attr]
             opened = write_set(folder, label, view, [f.key for f in frames],
-                               lambda i, lb=label: entry(i, lb),
+                               lambda i, lb=label, v=view: v.from_cache(entry(i, lb)),
                                fallbacks, notes)
         result[label] = opened
     assemble = time.perf_counter() - t_assemble
@@ -321,11 +321,8 @@ def compute_views(frames: Sequence[SampleFrames], views: Mapping[str, View] | Se
 
 def _entry(arrays: dict[str, np.ndarray] | None, stage: str, key: str, frames: SampleFrames
            ) -> dict[str, np.ndarray]:
-    """A sample's cached view arrays as {"data": ..., extras}; flow28's entry renamed to match."""
+    """A sample's cached entry (as its view's `compute` returned it)."""
     if arrays is None:
         raise DataError(f"sample {frames.key}: cached {stage} entry {key} vanished while "
                         "assembling (cache folder removed during the run?)")
-    if stage == "flow28":
-        return {"data": arrays["flow"], "points": arrays["points"],
-                "points_fallback": arrays["points_fallback"]}
-    return {k: v for k, v in arrays.items()}
+    return arrays

@@ -17,8 +17,7 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,60 +35,13 @@ from mer_bench.core.cache_files import (
 )
 from mer_bench.core.cards import stable_hash
 from mer_bench.core.errors import DataError
+from mer_bench.data.contract import ViewArrays
 from mer_bench.data.preprocess.views import View
 
 log = logging.getLogger(__name__)
 
 META = "meta.json"
 DATA = "data"
-
-
-@dataclass
-class ViewArrays:
-    """One view of N samples, memory-mapped: `data` (N, ...) and per-sample `extras`.
-
-    data: read-only np.memmap; `data[index]` (or `take`) loads just those rows.
-    extras: small per-sample arrays (flow28: points, points_fallback; landmarks: fallback).
-    samples, fallbacks, notes: per row, the sample key, its face fallback ("" when the face was
-        found) and the bad-input notes of the view's rules ("code: detail").
-    """
-
-    label: str
-    view: View
-    data: np.ndarray
-    extras: dict[str, np.ndarray]
-    samples: list[str]
-    fallbacks: list[str]
-    notes: list[tuple[str, ...]]
-    folder: Path
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of `data` on disk (what loading it whole would take)."""
-        return int(self.data.nbytes)
-
-    def take(self, index: np.ndarray | Sequence[int] | slice) -> dict[str, np.ndarray]:
-        """The rows at `index` in memory: {"data": ..., **extras}. Only those rows are read."""
-        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
-        extras = {k: np.asarray(v[rows]) for k, v in self.extras.items()}
-        if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
-            return {"data": np.array(self.data[rows[0]:rows[0] + len(rows)]), **extras}
-        order = np.argsort(rows, kind="stable")  # read the file forwards, then restore the order
-        data = np.empty((len(rows), *self.data.shape[1:]), dtype=self.data.dtype)
-        data[order] = self.data[rows[order]]
-        return {"data": data, **extras}
-
-    def batches(self, batch_size: int, index: Sequence[int] | np.ndarray | None = None
-                ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """(row indices, rows) for consecutive batches of `index` (default: every row)."""
-        rows = np.arange(len(self)) if index is None else np.asarray(index)
-        for start in range(0, len(rows), batch_size):
-            part = rows[start:start + batch_size]
-            yield part, self.take(part)
 
 
 def set_key(label: str, view: View, sample_keys: Sequence[str]) -> str:

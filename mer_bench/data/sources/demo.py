@@ -20,10 +20,9 @@ import pandas as pd
 
 from mer_bench.core.cache_files import build_folder, check_marker, read_marker, write_marker
 from mer_bench.core.cards import stable_hash
-from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
 from mer_bench.core.progress import task as progress_task
-from mer_bench.data.preprocess.view_store import ViewArrays
+from mer_bench.data.contract import Source, ViewArrays
 from mer_bench.data.preprocess.views import ViewConfig
 from mer_bench.data.sources.options import identity_field
 from mer_bench.data.sources.raw import PreprocessedOptions, RawSource
@@ -181,8 +180,7 @@ class DemoSource(Source):
             raise DataError(f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})")
         return self.raw.dataset_table(dataset)
 
-    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
-               ) -> InputArrays | ViewArrays:
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None) -> ViewArrays:
         return self.raw.arrays(samples, view)
 
     def provenance(self) -> dict[str, Any]:

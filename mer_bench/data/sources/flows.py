@@ -34,12 +34,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mer_bench.data.contract import FALLBACK_POINTS, InputArrays, Source
 from mer_bench.core.errors import DataError
+from mer_bench.data.contract import FALLBACK_POINTS, Source, ViewArrays
 from mer_bench.data.naming import (canonical_dataset, canonical_ids, canonical_sample,
                                    sample_spellings, subject_spellings)
 from mer_bench.data.sources.options import SourceOptions
-
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +94,15 @@ class FlowsSource(Source):
     description = "a folder of 28x28x3 flow PNGs (HTNet / STSTNet layout), optionally with faces"
     sample_ids = "real"
     has_tables = False
-    views = ("flow28",)
     Options = FlowsOptions
+
+    @classmethod
+    def can_give(cls, view: Any) -> bool:
+        """The views that say they can be made from published flow images
+        (`ViewConfig.from_flow_images`)."""
+        empty = np.zeros((0, 3, 28, 28), np.float32)
+        return view.from_flow_images(empty, np.zeros((0, 5, 2), np.float32),
+                                     np.zeros(0, bool)) is not None
 
     def __init__(self, options: FlowsOptions) -> None:
         if options.data_root is None:
@@ -130,10 +136,13 @@ class FlowsSource(Source):
         raise DataError("source 'flows' holds only flow images, no annotation tables; "
                         "use a protocol with an explicit sample list (megc2019)")
 
-    def arrays(self, samples: pd.DataFrame, view: Any = None) -> InputArrays:
-        if view is not None and view.name != "flow28":
-            raise DataError(f"source 'flows' holds 28x28 flow images only (view flow28), not "
-                            f"{view.name}: use --source raw or --source demo")
+    def arrays(self, samples: pd.DataFrame, view: Any = None) -> ViewArrays:
+        from mer_bench.data.preprocess.views import default_view
+
+        view = view if view is not None else default_view()
+        if not self.can_give(view):
+            raise DataError(f"source 'flows' holds 28x28 flow images only, from which view "
+                            f"{view.name} cannot be made: use --source raw or --source demo")
         paths = match_sample_files(self.root, samples, (".png",), "flow PNG")
         flows = np.stack([read_flow_png(p) for p in paths])
         identity: dict[str, Any] = {"flows_sha256": files_digest(paths)}
@@ -154,7 +163,8 @@ class FlowsSource(Source):
                             "points_found": int((~fallback).sum()),
                             "points_fallback_samples": [k for k, f in zip(keys, fallback) if f]}
         self._identity = identity
-        return InputArrays(flows, points, fallback)
+        arrays = view.from_flow_images(flows, points.astype(np.float32), fallback)
+        return ViewArrays.in_memory(view, arrays.pop("data"), arrays)
 
     def data_identity(self) -> dict[str, Any] | None:
         """What the data is, by content: the flow files' digest (in sample order) and how the

@@ -3,7 +3,7 @@
 Dataset tables come from the loaders (`mer_bench.data.datasets.load_dataset`) with roots from
 `--data-root` / per-dataset roots (`mer_bench.data.datasets.resolve_dataset_roots`). `arrays` joins a
 protocol's samples with those tables (onset, apex, frames) and runs the cached, parallel pipeline
-(`mer_bench.data.preprocess.pipeline`). The demo source reads its generated trees through this class,
+(`mer_bench.data.preprocess.view_pipeline`) for the view asked for. The demo source reads its generated trees through this class,
 passing explicit roots.
 """
 
@@ -18,15 +18,13 @@ import pandas as pd
 
 from mer_bench.core.cache_files import folder_lock, usable_folder
 from mer_bench.core.cards import stable_hash
-from mer_bench.data.contract import InputArrays, Source
 from mer_bench.core.errors import DataError
+from mer_bench.data.contract import Source, ViewArrays
 from mer_bench.data.naming import canonical_ids
 from mer_bench.data.preprocess.config import FLOW_METHODS, PreprocessConfig
 from mer_bench.data.preprocess.frames import SampleFrames, select_frames
-from mer_bench.data.preprocess.pipeline import PipelineSummary, run_pipeline
 from mer_bench.data.preprocess.view_pipeline import ViewsSummary, compute_views
-from mer_bench.data.preprocess.view_store import ViewArrays
-from mer_bench.data.preprocess.views import ViewConfig, view_hash
+from mer_bench.data.preprocess.views import ViewConfig, default_view, view_hash
 from mer_bench.data.sources.options import SourceOptions, identity_field
 
 TableLoader = Callable[[str, Path], pd.DataFrame]
@@ -86,7 +84,7 @@ class RawSource(Source):
         self.workers = options.workers
         self.progress = options.progress
         self._tables: dict[str, pd.DataFrame] = {}
-        self.last_summary: PipelineSummary | ViewsSummary | None = None
+        self.last_summary: ViewsSummary | None = None
         self._fallback_samples: dict[str, str] = {}
         self._view: ViewConfig | None = None
         self._view_notes: dict[str, list[str]] = {}
@@ -142,10 +140,10 @@ class RawSource(Source):
             frames.append(select_frames(rows[key]))
         return frames
 
-    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None
-               ) -> InputArrays | ViewArrays:
-        """The view's arrays of the samples: flow28 as InputArrays (the standard pipeline),
-        every other view memory-mapped (`mer_bench.data.preprocess.view_pipeline`)."""
+    def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None) -> ViewArrays:
+        """The view's arrays of the samples (None: the default view), memory-mapped
+        (`mer_bench.data.preprocess.view_pipeline`)."""
+        view = view if view is not None else default_view()
         frames = self.sample_frames(samples)
         usable_folder(self.cache_dir)  # a file or a read-only folder: one line, before any work
         # Runs started at once on the same samples compute them once: the first holds the lock,
@@ -153,20 +151,15 @@ class RawSource(Source):
         # verified on reading, so correctness does not depend on this lock, only the work.)
         locks = usable_folder(self.cache_dir / "locks")
         name = stable_hash({"config": self.config.hash(), "samples": [f.key for f in frames],
-                            "view": None if view is None else view_hash(view, self.config)})
+                            "view": view_hash(view, self.config)})
         with folder_lock(locks / name):
-            if view is None or view.name == "flow28":
-                result = run_pipeline(frames, self.config, self.cache_dir, workers=self.workers,
-                                      progress=self.progress)
-                arrays, fallbacks, self._view_notes = result.arrays, result.fallbacks, {}
-            else:
-                result = compute_views(frames, [view], self.config, self.cache_dir,
-                                       workers=self.workers, progress=self.progress)
-                arrays, fallbacks = result.views[view.name], result.fallbacks
-                self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
-                self._view = view
+            result = compute_views(frames, [view], self.config, self.cache_dir,
+                                   workers=self.workers, progress=self.progress)
+        arrays = result.views[view.name]
+        self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
+        self._view = view
         self.last_summary = result.summary
-        self._fallback_samples = {f.key: kind for f, kind in zip(frames, fallbacks) if kind}
+        self._fallback_samples = {f.key: kind for f, kind in zip(frames, result.fallbacks) if kind}
         return arrays
 
     def provenance(self) -> dict[str, Any]:
