@@ -136,6 +136,27 @@ def test_frames_without_a_face_use_the_fixed_fallback(tmp_path):
         frames_inputs(tmp_path / "onset.png", tmp_path / "absent.png", PreprocessConfig())
 
 
+def test_new_frames_get_the_runs_view_exactly_as_the_pipeline_computes_it(tmp_path):
+    """Any view, not only flow28: predict asks the view to compute itself, as the pipeline does."""
+    from mer_bench.data.preprocess.frames import SampleFrames
+    from mer_bench.data.preprocess.view_pipeline import compute_views
+    from mer_bench.data.preprocess.views import ClipView, FramesView
+
+    rng = np.random.default_rng(1)
+    for name in ("onset.png", "apex.png"):
+        cv2.imwrite(str(tmp_path / name), rng.integers(0, 255, (64, 64)).astype(np.uint8))
+    onset, apex = tmp_path / "onset.png", tmp_path / "apex.png"
+    config, view = PreprocessConfig(), FramesView(32, "grey")
+    arrays, fallback = frames_inputs(onset, apex, config, view)
+    pipeline = compute_views([SampleFrames("new", "apex", onset, apex, "given")], [view], config,
+                             tmp_path / "cache", workers=1)
+    assert fallback == pipeline.fallbacks[0] == "fixed"
+    assert arrays.data.shape == (1, 2, 1, 32, 32) and arrays.data.dtype == np.uint8
+    np.testing.assert_array_equal(arrays.data, pipeline["frames"].data)
+    with pytest.raises(MerBenchError, match=r"view clip cannot be made from a flow image"):
+        predict_module.flow_png_inputs(onset, ClipView())
+
+
 # --- on the demo: the same preprocessing and weights as the run ---------------------------------
 
 DEMO = {"subjects": 3, "clips_per_subject": 4, "difficulty": "easy", "seed": 1}

@@ -216,17 +216,17 @@ def clip_sample(folder: Path, apex: int | None = None) -> SampleFrames:
 def flow_png_inputs(path: Path, view: ViewConfig | None = None) -> ViewArrays:
     """The input of one STSTNet/HTNet-layout flow PNG in `view` (None: the default view), as
     the `flows` source reads it (fixed points: a flow image has no landmarks)."""
-    from mer_bench.data.sources.flows import read_flow_png
+    from mer_bench.data.sources.flows import FlowsSource, read_flow_png
 
     view = view if view is not None else default_view()
+    if not FlowsSource.can_give(view):
+        raise MerBenchError(f"--flow-png {path}: the run's view {view.name} cannot be made from a "
+                            "flow image; give --frames or --clip")
     if not Path(path).is_file():
         raise DataError(f"--flow-png {path}: no such file")
     arrays = view.from_flow_images(read_flow_png(Path(path))[None], FALLBACK_POINTS[None].copy(),
                                    np.ones(1, dtype=bool))
-    if arrays is None:
-        raise MerBenchError(f"--flow-png {path}: the run's view {view.name} cannot be made from a "
-                            "flow image; give --frames or --clip")
-    return ViewArrays.in_memory(view, arrays.pop("data"), arrays)
+    return ViewArrays.in_memory(view, arrays.pop("data"), arrays)  # type: ignore[union-attr]
 
 
 # --- prediction -----------------------------------------------------------------------------
