@@ -9,10 +9,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+from _entry_points import add_entry_points
 from typer.testing import CliRunner
 
 from mer_bench.core import registry
@@ -54,16 +54,7 @@ def broken_plugins(monkeypatch, tmp_path):
     """Installed entry points plus four broken ones, as `importlib.metadata` would list them."""
     (tmp_path / "mer_bench_bad_plugin.py").write_text(BAD_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    real_entry_points = registry.entry_points
-
-    def entry_points(group: str):
-        found = list(real_entry_points(group=group))
-        if group == registry.MODELS.group:
-            found += [EntryPoint(name, value, group) for name, value in FAKE_ENTRIES.items()]
-        return found
-
-    monkeypatch.setattr(registry, "entry_points", entry_points)
-    registry.refresh()
+    add_entry_points(monkeypatch, registry.MODELS.group, FAKE_ENTRIES)
     yield
     monkeypatch.undo()
     registry.refresh()
@@ -90,16 +81,7 @@ def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
 
 
 def test_a_name_registered_twice_is_an_error_naming_both_origins(monkeypatch) -> None:
-    real_entry_points = registry.entry_points
-
-    def entry_points(group: str):
-        found = list(real_entry_points(group=group))
-        if group == registry.MODELS.group:
-            found.append(EntryPoint("ststnet", "somewhere_else:spec", group))
-        return found
-
-    monkeypatch.setattr(registry, "entry_points", entry_points)
-    registry.refresh()
+    add_entry_points(monkeypatch, registry.MODELS.group, {"ststnet": "somewhere_else:spec"})
     try:
         with pytest.raises(MerBenchError, match=r"registered twice: mer_bench_baselines.ststnet:"
                                                 r"spec \(from mer-bench\) and somewhere_else:spec"):

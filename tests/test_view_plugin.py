@@ -8,12 +8,12 @@ pipeline then computes, caches and assembles it like a built-in view, from the s
 from __future__ import annotations
 
 import sys
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from _entry_points import add_entry_points
 
 from mer_bench.core import registry
 from mer_bench.data.preprocess import PreprocessConfig, view_compute
@@ -59,16 +59,8 @@ def motion_plugin(monkeypatch, tmp_path):
     """The plugin module on the path and its entry point listed, as an installed package's."""
     (tmp_path / "mer_bench_motion_view.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    real_entry_points = registry.entry_points
-
-    def entry_points(group: str):
-        found = list(real_entry_points(group=group))
-        if group == registry.VIEWS.group:
-            found.append(EntryPoint("motion", "mer_bench_motion_view:MotionView", group))
-        return found
-
-    monkeypatch.setattr(registry, "entry_points", entry_points)
-    registry.refresh()
+    add_entry_points(monkeypatch, registry.VIEWS.group,
+                     {"motion": "mer_bench_motion_view:MotionView"})
     yield
     monkeypatch.undo()
     registry.refresh()
