@@ -5,8 +5,8 @@
    protocol's limits) become samples, onset = the interval's onset and apex = its middle frame
    (the spotter gives no apex). The annotated micro-expressions of the other subjects, whose
    emotion is in `STR_CLASSES`, are the training samples (onset and apex as annotated).
-3. Both go through the standard preprocessing (`run_pipeline`: face, alignment, flow, 28x28),
-   and the recognition model is trained per fold by the one trainer of its framework on the
+3. Both go through the standard preprocessing (`compute_views`, in the view the recognition
+   model consumes: face, alignment, then the view, e.g. flow at 28x28), and the recognition model is trained per fold by the one trainer of its framework on the
    training subjects only, then classifies the held-out subject's spotted samples.
 4. `str_report` scores it as MEGC does (spotting F1 over the micro-expressions, UF1/UAR and
    F1_A on the hits, STRS). The record keeps both stages' predictions.
@@ -28,7 +28,7 @@ from mer_bench.core.registry import get_model
 from mer_bench.data.longvideo.synth import LongSynthConfig
 from mer_bench.data.preprocess.config import PreprocessConfig
 from mer_bench.data.preprocess.frames import SampleFrames
-from mer_bench.data.preprocess.pipeline import run_pipeline
+from mer_bench.data.preprocess.view_pipeline import compute_views
 from mer_bench.results.spotting_metrics import (
     Interval,
     PredictedInterval,
@@ -125,9 +125,10 @@ def run_str(spotter: str, model: str, protocol: str, source: str = "demo",
                          f"emotion in {', '.join(STR_CLASSES)} to recognise")
     emotions = np.full(len(frames), -1)
     if frames:
-        arrays = run_pipeline(frames, PreprocessConfig(), Path(cache_dir), workers=1,
-                              progress=False).arrays
-        x = spec.prepare_inputs(arrays) if spec.prepare_inputs is not None else arrays.flow
+        view = spec.card.view_config()
+        arrays = compute_views(frames, [view], PreprocessConfig(), Path(cache_dir),
+                               workers=1)[view.name]
+        x = spec.prepare_inputs(arrays) if spec.prepare_inputs is not None else arrays.data
         y = np.asarray(labels, dtype=np.int64)
         emotions = _recognise(spec, x, y, np.asarray(subjects), np.asarray(is_spot), seed, epochs)
     recognised, predictions = [], []
