@@ -160,7 +160,7 @@ class FoldRecord:
 
 def content_hash(rows: Sequence[tuple[str, str, str, int]]) -> str:
     """Hash of a run's predictions: sorted (dataset, subject, sample, pred) tuples, the ids in
-    their canonical spellings (`sample_key`), so that respelling a dataset or subject (`CASME_2`,
+    their canonical spellings (`canonical_ids`), so that respelling a dataset or subject (`CASME_2`,
     `s01`, `1`) gives the same hash. Two runs with the same hash made the same predictions on the
     same samples."""
     canonical = [(*canonical_ids(d, s, n), int(p)) for d, s, n, p in rows]
