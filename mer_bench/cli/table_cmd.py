@@ -17,7 +17,6 @@ from mer_bench.core import registry
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
 from mer_bench.core.paths import default_store_path
-from mer_bench.results.store.database import sqlite_file
 from mer_bench.core.errors import MerBenchError, UnknownNameError, UsageError
 
 FORMATS = ("markdown", "latex", "csv")
@@ -55,6 +54,7 @@ def table_command(
     import pandas as pd
 
     from mer_bench.results import ranking, reference
+    from mer_bench.results.store.database import sqlite_file
 
     location = store_path or default_store_path()
     own = sqlite_file(location)
