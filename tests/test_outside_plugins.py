@@ -1,6 +1,6 @@
-"""Proof from outside: examples/mer-bench-toy-plugin, a separate package, adds a dataset in a
-layout of its own, a protocol on it, a model (with a declared loss and augmentation), a
-selection policy and an executor, with no file of mer-bench edited. The test installs it with
+"""Proof from outside: examples/mer-bench-toy-plugin, a separate package, adds a view, a model on
+it (with a declared loss and augmentations), a dataset in a layout of its own, a protocol on it,
+a selection policy and an executor, with no file of mer-bench edited. The test installs it with
 pip into a folder of its own, builds the dataset's files, and runs `mer-bench` in a child
 process that sees the package there (so no other test sees it)."""
 
@@ -78,7 +78,8 @@ def mer_bench(site: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_package_is_listed_with_every_plugin_kind(installed, tmp_path):
-    for kind, name in (("datasets", "toyfaces"), ("protocols", "toyfaces-3c"),
+    for kind, name in (("views", "apex-difference"), ("datasets", "toyfaces"),
+                       ("protocols", "toyfaces-3c"),
                        ("models", "toy-net"), ("policies", "half-epochs"),
                        ("executors", "reversed")):
         done = mer_bench(installed, "list", kind, "--json", cwd=tmp_path)
@@ -88,6 +89,8 @@ def test_the_package_is_listed_with_every_plugin_kind(installed, tmp_path):
     reversed_ = {r["name"]: r for r in json.loads(done.stdout)}["reversed"]
     assert {o["name"]: o["default"] for o in reversed_["options"]} == {"workers": None,
                                                                        "order": "reversed"}
+    done = mer_bench(installed, "check", "toy-net", cwd=tmp_path)  # forward pass, parameters
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_doctor_reads_the_outside_dataset(installed, toyfaces, tmp_path):

@@ -3,7 +3,8 @@
 - `dataset`: the `toyfaces` dataset in a layout of its own (one `labels.csv`, frames under
   `faces/<person>/<clip>/<n>.png`), with its spelling of subjects and a doctor check;
 - `protocol`: `toyfaces-3c`, three classes on it, leave-one-person-out;
-- `model`: `toy-net`, a small CNN on the flow28 view, class-weighted cross-entropy and flips;
+- `view`: `apex-difference`, the aligned apex minus the aligned onset (grey);
+- `model`: `toy-net`, a small CNN on that view, class-weighted cross-entropy, flips and shifts;
 - `policy`: `half-epochs`, a selection policy (honest: it never reads test labels);
 - `executor`: `reversed`, an executor with an option of its own.
 

@@ -1,5 +1,6 @@
-"""`toy-net`: a small CNN on the flow28 view, trained with class-weighted cross-entropy and
-horizontal flips, both declared in its recipe and found by mer-bench in its registries."""
+"""`toy-net`: a small CNN on this package's `apex-difference` view, trained with class-weighted
+cross-entropy, horizontal flips and small shifts, all declared in its recipe and found by
+mer-bench in its registries."""
 
 from __future__ import annotations
 
@@ -14,26 +15,25 @@ class ToyNet(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)
+        self.conv = nn.Conv2d(1, 8, kernel_size=3, padding=1)
         self.head = nn.Linear(8, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - 127.5) / 127.5  # flow28 arrives on the 0-255 scale
+        x = x / 255.0  # apex minus onset, in [-255, 255]
         return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
 
 
 card = ModelCard(
     name="toy-net",
-    description="Toy plugin: one convolution on 28x28 flow (strain, v, u).",
+    description="Toy plugin: one convolution on the apex-minus-onset difference (32 px grey).",
     reference="mer-bench toy plugin (no paper)",
     year=2026,
-    view="flow28",
-    num_params=3 * 8 * 9 + 8 + 8 * 3 + 3,
+    view="apex-difference", view_params={"size": 32},
+    num_params=1 * 8 * 9 + 8 + 8 * 3 + 3,
     recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=16, epochs=3,
                   loss="class-weighted-cross-entropy",
-                  # flow28 is (strain, v, u) scaled per channel to 0-255: a mirrored face has -u,
-                  # which is 255 - u on that scale
-                  augment=(("hflip", {"reflect": [2], "level": 127.5}),)),
+                  # a grey difference mirrors as it is (a flow view would also reflect its u)
+                  augment=("hflip", ("shift", {"max_pixels": 1}))),
 )
 
 spec = ModelSpec(card=card, build=ToyNet)
