@@ -207,7 +207,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         check_can_save(spec, policy)
         trained_policy = KeepWeights(trained_policy)
     context = RunContext(config.model, trained_policy, recipe, len(protocol.card.classes),
-                         str(device), x)
+                         str(device), x, task=protocol.card.task)
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]

@@ -98,6 +98,9 @@ class RawSource(Source):
             self._roots = dict(resolve_dataset_roots(self.options))
         return self._roots
 
+    def has_dataset(self, dataset: str) -> bool:
+        return self.roots().get(dataset) is not None
+
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in self._tables:
             root = self.roots().get(dataset)
