@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _cli import cli
 from _dataset_trees import casme2_tree, samm_tree, smic_tree
 from _small_problem import bn_spec
 
@@ -122,7 +123,7 @@ def test_a_dataset_without_aus_is_named(tmp_path):
     assert err.value.exit_code == 2
 
 
-def test_constant_au_f1_through_the_run_path_is_known_by_hand(tmp_path, monkeypatch):
+def test_constant_au_f1_through_the_run_path_is_known_by_hand(tmp_path, monkeypatch, capsys):
     """All-positive on casme2-au's 8 AUs over the 6 samples above: an AU present in p samples has
     TP p, FP 6-p, F1 2p/(p+6): AU 4 (p=3) 2/3; AUs 1, 2, 7, 12, 14, 17 (p=1) 2/7; AU 15 (p=0)
     0. AU-F1 = (6 * 2/7 + 2/3 + 0) / 8 = 25/84."""
@@ -141,6 +142,17 @@ def test_constant_au_f1_through_the_run_path_is_known_by_hand(tmp_path, monkeypa
     assert pooled.f1_per_class == pytest.approx((2 / 7, 2 / 7, 2 / 3, 2 / 7, 2 / 7, 2 / 7, 0.0,
                                                  2 / 7))
     assert Store(tmp_path / "r.sqlite").run(summary.run_id).provenance["task"] == "au"
+    # show and table read it back from the stored predictions
+    code, out, _ = cli(["show", summary.run_id, "--store", str(tmp_path / "r.sqlite")], capsys)
+    assert code == 0 and "AU-F1" in out and f"{25 / 84:.4f}" in out
+    assert "AU15 " in out and "AU4  " in out
+    code, out, _ = cli(["table", "-p", "casme2-au", "--format", "csv", "--store",
+                        str(tmp_path / "r.sqlite")], capsys)
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.startswith("model,selection,seeds,AU-F1,AU-AUC,AU1,AU2,AU4")
+    assert row.startswith(f"constant,fixed,0,{25 / 84:.4f},0.5000,{2 / 7:.4f},{2 / 7:.4f},"
+                          f"{2 / 3:.4f}")
 
 
 def au_problem(n: int = 96, aus: int = 3, seed: int = 0):
