@@ -13,8 +13,9 @@ AU lists are MEB's (`meb/utils/utils.py`, `dataset_aus`) where it has one:
 `cd6me-au` is MEB's CD6ME: leave one dataset out over CASME, CASME II, SAMM, 4DME, MMEW and
 CAS(ME)^3 part A (189 + 256 + 159 + 267 + 300 + 860 = 2,031 samples in MEB). It runs over the
 datasets the source has (at least two); what differs from MEB where public facts cannot match:
-- mer-bench has no loaders for CASME, MMEW and 4DME yet: with CASME II, SAMM and CAS(ME)^3 the
-  protocol is a three-fold subset of CD6ME, not comparable to its published numbers;
+- MEB's row-number fixes of CASME, MMEW and 4DME are not applied (their sample ids are not
+  public), and the loaders of those three rest on assumptions written in their modules, so
+  sample counts may differ from MEB's 189 / 300 / 267: compare counts before numbers;
 - MEB's AU columns come from its own hand edits of five SAMM rows (`or` / `/` strings); here
   such strings are refused (exit 3) until the corrections table says which AU was seen;
 - MEB averages 5 seeds (45-49) at fixed epochs: run `--seeds 45-49` for the same shape.
@@ -29,7 +30,7 @@ from mer_bench.data.au import au_name
 CASME2_AUS = (1, 2, 4, 7, 12, 14, 15, 17)
 SAMM_AUS = (2, 4, 7, 12)
 CROSS_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17)
-#: CD6ME's datasets, in MEB's order (CASME, MMEW and 4DME: no mer-bench loader yet).
+#: CD6ME's datasets, in MEB's order.
 CD6ME_DATASETS = ("casme", "casme2", "samm", "4dme", "mmew", "casme3")
 
 MEB = "Varanka et al., MEB: micro-expression benchmark, TAFFC 2024 (tvaranka/meb)"
@@ -64,6 +65,6 @@ cd6me_au = ProtocolSpec(
         reference=MEB, year=2024, classes=_names(CROSS_AUS), datasets=CD6ME_DATASETS,
         sources=("raw", "demo"), split="hold-out-database", task="au",
         notes="MEB's cross-dataset AU list and rule (all annotated MEs); runs over the datasets "
-              "the source has (CASME, MMEW, 4DME have no loader yet), so it is a subset of "
-              "MEB's 2,031-sample CD6ME and not comparable to its numbers."),
+              "the source has (the demo: CASME II and SAMM only); MEB's row-number fixes of "
+              "CASME, MMEW and 4DME are not applied, so counts may differ from its 2,031."),
     protocol=AURules(aus=CROSS_AUS, version="cd6me-au-1", optional_datasets=True))
