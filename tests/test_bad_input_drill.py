@@ -72,6 +72,9 @@ CASES = [
     Case("unparseable AU string", ("run", "--model", "constant", "--protocol", "casme2-au", "--source", "raw", "--data-root", "{tmp}/au_bad", "--device", "cpu"), 3, "row 3: AU string '4/9' cannot be parsed (an alternative ('/' or 'or') does not say which AU was seen)"),
     Case("AU protocol without AU annotations", ("run", "--model", "constant", "--protocol", "casme2-au", "--source", "raw", "--data-root", "{tmp}/au_none", "--device", "cpu"), 2, "protocol 'casme2-au' is an AU task but dataset 'casme2' has no AU annotations"),
     Case("best-on-test on an AU task", ("run", "--model", "constant", "--protocol", "casme2-au", "--selection", "best-on-test", "--device", "cpu"), 2, "--selection/--paired best-on-test chooses by test-set accuracy, which AU task 'casme2-au' does not have"),
+    Case("apex jitter below 0", ("run", "--model", "ststnet", "--apex-jitter", "-1"), 2, "Invalid value for '--apex-jitter'"),
+    Case("robustness on flow images", ("robustness", "--model", "ststnet", "--source", "flows"), 2, "--source flows holds precomputed flow images: no apex to move"),
+    Case("robustness max jitter below 0", ("robustness", "--model", "ststnet", "--max-jitter", "-2"), 2, "--max-jitter must be at least 0, got -2"),
     Case("grayscale flow PNG", ("run", "--model", "ststnet", "--source", "flows", "--data-root", "{gray}", "--device", "cpu"), 3, "a grayscale image, not a 3-channel flow image"),
     # run --resume
     Case("resume with another option", ("run", "--resume", "{partial}", "--epochs", "5"), 2, "--epochs 5 differs from run {partial}, made with --epochs 20"),
