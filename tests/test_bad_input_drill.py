@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import cli
+from _dataset_trees import casme2_tree
 from conftest import write_flow_folder
 from leaderboard_fixtures import add_fixture_run, fill_store
 
@@ -68,6 +69,12 @@ CASES = [
     # run: data (exit 3, naming the file)
     Case("flows without a folder", ("run", "--model", "ststnet", "--source", "flows"), 3, "needs --data-root"),
     Case("flows folder missing", ("run", "--model", "ststnet", "--source", "flows", "--data-root", "{tmp}/none"), 3, "{tmp}/none: no such folder of flow PNGs"),
+    Case("unparseable AU string", ("run", "--model", "constant", "--protocol", "casme2-au", "--source", "raw", "--data-root", "{tmp}/au_bad", "--device", "cpu"), 3, "row 3: AU string '4/9' cannot be parsed (an alternative ('/' or 'or') does not say which AU was seen)"),
+    Case("AU protocol without AU annotations", ("run", "--model", "constant", "--protocol", "casme2-au", "--source", "raw", "--data-root", "{tmp}/au_none", "--device", "cpu"), 2, "protocol 'casme2-au' is an AU task but dataset 'casme2' has no AU annotations"),
+    Case("best-on-test on an AU task", ("run", "--model", "constant", "--protocol", "casme2-au", "--selection", "best-on-test", "--device", "cpu"), 2, "--selection/--paired best-on-test chooses by test-set accuracy, which AU task 'casme2-au' does not have"),
+    Case("apex jitter below 0", ("run", "--model", "ststnet", "--apex-jitter", "-1"), 2, "Invalid value for '--apex-jitter'"),
+    Case("robustness on flow images", ("robustness", "--model", "ststnet", "--source", "flows"), 2, "--source flows holds precomputed flow images: no apex to move"),
+    Case("robustness max jitter below 0", ("robustness", "--model", "ststnet", "--max-jitter", "-2"), 2, "--max-jitter must be at least 0, got -2"),
     Case("grayscale flow PNG", ("run", "--model", "ststnet", "--source", "flows", "--data-root", "{gray}", "--device", "cpu"), 3, "a grayscale image, not a 3-channel flow image"),
     # run --resume
     Case("resume with another option", ("run", "--resume", "{partial}", "--epochs", "5"), 2, "--epochs 5 differs from run {partial}, made with --epochs 20"),
@@ -193,6 +200,10 @@ def drill(tmp_path_factory, megc_manifest):
     zero["recipe"]["epochs"] = 0
     (tmp / "zero_epochs.json").write_text(json.dumps(zero))
     _hostile_files(tmp, submission)
+    for folder, aus in (("au_bad", ("12", "4/9")), ("au_none", ("", ""))):
+        casme2_tree(tmp / folder / "CASME2", [
+            {"subject": k, "sample": f"EP0{k}_1", "onset": 10, "apex": 12, "offset": 14,
+             "emotion": "happiness", "au": au} for k, au in enumerate(aus, 1)], touch=True)
     gray = write_flow_folder(tmp / "gray", megc_manifest)
     first = sorted(gray.glob("*.png"))[0]
     cv2.imwrite(str(first), np.zeros((28, 28), np.uint8))

@@ -94,6 +94,7 @@ from mer_bench.cli import table_cmd  # noqa: E402,F401
 from mer_bench.cli import reproduce_cmd  # noqa: E402,F401
 from mer_bench.cli import reference_cmd  # noqa: E402,F401
 from mer_bench.cli import spot_cmd  # noqa: E402,F401
+from mer_bench.cli import robustness_cmd  # noqa: E402,F401
 
 
 def main() -> None:

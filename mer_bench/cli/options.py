@@ -50,7 +50,8 @@ SCOPES: dict[str, Registry] = {"source": SOURCES, "selection": POLICIES, "execut
 #: CLI flag of each source option, for messages.
 FLAGS = {"data_root": "--data-root", "faces": "--faces", "face_points": "--face-points", "dataset_roots": "--dataset-root", "flow_method": "--flow",
          "difficulty": "--demo-difficulty", "subjects": "--demo-subjects",
-         "cache_dir": "--cache-dir", "workers": "--workers"}
+         "cache_dir": "--cache-dir", "workers": "--workers", "apex_jitter": "--apex-jitter",
+         "jitter_seed": "--jitter-seed"}
 
 
 def parse_dataset_roots(values: list[str]) -> dict[str, Path]:
@@ -139,7 +140,8 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
                          workers: int | None = None, flow: str | None = None,
                          demo_difficulty: str | None = None,
                          demo_subjects: int | None = None,
-                         options: dict[str, Any] | None = None) -> Any:
+                         options: dict[str, Any] | None = None, apex_jitter: int | None = None,
+                         jitter_seed: int | None = None) -> Any:
     """The typed options of `source` from the command line's source flags, with its `--option
     source.NAME=VALUE` values (`options`, already typed) on top."""
     from mer_bench.data.sources import source_options
@@ -147,7 +149,8 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
     values = source_values(
         source, data_root=data_root, faces=faces, face_points=face_points, dataset_roots=parse_dataset_roots(dataset_root or []),
         cache_dir=cache_dir, workers=workers, progress=not quiet, flow_method=flow,
-        difficulty=demo_difficulty, subjects=demo_subjects)
+        difficulty=demo_difficulty, subjects=demo_subjects, apex_jitter=apex_jitter or None,
+        jitter_seed=jitter_seed)
     return source_options(source, **merge_flags("source", values, options or {}, FLAGS))
 
 

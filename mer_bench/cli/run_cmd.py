@@ -39,6 +39,10 @@ def run_command(
     flow: FlowOption = None,
     demo_difficulty: DemoDifficultyOption = None,
     demo_subjects: DemoSubjectsOption = None,
+    apex_jitter: int | None = typer.Option(None, "--apex-jitter", min=0,
+                                           help="Move each sample's apex by a seeded offset in "
+                                                "[-K, K] frames, clamped into the clip "
+                                                "(key-frame robustness; docs/au-tasks.md)."),
     selection: str = typer.Option("fixed", "--selection",
                                   help="fixed (declared epochs, default) | val-subjects | nested | "
                                        "best-on-test (legacy, test-set selection); see "
@@ -137,7 +141,7 @@ def run_command(
         dataset_root=dataset_root,
         cache_dir=cache_dir,
         workers=workers, flow=flow, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects,
-        options=scoped.get("source"))
+        options=scoped.get("source"), apex_jitter=apex_jitter)
     executor_options = merge_flags("executor", {"workers": workers, "address": ray_address or None},
                                    scoped.get("executor", {}), EXECUTOR_FLAGS)
     workers = executor_options.pop("workers", None)

@@ -79,6 +79,22 @@ def table_command(
                          f"(there are runs on: {', '.join(sources)})")
     runs = runs[runs["source"] == source]
     data = str(runs["data"].iloc[0])
+    card = registry.get_protocol(protocol).card
+    if card.task == "au":  # multi-label: AU-F1 per configuration and per AU
+        from mer_bench.results.au_table import RULE, au_table
+
+        cells = au_table(runs, predictions, card.classes, include_test_selected=with_test)
+        if not len(cells):
+            raise MerBenchError(f"no configuration of {protocol} on {source} to rank")
+        caption = (f"{protocol} on {ranking.source_label(source, data)}: scores recomputed from "
+                   "the stored predictions by mer-bench")
+        text = {"markdown": markdown, "latex": latex, "csv": csv}[fmt](cells, [RULE], caption)
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            out.write_text(text)
+            typer.echo(f"wrote {out}", err=True)
+        return
     table = ranking.ranked(ranking.ranking(runs, predictions), include_test_selected=with_test)
     reported = None if data == "synthetic" else ranking.reported_table(protocol)
     shipped_runs = runs[runs["origin"] == ranking.REFERENCE]

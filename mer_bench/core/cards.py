@@ -200,6 +200,9 @@ class ProtocolCard:
     sources: tuple[str, ...]
     split: str = "loso"
     notes: str = ""
+    #: "emotion": one class per sample (`classes` are the classes); "au": multi-label action
+    #: units (`classes` are `AU<n>` names, labels are bit masks: `mer_bench.core.au_labels`).
+    task: str = "emotion"
     #: mer-bench 0.1 declared an input kind on protocols; views belong to models and sources.
     input_kind: InitVar[str | None] = None
 
@@ -207,6 +210,8 @@ class ProtocolCard:
         _check_identity(self.name, self.description)
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"card {self.name}: needs at least two distinct classes")
+        if self.task not in ("emotion", "au"):
+            raise ValueError(f"card {self.name}: unknown task {self.task!r}")
         if self.split not in ("loso", "hold-out-database"):
             raise ValueError(f"card {self.name}: unknown split rule {self.split!r}")
 

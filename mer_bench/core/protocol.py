@@ -83,3 +83,24 @@ class SampleRules:
             raise DataError(f"no sample of {', '.join(tables)} has an {self.column} among {known}")
         samples["label"] = samples["label"].astype("int64")
         return samples[[*SAMPLE_COLUMNS, "class"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class AURules(SampleRules):
+    """The samples of a multi-label AU task (`ProtocolCard.task == "au"`): every annotated
+    expression of each dataset, its target the AUs of `aus` its AU string names.
+
+    aus: the task's AUs, in the order of the card's classes (`AU<n>` names).
+    keep_static: count AUs tagged static (`(k)`, 4DME) as present; MEB leaves them out.
+    optional_datasets: datasets a source may lack (cross-dataset protocols run over the ones it
+        has; at least two are needed to leave one out); the others must be present.
+    """
+
+    rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    aus: tuple[int, ...] = ()
+    keep_static: bool = False
+    optional_datasets: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.aus or len(set(self.aus)) != len(self.aus):
+            raise ValueError("AURules needs distinct AUs")

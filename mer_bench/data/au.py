@@ -17,6 +17,7 @@ write the choice into the corrections table (`mer_bench/data/datasets/correction
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mer_bench.core.errors import DataError
+from mer_bench.core.au_labels import encode_au_targets
+from mer_bench.core.cards import ProtocolCard
+from mer_bench.core.errors import DataError, UsageError
+from mer_bench.core.protocol import AURules
+from mer_bench.data.contract import Source
+
+log = logging.getLogger(__name__)
 
 #: FACS action units (Ekman, Friesen & Hager 2002): main codes, head and eye positions.
 #: The shared vocabulary: a number outside it is refused as a typo.
@@ -142,3 +149,41 @@ def au_targets(table: pd.DataFrame, aus: Sequence[int], keep_static: bool = Fals
             if au in index:
                 out[i, index[au]] = 1
     return out
+
+
+def au_samples(rules: AURules, card: ProtocolCard, source: Source) -> pd.DataFrame:
+    """The sample table of an AU protocol on `source`: every annotated expression of each of the
+    card's datasets the source has, `label` its bit-mask target (`mer_bench.core.au_labels`) and
+    `class` its AUs among the task's (`AU4+AU7`, or `none`).
+
+    Raises `UsageError` (exit 2) naming a dataset without AU annotations, or a required dataset
+    the source lacks; `DataError` (exit 3) naming the file, row and string of an AU string that
+    cannot be parsed.
+    """
+    present = [d for d in card.datasets if source.has_dataset(d)]
+    missing = [d for d in card.datasets if d not in present]
+    if missing and not rules.optional_datasets:
+        raise UsageError(f"protocol '{card.name}' needs dataset(s) {', '.join(missing)}, which "
+                         f"source '{source.name}' does not have")
+    if len(present) < (2 if card.split == "hold-out-database" else 1):
+        raise UsageError(f"protocol '{card.name}' leaves one dataset out but source "
+                         f"'{source.name}' has {len(present)} of {', '.join(card.datasets)}")
+    if missing:
+        log.info("%s: source '%s' lacks %s; running over %s", card.name, source.name,
+                 ", ".join(missing), ", ".join(present))
+    parts = []
+    for dataset in present:
+        table = source.dataset_table(dataset)
+        written = table["action_units"].map(lambda v: str(v).strip() if v is not None else "")
+        if not len(table) or not (written != "").any():
+            raise UsageError(f"protocol '{card.name}' is an AU task but dataset '{dataset}' has "
+                             "no AU annotations")
+        targets = au_targets(table, rules.aus, rules.keep_static)
+        names = [au_name(a) for a in rules.aus]
+        classes = ["+".join(n for n, t in zip(names, row) if t) or "none" for row in targets]
+        parts.append(pd.DataFrame({"dataset": dataset, "subject": table["subject"].to_numpy(),
+                                   "sample": table["sample"].to_numpy(),
+                                   "label": encode_au_targets(targets), "class": classes}))
+    samples = pd.concat(parts, ignore_index=True)
+    samples["label"] = samples["label"].astype("int64")
+    return samples

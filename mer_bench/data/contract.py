@@ -175,6 +175,11 @@ class Source(ABC):
         checked against what the source makes. None: this source cannot say (real data)."""
         return None
 
+    def has_dataset(self, dataset: str) -> bool:
+        """Whether this source can give `dataset`'s table (cross-dataset AU protocols run over the
+        datasets a source has)."""
+        return True
+
     @classmethod
     def can_give(cls, view: Any) -> bool:
         """Whether this source can give `view` (a view configuration): by default, whether its
@@ -196,6 +201,9 @@ class ProtocolData:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: The source's `data_identity()` for these arrays (None: its identity options say it).
     data_identity: dict[str, Any] | None = None
+    #: The card's task: "emotion" (label = class index) or "au" (label = bit mask over the AUs
+    #: named by `classes`, `mer_bench.core.au_labels`).
+    task: str = "emotion"
 
     def __post_init__(self) -> None:
         missing = [c for c in SAMPLE_COLUMNS if c not in self.samples.columns]
@@ -204,7 +212,8 @@ class ProtocolData:
         if len(self.samples) != len(self.arrays):
             raise DataError(f"{len(self.samples)} samples but {len(self.arrays)} input arrays")
         self.samples = self.samples.reset_index(drop=True)
-        bad = ~self.samples["label"].between(0, len(self.classes) - 1)
+        top = len(self.classes) - 1 if self.task == "emotion" else 2 ** len(self.classes) - 1
+        bad = ~self.samples["label"].between(0, top)
         if bad.any():
             row = self.samples[bad].iloc[0]
             raise DataError(f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range")

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 def protocol_samples(protocol: ProtocolSpec, source: Source) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The protocol's sample table on `source`, and what resolving it noticed (for provenance)."""
     card, rules = protocol.card, protocol.protocol
+    if card.task == "au":
+        from mer_bench.data.au import au_samples
+
+        return au_samples(rules, card, source), {"corrections_version": CORRECTIONS_VERSION}
     listed = rules.listed_samples(card.classes)
     if listed is not None and source.sample_ids == "real":
         if not source.has_tables:
@@ -63,5 +67,7 @@ def resolve_protocol_data(protocol: ProtocolSpec, source: Source,
     samples, notes = protocol_samples(protocol, source)
     arrays = source.arrays(samples, view)
     provenance = {**source.provenance(), **notes, "manifest_version": manifest_version(protocol)}
+    if protocol.card.task != "emotion":  # emotion runs keep the provenance they always had
+        provenance["task"] = protocol.card.task
     return ProtocolData(samples, arrays, protocol.card.classes, provenance,
-                        source.data_identity())
+                        source.data_identity(), task=protocol.card.task)

@@ -215,3 +215,85 @@ def score_report(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int,
                      zip(dict.fromkeys(datasets.tolist()), by_dataset)},
         subject_mean={name: float(np.mean(v)) for name, v in subject_values.items()},
     )
+
+
+# --- multi-label action-unit tasks -----------------------------------------------------------
+# An AU task scores each AU as its own binary problem on the predictions pooled over folds
+# (MEB's protocol): logit > 0, i.e. sigmoid probability > 0.5, means "present"; per AU,
+# F1 = 2TP / (2TP + FP + FN). AU-F1 is their mean (MEB's headline), AU-AUC the mean ROC AUC.
+# Rule for AUs that cannot be scored, as for classes: an AU neither present nor predicted has no
+# F1 and one never present (or always present) has no AUC; they are left out of the means and
+# listed in `absent_classes` (MEB's scikit-learn call would count such an F1 as 0 instead).
+
+#: AU task metrics, the primary first, with their table labels.
+AU_METRICS = {"au_f1": "AU-F1", "au_auc": "AU-AUC"}
+
+
+def _binary_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of one AU (Mann-Whitney, ties counted half); nan without both outcomes."""
+    pos, neg = truth.sum(), len(truth) - truth.sum()
+    if pos == 0 or neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    return float((ranks[truth == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def au_counts(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per AU, (TP, FP, FN, TN) of (N, A) 0/1 targets against (N, A) probabilities (> 0.5)."""
+    t = np.asarray(targets, dtype=bool)
+    p = np.asarray(probs, dtype=np.float64) > 0.5
+    return np.stack([(t & p).sum(0), (~t & p).sum(0), (t & ~p).sum(0), (~t & ~p).sum(0)],
+                    axis=1).astype(np.int64)
+
+
+def au_scores(targets: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray | float]:
+    """AU-F1 and AU-AUC (means over the AUs where each is defined) and their per-AU values
+    (`f1`, `recall`, `auc`; nan where undefined) of (N, A) targets and probabilities."""
+    counts = au_counts(targets, probs)
+    tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+    targets, probs = np.asarray(targets), np.asarray(probs, dtype=np.float64)
+    auc = np.array([_binary_auc(targets[:, j], probs[:, j]) for j in range(targets.shape[1])])
+
+    def mean(v: np.ndarray) -> float:
+        return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+    return {"au_f1": mean(f1), "au_auc": mean(auc), "f1": f1, "recall": recall, "auc": auc,
+            "counts": counts}
+
+
+def au_scores_of(targets: np.ndarray, probs: np.ndarray) -> Scores:
+    """`Scores` of an AU task: values AU-F1 / AU-AUC, per-AU F1 and recall, and per AU the
+    (TP, FP, FN, TN) counts in place of a confusion matrix."""
+    s = au_scores(targets, probs)
+
+    def opt(v: float) -> float | None:
+        return None if np.isnan(v) else float(v)
+
+    return Scores(values={"au_f1": float(s["au_f1"]), "au_auc": float(s["au_auc"])},
+                  n=len(np.asarray(targets)),
+                  f1_per_class=tuple(opt(v) for v in s["f1"]),
+                  recall_per_class=tuple(opt(v) for v in s["recall"]),
+                  confusion=tuple(tuple(int(x) for x in row) for row in s["counts"]),
+                  absent_classes=tuple(int(j) for j in np.flatnonzero(np.isnan(s["f1"]))))
+
+
+def au_score_report(targets: np.ndarray, probs: np.ndarray,
+                    datasets: Sequence[str] | np.ndarray,
+                    subjects: Sequence[str] | np.ndarray) -> ScoreReport:
+    """Pooled AU scores, per-dataset scores on the pooled predictions, per-subject means."""
+    targets, probs = np.asarray(targets), np.asarray(probs, dtype=np.float64)
+    datasets, subjects = np.asarray(datasets), np.asarray(subjects)
+    per_dataset = {str(d): au_scores_of(targets[datasets == d], probs[datasets == d])
+                   for d in dict.fromkeys(datasets.tolist())}
+    by_subject = [au_scores(targets[subjects == s], probs[subjects == s])
+                  for s in dict.fromkeys(subjects.tolist())]
+    subject_mean = {name: float(np.nanmean([b[name] for b in by_subject]))
+                    if any(np.isfinite(b[name]) for b in by_subject) else float("nan")
+                    for name in AU_METRICS} if by_subject else {}
+    return ScoreReport(pooled=au_scores_of(targets, probs), per_dataset=per_dataset,
+                       subject_mean=subject_mean)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from mer_bench.results.metrics import ScoreReport, score_report
+from mer_bench.core.au_labels import decode_au_labels
+from mer_bench.results.metrics import ScoreReport, au_score_report, score_report
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.core.keys import sample_key
 from mer_bench.results.truth import NotScored, protocol_labelled
@@ -69,7 +71,10 @@ def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> R
                                              complete=len(folds) >= record.n_folds)
     if problem:
         raise NotScored(f"run {record.run_id}: {problem}")
-    report = report_for_predictions(predictions, len(record.classes), device)
+    if record.provenance.get("task") == "au":
+        report = au_report_for_predictions(predictions, len(record.classes))
+    else:
+        report = report_for_predictions(predictions, len(record.classes), device)
     return RunSummary(
         run_id=record.run_id, model=record.model, protocol=record.protocol, source=record.source,
         selection=record.selection, epochs=record.epochs, seed=record.seed, report=report,
@@ -78,3 +83,11 @@ def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> R
         seconds=float(folds["seconds"].sum()) if len(folds) else 0.0,
         status=record.status,
     )
+
+
+def au_report_for_predictions(predictions: pd.DataFrame, n_aus: int) -> ScoreReport:
+    """ScoreReport of an AU task's stored predictions (label: bit mask; probs: per-AU)."""
+    subjects = predictions["dataset"] + ":" + predictions["subject"].astype(str)
+    probs = np.array(predictions["probs"].tolist(), dtype=np.float64).reshape(-1, n_aus)
+    return au_score_report(decode_au_labels(predictions["label"].to_numpy(), n_aus), probs,
+                           predictions["dataset"].to_numpy(), subjects.to_numpy())

@@ -59,6 +59,9 @@ def _truth(protocol: str, source: str, data_json: str) -> Truth:
     if source not in registry.SOURCES:
         raise TruthUnavailable(f"source '{source}' is not registered here")
     source_class = registry.SOURCES.get(source)
+    if spec.card.task != "emotion":  # AU targets come from the loaders' AU strings, not planned
+        raise TruthUnavailable(f"protocol {protocol} is an {spec.card.task} task: its targets "
+                               "cannot be regenerated here")
     classes = tuple(spec.card.classes)
     if source_class.sample_ids == "generated":
         tables = source_class.planned_tables(json.loads(data_json))

@@ -184,6 +184,12 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         raise MerBenchError(f"model '{config.model}' consumes the {view.name} view, which source "
                             f"'{config.source}' cannot give here: use "
                             f"{' or '.join(f'--source {n}' for n in others) or 'another model'}")
+    if protocol.card.task == "au":
+        test_chosen = [p.name for p in (policy, *paired_policies(config)) if p.reads_test_labels]
+        if test_chosen:  # its epoch choice scores accuracy of an argmax: no AU-task meaning
+            raise UsageError(f"--selection/--paired {test_chosen[0]} chooses by test-set "
+                             f"accuracy, which AU task '{protocol.card.name}' does not have; "
+                             "use an honest policy")
     options = config.source_options or source_options(config.source)
     executor = make_executor(config.executor, workers=config.workers,
                              **dict(config.executor_options))
@@ -207,7 +213,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         check_can_save(spec, policy)
         trained_policy = KeepWeights(trained_policy)
     context = RunContext(config.model, trained_policy, recipe, len(protocol.card.classes),
-                         str(device), x)
+                         str(device), x, task=protocol.card.task)
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]

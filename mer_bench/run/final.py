@@ -62,7 +62,7 @@ def train_final(config: RunConfig, store: Store) -> FinalModel:
                                              "subject of the protocol; no held-out fold"})
     run_id = store.create_run(record)
     progress.message(f"final model {run_id}")
-    trainer = trainer_for(run.spec, len(run.classes), run.device)
+    trainer = trainer_for(run.spec, len(run.classes), run.device, run.context.multilabel)
     job = TrainJob(fold_index=0, key=FINAL_KEY, seed=seed, recipe=run.recipe,
                    train_rows=np.arange(n), keep_weights=True)
     bar = progress.task(f"{config.model} on all of {config.protocol}: epochs", run.recipe.epochs)

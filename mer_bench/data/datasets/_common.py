@@ -127,10 +127,12 @@ def _norm(name: Any) -> str:
 
 
 def read_sheet(path: Path, columns: dict[str, tuple[str, ...]], sheet: str | int = 0,
-               required: tuple[str, ...] = ()) -> list[tuple[int, dict[str, Any]]]:
+               required: tuple[str, ...] = (), header_key: str = "Filename",
+               ) -> list[tuple[int, dict[str, Any]]]:
     """Rows of an annotation sheet as (spreadsheet row number, {field: cell}).
 
-    The header is the first of the top 30 rows naming a `Filename` column, so preambles (SAMM's
+    The header is the first of the top 30 rows naming a `header_key` column (`Filename`; 4DME
+    names its clips `fold_name`), so preambles (SAMM's
     13 rows) and blank columns (CASME II's) are skipped. `columns` maps a field to accepted
     header spellings (compared lower-case, letters and digits only). Empty rows are dropped.
     """
@@ -145,11 +147,11 @@ def read_sheet(path: Path, columns: dict[str, tuple[str, ...]], sheet: str | int
         raise DataError(f"{path}: cannot read annotation sheet {sheet!r} ({reason})") from exc
     header_at = None
     for i in range(min(30, len(raw))):
-        if "filename" in {_norm(v) for v in raw.iloc[i] if pd.notna(v)}:
+        if _norm(header_key) in {_norm(v) for v in raw.iloc[i] if pd.notna(v)}:
             header_at = i
             break
     if header_at is None:
-        raise DataError(f"{path}: no header row with a 'Filename' column in the first 30 rows")
+        raise DataError(f"{path}: no header row with a '{header_key}' column in the first 30 rows")
     header = [_norm(v) if pd.notna(v) else "" for v in raw.iloc[header_at]]
     where: dict[str, int] = {}
     for key, spellings in columns.items():

@@ -175,6 +175,9 @@ class DemoSource(Source):
         return {d: pd.DataFrame(v, columns=["subject", "sample", "emotion", "objective_class"])
                 for d, v in rows.items()}
 
+    def has_dataset(self, dataset: str) -> bool:
+        return dataset in DATASET_DIRS
+
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in DATASET_DIRS:
             raise DataError(f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})")

@@ -19,9 +19,17 @@ from mer_bench.core.paths import default_cache_dir
 _IDENTITY = {"identity": True}
 
 
-def identity_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    """A dataclass field that is part of the run's identity."""
-    return field(default=default, metadata=_IDENTITY, **kwargs)
+def identity_field(default: Any = dataclasses.MISSING, omit_at_default: bool = False,
+                   only_with: str | None = None, **kwargs: Any) -> Any:
+    """A dataclass field that is part of the run's identity. `omit_at_default`: only when it
+    differs from its default (an option added later: runs made before it keep their identity);
+    `only_with`: only when that other field is set (not falsy)."""
+    metadata = dict(_IDENTITY)
+    if omit_at_default:
+        metadata["omit_at_default"] = True
+    if only_with:
+        metadata["only_with"] = only_with
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 def identity_of(options: Any) -> dict[str, Any]:
@@ -32,6 +40,10 @@ def identity_of(options: Any) -> dict[str, Any]:
         if not f.metadata.get("identity"):
             continue
         value = getattr(options, f.name)
+        if f.metadata.get("omit_at_default") and value == f.default:
+            continue
+        if f.metadata.get("only_with") and not getattr(options, f.metadata["only_with"]):
+            continue
         if dataclasses.is_dataclass(value) and callable(getattr(value, "hash", None)):
             value = value.hash()
         elif isinstance(value, Path):

@@ -37,6 +37,10 @@ class PreprocessedOptions(SourceOptions):
 
     flow_method: str = identity_field("tvl1")
     preprocessing: PreprocessConfig = identity_field(default_factory=PreprocessConfig)
+    #: Key-frame robustness (`mer_bench.data.jitter`): move each apex by a seeded offset in
+    #: [-apex_jitter, apex_jitter] frames; in the run's identity only when not 0.
+    apex_jitter: int = identity_field(0, omit_at_default=True)
+    jitter_seed: int = identity_field(0, only_with="apex_jitter")
 
     option_help = {**SourceOptions.option_help,
                    "flow_method": "optical flow: tvl1 (default) | farneback | dis (also --flow)",
@@ -44,6 +48,8 @@ class PreprocessedOptions(SourceOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.apex_jitter < 0:
+            raise ValueError(f"--apex-jitter must be at least 0, got {self.apex_jitter}")
         if self.flow_method not in FLOW_METHODS:
             raise ValueError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got "
                              f"{self.flow_method!r}")
@@ -88,6 +94,7 @@ class RawSource(Source):
         self._fallback_samples: dict[str, str] = {}
         self._view: ViewConfig | None = None
         self._view_notes: dict[str, list[str]] = {}
+        self._jitter_counts = {"samples": 0, "moved": 0, "clamped": 0}
 
     # --- tables ---
     def roots(self) -> dict[str, Path]:
@@ -97,6 +104,9 @@ class RawSource(Source):
 
             self._roots = dict(resolve_dataset_roots(self.options))
         return self._roots
+
+    def has_dataset(self, dataset: str) -> bool:
+        return self.roots().get(dataset) is not None
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in self._tables:
@@ -137,8 +147,25 @@ class RawSource(Source):
                 raise DataError(f"sample {sample['dataset']}/{sample['sample']} (subject "
                                 f"{sample['subject']}) is not in the '{sample['dataset']}' "
                                 "dataset table")
-            frames.append(select_frames(rows[key]))
+            row = rows[key]
+            if self.options.apex_jitter:
+                row = self._jittered(row, "/".join(key))
+            frames.append(select_frames(row))
         return frames
+
+    def _jittered(self, row: pd.Series, key: str) -> pd.Series:
+        """The loader row with its apex moved (`mer_bench.data.jitter`), counted for provenance;
+        `key` is the canonical "dataset/subject/sample": a sample moves the same way every run."""
+        from mer_bench.data.jitter import jitter_apex
+
+        moved = jitter_apex(int(row["onset"]), int(row["apex"]), int(row["offset"]),
+                            self.options.apex_jitter, self.options.jitter_seed, key)
+        self._jitter_counts["samples"] += 1
+        self._jitter_counts["moved"] += int(moved.apex != int(row["apex"]))
+        self._jitter_counts["clamped"] += int(moved.clamped)
+        row = row.copy()
+        row["apex"] = moved.apex
+        return row
 
     def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None) -> ViewArrays:
         """The view's arrays of the samples (None: the default view), memory-mapped
@@ -174,6 +201,9 @@ class RawSource(Source):
         if self.last_summary is not None:
             info["preprocessing_summary"] = self.last_summary.as_dict()
             info["preprocessing_fallbacks"] = dict(self._fallback_samples)  # "dataset/sample": kind
+        if self.options.apex_jitter:
+            info["apex_jitter"] = {"k": self.options.apex_jitter, "seed": self.options.jitter_seed,
+                                   **self._jitter_counts}
         if self._view is not None:
             info["view"] = {"name": self._view.name, **self._view.params(),
                             "hash": view_hash(self._view, self.config)}

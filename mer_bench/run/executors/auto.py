@@ -51,6 +51,15 @@ def _timed_steps(models, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[FoldT
     return float(np.mean(times[1:] or times))
 
 
+def _au_loss(ctx: RunContext):
+    """An AU task's loss for timing probes (None: the default cross-entropy)."""
+    if not ctx.multilabel:
+        return None
+    from mer_bench.run.training.au_loss import PerAUSigmoid
+
+    return PerAUSigmoid(ctx.num_classes)
+
+
 def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
                      threads: int | None = 1) -> float:
     """Seconds per training step of one fold on `threads` threads (1: a `local` worker's
@@ -60,7 +69,8 @@ def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
     torch.set_num_threads(threads or previous)
     try:
         models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
-                             torch.device("cpu"))
+                             torch.device("cpu"), loss=_au_loss(ctx),
+                             multilabel=ctx.multilabel)
         x = input_tensor(ctx.x, torch.device("cpu"))
         y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
         return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)
@@ -72,8 +82,10 @@ def time_stacked_folds(ctx: RunContext, tasks: Sequence[FoldTask],
                        steps: int = TRIAL_STEPS) -> float:
     """Seconds per training step of `tasks` stacked (fold-parallel), on all threads."""
     spec = registry.get_model(ctx.model)
+    loss = _au_loss(ctx)
     models = StackedModels(spec, [t.fold.seed for t in tasks], ctx.recipe, ctx.num_classes,
-                           torch.device("cpu"))
+                           torch.device("cpu"), losses=None if loss is None else [loss] * len(tasks),
+                           multilabel=ctx.multilabel)
     x = input_tensor(ctx.x, torch.device("cpu"))
     y = torch.as_tensor(np.max(np.stack([t.labels for t in tasks]), axis=0).clip(min=0),
                         dtype=torch.long)

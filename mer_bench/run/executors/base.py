@@ -34,6 +34,12 @@ class RunContext:
     num_classes: int
     device: str
     x: np.ndarray
+    #: The protocol card's task: "emotion", or "au" (multi-label, `num_classes` AUs).
+    task: str = "emotion"
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "au"
 
 
 FoldDone = Callable[[FoldTask, FoldTrace], None]
@@ -46,7 +52,7 @@ def run_fold(ctx: RunContext, task: FoldTask, on_epoch: EpochCallback | None = N
     given device and thread count. `on_epoch(done, total)` counts the fold's epochs over all
     its jobs and rounds."""
     spec = registry.get_model(ctx.model)
-    trainer = trainer_for(spec, ctx.num_classes, torch.device(ctx.device))
+    trainer = trainer_for(spec, ctx.num_classes, torch.device(ctx.device), ctx.multilabel)
     planned = max(1, ctx.policy.epochs_per_fold(ctx.recipe))
     passed = [0]
 

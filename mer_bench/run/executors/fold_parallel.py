@@ -108,7 +108,7 @@ class FoldParallelExecutor(Executor):
         spec = registry.get_model(ctx.model)
         device = torch.device(ctx.device)
         autocast = self.autocast_dtype(device)
-        trainer = TorchTrainer(spec, ctx.num_classes, device)
+        trainer = TorchTrainer(spec, ctx.num_classes, device, ctx.multilabel)
         x_all = input_tensor(ctx.x, device)
         max_models = self.models_that_fit(spec, ctx, device)
         per_fold = max(1, ctx.policy.jobs_per_fold())

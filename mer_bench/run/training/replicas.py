@@ -38,18 +38,24 @@ def as_float(batch: torch.Tensor) -> torch.Tensor:
     return batch if batch.dtype == torch.float32 else batch.float()
 
 
+def output_probs(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Class probabilities (softmax) or, for multi-label AU tasks, per-AU ones (sigmoid)."""
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)
+
+
 class SingleModel:
     """One model and its torch optimiser: the reference path (and what `local` workers run)."""
 
     def __init__(self, spec: ModelSpec, seed: int, recipe: Recipe, num_classes: int,
                  device: torch.device, loss: Loss | None = None,
-                 augment: Augmenter | None = None) -> None:
+                 augment: Augmenter | None = None, multilabel: bool = False) -> None:
         torch.manual_seed(seed)
         self.model = spec.build(num_classes).to(device)
         self.model.train()
         self.optimizer = make_optimizer(recipe, self.model.parameters())
         self.loss = (loss or CrossEntropy(np.zeros(num_classes))).mean
         self.augment = augment
+        self.multilabel = multilabel  # AU tasks: per-AU sigmoid outputs (the loss is given)
         self.device = device
         self.best: dict[str, torch.Tensor] | None = None
 
@@ -71,7 +77,7 @@ class SingleModel:
         x = x_all[torch.as_tensor(own, device=self.device)]
         self.model.eval()
         try:
-            out = [torch.softmax(self.model(as_float(x[s])).float(), dim=1)
+            out = [output_probs(self.model(as_float(x[s])).float(), self.multilabel)
                    for s in batch_slices(len(x), batch_size)] if len(x) else []
         finally:
             self.model.train()
@@ -175,7 +181,9 @@ class StackedModels:
     def __init__(self, spec: ModelSpec, seeds: Sequence[int], recipe: Recipe, num_classes: int,
                  device: torch.device, autocast: torch.dtype | None = None,
                  shared_steps: bool = False, losses: Sequence[Loss] | None = None,
-                 augments: Sequence[Augmenter | None] | None = None) -> None:
+                 augments: Sequence[Augmenter | None] | None = None,
+                 multilabel: bool = False) -> None:
+        self.multilabel = multilabel  # AU tasks: per-AU sigmoid outputs (the losses are given)
         # a loss and augmentations per model (each job's own class counts and generator);
         # no losses given: cross-entropy for every model
         self.losses = losses
@@ -273,8 +281,8 @@ class StackedModels:
         ones = torch.ones(idx.shape, device=self.device)
         self.template.eval()
         try:
-            parts = [torch.softmax(self._run(as_float(x_all[idx[:, s]]), ones[:, s])[0].float(),
-                                   dim=-1)
+            parts = [output_probs(self._run(as_float(x_all[idx[:, s]]), ones[:, s])[0].float(),
+                                  self.multilabel)
                      for s in batch_slices(longest, batch_size)]
         finally:
             self.template.train()

@@ -21,7 +21,8 @@ import torch
 
 from mer_bench.core.cards import ModelSpec, Recipe
 from mer_bench.core.errors import MerBenchError
-from mer_bench.results.metrics import grouped_confusions, metric_values
+from mer_bench.core.au_labels import decode_au_labels
+from mer_bench.results.metrics import au_scores, grouped_confusions, metric_values
 from mer_bench.run.training.jobs import HIDDEN, JobResult, TrainJob
 from mer_bench.run.training.augment import Augmenter, make_augmenter
 from mer_bench.run.training.losses import Loss, make_loss
@@ -51,7 +52,10 @@ def _check_visible(job: TrainJob, labels: np.ndarray) -> None:
         raise MerBenchError(f"job {job.key} of fold {job.fold_index} has no training rows")
 
 
-def _monitor_score(probs: np.ndarray, labels: np.ndarray, metric: str, num_classes: int) -> float:
+def _monitor_score(probs: np.ndarray, labels: np.ndarray, metric: str, num_classes: int,
+                   multilabel: bool = False) -> float:
+    if multilabel:  # AU tasks monitor their own metric: the mean per-AU F1 (MEB's AU-F1)
+        return float(au_scores(decode_au_labels(labels, num_classes), probs)["au_f1"])
     cm = grouped_confusions(labels, probs.argmax(axis=1), np.zeros(len(labels)), num_classes, [0])
     return float(metric_values(cm[0])[metric])
 
@@ -64,8 +68,10 @@ class TorchTrainer:
     #: Whether `train(..., stacked=True)` works (fold-parallel).
     can_stack = True
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device) -> None:
+    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device,
+                 multilabel: bool = False) -> None:
         self.spec, self.num_classes, self.device = spec, num_classes, device
+        self.multilabel = multilabel
 
     def train(self, jobs: Sequence[TrainJob], x: np.ndarray | torch.Tensor,
               labels: Sequence[np.ndarray], stacked: bool = False,
@@ -88,7 +94,7 @@ class TorchTrainer:
                     [job], x_all, [visible],
                     lambda job=job, visible=visible: SingleModel(
                         self.spec, job.seed, job.recipe, self.num_classes, self.device,
-                        *self._pieces(job, visible)), progress)
+                        *self._pieces(job, visible), multilabel=self.multilabel), progress)
                 done += job.recipe.epochs
             return results
         recipes = {_without_epochs(j.recipe) for j in jobs}
@@ -103,12 +109,17 @@ class TorchTrainer:
             lambda: StackedModels(self.spec, [j.seed for j in jobs], jobs[0].recipe,
                                   self.num_classes, self.device, autocast, shared_steps=shared,
                                   losses=[p[0] for p in pieces],
-                                  augments=[p[1] for p in pieces]),
+                                  augments=[p[1] for p in pieces], multilabel=self.multilabel),
             on_epoch)
 
     def _pieces(self, job: TrainJob, visible: np.ndarray) -> tuple[Loss, Augmenter | None]:
         """The job's loss (from the class counts of its own training rows) and augmentations
-        (with a generator of its own seed), as its recipe declares them."""
+        (with a generator of its own seed), as its recipe declares them. AU tasks train every
+        job with the per-AU sigmoid loss (`au_loss`)."""
+        if self.multilabel:
+            from mer_bench.run.training.au_loss import PerAUSigmoid
+
+            return PerAUSigmoid(self.num_classes), make_augmenter(job.recipe.augment, job.seed)
         return (make_loss(job.recipe.loss, visible[job.train_rows], self.num_classes),
                 make_augmenter(job.recipe.augment, job.seed))
 
@@ -141,7 +152,8 @@ class TorchTrainer:
                 improved = np.zeros(len(jobs), dtype=bool)
                 for k in np.flatnonzero(now_monitored):
                     value = _monitor_score(probs[k], labels[k][jobs[k].monitor_rows],
-                                           jobs[k].monitor_metric, self.num_classes)
+                                           jobs[k].monitor_metric, self.num_classes,
+                                           self.multilabel)
                     scores[k].append(value)
                     if value > best[k]:  # strictly better: ties keep the earlier epoch
                         best[k], kept[k] = value, epoch + 1
@@ -189,9 +201,9 @@ class EstimatorTrainer:
     has_epochs = False
     can_stack = False
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None
-                 ) -> None:
-        self.spec, self.num_classes = spec, num_classes
+    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None,
+                 multilabel: bool = False) -> None:
+        self.spec, self.num_classes, self.multilabel = spec, num_classes, multilabel
 
     def train(self, jobs: Sequence[TrainJob], x: np.ndarray, labels: Sequence[np.ndarray],
               stacked: bool = False, autocast: Any = None,
@@ -208,12 +220,16 @@ class EstimatorTrainer:
                                     "model: it has no weight tensors to save")
             start = time.perf_counter()
             estimator = self.spec.build(self.num_classes)
-            estimator.fit(x[job.train_rows], visible[job.train_rows], job.seed)
+            y = visible[job.train_rows]
+            # an AU task's estimator gets its (N, A) 0/1 targets, not the bit masks
+            estimator.fit(x[job.train_rows],
+                          decode_au_labels(y, self.num_classes) if self.multilabel else y,
+                          job.seed)
             scores: tuple[float, ...] = ()
             if len(job.monitor_rows):
                 probs = self._predict(estimator, x[job.monitor_rows])
                 scores = (_monitor_score(probs, visible[job.monitor_rows], job.monitor_metric,
-                                         self.num_classes),)
+                                         self.num_classes, self.multilabel),)
             predicted = self._predict(estimator, x[job.predict_rows]) if len(job.predict_rows) \
                 else None
             results.append(JobResult(job.fold_index, job.key, 0, 0, scores, predicted, None,
@@ -237,7 +253,7 @@ def trainer_class(spec: ModelSpec) -> type[TorchTrainer] | type[EstimatorTrainer
     return TRAINERS[spec.card.framework]
 
 
-def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device
-                ) -> TorchTrainer | EstimatorTrainer:
-    """The trainer of `spec`'s framework."""
-    return trainer_class(spec)(spec, num_classes, device)
+def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device,
+                multilabel: bool = False) -> TorchTrainer | EstimatorTrainer:
+    """The trainer of `spec`'s framework (`multilabel`: an AU task, `num_classes` AUs)."""
+    return trainer_class(spec)(spec, num_classes, device, multilabel)
