@@ -71,7 +71,6 @@ class ReferenceSet:
     planned: tuple[PlannedRun, ...]
     data_hint: str  # what `--data-root` must be, in the commands shown for missing runs
     gpu_command: str  # the ready command that computes the GPU-only rows
-    docs: str = ""
 
     def files(self) -> list[Traversable]:
         """The export files, sorted by name (none when the folder is absent). Without a package,
