@@ -338,3 +338,91 @@ def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
     code, out, err = cli(["results", "--store", store, "--json"], capsys)
     assert code == 0, err
     assert {first, second} <= {r["run_id"] for r in __import__("json").loads(out)}
+
+
+# --- damaged rows: one run left out with a line naming it, every other run still shown --------
+
+def _damage(path: Path, sql: str, *args) -> None:
+    conn = __import__("sqlite3").connect(path)
+    with conn:
+        conn.execute(sql, args)
+    conn.close()
+
+
+@pytest.fixture()
+def damaged_store(tmp_path):
+    """The board's fixture runs, with good-net seed 1's card and weak-net's predictions damaged
+    (not JSON; nested too deep to decode)."""
+    from leaderboard_fixtures import fill_store
+
+    path = tmp_path / "results.sqlite"
+    ids = fill_store(path)
+    card = ids[("good-net", "fixed", 1)]
+    probs = ids[("weak-net", "fixed", 0)]
+    _damage(path, "UPDATE runs SET card_json = '{\"name\": \"good-net\", ' WHERE run_id = ?", card)
+    _damage(path, "UPDATE predictions SET probs_json = ? WHERE run_id = ? AND fold_index = 3",
+            "[" * 100_000 + "]" * 100_000, probs)
+    return path, ids, card, probs
+
+
+def test_results_and_table_leave_a_damaged_run_out_with_a_warning(damaged_store, capsys):
+    from _cli import cli
+
+    path, ids, card, probs = damaged_store
+    code, out, err = cli(["results", "--store", str(path), "--json"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    shown = {r["run_id"] for r in __import__("json").loads(out)}
+    assert card not in shown and probs not in shown
+    assert ids[("good-net", "fixed", 0)] in shown and ids[("stopped-net", "fixed", 0)] in shown
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 2, err
+    assert any(f"run {card}: its stored card_json is damaged (not valid JSON" in w
+               for w in warnings)
+    assert any(f"run {probs}: its stored predictions.probs_json is damaged" in w
+               for w in warnings)
+    code, out, err = cli(["table", "--protocol", "megc2019", "--store", str(path)], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert "good-net" in out and "weak-net" not in out
+    assert f"run {probs}: its stored predictions.probs_json is damaged" in err
+    code, _, err = cli(["show", card, "--store", str(path)], capsys)
+    assert code == 3 and err.strip() == (f"error: run {card}: its stored card_json is damaged "
+                                         "(not valid JSON: Expecting property name enclosed in "
+                                         "double quotes: line 1 column 22 (char 21))")
+
+
+def test_board_shows_a_damaged_run_as_a_notice_and_everything_else(damaged_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    path, ids, card, probs = damaged_store
+    monkeypatch.setenv("MER_BENCH_STORE", str(path))
+    app = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=60).run()
+    assert not at.exception and not at.error
+    notices = [w.value for w in at.warning if w.value.startswith("left out: ")]
+    assert len(notices) == 2 and all("\n" not in n for n in notices)
+    assert any(card in n and "card_json" in n for n in notices)
+    shown = " ".join(str(t.value.to_dict()) for t in at.table) + " ".join(
+        str(d.value.to_dict()) for d in at.dataframe)
+    assert "good-net" in shown
+
+
+def test_a_malformed_schema_version_is_one_line(tmp_path, capsys, monkeypatch):
+    from _cli import cli
+    from leaderboard_fixtures import fill_store
+    from streamlit.testing.v1 import AppTest
+
+    path = tmp_path / "results.sqlite"
+    fill_store(path)
+    _damage(path, "UPDATE meta SET value = 'x2' WHERE key = 'schema_version'")
+    for argv in (["results"], ["table", "--protocol", "megc2019"], ["run", "--model", "ststnet"]):
+        code, _, err = cli([*argv, "--store", str(path)], capsys)
+        assert code == 1 and err.strip() == (
+            f"error: {path}: its stored schema version 'x2' (table meta) is not a number: a "
+            "damaged or foreign database; mer-bench leaves it as it is"), (argv, err)
+    monkeypatch.setenv("MER_BENCH_STORE", str(path))
+    app = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"{path}: its stored schema version 'x2' (table meta) is not a number: a damaged or "
+        "foreign database; mer-bench leaves it as it is"]

@@ -75,13 +75,17 @@ def results_command(
     """List stored runs with scores recomputed from their predictions (partial runs marked)."""
     from mer_bench.cli import narrow
     from mer_bench.results.metrics import metric, metric_names
+    from mer_bench.results.store.records import DamagedRow
 
     with open_store(store_path, read_only=True) as store:
         counts = store.fold_counts()
         rows = []
-        for run in store.runs(protocol):
+        for run in store.runs(protocol):  # a run with a damaged row: a warning, left out
             done = counts.get(run.run_id, 0)
-            rows.append(run_fields(run, done, *_summary(store, run, done)))
+            try:
+                rows.append(run_fields(run, done, *_summary(store, run, done)))
+            except DamagedRow as exc:
+                store.leave_out(exc)
         where = store.where
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

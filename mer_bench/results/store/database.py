@@ -38,7 +38,8 @@ from mer_bench.core.redact import is_url, redact, scrub  # noqa: F401 (is_url: r
 from mer_bench.results.store import schema
 from mer_bench.results.store.connection import (BUSY_TIMEOUT_S, StoreError, sqlite_events,
                                                   stored_version)
-from mer_bench.results.store.records import FoldRecord, RunRecord, check_run_id, content_hash, dumps, now
+from mer_bench.results.store.records import (DamagedRow, FoldRecord, RunRecord, check_run_id,
+                                             content_hash, dumps, load_json, now)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +96,8 @@ class Store:
         self.url = None if self.path else str(location)
         self.where = str(self.path) if self.path else redact(location)
         self._secrets = [] if self.path else [str(location)]
+        #: Runs left out of readings because a stored column is damaged: run id -> the reason.
+        self.damaged: dict[str, str] = {}
         self.engine = self._connect()
         try:
             self._prepare_when_free()
@@ -377,7 +380,20 @@ class Store:
         with self._connection() as conn:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
-        return [RunRecord.from_row(row) for row in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(RunRecord.from_row(row))
+            except DamagedRow as exc:  # one damaged row must not hide every other run
+                self.leave_out(exc)
+        return out
+
+    def leave_out(self, damaged: DamagedRow) -> None:
+        """Record a run left out of a reading because of a damaged column, and say so once (a
+        warning naming the run: never silently)."""
+        if damaged.run_id not in self.damaged:
+            self.damaged[damaged.run_id] = str(damaged)
+            log.warning("%s: %s; left out", self.where, damaged)
 
     def fold_counts(self) -> dict[str, int]:
         """Finished folds per run id (one query for a whole listing)."""
@@ -415,7 +431,7 @@ class Store:
                                  columns=[c.name for c in schema.folds.columns] + ["n_test"])
         table["n_test"] = table["n_test"].fillna(0).astype(int)
         table["selection"] = table.pop("selection_json").map(
-            lambda v: json.loads(v) if isinstance(v, str) else None)
+            lambda v: load_json(v, run_id, "folds.selection_json") if isinstance(v, str) else None)
         return table
 
     def predictions(self, run_id: str) -> pd.DataFrame:
@@ -428,7 +444,8 @@ class Store:
                                  columns=[c.name for c in schema.predictions.columns])
         table = table.sort_values(["fold_index", "dataset", "subject", "sample"], kind="stable",
                                   ignore_index=True)
-        table["probs"] = table.pop("probs_json").map(json.loads)
+        table["probs"] = table.pop("probs_json").map(
+            lambda v: load_json(v, run_id, "predictions.probs_json", list))
         return table
 
     def fold_records(self, run_id: str) -> list[FoldRecord]:
