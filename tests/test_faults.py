@@ -426,3 +426,92 @@ def test_a_malformed_schema_version_is_one_line(tmp_path, capsys, monkeypatch):
     assert [e.value for e in at.error] == [
         f"{path}: its stored schema version 'x2' (table meta) is not a number: a damaged or "
         "foreign database; mer-bench leaves it as it is"]
+
+
+# --- what the system refuses: one line naming the file, nothing created -----------------------
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys, monkeypatch):
+    from _cli import cli
+
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'data_root = "/data/\xff\xfe"\n')
+    monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
+    code, _, err = cli(["doctor"], capsys)
+    assert code == 3 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"error: {config}: the config file is not UTF-8 text "
+                                            "(byte 19: b'\\xff')")
+
+
+def test_a_weights_path_that_is_a_file_is_refused_before_training(tmp_path, capsys, tiny_model,
+                                                                 flows_dir, monkeypatch):
+    from _cli import cli
+
+    import mer_bench.run.engine as engine
+
+    store = tmp_path / "results.sqlite"
+    (tmp_path / "results-weights").write_text("in the way")
+    monkeypatch.setattr(engine, "say_estimate", lambda *a: pytest.fail("trained"))
+    code, _, err = cli(["run", "--model", tiny_model, "--source", "flows", "--data-root",
+                        str(flows_dir), "--executor", "sequential", "--epochs", "1",
+                        "--save-weights", "--store", str(store), "-q"], capsys)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip() == (f"error: --save-weights keeps the weights in {tmp_path}/results-"
+                           "weights, which is a file, not a folder: move it, or give another "
+                           "--store")
+    assert not store.exists()  # nothing written: not even an empty database
+
+
+def test_failed_commands_leave_no_new_database_behind(tmp_path, capsys, no_dataset_env):
+    """Each command fails after opening --store for writing; the database file (and its folder)
+    did not exist before and does not exist after."""
+    from _cli import cli
+
+    fresh = tmp_path / "fresh" / "results.sqlite"
+    (tmp_path / "empty.json").write_text("{}")
+    for argv in (["run", "--model", "ststnet", "--source", "flows", "--data-root",
+                  str(tmp_path / "none")],
+                 ["run", "--model", "ststnet", "--protocol", "casme2", "--source", "raw"],
+                 ["import", str(tmp_path / "empty.json")]):
+        code, _, err = cli([*argv, "--store", str(fresh)], capsys)
+        assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not fresh.parent.exists(), argv
+    code, out, err = cli(["results", "--store", str(fresh)], capsys)
+    assert code == 1 and f"no results database at {fresh}" in err
+
+
+def test_output_into_a_folder_nobody_may_write_is_one_line(tmp_path, capsys, megc_manifest):
+    from _cli import cli
+    from leaderboard_fixtures import add_fixture_run
+
+    store = tmp_path / "results.sqlite"
+    with Store(store) as db:
+        run_id = add_fixture_run(db, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode:
+        pytest.skip("cannot make a folder read-only here (chattr +i)")
+    try:
+        for argv in (["export", run_id, "-o", str(folder / "x.json")],
+                     ["table", "--protocol", "megc2019", "-o", str(folder / "t.md")]):
+            code, _, err = cli([*argv, "--store", str(store)], capsys)
+            assert code == 1 and "Traceback" not in err, err
+            assert err.strip().splitlines()[-1] == (
+                f"error: -o {argv[-1]}: cannot write it (Operation not permitted); nothing was "
+                "written there")
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)])
+
+
+def test_standard_output_on_a_full_disk_is_one_line(tmp_path, megc_manifest):
+    from leaderboard_fixtures import add_fixture_run
+
+    store = tmp_path / "results.sqlite"
+    with Store(store) as db:
+        add_fixture_run(db, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "mer_bench", "results", "--json", "--store",
+                               str(store)], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120, env={**os.environ, "MER_BENCH_REFERENCE": "0"})
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: could not write the output (No space left on device)"

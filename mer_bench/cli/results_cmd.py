@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mer_bench.cli import app
-from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
+from mer_bench.cli.options import STORE_HELP, check_output_file, open_store, write_output
 from mer_bench.core.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -224,9 +224,9 @@ def export_command(
         target = out or Path(f"{check_run_id(run.run_id, 'stored run id')}.{fmt}")
         check_output_file(target, "-o")
         if fmt == "json":
-            target.write_text(json.dumps(export_json(store, run), indent=1))
+            write_output(target, json.dumps(export_json(store, run), indent=1), "-o")
         else:
-            export_csv(store, run).to_csv(target, index=False)
+            write_output(target, export_csv(store, run).to_csv(index=False), "-o")
         if with_weights:
             from mer_bench.run.weights import export_weights
 

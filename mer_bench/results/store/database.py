@@ -98,6 +98,20 @@ class Store:
         self._secrets = [] if self.path else [str(location)]
         #: Runs left out of readings because a stored column is damaged: run id -> the reason.
         self.damaged: dict[str, str] = {}
+        # A SQLite file that does not exist yet is made at the first write, not here: a command
+        # that fails before writing anything (a bad option, missing data) leaves no empty
+        # database and no folder behind. Until then it reads as an empty database.
+        if self.path is not None:
+            _check_name_lengths(self.path)
+        self._deferred = self.path is not None and not read_only and not self.path.exists()
+        if self._deferred:
+            _check_can_make(self.path)  # a location that can never be written fails now
+            self.engine = _empty_database()
+            return
+        self._open()
+
+    def _open(self) -> None:
+        """Connect, then create, migrate or check the schema."""
         self.engine = self._connect()
         try:
             self._prepare_when_free()
@@ -111,6 +125,15 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _made(self, writing: bool) -> None:
+        """A store whose file was not made yet: opened once the file exists (another process
+        may have made it), and made now when `writing`."""
+        if not self._deferred or not (writing or self.path.exists()):
+            return
+        empty, self._deferred = self.engine, False
+        empty.dispose()
+        self._open()
 
     def _prepare_when_free(self) -> None:
         """`_prepare`, again when another process held the database. SQLite answers "database is
@@ -154,7 +177,11 @@ class Store:
             engine = create_engine(f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot make its folder "
+                                 f"({exc.strerror or exc})") from None
             engine = create_engine(f"sqlite:///{self.path}",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         sqlite_events(engine, wal=not self.read_only)
@@ -234,6 +261,7 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """A write transaction, all-or-nothing: an exception rolls every statement back. On
         SQLite it takes the write lock when it begins (BEGIN IMMEDIATE)."""
+        self._made(writing=True)
         with self.engine.connect() as conn:
             conn.execution_options(mer_bench_write=True)
             with conn.begin():
@@ -242,6 +270,7 @@ class Store:
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """A connection for reading (one transaction); a database error is a one-line error."""
+        self._made(writing=False)
         try:
             with self.engine.connect() as conn:
                 yield conn
@@ -501,6 +530,45 @@ def _fold_rows(run_id: str, fold: FoldRecord) -> tuple[dict[str, Any], list[dict
         for d, s, n, y, p, pr in zip(fold.datasets, fold.subjects, fold.samples, fold.labels,
                                      preds, probs)]
     return fold_row, prediction_rows
+
+
+def _check_name_lengths(path: Path) -> None:
+    """StoreError (naming the start of the path) when a name in it, or the whole of it, is too
+    long for the system."""
+    try:
+        name_max = os.pathconf(path.anchor or "/", "PC_NAME_MAX")
+        path_max = os.pathconf(path.anchor or "/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max, path_max = 255, 4096
+    long = next((part for part in path.parts if len(part.encode()) > name_max), None)
+    if long is not None or len(str(path).encode()) >= path_max:
+        size, limit = (len(long.encode()), name_max) if long else (len(str(path).encode()),
+                                                                    path_max)
+        raise StoreError(f"{str(path)[:60]}...: {'a name in ' if long else ''}the path is "
+                         f"{size} bytes long, over the system's {limit}")
+
+
+def _check_can_make(path: Path) -> None:
+    """StoreError when a database file can never be made at `path`: a file where a folder must
+    be, a folder this user cannot write."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise StoreError(f"{path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{path}: cannot write in {folder}")
+
+
+def _empty_database() -> Engine:
+    """An in-memory database with the current schema: what a store reads before its file is
+    made."""
+    from mer_bench.results.store.connection import create_schema, memory_engine
+
+    engine = memory_engine()
+    with engine.begin() as conn:
+        create_schema(conn)
+    return engine
 
 
 def _opens_read_only(path: Path) -> bool:
