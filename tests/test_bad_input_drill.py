@@ -144,6 +144,7 @@ CASES = [
     Case("export csv to a full disk", ("export", "{finished}", "--format", "csv", "-o", "/dev/full"), 1, "-o /dev/full: cannot write it (No space left on device)"),
     Case("store under a file", ("run", "--model", "ststnet", "--store", "{tmp}/empty.csv/new.sqlite"), 1, "{tmp}/empty.csv/new.sqlite: {tmp}/empty.csv is a file, not a folder"),
     Case("store name too long", ("results", "--store", "{tmp}/" + "a" * 300 + ".sqlite"), 1, "a name in the path is 307 bytes long, over the system's 255"),
+    Case("export to a name too long", ("export", "{finished}", "-o", "{tmp}/" + "c" * 300 + ".json"), 1, "c.json: File name too long"),
     Case("new store name too long", ("run", "--model", "ststnet", "--store", "{tmp}/" + "b" * 300 + ".sqlite"), 1, "a name in the path is 307 bytes long, over the system's 255"),
 ]
 #: Commands that take --store: the drill's database is given to them.

@@ -244,8 +244,9 @@ def _alive(pids: set[int]) -> set[int]:
     (signal.SIGINT, "group", "training"),  # Ctrl-C in a terminal reaches every process
     (signal.SIGTERM, "group", "starting"),
     (signal.SIGKILL, "driver", "training"),
+    (signal.SIGKILL, "driver", "starting"),  # a worker's arguments cut short
 ], ids=["term-training", "term-starting", "ctrl-c-group", "term-group-starting",
-        "kill-training"])
+        "kill-training", "kill-starting"])
 def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
         tmp_path, flows_dir, signum, target, when):
     markers = tmp_path / "markers"
@@ -264,8 +265,8 @@ def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
         while time.monotonic() < deadline and driver.poll() is None:
             seen |= _family(driver.pid)
             workers = [p for p in seen if p != driver.pid]
-            if when == "starting" and len(workers) >= 2:
-                break  # the pool's workers are being started (their arguments in flight)
+            if when == "starting" and len(workers) >= 3:
+                break  # resource tracker, manager, a worker reading its arguments (seconds)
             training = {int(m.name.split("-")[1]) for m in markers.iterdir()} - {driver.pid}
             if when == "training" and len(training) >= 2:
                 break  # both workers train their first fold (the driver's ETA trial builds too)
@@ -275,7 +276,7 @@ def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
         seen |= _family(driver.pid)
         (os.killpg if target == "group" else os.kill)(driver.pid, signum)
         code = driver.wait(60)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while _alive(seen) and time.monotonic() < deadline:
             time.sleep(0.2)
         left = _alive(seen)

@@ -152,10 +152,11 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
 
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:
-    """The results database at `location` (a path or a database URL), else the default."""
+    """The results database at `location` (a path or a database URL), else the default. A new
+    SQLite file is made at the command's first write: a command that fails before leaves none."""
     from mer_bench.results.store import Store
 
-    return Store(location or default_store_path(), read_only=read_only)
+    return Store(location or default_store_path(), read_only=read_only, lazy=not read_only)
 
 
 #: Help of every `--store` option (one text, so that every command says the same).

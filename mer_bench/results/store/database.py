@@ -90,7 +90,11 @@ def application_name(read_only: bool) -> str:
 class Store:
     """A results database. Open one per process; every method is one transaction."""
 
-    def __init__(self, location: str | Path, read_only: bool = False) -> None:
+    def __init__(self, location: str | Path, read_only: bool = False, lazy: bool = False) -> None:
+        """Open (or create) the database at `location`. `lazy`: a SQLite file that does not
+        exist yet is made at the first write, not now (what a command wants: failing before it
+        writes anything, it leaves no empty database and no folder behind); until then it reads
+        as an empty database."""
         self.read_only = read_only
         self.path = sqlite_file(location)
         self.url = None if self.path else str(location)
@@ -98,12 +102,10 @@ class Store:
         self._secrets = [] if self.path else [str(location)]
         #: Runs left out of readings because a stored column is damaged: run id -> the reason.
         self.damaged: dict[str, str] = {}
-        # A SQLite file that does not exist yet is made at the first write, not here: a command
-        # that fails before writing anything (a bad option, missing data) leaves no empty
-        # database and no folder behind. Until then it reads as an empty database.
         if self.path is not None:
             _check_name_lengths(self.path)
-        self._deferred = self.path is not None and not read_only and not self.path.exists()
+        self._deferred = (lazy and self.path is not None and not read_only
+                          and not self.path.exists())
         if self._deferred:
             _check_can_make(self.path)  # a location that can never be written fails now
             self.engine = _empty_database()
