@@ -92,16 +92,21 @@ def test_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, tiny_model,
     assert "Traceback" not in out
     (last,) = out.strip().splitlines()
     assert last.startswith(f"error: {store}: could not write (")
-    assert "folds stored, not marked (the database took no write)" in last
     with Store(store) as db:
         (run,) = db.runs()
         done = len(db.finished_folds(run.run_id))
     assert 0 < done < 68 and f"run {run.run_id} stopped with {done}/68 folds stored" in last
     assert last.endswith(f"resume it with: mer-bench run --resume {run.run_id} --store {store}")
-    assert run.status == "running"  # nothing could mark it; its process is gone
     from mer_bench.results.run_status import resumable, status_label
 
-    assert resumable(run, done) and status_label(run, done).startswith("stopped (process gone)")
+    # Whether the one-row status update still fit under the limit depends on the log's pages:
+    # the line says which, and the stored status agrees.
+    if "folds stored, not marked (the database took no write)" in last:
+        assert run.status == "running"  # nothing could mark it; its process is gone
+        assert status_label(run, done).startswith("stopped (process gone)")
+    else:
+        assert "folds stored, marked interrupted" in last and run.status == "interrupted"
+    assert resumable(run, done)
     code, out = cli_in_child(["run", "--resume", run.run_id, "--store", store, "-q"], tmp_path)
     assert code == 0, out
     with Store(store, read_only=True) as db:

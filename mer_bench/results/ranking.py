@@ -212,7 +212,7 @@ def load(store: Store, protocol: str | None = None) -> tuple[pd.DataFrame, dict[
         kept.append(True)
         problems.append(problem if not reason or (isinstance(problem, str) and problem)
                         else reason)
-    runs = runs[kept].reset_index(drop=True)
+    runs = runs[pd.Series(kept, index=runs.index, dtype=bool)].reset_index(drop=True)
     return runs.assign(problem=problems), predictions
 
 
