@@ -23,6 +23,7 @@ from mer_bench.results.export import export_csv
 from mer_bench.results.metrics import metric, metric_names
 from mer_bench.core.paths import default_store_path
 from mer_bench.results.store.database import sqlite_file
+from mer_bench.results.store.records import DamagedRow
 from mer_bench_leaderboard import charts, tables
 from mer_bench_leaderboard.data import (display_location, open_read_only,
                                         record_dict, store_location, store_version,
@@ -61,16 +62,25 @@ def _read(path: str, origin: str) -> dict:
     store = open_read_only(path)
     try:
         # labelled with the protocol's own labels; imported runs keep their "imported" origin
-        # unless the whole database is a shipped one
+        # unless the whole database is a shipped one. A run with a damaged row is left out (a
+        # notice on the page), never the whole board.
         runs, predictions = core.load(store)
         if origin != core.OWN:
             runs = runs.assign(origin=origin)
-        return {"runs": runs,
-                "predictions": predictions,
-                "records": {r: record_dict(store, r) for r in runs["run_id"]},
-                "folds": {r: store.folds(r) for r in runs["run_id"]},
+        records, folds = {}, {}
+        for run_id in runs["run_id"]:
+            try:
+                records[run_id] = record_dict(store, run_id)
+                folds[run_id] = store.folds(run_id)
+            except DamagedRow as exc:
+                store.leave_out(exc)
+                for table in (predictions, records, folds):
+                    table.pop(run_id, None)
+        runs = runs[runs["run_id"].isin(predictions)].reset_index(drop=True)
+        return {"runs": runs, "predictions": predictions, "records": records, "folds": folds,
                 "unranked": unranked_runs(store),
-                "locations": {r: path for r in runs["run_id"]}}
+                "locations": {r: path for r in runs["run_id"]},
+                "damaged": dict(store.damaged)}
     finally:
         store.close()
 
@@ -326,6 +336,8 @@ def main() -> None:
         return
     if board["shipped_error"]:
         st.warning(f"reference runs not shown: {board['shipped_error']}")
+    for reason in board.get("damaged", {}).values():
+        st.warning(f"left out: {scrub(reason, [path])}")
     runs_all = board["runs"]
     if not len(runs_all):
         st.info("No complete runs yet: `mer-bench run ...` or `mer-bench import FILE`.")

@@ -144,6 +144,15 @@ CASES = [
     Case("list an unknown kind", ("list", "modles"), 2, "unknown list kind 'modles'; did you mean models"),
     Case("check an unknown model", ("check", "htnte"), 2, "unknown model 'htnte'"),
     Case("leaderboard of a missing database", ("leaderboard", "--store", "{tmp}/none.sqlite"), 1, "no results database at {tmp}/none.sqlite"),
+    Case("leaderboard on port 70000", ("leaderboard", "--port", "70000"), 2, "--port must be between 1 and 65535, got 70000"),
+    # outputs and stores the system refuses (a full disk, a file in the way, a name too long)
+    Case("export to a full disk", ("export", "{finished}", "-o", "/dev/full"), 1, "-o /dev/full: cannot write it (No space left on device); nothing was written there"),
+    Case("table to a full disk", ("table", "--protocol", "megc2019", "-o", "/dev/full"), 1, "-o /dev/full: cannot write it (No space left on device)"),
+    Case("export csv to a full disk", ("export", "{finished}", "--format", "csv", "-o", "/dev/full"), 1, "-o /dev/full: cannot write it (No space left on device)"),
+    Case("store under a file", ("run", "--model", "ststnet", "--store", "{tmp}/empty.csv/new.sqlite"), 1, "{tmp}/empty.csv/new.sqlite: {tmp}/empty.csv is a file, not a folder"),
+    Case("store name too long", ("results", "--store", "{tmp}/" + "a" * 300 + ".sqlite"), 1, "a name in the path is 307 bytes long, over the system's 255"),
+    Case("export to a name too long", ("export", "{finished}", "-o", "{tmp}/" + "c" * 300 + ".json"), 1, "c.json: File name too long"),
+    Case("new store name too long", ("run", "--model", "ststnet", "--store", "{tmp}/" + "b" * 300 + ".sqlite"), 1, "a name in the path is 307 bytes long, over the system's 255"),
 ]
 #: Commands that take --store: the drill's database is given to them.
 STORE_COMMANDS = ("run", "results", "show", "export", "import", "table")

@@ -113,6 +113,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except OSError as exc:  # the system refused a file: a full disk, no permission, a long name
+        if UI.verbose:
+            logging.getLogger(__name__).exception("system error")
+        _fail(f"error: {os_error_line(exc)}", 1)
     except Exception as exc:  # a bug: one line, the traceback with -v
         if UI.verbose:
             logging.getLogger(__name__).exception("unexpected error")
@@ -121,6 +125,18 @@ def main() -> None:
     if code == 130:  # typer turns a Ctrl-C outside a run into exit code 130, silently
         _fail("interrupted: nothing was stored", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as the file it names (shortened when very long) and the system's reason;
+    without a file name, the output being written (standard output or a file) is what failed."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return f"could not write the output ({reason})"
+    name = str(exc.filename)
+    if len(name) > 160:
+        name = f"{name[:60]}...{name[-60:]}"
+    return f"{name}: {reason}"
 
 
 def click_module():

@@ -14,7 +14,7 @@ import typer
 
 from mer_bench.cli import app
 from mer_bench.cli.options import STORE_HELP
-from mer_bench.core.errors import MerBenchError
+from mer_bench.core.errors import MerBenchError, UsageError
 from mer_bench.core.paths import default_store_path
 
 STORE_ENV = "MER_BENCH_STORE"
@@ -87,6 +87,8 @@ def leaderboard_command(
     from mer_bench.results.store import Store
     from mer_bench.results.store.database import is_url, redact
 
+    if not 1 <= port <= 65535:  # else Streamlit's traceback, after the line saying it serves
+        raise UsageError(f"--port must be between 1 and 65535, got {port}")
     if importlib.util.find_spec("streamlit") is None:
         raise MerBenchError("streamlit is not installed: pip install streamlit")
     location = store_path or default_store_path()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mer_bench.core.errors import DataError, UsageError
+from mer_bench.core.errors import DataError, MerBenchError, UsageError
 from mer_bench.core.paths import default_store_path
 from mer_bench.core.registry import EXECUTORS, POLICIES, SOURCES
 
@@ -155,15 +155,44 @@ def build_source_options(source: str, *, quiet: bool, data_root: Path | None = N
 
 
 def open_store(location: str | Path | None, read_only: bool = False) -> Store:
-    """The results database at `location` (a path or a database URL), else the default."""
+    """The results database at `location` (a path or a database URL), else the default. A new
+    SQLite file is made at the command's first write: a command that fails before leaves none."""
     from mer_bench.results.store import Store
 
-    return Store(location or default_store_path(), read_only=read_only)
+    return Store(location or default_store_path(), read_only=read_only, lazy=not read_only)
 
 
 #: Help of every `--store` option (one text, so that every command says the same).
 STORE_HELP = ("Results database: a file or a database URL (default: $MER_BENCH_STORE, else "
               "~/.local/share/mer-bench/results.sqlite).")
+
+
+def write_output(path: Path, text: str, flag: str) -> None:
+    """Write a command's output file whole or not at all: a regular file (or a new one) through
+    a temporary file renamed into place, so a full disk leaves the old file (or none); anything
+    else (/dev/stdout, a pipe, a device) written directly. One line naming `flag` and the file
+    when the system refuses."""
+    import os
+    import tempfile
+
+    temp = None
+    try:
+        if path.exists() and not path.is_file():
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".partial",
+                                    dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(temp, path)
+        temp = None
+    except OSError as exc:
+        raise MerBenchError(f"{flag} {path}: cannot write it ({exc.strerror or exc}); nothing "
+                            "was written there") from None
+    finally:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
 
 
 def check_output_file(path: Path, flag: str) -> Path:

@@ -9,7 +9,7 @@ import typer
 
 from mer_bench.cli import UI, app, show_progress
 from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption, FacesOption,
-                                   check_output_file, open_store)
+                                   check_output_file, open_store, write_output)
 
 
 @app.command("reproduce")
@@ -68,4 +68,4 @@ def reproduce_command(
     console.print(f"re-run kept in {agreement.kept_in}" if agreement.kept_in else
                   "re-run not kept (a temporary database); --store keeps it")
     if json_path is not None:
-        json_path.write_text(json.dumps(agreement.as_dict(), indent=2))
+        write_output(json_path, json.dumps(agreement.as_dict(), indent=2), "--json")

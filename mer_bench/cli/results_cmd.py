@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mer_bench.cli import app
-from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
+from mer_bench.cli.options import STORE_HELP, check_output_file, open_store, write_output
 from mer_bench.core.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -75,13 +75,17 @@ def results_command(
     """List stored runs with scores recomputed from their predictions (partial runs marked)."""
     from mer_bench.cli import narrow
     from mer_bench.results.metrics import metric, metric_names
+    from mer_bench.results.store.records import DamagedRow
 
     with open_store(store_path, read_only=True) as store:
         counts = store.fold_counts()
         rows = []
-        for run in store.runs(protocol):
+        for run in store.runs(protocol):  # a run with a damaged row: a warning, left out
             done = counts.get(run.run_id, 0)
-            rows.append(run_fields(run, done, *_summary(store, run, done)))
+            try:
+                rows.append(run_fields(run, done, *_summary(store, run, done)))
+            except DamagedRow as exc:
+                store.leave_out(exc)
         where = store.where
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -220,9 +224,9 @@ def export_command(
         target = out or Path(f"{check_run_id(run.run_id, 'stored run id')}.{fmt}")
         check_output_file(target, "-o")
         if fmt == "json":
-            target.write_text(json.dumps(export_json(store, run), indent=1))
+            write_output(target, json.dumps(export_json(store, run), indent=1), "-o")
         else:
-            export_csv(store, run).to_csv(target, index=False)
+            write_output(target, export_csv(store, run).to_csv(index=False), "-o")
         if with_weights:
             from mer_bench.run.weights import export_weights
 

@@ -20,7 +20,7 @@ from mer_bench.cli.options import (STORE_HELP, CacheDirOption, DataRootOption,
                                    FacePointsOption, FacesOption, FlowOption, PluginOptionOption,
                                    build_source_options, check_output_file, merge_flags,
                                    open_store, plugin_options, print_plugin_options,
-                                   require_known)
+                                   require_known, write_output)
 from mer_bench.core.errors import RunInterrupted, RunStoreFailed, UsageError
 
 
@@ -184,7 +184,7 @@ def run_command(
     else:
         print_summary(result, registry.get_protocol(protocol).card.classes, console)
     if json_path:
-        json_path.write_text(json.dumps(result.as_dict(), indent=2))
+        write_output(json_path, json.dumps(result.as_dict(), indent=2), "--json")
 
 
 def _stored_run(store_path: str | None, run_id: str, values: dict, given: set[str]):

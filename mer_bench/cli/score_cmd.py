@@ -11,7 +11,7 @@ from mer_bench.core import registry
 from mer_bench.cli import UI, app
 from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption,
                                    DemoDifficultyOption, DemoSubjectsOption, build_source_options,
-                                   check_output_file, require_known)
+                                   check_output_file, require_known, write_output)
 from mer_bench.core.errors import DataError
 
 
@@ -57,4 +57,4 @@ def score_command(
     summary = score_predictions_file(predictions, spec, device, manifest=manifest)
     print_summary(summary, spec.card.classes)
     if json_path:
-        json_path.write_text(json.dumps(summary.as_dict(), indent=2))
+        write_output(json_path, json.dumps(summary.as_dict(), indent=2), "--json")

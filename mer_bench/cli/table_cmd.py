@@ -15,7 +15,7 @@ import typer
 
 from mer_bench.core import registry
 from mer_bench.cli import app
-from mer_bench.cli.options import STORE_HELP, check_output_file, open_store
+from mer_bench.cli.options import STORE_HELP, check_output_file, open_store, write_output
 from mer_bench.core.paths import default_store_path
 from mer_bench.core.errors import MerBenchError, UnknownNameError, UsageError
 
@@ -116,7 +116,7 @@ def table_command(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text)
+        write_output(out, text, "-o")
         typer.echo(f"wrote {out}", err=True)
 
 

@@ -9,10 +9,10 @@ parent's id and ends the child when the parent is gone.
 
 A `spawn` child reads its pickled arguments from a pipe before any of our code runs in it. Two
 things made it print a traceback: a Ctrl-C reaching the whole process group while it imports
-(KeyboardInterrupt), and a driver stopped in the middle of writing those arguments (the child
-reads half a pickle). Within `starting_children()` children start with SIGINT ignored (only the
-driver answers Ctrl-C), and a driver stopped inside the block kills the children it started
-there at once, before they can read a truncated pickle. Nothing here imports mer-bench.
+(KeyboardInterrupt), and a driver stopped or killed in the middle of writing those arguments
+(the child reads half a pickle). Within `starting_children()` children start with SIGINT ignored
+(only the driver answers Ctrl-C) and end quietly on a pickle cut short, and a driver stopped
+inside the block kills the children it started there at once. Nothing here imports mer-bench.
 """
 
 from __future__ import annotations
@@ -31,6 +31,22 @@ from contextlib import contextmanager
 POLL_S = 1.0
 #: prctl option that sends the calling process a signal when its parent thread dies (Linux).
 PR_SET_PDEATHSIG = 1
+#: What a spawn child runs instead of multiprocessing's one line (`{call}`): the same, but first
+#: tied to its parent `{parent}` (so it dies with it even while still importing), and a pickle
+#: cut short (its driver stopped or killed while writing it) ends it quietly.
+QUIET_START = """import ctypes, os, pickle, sys
+if sys.platform.startswith("linux"):
+    try:
+        ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != {parent}:
+    sys.exit(1)
+try:
+    {call}
+except (EOFError, pickle.UnpicklingError):
+    sys.exit(1)  # the driver stopped while handing over the arguments
+"""
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -68,6 +84,11 @@ def starting_children() -> Iterator[list[int]]:
     main = threading.current_thread() is threading.main_thread()
 
     def spawn(path, args, passfds):  # multiprocessing's own fork + exec, SIGINT ignored across it
+        args = list(args)
+        if "-c" in args[:-1] and args[args.index("-c") + 1].startswith(
+                "from multiprocessing.spawn import spawn_main"):
+            at = args.index("-c") + 1
+            args[at] = QUIET_START.format(call=args[at], parent=os.getpid())
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             pid = original(path, args, passfds)

@@ -36,6 +36,7 @@ from mer_bench.results.stats import bootstrap_ci, seed_spread
 from mer_bench.results.store import RunRecord, Store
 from mer_bench.core.keys import sample_key
 from mer_bench.results.truth import protocol_labelled
+from mer_bench.results.store.records import DamagedRow
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +200,19 @@ def load(store: Store, protocol: str | None = None) -> tuple[pd.DataFrame, dict[
     if protocol is not None:
         runs = runs[runs["protocol"] == protocol].reset_index(drop=True)
     records = {r.run_id: r for r in store.runs(protocol)}
-    predictions, problems = {}, list(runs["problem"])
-    for i, run_id in enumerate(runs["run_id"]):
-        predictions[run_id], reason = protocol_labelled(predictions_frame(store, run_id),
-                                                        records[run_id], IMPORTED)
-        if reason and not (isinstance(problems[i], str) and problems[i]):
-            problems[i] = reason
+    predictions, problems, kept = {}, [], []
+    for run_id, problem in zip(runs["run_id"], runs["problem"]):
+        try:
+            predictions[run_id], reason = protocol_labelled(predictions_frame(store, run_id),
+                                                            records[run_id], IMPORTED)
+        except DamagedRow as exc:  # a warning naming the run; every other run is ranked
+            store.leave_out(exc)
+            kept.append(False)
+            continue
+        kept.append(True)
+        problems.append(problem if not reason or (isinstance(problem, str) and problem)
+                        else reason)
+    runs = runs[pd.Series(kept, index=runs.index, dtype=bool)].reset_index(drop=True)
     return runs.assign(problem=problems), predictions
 
 

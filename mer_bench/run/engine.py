@@ -385,9 +385,9 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
                             f"{previous.pid} on this host: stop it before resuming")
     run = prepare_run(config)
     if config.save_weights:
-        from mer_bench.run.weights import save_fold_weights, weights_dir
+        from mer_bench.run.weights import check_weights_dir, save_fold_weights
 
-        weights_dir(store)  # a database URL has no folder for them: fail before training
+        check_weights_dir(store)  # a URL, or a file in the way: fail before training
     if previous is not None:
         if previous.kind != "benchmark":
             raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "

@@ -23,7 +23,7 @@ from mer_bench.core.errors import MerBenchError
 from mer_bench.run.folds import derived_seed
 from mer_bench.results.store import FoldRecord, Store
 from mer_bench.run.training import TrainJob, trainer_for
-from mer_bench.run.weights import check_can_save, save_fold_weights, weights_dir
+from mer_bench.run.weights import check_can_save, check_weights_dir, save_fold_weights
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def train_final(config: RunConfig, store: Store) -> FinalModel:
     check_can_save(run.spec, run.policy)
     if run.recipe.epochs < 1:
         raise MerBenchError(f"a final model needs at least one epoch (got {run.recipe.epochs})")
-    weights_dir(store)  # a database URL has no folder for the weights: fail before training
+    check_weights_dir(store)  # a URL, or a file in the way: fail before training
     labels = run.labels
     n = len(labels)
     seed = derived_seed(config.seed, FINAL_KEY)

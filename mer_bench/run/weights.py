@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from mer_bench.core.cards import ModelSpec, Recipe
-from mer_bench.core.errors import DataError, MerBenchError
+from mer_bench.core.errors import DataError, MerBenchError, UsageError
 from mer_bench.run.selection.base import FoldSelection, SelectionPolicy
 from mer_bench.run.selection.wrap import PolicyWrapper, WrappedFold
 from mer_bench.results.store import RunRecord, Store
@@ -64,6 +64,25 @@ def weights_dir(store: Store) -> Path:
         raise MerBenchError(f"--save-weights keeps files next to the results database; "
                             f"{store.where} is a database URL: use a SQLite file (--store PATH)")
     return store.path.parent / f"{store.path.stem}-weights"
+
+
+def check_weights_dir(store: Store) -> Path:
+    """The store's weights folder, checked before any training: a folder (or one that can be
+    made) this user can write; a one-line error naming the path otherwise."""
+    folder = weights_dir(store)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--save-weights keeps the weights in {folder}, which is a file, not a "
+                         "folder: move it, or give another --store")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--save-weights keeps the weights in {folder}, but {existing} is a "
+                         "file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--save-weights keeps the weights in {folder}, but {existing} cannot "
+                         "be written")
+    return folder
 
 
 def artifact_name(store: Store, run_id: str, fold_index: int, fold_key: str) -> str:

@@ -33,7 +33,14 @@ def stored_version(conn: Connection, where: str) -> int | None:
         return 1
     row = conn.execute(select(schema.meta.c.value).where(
         schema.meta.c.key == "schema_version")).first()
-    return int(row[0]) if row else 1
+    if not row:
+        return 1
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(f"{where}: its stored schema version {str(row[0])[:40]!r} (table meta) "
+                         "is not a number: a damaged or foreign database; mer-bench leaves it as "
+                         "it is") from None
 
 
 def create_schema(conn: Connection) -> None:

@@ -38,7 +38,8 @@ from mer_bench.core.redact import is_url, redact, scrub  # noqa: F401 (is_url: r
 from mer_bench.results.store import schema
 from mer_bench.results.store.connection import (BUSY_TIMEOUT_S, StoreError, sqlite_events,
                                                   stored_version)
-from mer_bench.results.store.records import FoldRecord, RunRecord, check_run_id, content_hash, dumps, now
+from mer_bench.results.store.records import (DamagedRow, FoldRecord, RunRecord, check_run_id,
+                                             content_hash, dumps, load_json, now)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,12 +90,30 @@ def application_name(read_only: bool) -> str:
 class Store:
     """A results database. Open one per process; every method is one transaction."""
 
-    def __init__(self, location: str | Path, read_only: bool = False) -> None:
+    def __init__(self, location: str | Path, read_only: bool = False, lazy: bool = False) -> None:
+        """Open (or create) the database at `location`. `lazy`: a SQLite file that does not
+        exist yet is made at the first write, not now (what a command wants: failing before it
+        writes anything, it leaves no empty database and no folder behind); until then it reads
+        as an empty database."""
         self.read_only = read_only
         self.path = sqlite_file(location)
         self.url = None if self.path else str(location)
         self.where = str(self.path) if self.path else redact(location)
         self._secrets = [] if self.path else [str(location)]
+        #: Runs left out of readings because a stored column is damaged: run id -> the reason.
+        self.damaged: dict[str, str] = {}
+        if self.path is not None:
+            _check_name_lengths(self.path)
+        self._deferred = (lazy and self.path is not None and not read_only
+                          and not self.path.exists())
+        if self._deferred:
+            _check_can_make(self.path)  # a location that can never be written fails now
+            self.engine = _empty_database()
+            return
+        self._open()
+
+    def _open(self) -> None:
+        """Connect, then create, migrate or check the schema."""
         self.engine = self._connect()
         try:
             self._prepare_when_free()
@@ -108,6 +127,15 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _made(self, writing: bool) -> None:
+        """A store whose file was not made yet: opened once the file exists (another process
+        may have made it), and made now when `writing`."""
+        if not self._deferred or not (writing or self.path.exists()):
+            return
+        empty, self._deferred = self.engine, False
+        empty.dispose()
+        self._open()
 
     def _prepare_when_free(self) -> None:
         """`_prepare`, again when another process held the database. SQLite answers "database is
@@ -151,7 +179,11 @@ class Store:
             engine = create_engine(f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot make its folder "
+                                 f"({exc.strerror or exc})") from None
             engine = create_engine(f"sqlite:///{self.path}",
                                    connect_args={"timeout": BUSY_TIMEOUT_S})
         sqlite_events(engine, wal=not self.read_only)
@@ -231,6 +263,7 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """A write transaction, all-or-nothing: an exception rolls every statement back. On
         SQLite it takes the write lock when it begins (BEGIN IMMEDIATE)."""
+        self._made(writing=True)
         with self.engine.connect() as conn:
             conn.execution_options(mer_bench_write=True)
             with conn.begin():
@@ -239,6 +272,7 @@ class Store:
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """A connection for reading (one transaction); a database error is a one-line error."""
+        self._made(writing=False)
         try:
             with self.engine.connect() as conn:
                 yield conn
@@ -377,7 +411,20 @@ class Store:
         with self._connection() as conn:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
-        return [RunRecord.from_row(row) for row in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(RunRecord.from_row(row))
+            except DamagedRow as exc:  # one damaged row must not hide every other run
+                self.leave_out(exc)
+        return out
+
+    def leave_out(self, damaged: DamagedRow) -> None:
+        """Record a run left out of a reading because of a damaged column, and say so once (a
+        warning naming the run: never silently)."""
+        if damaged.run_id not in self.damaged:
+            self.damaged[damaged.run_id] = str(damaged)
+            log.warning("%s: %s; left out", self.where, damaged)
 
     def fold_counts(self) -> dict[str, int]:
         """Finished folds per run id (one query for a whole listing)."""
@@ -415,7 +462,7 @@ class Store:
                                  columns=[c.name for c in schema.folds.columns] + ["n_test"])
         table["n_test"] = table["n_test"].fillna(0).astype(int)
         table["selection"] = table.pop("selection_json").map(
-            lambda v: json.loads(v) if isinstance(v, str) else None)
+            lambda v: load_json(v, run_id, "folds.selection_json") if isinstance(v, str) else None)
         return table
 
     def predictions(self, run_id: str) -> pd.DataFrame:
@@ -428,7 +475,8 @@ class Store:
                                  columns=[c.name for c in schema.predictions.columns])
         table = table.sort_values(["fold_index", "dataset", "subject", "sample"], kind="stable",
                                   ignore_index=True)
-        table["probs"] = table.pop("probs_json").map(json.loads)
+        table["probs"] = table.pop("probs_json").map(
+            lambda v: load_json(v, run_id, "predictions.probs_json", list))
         return table
 
     def fold_records(self, run_id: str) -> list[FoldRecord]:
@@ -484,6 +532,45 @@ def _fold_rows(run_id: str, fold: FoldRecord) -> tuple[dict[str, Any], list[dict
         for d, s, n, y, p, pr in zip(fold.datasets, fold.subjects, fold.samples, fold.labels,
                                      preds, probs)]
     return fold_row, prediction_rows
+
+
+def _check_name_lengths(path: Path) -> None:
+    """StoreError (naming the start of the path) when a name in it, or the whole of it, is too
+    long for the system."""
+    try:
+        name_max = os.pathconf(path.anchor or "/", "PC_NAME_MAX")
+        path_max = os.pathconf(path.anchor or "/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max, path_max = 255, 4096
+    long = next((part for part in path.parts if len(part.encode()) > name_max), None)
+    if long is not None or len(str(path).encode()) >= path_max:
+        size, limit = (len(long.encode()), name_max) if long else (len(str(path).encode()),
+                                                                    path_max)
+        raise StoreError(f"{str(path)[:60]}...: {'a name in ' if long else ''}the path is "
+                         f"{size} bytes long, over the system's {limit}")
+
+
+def _check_can_make(path: Path) -> None:
+    """StoreError when a database file can never be made at `path`: a file where a folder must
+    be, a folder this user cannot write."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise StoreError(f"{path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{path}: cannot write in {folder}")
+
+
+def _empty_database() -> Engine:
+    """An in-memory database with the current schema: what a store reads before its file is
+    made."""
+    from mer_bench.results.store.connection import create_schema, memory_engine
+
+    engine = memory_engine()
+    with engine.begin() as conn:
+        create_schema(conn)
+    return engine
 
 
 def _opens_read_only(path: Path) -> bool:

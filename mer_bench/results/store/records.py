@@ -48,6 +48,29 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
+class DamagedRow(DataError):
+    """A stored run whose JSON column cannot be decoded (a damaged or hand-edited database):
+    readers leave that run out with one line naming it, and show every other run."""
+
+    def __init__(self, run_id: str, column: str, reason: str) -> None:
+        self.run_id, self.column = run_id, column
+        super().__init__(f"run {run_id}: its stored {column} is damaged ({reason})")
+
+
+def load_json(text: Any, run_id: str, column: str, kind: type | None = None) -> Any:
+    """`text` decoded from JSON, of type `kind` where given; DamagedRow naming the run and the
+    column otherwise (also for JSON nested too deep to decode)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DamagedRow(run_id, column, f"not valid JSON: {reason}") from None
+    if kind is not None and not isinstance(value, kind):
+        raise DamagedRow(run_id, column, f"a JSON {type(value).__name__}, not a "
+                                         f"{'list' if kind is list else 'mapping'}")
+    return value
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One row of the runs table, decoded."""
@@ -102,9 +125,10 @@ class RunRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunRecord:
         data = dict(row)
+        run_id = str(data.get("run_id"))
         for key in ("identity", "recipe", "card", "provenance"):
-            data[key] = json.loads(data.pop(f"{key}_json"))
-        data["classes"] = tuple(json.loads(data.pop("classes_json")))
+            data[key] = load_json(data.pop(f"{key}_json"), run_id, f"{key}_json", dict)
+        data["classes"] = tuple(load_json(data.pop("classes_json"), run_id, "classes_json", list))
         return cls(**data)
 
 
