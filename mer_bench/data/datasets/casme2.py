@@ -34,8 +34,9 @@ COLUMNS = {
 _SUBJECT_DIR = r"sub\d+"
 
 
-def canonical_subject(text: str) -> str:
-    """`1`, `sub1`, `SUB01` -> `sub01` (the folder name)."""
+def canonical_subject(text: str | int) -> str:
+    """`1`, `sub1`, `SUB01` -> `sub01` (the folder name); a sheet may hold the number itself."""
+    text = cell_text(text)
     m = re.fullmatch(r"(?:sub)?0*(\d+)", text, flags=re.IGNORECASE)
     return f"sub{int(m.group(1)):02d}" if m else text
 
