@@ -56,8 +56,8 @@ card = ModelCard(
     recipe=Recipe(optimizer="none", lr=0.0, batch_size=1, epochs=0, weight_decay=0.0),
     framework="estimator",
     notes="Reads no input. Emotion: the training fold's majority class, ties to the lowest class "
-          "index. AU tasks: all-positive (MEB's constant), so its AU-F1 is the mean over AUs of "
-          "2p/(1+p) for each AU's held-out prevalence p. Deterministic: the seed is not used.",
+    "index. AU tasks: all-positive (MEB's constant), so its AU-F1 is the mean over AUs of "
+    "2p/(1+p) for each AU's held-out prevalence p. Deterministic: the seed is not used.",
 )
 
 spec = ModelSpec(card=card, build=build)

@@ -65,12 +65,14 @@ class DualInception(nn.Module):
         self.rescale = Rescale()
         self.streams = nn.ModuleList(InceptionStream() for _ in STREAM_CHANNELS)
         self.classifier = nn.Sequential(
-            nn.Linear(2 * 64 * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, num_classes),
+            nn.Linear(2 * 64 * 7 * 7, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.rescale(x)
-        feats = [s(x[:, c:c + 1]) for s, c in zip(self.streams, STREAM_CHANNELS)]
+        feats = [s(x[:, c : c + 1]) for s, c in zip(self.streams, STREAM_CHANNELS)]
         return self.classifier(torch.cat(feats, dim=1))
 
 
@@ -98,7 +100,7 @@ card = ModelCard(
     name="dual-inception",
     description="Dual-Inception: two streams of two inception modules on u and v, then FC 1024.",
     reference="Zhou, Mao, Xue, Dual-Inception Network for Cross-Database Micro-Expression "
-              "Recognition, IEEE FG 2019",
+    "Recognition, IEEE FG 2019",
     year=2019,
     view="flow28",
     num_params=6_449_867,
@@ -106,10 +108,14 @@ card = ModelCard(
     framework="torch",
     notes=NOTES,
     published={
-        "composite_uf1": "0.7322", "composite_uar": "0.7278",
-        "smic_uf1": "0.6645", "smic_uar": "0.6726",
-        "casme2_uf1": "0.8621", "casme2_uar": "0.8560",
-        "samm_uf1": "0.5868", "samm_uar": "0.5663",
+        "composite_uf1": "0.7322",
+        "composite_uar": "0.7278",
+        "smic_uf1": "0.6645",
+        "smic_uar": "0.6726",
+        "casme2_uf1": "0.8621",
+        "casme2_uar": "0.8560",
+        "samm_uf1": "0.5868",
+        "samm_uar": "0.5663",
         "selection": "best validation-loss checkpoint (validation subjects from the training part)",
     },
 )

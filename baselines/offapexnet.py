@@ -48,15 +48,17 @@ class OFFApexNet(nn.Module):
         self.rescale = Rescale()
         self.streams = nn.ModuleList(FlowStream() for _ in STREAM_CHANNELS)
         self.classifier = nn.Sequential(
-            nn.Linear(2 * 16 * 7 * 7, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(2 * 16 * 7 * 7, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.rescale(x)
-        feats = [s(x[:, c:c + 1]) for s, c in zip(self.streams, STREAM_CHANNELS)]
+        feats = [s(x[:, c : c + 1]) for s, c in zip(self.streams, STREAM_CHANNELS)]
         return self.classifier(torch.cat(feats, dim=1))
 
 
@@ -84,7 +86,7 @@ card = ModelCard(
     name="offapexnet",
     description="OFF-ApexNet: two 2-conv streams on u and v, then FC 1024-1024 (onset-apex flow).",
     reference="Gan, Liong, Yau, Huang, Tan, OFF-ApexNet on micro-expression recognition system, "
-              "Signal Processing: Image Communication 74 (2019)",
+    "Signal Processing: Image Communication 74 (2019)",
     year=2019,
     view="flow28",
     num_params=2_664_475,
@@ -92,10 +94,14 @@ card = ModelCard(
     framework="torch",
     notes=NOTES,
     published={
-        "composite_uf1": "0.7196", "composite_uar": "0.7096",
-        "smic_uf1": "0.6817", "smic_uar": "0.6695",
-        "casme2_uf1": "0.8764", "casme2_uar": "0.8681",
-        "samm_uf1": "0.5409", "samm_uar": "0.5392",
+        "composite_uf1": "0.7196",
+        "composite_uar": "0.7096",
+        "smic_uf1": "0.6817",
+        "smic_uar": "0.6695",
+        "casme2_uf1": "0.8764",
+        "casme2_uar": "0.8681",
+        "samm_uf1": "0.5409",
+        "samm_uar": "0.5392",
         "selection": "as reported in the MEGC2019 comparison (HTNet paper table); not stated",
     },
 )

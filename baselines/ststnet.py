@@ -73,7 +73,7 @@ card = ModelCard(
     name="ststnet",
     description="STSTNet: three shallow 3x3-conv streams (3, 5, 8 filters) on u, v and strain.",
     reference="Liong et al., Shallow Triple Stream Three-dimensional CNN (STSTNet) for "
-              "Micro-expression Recognition, IEEE FG 2019",
+    "Micro-expression Recognition, IEEE FG 2019",
     year=2019,
     view="flow28",
     num_params=1_683,
@@ -81,10 +81,14 @@ card = ModelCard(
     framework="torch",
     notes=NOTES,
     published={
-        "composite_uf1": "0.7353", "composite_uar": "0.7605",
-        "smic_uf1": "0.6801", "smic_uar": "0.7013",
-        "casme2_uf1": "0.8382", "casme2_uar": "0.8686",
-        "samm_uf1": "0.6588", "samm_uar": "0.6810",
+        "composite_uf1": "0.7353",
+        "composite_uar": "0.7605",
+        "smic_uf1": "0.6801",
+        "smic_uar": "0.7013",
+        "casme2_uf1": "0.8382",
+        "casme2_uar": "0.8686",
+        "samm_uf1": "0.6588",
+        "samm_uar": "0.6810",
         "selection": "fixed (last of 800 epochs)",
     },
 )

@@ -58,7 +58,9 @@ def hoof_features(flow: np.ndarray) -> np.ndarray:
     hist = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=n * cells * N_BINS)
     hist = hist.reshape(n, cells * N_BINS)
     hist /= hist.sum(axis=1, keepdims=True) + _EPS
-    cell_of = np.broadcast_to(cell_index()[None], strain.shape) + (np.arange(n) * cells)[:, None, None]
+    cell_of = (
+        np.broadcast_to(cell_index()[None], strain.shape) + (np.arange(n) * cells)[:, None, None]
+    )
     strain_sum = np.bincount(cell_of.ravel(), weights=strain.ravel(), minlength=n * cells)
     strain_mean = strain_sum.reshape(n, cells) / (CELL * CELL)
     strain_mean /= np.abs(strain_mean).sum(axis=1, keepdims=True) + _EPS
@@ -89,8 +91,13 @@ class HOOFSVM:
         from sklearn.svm import SVC
 
         # random_state only matters for probability=True (not used): the linear SVC is deterministic.
-        svc = SVC(kernel="linear", C=self.c, class_weight="balanced",
-                  decision_function_shape="ovr", random_state=seed)
+        svc = SVC(
+            kernel="linear",
+            C=self.c,
+            class_weight="balanced",
+            decision_function_shape="ovr",
+            random_state=seed,
+        )
         self.pipeline = make_pipeline(StandardScaler(), svc)
         self.pipeline.fit(hoof_features(x), y)
 
@@ -133,7 +140,7 @@ card = ModelCard(
     name="svm-hoof",
     description="Linear SVM on magnitude-weighted histograms of oriented flow over a 4x4 face grid.",
     reference="Chaudhry et al., Histograms of Oriented Optical Flow, CVPR 2009; linear SVM as in "
-              "the MEGC2019 hand-crafted baselines",
+    "the MEGC2019 hand-crafted baselines",
     year=2009,
     view="flow28",
     num_params=0,

@@ -30,8 +30,9 @@ def clip_to_video(x: torch.Tensor) -> torch.Tensor:
 
 def _block(c_in: int, c_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int]):
     padding = tuple(k // 2 for k in kernel)
-    return nn.Sequential(nn.Conv3d(c_in, c_out, kernel, stride, padding, bias=False),
-                         nn.BatchNorm3d(c_out), ReLU())
+    return nn.Sequential(
+        nn.Conv3d(c_in, c_out, kernel, stride, padding, bias=False), nn.BatchNorm3d(c_out), ReLU()
+    )
 
 
 class C3DSmall(nn.Module):
@@ -40,7 +41,7 @@ class C3DSmall(nn.Module):
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            _block(3, 16, (3, 5, 5), (1, 2, 2)),   # 8 x 56 x 56
+            _block(3, 16, (3, 5, 5), (1, 2, 2)),  # 8 x 56 x 56
             _block(16, 32, (3, 3, 3), (1, 2, 2)),  # 8 x 28 x 28
             _block(32, 64, (3, 3, 3), (2, 2, 2)),  # 4 x 14 x 14
             _block(64, 128, (3, 3, 3), (2, 2, 2)),  # 2 x 7 x 7
@@ -71,43 +72,53 @@ def build_r3d18(num_classes: int) -> R3D18Clip:
     return R3D18Clip(num_classes)
 
 
-_INPUT = ("Input: the clip view, 8 aligned RGB frames at 112 px resampled evenly from onset to "
-          "offset (mer_bench.data.preprocess.timeaxis), pixels mapped to [-1, 1] inside the model; no "
-          "augmentation; trained from scratch on each fold.")
+_INPUT = (
+    "Input: the clip view, 8 aligned RGB frames at 112 px resampled evenly from onset to "
+    "offset (mer_bench.data.preprocess.timeaxis), pixels mapped to [-1, 1] inside the model; no "
+    "augmentation; trained from scratch on each fold."
+)
 
 c3d_card = ModelCard(
     name="c3d-small",
     description="A small C3D-style 3D CNN (4 conv blocks) on 8-frame 112 px clips.",
     reference="in the spirit of Tran et al., Learning Spatiotemporal Features with 3D "
-              "Convolutional Networks (C3D), ICCV 2015; this network is mer-bench's own",
+    "Convolutional Networks (C3D), ICCV 2015; this network is mer-bench's own",
     year=2015,
-    view="clip", view_params=dict(CLIP),
+    view="clip",
+    view_params=dict(CLIP),
     num_params=294_771,
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=16, epochs=15, weight_decay=0.0),
-    notes=" ".join([
-        "Our own small 3D CNN, there to make the clip view trainable on a CPU: conv3d "
-        "(3x5x5, stride 1x2x2, 16 maps), then 3x3x3 convs with 32, 64, 128 maps (strides "
-        "1x2x2, 2x2x2, 2x2x2), each followed by BatchNorm3d and ReLU (not in place), global "
-        "average pooling and a linear classifier; about 0.25 GMAC per clip.",
-        _INPUT, "Recipe (our choice): Adam lr 1e-3, batch 16, 15 fixed epochs.",
-    ]),
+    notes=" ".join(
+        [
+            "Our own small 3D CNN, there to make the clip view trainable on a CPU: conv3d "
+            "(3x5x5, stride 1x2x2, 16 maps), then 3x3x3 convs with 32, 64, 128 maps (strides "
+            "1x2x2, 2x2x2, 2x2x2), each followed by BatchNorm3d and ReLU (not in place), global "
+            "average pooling and a linear classifier; about 0.25 GMAC per clip.",
+            _INPUT,
+            "Recipe (our choice): Adam lr 1e-3, batch 16, 15 fixed epochs.",
+        ]
+    ),
 )
 
 r3d_card = ModelCard(
     name="r3d18-clip",
     description="torchvision R3D-18 from scratch on 8-frame 112 px clips (a GPU model).",
     reference="Tran et al., A Closer Look at Spatiotemporal Convolutions for Action "
-              "Recognition, CVPR 2018 (torchvision r3d_18)",
+    "Recognition, CVPR 2018 (torchvision r3d_18)",
     year=2018,
-    view="clip", view_params=dict(CLIP),
+    view="clip",
+    view_params=dict(CLIP),
     num_params=33_167_811,
     recipe=Recipe(optimizer="adam", lr=1e-4, batch_size=16, epochs=30, weight_decay=0.0),
-    notes=" ".join([
-        "torchvision.models.video.r3d_18(weights=None): nothing is downloaded; the Kinetics "
-        "weights are never used. About 20 s per training step of 8 clips on one CPU core: "
-        "run it on a GPU (--device cuda).",
-        _INPUT, "Recipe (our choice, untuned): Adam lr 1e-4, batch 16, 30 fixed epochs.",
-    ]),
+    notes=" ".join(
+        [
+            "torchvision.models.video.r3d_18(weights=None): nothing is downloaded; the Kinetics "
+            "weights are never used. About 20 s per training step of 8 clips on one CPU core: "
+            "run it on a GPU (--device cuda).",
+            _INPUT,
+            "Recipe (our choice, untuned): Adam lr 1e-4, batch 16, 30 fixed epochs.",
+        ]
+    ),
 )
 
 c3d_spec = ModelSpec(card=c3d_card, build=build_c3d_small)

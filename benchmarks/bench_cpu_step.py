@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 
-def time_training(model: str, rows: int, batch_size: int | None, epochs: int,
-                  threads: int) -> dict[str, float]:
+def time_training(
+    model: str, rows: int, batch_size: int | None, epochs: int, threads: int
+) -> dict[str, float]:
     """Seconds per epoch of `model` trained on `rows` random inputs by the library's trainer."""
     import numpy as np
     import torch
@@ -54,22 +55,48 @@ def time_training(model: str, rows: int, batch_size: int | None, epochs: int,
     cpu = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
     steps = -(-rows // recipe.batch_size)
     steady = wall[1:] or wall
-    return {"build + first epoch wall": wall[0], "build + first epoch CPU": cpu[0],
-            "steady epoch wall": sum(steady) / len(steady),
-            "steady epoch CPU": sum(cpu[1:] or cpu) / len(cpu[1:] or cpu),
-            "steps per epoch": steps, "batch size": recipe.batch_size,
-            "ms per steady step": 1000 * sum(steady) / len(steady) / steps}
+    return {
+        "build + first epoch wall": wall[0],
+        "build + first epoch CPU": cpu[0],
+        "steady epoch wall": sum(steady) / len(steady),
+        "steady epoch CPU": sum(cpu[1:] or cpu) / len(cpu[1:] or cpu),
+        "steps per epoch": steps,
+        "batch size": recipe.batch_size,
+        "ms per steady step": 1000 * sum(steady) / len(steady) / steps,
+    }
 
 
 def readme_run(epochs: int, batch_size: int) -> float:
     """Wall seconds of the README's first command in a fresh home, cache and results database."""
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "MER_BENCH_CACHE": f"{home}/cache",
-               "MER_BENCH_STORE": f"{home}/results.sqlite"}
+        env = {
+            **os.environ,
+            "HOME": home,
+            "MER_BENCH_CACHE": f"{home}/cache",
+            "MER_BENCH_STORE": f"{home}/results.sqlite",
+        }
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mer_bench", "run", "--model", "htnet", "--protocol",
-                        "megc2019", "--source", "demo", "--epochs", str(epochs), "--batch-size",
-                        str(batch_size), "-q"], env=env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mer_bench",
+                "run",
+                "--model",
+                "htnet",
+                "--protocol",
+                "megc2019",
+                "--source",
+                "demo",
+                "--epochs",
+                str(epochs),
+                "--batch-size",
+                str(batch_size),
+                "-q",
+            ],
+            env=env,
+            check=True,
+        )
         return time.perf_counter() - start
 
 
@@ -83,19 +110,26 @@ def main() -> None:
     parser.add_argument("--readme-run", metavar="E,B", help="also time the README's first command")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(f"# {args.model} training on {platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.threads} thread(s), load average {load:.1f} (a shared machine: compare runs "
-          "made together)\n")
+    print(
+        f"# {args.model} training on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads} thread(s), load average {load:.1f} (a shared machine: compare runs "
+        "made together)\n"
+    )
     times = time_training(args.model, args.rows, args.batch_size, args.epochs, args.threads)
     print("| rows | " + " | ".join(times) + " |")
     print("|---" * (len(times) + 1) + "|")
-    print(f"| {args.rows} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
-                                          for v in times.values()) + " |")
+    print(
+        f"| {args.rows} | "
+        + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in times.values())
+        + " |"
+    )
     if args.readme_run:
         epochs, batch_size = (int(v) for v in args.readme_run.split(","))
         seconds = readme_run(epochs, batch_size)
-        print(f"\nREADME command --epochs {epochs} --batch-size {batch_size}, fresh home: "
-              f"{seconds:.0f} s wall (load average {os.getloadavg()[0]:.1f} at the end)")
+        print(
+            f"\nREADME command --epochs {epochs} --batch-size {batch_size}, fresh home: "
+            f"{seconds:.0f} s wall (load average {os.getloadavg()[0]:.1f} at the end)"
+        )
 
 
 if __name__ == "__main__":

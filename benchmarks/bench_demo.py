@@ -36,11 +36,18 @@ def main() -> None:
 
     torch.set_num_threads(1)
     subjects = args.subjects or DEFAULT_SUBJECTS
-    print(f"{'difficulty':<10} {'clips':>5} {'samples':>7} {'gen s':>6} {'prep s':>6} {'UF1':>6} {'UAR':>6}")
+    print(
+        f"{'difficulty':<10} {'clips':>5} {'samples':>7} {'gen s':>6} {'prep s':>6} {'UF1':>6} {'UAR':>6}"
+    )
     for difficulty in args.difficulties:
         with tempfile.TemporaryDirectory() as cache:
-            options = DemoOptions(cache_dir=Path(cache), workers=args.workers, subjects=subjects,
-                                  difficulty=difficulty, seed=args.seed)
+            options = DemoOptions(
+                cache_dir=Path(cache),
+                workers=args.workers,
+                subjects=subjects,
+                difficulty=difficulty,
+                seed=args.seed,
+            )
             start = time.perf_counter()
             source = DemoSource(options)
             generated = time.perf_counter() - start
@@ -58,8 +65,11 @@ def main() -> None:
             model = LogisticRegression(C=0.1, max_iter=3000).fit(x[~test], y[~test])
             pred[test] = model.predict(x[test])
         uf1, uar = f1_score(y, pred, average="macro"), recall_score(y, pred, average="macro")
-        print(f"{difficulty:<10} {clips:>5} {len(samples):>7} {generated:>6.1f} {prepared:>6.1f} "
-              f"{uf1:>6.3f} {uar:>6.3f}", flush=True)
+        print(
+            f"{difficulty:<10} {clips:>5} {len(samples):>7} {generated:>6.1f} {prepared:>6.1f} "
+            f"{uf1:>6.3f} {uar:>6.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

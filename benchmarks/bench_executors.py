@@ -37,22 +37,32 @@ from mer_bench.run.executors.local import cpu_count  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", default=["ststnet", "htnet-small"])
-    p.add_argument("--executors", nargs="*", default=["sequential", "sequential@all", "local", "ray"],
-                   help="Executor names; 'sequential@all' is sequential on torch's default "
-                        "thread count (all cores), plain 'sequential' uses --seq-threads.")
-    p.add_argument("--epochs", type=int, default=10, help="Epochs per fold (card recipe shortened).")
+    p.add_argument(
+        "--executors",
+        nargs="*",
+        default=["sequential", "sequential@all", "local", "ray"],
+        help="Executor names; 'sequential@all' is sequential on torch's default "
+        "thread count (all cores), plain 'sequential' uses --seq-threads.",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=10, help="Epochs per fold (card recipe shortened)."
+    )
     p.add_argument("--folds", type=int, default=68, help="Run the first N folds only.")
     p.add_argument("--workers", type=int, default=2, help="Processes (local) / CPUs (ray).")
-    p.add_argument("--seq-threads", type=int, default=1,
-                   help="torch threads of 'sequential' (default 1, what each local worker uses: "
-                        "predictions are bitwise equal only at equal thread counts).")
+    p.add_argument(
+        "--seq-threads",
+        type=int,
+        default=1,
+        help="torch threads of 'sequential' (default 1, what each local worker uses: "
+        "predictions are bitwise equal only at equal thread counts).",
+    )
     return p.parse_args(argv)
 
 
 def time_executor(name: str, model: str, args: argparse.Namespace) -> tuple[float, dict, dict]:
     """Seconds to run the folds under executor `name`, the fold outputs, and its description."""
     ctx, tasks, _ = composite_context(model, "cpu", args.epochs)
-    tasks = tasks[:args.folds]
+    tasks = tasks[: args.folds]
     executor = make_executor(name.split("@")[0], workers=args.workers)
     outputs: dict = {}
     threads = torch.get_num_threads()
@@ -60,7 +70,9 @@ def time_executor(name: str, model: str, args: argparse.Namespace) -> tuple[floa
         torch.set_num_threads(args.seq_threads)
     start = time.perf_counter()
     try:
-        executor.execute(ctx, tasks, lambda task, trace: outputs.__setitem__(task.fold.index, trace))
+        executor.execute(
+            ctx, tasks, lambda task, trace: outputs.__setitem__(task.fold.index, trace)
+        )
     finally:
         torch.set_num_threads(threads)
     return time.perf_counter() - start, outputs, executor.describe()
@@ -68,8 +80,11 @@ def time_executor(name: str, model: str, args: argparse.Namespace) -> tuple[floa
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    print(f"# executors on {platform.node()}: {cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.folds} folds x {args.epochs} epochs, workers {args.workers}", flush=True)
+    print(
+        f"# executors on {platform.node()}: {cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.folds} folds x {args.epochs} epochs, workers {args.workers}",
+        flush=True,
+    )
     rows = []
     for model in args.models:
         full_epochs = registry.get_model(model).card.recipe.epochs
@@ -79,21 +94,39 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if reference is None:
                 baseline, reference = seconds, outputs
             same = all(np.array_equal(reference[k].probs, outputs[k].probs) for k in reference)
-            row = {"model": model, "executor": name, "seconds": seconds,
-                   "speedup": baseline / seconds, "identical": same,
-                   "projected_full_min": seconds * full_epochs / max(args.epochs, 1) / 60 * 68 / args.folds,
-                   "full_epochs": full_epochs, "described": described}
+            row = {
+                "model": model,
+                "executor": name,
+                "seconds": seconds,
+                "speedup": baseline / seconds,
+                "identical": same,
+                "projected_full_min": seconds
+                * full_epochs
+                / max(args.epochs, 1)
+                / 60
+                * 68
+                / args.folds,
+                "full_epochs": full_epochs,
+                "described": described,
+            }
             rows.append(row)
-            print(f"{model:12s} {name:12s} {seconds:8.1f} s  x{row['speedup']:.2f}  "
-                  f"identical={same}  {described}", flush=True)
+            print(
+                f"{model:12s} {name:12s} {seconds:8.1f} s  x{row['speedup']:.2f}  "
+                f"identical={same}  {described}",
+                flush=True,
+            )
     print()
-    print(f"| model | executor | wall s ({args.folds} folds x {args.epochs} ep) | speed-up | "
-          f"predictions = first row | projected 68 folds x card epochs |")
+    print(
+        f"| model | executor | wall s ({args.folds} folds x {args.epochs} ep) | speed-up | "
+        f"predictions = first row | projected 68 folds x card epochs |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['executor']} | {r['seconds']:.1f} | {r['speedup']:.2f}x | "
-              f"{'bitwise' if r['identical'] else 'differ'} | {r['projected_full_min']:.0f} min "
-              f"({r['full_epochs']} ep) |")
+        print(
+            f"| {r['model']} | {r['executor']} | {r['seconds']:.1f} | {r['speedup']:.2f}x | "
+            f"{'bitwise' if r['identical'] else 'differ'} | {r['projected_full_min']:.0f} min "
+            f"({r['full_epochs']} ep) |"
+        )
     return rows
 
 

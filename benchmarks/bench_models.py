@@ -35,7 +35,9 @@ from mer_bench.results.store import Store
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="*", default=None, help="Model names (default: all registered).")
+    p.add_argument(
+        "--models", nargs="*", default=None, help="Model names (default: all registered)."
+    )
     p.add_argument("--skip", nargs="*", default=[], help="Model names to leave out.")
     p.add_argument("--protocol", default="megc2019")
     p.add_argument("--source", default="demo")
@@ -57,20 +59,38 @@ def bench_one(name: str, args: argparse.Namespace, store: Store) -> dict:
     if args.data_root is not None:
         values["data_root"] = args.data_root
     options = source_options(args.source, **values)
-    config = RunConfig(model=name, protocol=args.protocol, source=args.source, seed=args.seed,
-                       device=args.device, epochs=args.epochs, source_options=options)
+    config = RunConfig(
+        model=name,
+        protocol=args.protocol,
+        source=args.source,
+        seed=args.seed,
+        device=args.device,
+        epochs=args.epochs,
+        source_options=options,
+    )
     recipe = config.recipe(spec)
-    row = {"model": name, "params": spec.card.num_params, "framework": spec.card.framework,
-           "recipe": (f"{recipe.optimizer} lr={recipe.lr:g} bs={recipe.batch_size} "
-                      f"ep={recipe.epochs}" if spec.card.framework == "torch" else "fit once")}
+    row = {
+        "model": name,
+        "params": spec.card.num_params,
+        "framework": spec.card.framework,
+        "recipe": (
+            f"{recipe.optimizer} lr={recipe.lr:g} bs={recipe.batch_size} ep={recipe.epochs}"
+            if spec.card.framework == "torch"
+            else "fit once"
+        ),
+    }
     start = time.perf_counter()
     try:
         summary = run_benchmark(config, store)
     except (MerBenchError, RuntimeError, ValueError) as exc:  # report it, keep benchmarking
         row.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
         return row
-    row.update(uf1=summary.report.pooled.uf1, uar=summary.report.pooled.uar,
-               seconds=time.perf_counter() - start, run_id=summary.run_id)
+    row.update(
+        uf1=summary.report.pooled.uf1,
+        uar=summary.report.pooled.uar,
+        seconds=time.perf_counter() - start,
+        run_id=summary.run_id,
+    )
     return row
 
 
@@ -88,8 +108,9 @@ def markdown_table(rows: list[dict], args: argparse.Namespace, device: str) -> s
             scores = f"failed: {r['error'][:80]} | |"
         else:
             scores = f"{r['uf1']:.4f} | {r['uar']:.4f} |"
-        lines.append(f"| {r['model']} | {r['params']:,} | {r['recipe']} | {scores} "
-                     f"{r['seconds']:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['params']:,} | {r['recipe']} | {scores} {r['seconds']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

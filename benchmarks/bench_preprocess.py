@@ -44,14 +44,20 @@ def make_clips(folder: Path, count: int, seed: int = 0) -> list[SampleFrames]:
     frames = []
     for i in range(count):
         dx, dy = rng.uniform(-30, 30, size=2)
-        onset = cv2.warpAffine(base, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
-                               borderMode=cv2.BORDER_REPLICATE)
+        onset = cv2.warpAffine(
+            base, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE
+        )
         # A smooth 1.5 px motion around the lower face (mouth region of the shifted face).
         cx, cy = 330 + dx, 330 + dy
         bump = np.exp(-((xx - cx) ** 2 / (2 * 60.0**2) + (yy - cy) ** 2 / (2 * 25.0**2)))
         map_x = (xx - 1.5 * bump * np.sign(xx - cx)).astype(np.float32)
-        apex = cv2.remap(onset, map_x, (yy + 1.0 * bump).astype(np.float32),
-                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        apex = cv2.remap(
+            onset,
+            map_x,
+            (yy + 1.0 * bump).astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         paths = []
         for name, image in (("img1.jpg", onset), ("img2.jpg", apex)):
             noisy = np.clip(image + rng.normal(0, 2.0, image.shape), 0, 255).astype(np.uint8)
@@ -72,8 +78,10 @@ def main() -> None:
     config = PreprocessConfig().with_flow_method(args.flow)
     with tempfile.TemporaryDirectory() as tmp:
         frames = make_clips(Path(tmp) / "frames", args.samples)
-        print(f"{args.samples} samples, 640x480 frames, flow {args.flow}, "
-              f"crop {config.align.size} px, config {config.hash()}")
+        print(
+            f"{args.samples} samples, 640x480 frames, flow {args.flow}, "
+            f"crop {config.align.size} px, config {config.hash()}"
+        )
         for workers in args.workers:
             cache = Path(tmp) / f"cache{workers}"
             result = compute_views(frames, [default_view()], config, cache, workers=workers)
@@ -82,8 +90,10 @@ def main() -> None:
             total = sum(s.step_seconds.values())
             shares = ", ".join(f"{k} {100 * s.step_seconds.get(k, 0) / total:.0f}%" for k in STEPS)
             per = 1000 * total / s.samples
-            print(f"workers {workers}: {rate:.2f} samples/s ({s.seconds:.1f} s wall; "
-                  f"{per:.0f} ms worker time per sample; fallbacks {s.fallbacks or 0})")
+            print(
+                f"workers {workers}: {rate:.2f} samples/s ({s.seconds:.1f} s wall; "
+                f"{per:.0f} ms worker time per sample; fallbacks {s.fallbacks or 0})"
+            )
             print(f"  share of worker time: {shares}")
             print(f"  442-sample composite at this rate: {442 / rate:.0f} s")
             start = time.perf_counter()

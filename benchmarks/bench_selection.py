@@ -43,8 +43,11 @@ POLICIES = ("fixed", "val-subjects", "nested", "best-on-test")
 #: 3 models x 4 policies x 3 seeds). The cards ask for 800 / 30 / 30 epochs; STSTNet's card
 #: (batch 256, lr 5e-5: one step per epoch on the demo) learns nothing in a few epochs, so it
 #: runs with batch 32 and lr 1e-3 here.
-CPU_RECIPES = {"ststnet": {"epochs": 15, "batch_size": 32, "lr": 1e-3},
-               "htnet-small": {"epochs": 12}, "resnet18-flow": {"epochs": 2}}
+CPU_RECIPES = {
+    "ststnet": {"epochs": 15, "batch_size": 32, "lr": 1e-3},
+    "htnet-small": {"epochs": 12},
+    "resnet18-flow": {"epochs": 2},
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,11 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--policies", nargs="+", default=list(POLICIES))
     p.add_argument("--seeds", default="0-2")
-    p.add_argument("--set", action="append", default=[], dest="changes",
-                   help="MODEL:FIELD=VALUE, FIELD one of epochs, lr, batch_size (repeatable); "
-                        "replaces the built-in CPU changes of that model's field")
-    p.add_argument("--card-recipes", action="store_true",
-                   help="start from the cards' recipes (no built-in CPU changes)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="changes",
+        help="MODEL:FIELD=VALUE, FIELD one of epochs, lr, batch_size (repeatable); "
+        "replaces the built-in CPU changes of that model's field",
+    )
+    p.add_argument(
+        "--card-recipes",
+        action="store_true",
+        help="start from the cards' recipes (no built-in CPU changes)",
+    )
     p.add_argument("--inner-folds", type=int, default=3, help="nested: inner folds.")
     p.add_argument("--val-share", type=float, default=0.15, help="val-subjects: share.")
     p.add_argument("--demo-difficulty", default="hard")
@@ -77,24 +88,33 @@ def recipes_of(args: argparse.Namespace) -> dict[str, dict]:
         model, _, assignment = item.partition(":")
         field, _, value = assignment.partition("=")
         if field not in ("epochs", "lr", "batch_size") or not value:
-            raise SystemExit(f"--set expects MODEL:FIELD=VALUE (epochs, lr, batch_size), got {item!r}")
+            raise SystemExit(
+                f"--set expects MODEL:FIELD=VALUE (epochs, lr, batch_size), got {item!r}"
+            )
         changes.setdefault(model, {})[field] = float(value) if field == "lr" else int(value)
     return changes
 
 
 def policy_options(policy: str, args: argparse.Namespace) -> dict:
-    return {"nested": {"inner_folds": args.inner_folds},
-            "val-subjects": {"val_share": args.val_share}}.get(policy, {})
+    return {
+        "nested": {"inner_folds": args.inner_folds},
+        "val-subjects": {"val_share": args.val_share},
+    }.get(policy, {})
 
 
 def stored_experiment(store: Store, config: RunConfig) -> str | None:
     """An experiment in `store` that looks like `config` (resume then checks it exactly)."""
     recipe = config.recipe(registry.get_model(config.model)).as_dict()
     for run in reversed(store.runs()):
-        if (run.experiment_id and run.model == config.model and run.selection == config.selection
-                and run.recipe == recipe and run.executor == config.executor
-                and run.identity.get("selection_options", {}).items() >=
-                dict(config.selection_options).items()):
+        if (
+            run.experiment_id
+            and run.model == config.model
+            and run.selection == config.selection
+            and run.recipe == recipe
+            and run.executor == config.executor
+            and run.identity.get("selection_options", {}).items()
+            >= dict(config.selection_options).items()
+        ):
             return run.experiment_id
     return None
 
@@ -124,11 +144,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for model in args.models:
             fixed_seconds = None
             for policy in args.policies:
-                config = RunConfig(model=model, protocol="megc2019", source="demo",
-                                   source_options=options, selection=policy,
-                                   selection_options=policy_options(policy, args),
-                                   device=args.device, executor=args.executor,
-                                   workers=args.workers, **recipes[model])
+                config = RunConfig(
+                    model=model,
+                    protocol="megc2019",
+                    source="demo",
+                    source_options=options,
+                    selection=policy,
+                    selection_options=policy_options(policy, args),
+                    device=args.device,
+                    executor=args.executor,
+                    workers=args.workers,
+                    **recipes[model],
+                )
                 previous = stored_experiment(store, config)
                 start = time.perf_counter()
                 try:
@@ -144,27 +171,44 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 if policy == "fixed":
                     fixed_seconds = wall
                 effective = config.recipe(registry.get_model(model))
-                row = {"model": model, "policy": policy,
-                       "recipe": f"{effective.optimizer} lr={effective.lr:g} "
-                                 f"bs={effective.batch_size} ep={effective.epochs}",
-                       "uf1": summary.spread["uf1"].as_text(), "uar": summary.spread["uar"].as_text(),
-                       "uf1_ci": f"[{summary.interval['uf1'].low:.4f}, "
-                                 f"{summary.interval['uf1'].high:.4f}]",
-                       "wall_s": wall, "relative": wall / fixed_seconds if fixed_seconds else None,
-                       "chosen": chosen_epochs(store, run_ids) if policy != "fixed" else "-",
-                       "experiment": summary.experiment_id, "this_call_s": elapsed}
+                row = {
+                    "model": model,
+                    "policy": policy,
+                    "recipe": f"{effective.optimizer} lr={effective.lr:g} "
+                    f"bs={effective.batch_size} ep={effective.epochs}",
+                    "uf1": summary.spread["uf1"].as_text(),
+                    "uar": summary.spread["uar"].as_text(),
+                    "uf1_ci": f"[{summary.interval['uf1'].low:.4f}, "
+                    f"{summary.interval['uf1'].high:.4f}]",
+                    "wall_s": wall,
+                    "relative": wall / fixed_seconds if fixed_seconds else None,
+                    "chosen": chosen_epochs(store, run_ids) if policy != "fixed" else "-",
+                    "experiment": summary.experiment_id,
+                    "this_call_s": elapsed,
+                }
                 rows.append(row)
-                print(f"{model:<14} {policy:<13} UF1 {row['uf1']:<18} UAR {row['uar']:<18} "
-                      f"{wall:8.1f} s  chosen {row['chosen']}", flush=True)
+                print(
+                    f"{model:<14} {policy:<13} UF1 {row['uf1']:<18} UAR {row['uar']:<18} "
+                    f"{wall:8.1f} s  chosen {row['chosen']}",
+                    flush=True,
+                )
                 write_table(args, rows, seeds, load_before, store_path)
     return rows
 
 
-def write_table(args: argparse.Namespace, rows: list[dict], seeds: list[int],
-                load_before: tuple, store_path: Path) -> None:
+def write_table(
+    args: argparse.Namespace,
+    rows: list[dict],
+    seeds: list[int],
+    load_before: tuple,
+    store_path: Path,
+) -> None:
     command = " ".join(["python", "benchmarks/bench_selection.py", *sys.argv[1:]])
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"cpu ({os.cpu_count()} cores, torch threads per worker: 1 under local)"
+    device = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"cpu ({os.cpu_count()} cores, torch threads per worker: 1 under local)"
+    )
     lines = [
         f"Selection policies on the demo (`--demo-difficulty {args.demo_difficulty}`"
         f"{f', {args.demo_subjects} subjects' if args.demo_subjects else ', 12 subjects'}), "
@@ -187,12 +231,19 @@ def write_table(args: argparse.Namespace, rows: list[dict], seeds: list[int],
     ]
     for r in rows:
         rel = f"{r['relative']:.2f}" if r["relative"] is not None else "-"
-        lines.append(f"| {r['model']} | {r['recipe']} | {r['policy']} | {r['uf1']} | {r['uar']} | "
-                     f"{r['uf1_ci']} | {r['wall_s']:.0f} | {rel} | {r['chosen']} |")
-    lines += ["", f"Benchmark wall time: {sum(r['this_call_s'] for r in rows) / 60:.0f} min "
-              "(this call; experiments found in the store are resumed, not re-timed).",
-              "", f"Runs stored in `{store_path}` (experiments: "
-              + ", ".join(sorted({r['experiment'] for r in rows})) + ")."]
+        lines.append(
+            f"| {r['model']} | {r['recipe']} | {r['policy']} | {r['uf1']} | {r['uar']} | "
+            f"{r['uf1_ci']} | {r['wall_s']:.0f} | {rel} | {r['chosen']} |"
+        )
+    lines += [
+        "",
+        f"Benchmark wall time: {sum(r['this_call_s'] for r in rows) / 60:.0f} min "
+        "(this call; experiments found in the store are resumed, not re-timed).",
+        "",
+        f"Runs stored in `{store_path}` (experiments: "
+        + ", ".join(sorted({r["experiment"] for r in rows}))
+        + ").",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
 

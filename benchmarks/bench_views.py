@@ -42,8 +42,14 @@ import numpy as np
 from mer_bench.data.preprocess import PreprocessConfig
 from mer_bench.data.preprocess.frames import SampleFrames
 from mer_bench.data.preprocess.view_pipeline import compute_views
-from mer_bench.data.preprocess.views import (ClipView, Flow28View, FlowView, FramesView, LandmarksView,
-                                        View)
+from mer_bench.data.preprocess.views import (
+    ClipView,
+    Flow28View,
+    FlowView,
+    FramesView,
+    LandmarksView,
+    View,
+)
 
 COMPOSITE = 442
 VIEWS: dict[str, View] = {
@@ -71,9 +77,14 @@ def demo_frames(cache: Path, subjects: int, clips: int, scale_to: int | None) ->
     frames = source.raw.sample_frames(protocol_samples(megc2019, source)[0])
     if scale_to and scale_to > len(frames):
         base = list(frames)
-        frames = [base[i % len(base)] if i < len(base) else
-                  dataclasses.replace(base[i % len(base)], sample=f"{base[i % len(base)].sample}"
-                                      f"~{i // len(base)}") for i in range(scale_to)]
+        frames = [
+            base[i % len(base)]
+            if i < len(base)
+            else dataclasses.replace(
+                base[i % len(base)], sample=f"{base[i % len(base)].sample}~{i // len(base)}"
+            )
+            for i in range(scale_to)
+        ]
     return frames
 
 
@@ -143,20 +154,27 @@ def child(args: argparse.Namespace) -> None:
     poller = WorkerPeak()
     poller.start()
     start = time.perf_counter()
-    result = compute_views(frames, views, PreprocessConfig(), args.view_cache,
-                           workers=args.workers)
+    result = compute_views(frames, views, PreprocessConfig(), args.view_cache, workers=args.workers)
     wall = time.perf_counter() - start
-    out: dict[str, Any] = {"labels": labels, "samples": len(frames), "wall": wall,
-                           "summary": result.summary.as_dict(), "rss_before_mb": before,
-                           "rss_compute_mb": _status_mb("self", "VmHWM"),
-                           "rss_workers_mb": poller.stop(), "views": {}}
+    out: dict[str, Any] = {
+        "labels": labels,
+        "samples": len(frames),
+        "wall": wall,
+        "summary": result.summary.as_dict(),
+        "rss_before_mb": before,
+        "rss_compute_mb": _status_mb("self", "VmHWM"),
+        "rss_workers_mb": poller.stop(),
+        "views": {},
+    }
     for label, arrays in result.views.items():
-        info: dict[str, Any] = {"shape": list(arrays.data.shape[1:]),
-                                "dtype": str(arrays.data.dtype),
-                                "bytes_per_sample": arrays.nbytes // max(1, len(arrays)),
-                                "set_mb": arrays.nbytes / 1e6,
-                                "notes": sum(1 for n in arrays.notes if n),
-                                "fallbacks": sum(1 for f in arrays.fallbacks if f)}
+        info: dict[str, Any] = {
+            "shape": list(arrays.data.shape[1:]),
+            "dtype": str(arrays.data.dtype),
+            "bytes_per_sample": arrays.nbytes // max(1, len(arrays)),
+            "set_mb": arrays.nbytes / 1e6,
+            "notes": sum(1 for n in arrays.notes if n),
+            "fallbacks": sum(1 for f in arrays.fallbacks if f),
+        }
         if args.read:
             t = time.perf_counter()
             total, anon, mapped = 0.0, 0.0, 0.0
@@ -172,11 +190,25 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out))
 
 
-def measure(args: argparse.Namespace, labels: list[str], view_cache: Path,
-            read: bool = False) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", ",".join(labels), "--view-cache",
-               str(view_cache), "--demo-cache", str(args.demo_cache), "--subjects",
-               str(args.subjects), "--clips", str(args.clips), "--workers", str(args.workers)]
+def measure(
+    args: argparse.Namespace, labels: list[str], view_cache: Path, read: bool = False
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        ",".join(labels),
+        "--view-cache",
+        str(view_cache),
+        "--demo-cache",
+        str(args.demo_cache),
+        "--subjects",
+        str(args.subjects),
+        "--clips",
+        str(args.clips),
+        "--workers",
+        str(args.workers),
+    ]
     if args.scale_to:
         command += ["--scale-to", str(args.scale_to)]
     if read:
@@ -186,14 +218,22 @@ def measure(args: argparse.Namespace, labels: list[str], view_cache: Path,
         raise SystemExit(f"{labels}: failed\n{done.stderr[-3000:]}")
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
-    print(f"  {','.join(labels)}: {result['wall']:.1f} s, computed {result['summary']['computed']},"
-          f" rss {result['rss_compute_mb']:.0f} MB (workers {result['rss_workers_mb']:.0f} MB)",
-          flush=True)
+    print(
+        f"  {','.join(labels)}: {result['wall']:.1f} s, computed {result['summary']['computed']},"
+        f" rss {result['rss_compute_mb']:.0f} MB (workers {result['rss_workers_mb']:.0f} MB)",
+        flush=True,
+    )
     return result
 
 
-def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cached: dict[str, dict],
-           together: dict, together_cached: dict) -> str:
+def report(
+    args: argparse.Namespace,
+    shared: dict,
+    alone: dict[str, dict],
+    cached: dict[str, dict],
+    together: dict,
+    together_cached: dict,
+) -> str:
     n = shared["samples"]
     scale = COMPOSITE / n
     load = os.getloadavg()
@@ -207,13 +247,14 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
         f"{args.load_before:.1f}, after {load[0]:.1f} (other jobs share these cores). Data: the "
         f"demo ({args.subjects} subjects x {args.clips} clips, 320x240 frames, 8-12 frames per "
         f"clip), megc2019 protocol samples: N = {n}"
-        + (f" (the demo's samples listed again under new names up to {n})" if args.scale_to
-           else "") + f". Projections to the {COMPOSITE}-sample composite: x {scale:.2f}.",
+        + (f" (the demo's samples listed again under new names up to {n})" if args.scale_to else "")
+        + f". Projections to the {COMPOSITE}-sample composite: x {scale:.2f}.",
         "",
         f"Shared work (read onset/apex, detect, 68 landmarks; measured as a 16 px grey frames "
         f"view from an empty cache): {shared['wall']:.1f} s wall for {n} samples, "
         f"{COMPOSITE / n * shared['wall']:.0f} s projected for {COMPOSITE}; worker time by step "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in shared["summary"]["step_seconds"].items()) + ".",
+        + ", ".join(f"{k} {v:.1f} s" for k, v in shared["summary"]["step_seconds"].items())
+        + ".",
         "",
         "| view | params | per sample (dtype) | own wall s (landmarks cached) | worker ms/sample "
         f"| alone, projected {COMPOSITE} s | cached re-run s | set MB, N | set MB, {COMPOSITE} "
@@ -234,7 +275,8 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
             f"| {v['set_mb']:.1f} | {v['bytes_per_sample'] * COMPOSITE / 1e6:.0f} "
             f"| {cv.get('read_s', 0):.2f} | {r['rss_compute_mb']:.0f} / {r['rss_workers_mb']:.0f} "
             f"| {cv.get('read_anon_mb', 0):.0f} + {cv.get('read_file_mb', 0):.0f} "
-            f"| {v['notes']} |")
+            f"| {v['notes']} |"
+        )
     lines += [
         "",
         f"Every view in one call from an empty cache (detection and landmarks once per sample): "
@@ -243,10 +285,11 @@ def report(args: argparse.Namespace, shared: dict, alone: dict[str, dict], cache
         f"{together['rss_workers_mb']:.0f} MB. Re-run, everything cached: "
         f"{together_cached['wall']:.2f} s (sets opened memory-mapped, no sample read).",
         "",
-        "Worker time by step in that call: " + ", ".join(
-            f"{k} {v:.1f} s" for k, v in together["summary"]["step_seconds"].items())
-        + "; by view: " + ", ".join(
-            f"{k} {v:.1f} s" for k, v in together["summary"]["view_seconds"].items()) + ".",
+        "Worker time by step in that call: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in together["summary"]["step_seconds"].items())
+        + "; by view: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in together["summary"]["view_seconds"].items())
+        + ".",
         "",
         "Columns: *own wall* is the view computed alone with the landmark cache warm (its own work "
         "plus reading its frames); *alone, projected* adds the shared work and scales to "
@@ -274,8 +317,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--subjects", type=int, default=12)
     p.add_argument("--clips", type=int, default=10, help="Clips per subject.")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--scale-to", type=int, default=None,
-                   help="List the demo's samples again under new names up to this many.")
+    p.add_argument(
+        "--scale-to",
+        type=int,
+        default=None,
+        help="List the demo's samples again under new names up to this many.",
+    )
     p.add_argument("--out", type=Path, default=None, help="Write the markdown table here.")
     p.add_argument("--append", action="store_true", help="Append to --out (one more run).")
     p.add_argument("--demo-cache", type=Path, default=None, help="Where the demo is generated.")
@@ -315,9 +362,11 @@ def main() -> None:
     print(text)
     if args.out:
         if args.append and args.out.is_file():
-            text = text.replace("# Input views: preprocessing time and memory (CPU)",
-                                f"## Run with N = {shared_n(text)}")
-            text = args.out.read_text() + "\n" + text[:text.index("Columns: ")].rstrip() + "\n"
+            text = text.replace(
+                "# Input views: preprocessing time and memory (CPU)",
+                f"## Run with N = {shared_n(text)}",
+            )
+            text = args.out.read_text() + "\n" + text[: text.index("Columns: ")].rstrip() + "\n"
         args.out.write_text(text)
 
 

@@ -28,16 +28,23 @@ def synthetic_composite(seed: int = 0) -> ProtocolData:
     n = len(samples)
     flow = rng.normal(128, 20, size=(n, 3, 28, 28))
     for i, label in enumerate(samples["label"].to_numpy()):
-        flow[i, label, 4 + 7 * label:12 + 7 * label] += 60
-    arrays = InputArrays(np.clip(flow, 0, 255).astype(np.float32),
-                         np.repeat(FALLBACK_POINTS[None], n, axis=0), np.ones(n, dtype=bool))
+        flow[i, label, 4 + 7 * label : 12 + 7 * label] += 60
+    arrays = InputArrays(
+        np.clip(flow, 0, 255).astype(np.float32),
+        np.repeat(FALLBACK_POINTS[None], n, axis=0),
+        np.ones(n, dtype=bool),
+    )
     return ProtocolData(samples, arrays, CLASSES, {"source": "synthetic composite"})
 
 
-def composite_context(model: str, device: str = "cpu", epochs: int | None = None,
-                      selection: str = "fixed", seed: int = 0,
-                      policy_options: dict | None = None,
-                      ) -> tuple[RunContext, list[FoldTask], np.ndarray]:
+def composite_context(
+    model: str,
+    device: str = "cpu",
+    epochs: int | None = None,
+    selection: str = "fixed",
+    seed: int = 0,
+    policy_options: dict | None = None,
+) -> tuple[RunContext, list[FoldTask], np.ndarray]:
     """A run context for `model` (its card's recipe, `epochs` overridden), its 68 LOSO folds as
     the trainer sees them, and the labels (which only the engine holds)."""
     spec = registry.get_model(model)
@@ -49,6 +56,7 @@ def composite_context(model: str, device: str = "cpu", epochs: int | None = None
     ctx = RunContext(model, policy, recipe, len(CLASSES), device, x)
     groups = data.fold_keys().to_numpy()
     datasets = data.samples["dataset"].to_numpy()
-    tasks = [FoldTask.hide_test_labels(f, data.labels, groups, datasets)
-             for f in loso_folds(data, seed)]
+    tasks = [
+        FoldTask.hide_test_labels(f, data.labels, groups, datasets) for f in loso_folds(data, seed)
+    ]
     return ctx, tasks, data.labels

@@ -50,13 +50,20 @@ def main() -> None:
     ctx, tasks, labels = composite_context(args.model, args.device, args.epochs)
     seq_probs, seq_s = run(SequentialExecutor(), ctx, tasks, labels)
     par_probs, par_s = run(FoldParallelExecutor(precision=args.precision), ctx, tasks, labels)
-    print(f"model {args.model}, {args.epochs} epochs, 68 folds, device {args.device}, "
-          f"fold-parallel precision {args.precision}")
-    for name, probs, secs in (("sequential", seq_probs, seq_s), ("fold-parallel", par_probs, par_s)):
+    print(
+        f"model {args.model}, {args.epochs} epochs, 68 folds, device {args.device}, "
+        f"fold-parallel precision {args.precision}"
+    )
+    for name, probs, secs in (
+        ("sequential", seq_probs, seq_s),
+        ("fold-parallel", par_probs, par_s),
+    ):
         s = score(labels, probs.argmax(1), ctx.num_classes, device=args.device)
         print(f"{name:14s} UF1 {s.uf1:.4f} UAR {s.uar:.4f} seconds {secs:.1f}")
     agree = float(np.mean(seq_probs.argmax(1) == par_probs.argmax(1)))
-    print(f"same predicted class: {agree:.3f}; max |p_seq - p_par|: {np.abs(seq_probs - par_probs).max():.2e}")
+    print(
+        f"same predicted class: {agree:.3f}; max |p_seq - p_par|: {np.abs(seq_probs - par_probs).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,14 +54,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full-epochs", type=int, default=None, help="Projected to (default: card's).")
     p.add_argument("--folds", type=int, default=N_FOLDS, help="Largest fold-parallel chunk to try.")
     p.add_argument("--seq-folds", type=int, default=2, help="Folds timed sequentially.")
-    p.add_argument("--chunk", type=int, default=None, help="Fold-parallel chunk (default: fit memory).")
+    p.add_argument(
+        "--chunk", type=int, default=None, help="Fold-parallel chunk (default: fit memory)."
+    )
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("--selection", default="fixed",
-                   choices=["fixed", "val-subjects", "nested", "best-on-test"],
-                   help="Selection policy; nested stacks inner x outer models on the GPU.")
+    p.add_argument(
+        "--selection",
+        default="fixed",
+        choices=["fixed", "val-subjects", "nested", "best-on-test"],
+        help="Selection policy; nested stacks inner x outer models on the GPU.",
+    )
     p.add_argument("--inner-folds", type=int, default=3, help="nested: inner folds (default 3).")
-    p.add_argument("--peak-tflops", type=float, default=989.0,
-                   help="Peak of the card for the FLOP floor (H100 SXM dense bf16: 989).")
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=989.0,
+        help="Peak of the card for the FLOP floor (H100 SXM dense bf16: 989).",
+    )
     return p.parse_args(argv)
 
 
@@ -101,8 +110,7 @@ def concluded(ctx, task, trace, labels):
     return ctx.policy.conclude(trace, test)
 
 
-def time_sequential(ctx, tasks, labels, device, full_epochs
-                    ) -> tuple[float, float, float, list]:
+def time_sequential(ctx, tasks, labels, device, full_epochs) -> tuple[float, float, float, list]:
     """Per fold: (set-up + first epoch s, per-epoch s, projected s at `full_epochs`) averaged over
     `tasks`, and their outputs."""
     firsts, epochs, projected, outputs = [], [], [], []
@@ -114,13 +122,17 @@ def time_sequential(ctx, tasks, labels, device, full_epochs
         firsts.append(first)
         epochs.append(per_epoch)
         projected.append(clock.projected(ctx.recipe.epochs, full_epochs))
-        print(f"  sequential fold {fold.key}: first epoch (with set-up) {first:.2f} s, "
-              f"then {per_epoch:.3f} s/epoch", flush=True)
+        print(
+            f"  sequential fold {fold.key}: first epoch (with set-up) {first:.2f} s, "
+            f"then {per_epoch:.3f} s/epoch",
+            flush=True,
+        )
     return float(np.mean(firsts)), float(np.mean(epochs)), float(np.mean(projected)), outputs
 
 
-def time_fold_parallel(ctx, tasks, labels, device, chunk, precision, full_epochs
-                       ) -> tuple[int, float, float, float, list, str]:
+def time_fold_parallel(
+    ctx, tasks, labels, device, chunk, precision, full_epochs
+) -> tuple[int, float, float, float, list, str]:
     """(chunk size, set-up + first epoch s, per-epoch s, projected s at `full_epochs`, outputs,
     precision) of one chunk; the chunk is halved and retried while it does not fit in device
     memory. A chunk holds `chunk` outer folds, each with the policy's jobs (nested: its inner
@@ -139,14 +151,27 @@ def time_fold_parallel(ctx, tasks, labels, device, chunk, precision, full_epochs
         labels_of = {t.fold.index: t.labels for t in part}
 
         def train(jobs, labels_of=labels_of, clock=clock):
-            return trainer.train(jobs, x_all, [labels_of[j.fold_index] for j in jobs],
-                                 stacked=True, autocast=autocast, on_epoch=clock)
+            return trainer.train(
+                jobs,
+                x_all,
+                [labels_of[j.fold_index] for j in jobs],
+                stacked=True,
+                autocast=autocast,
+                on_epoch=clock,
+            )
+
         try:
             traces = run_selection(ctx.policy, part, ctx.recipe, train)
             outputs = [concluded(ctx, t, tr, labels) for t, tr in zip(part, traces)]
             first, per_epoch = clock.split()
-            return (size, first, per_epoch, clock.projected(ctx.recipe.epochs, full_epochs),
-                    outputs, str(autocast or torch.float32))
+            return (
+                size,
+                first,
+                per_epoch,
+                clock.projected(ctx.recipe.epochs, full_epochs),
+                outputs,
+                str(autocast or torch.float32),
+            )
         except torch.cuda.OutOfMemoryError:
             print(f"  out of memory with {size} folds", flush=True)
         if size == 1:
@@ -175,23 +200,28 @@ def main(argv: list[str] | None = None) -> dict:
     spec = registry.get_model(args.model)
     full_epochs = args.full_epochs or spec.card.recipe.epochs
     options = {"inner_folds": args.inner_folds} if args.selection == "nested" else {}
-    ctx, tasks, labels = composite_context(args.model, str(device), args.epochs, args.selection,
-                                           policy_options=options)
+    ctx, tasks, labels = composite_context(
+        args.model, str(device), args.epochs, args.selection, policy_options=options
+    )
     folds = [t.fold for t in tasks]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"# {args.model} ({spec.card.num_params:,} params) on {name}: {args.epochs} epochs "
-          f"measured, projected to {N_FOLDS} folds x {full_epochs} epochs; recipe {ctx.recipe}",
-          flush=True)
+    print(
+        f"# {args.model} ({spec.card.num_params:,} params) on {name}: {args.epochs} epochs "
+        f"measured, projected to {N_FOLDS} folds x {full_epochs} epochs; recipe {ctx.recipe}",
+        flush=True,
+    )
     torch.manual_seed(0)
 
     print("sequential:", flush=True)
     seq_first, seq_epoch, seq_fold, seq_out = time_sequential(
-        ctx, tasks[:args.seq_folds], labels, device, full_epochs)
+        ctx, tasks[: args.seq_folds], labels, device, full_epochs
+    )
     seq_total = N_FOLDS * seq_fold
 
     print("fold-parallel:", flush=True)
     chunk, fp_first, fp_epoch, fp_chunk, fp_out, precision = time_fold_parallel(
-        ctx, tasks[:args.folds], labels, device, args.chunk, args.precision, full_epochs)
+        ctx, tasks[: args.folds], labels, device, args.chunk, args.precision, full_epochs
+    )
     n_chunks = math.ceil(N_FOLDS / chunk)
     fp_total = n_chunks * fp_chunk
 
@@ -201,33 +231,60 @@ def main(argv: list[str] | None = None) -> dict:
     # every job of the policy (nested: the inner models and the final one) counted on all the
     # outer fold's training rows: an upper bound of the floor for the choosing policies
     jobs = ctx.policy.epochs_per_fold(ctx.recipe) / ctx.recipe.epochs
-    total_flops = full_epochs * (jobs * n_train * train_flops
-                                 + (n_test * eval_flops if ctx.policy.reads_test_labels else 0))
+    total_flops = full_epochs * (
+        jobs * n_train * train_flops + (n_test * eval_flops if ctx.policy.reads_test_labels else 0)
+    )
     total_flops += n_test * eval_flops
     floor = total_flops / (args.peak_tflops * 1e12)
 
     shared = min(len(seq_out), len(fp_out))
-    agree = np.mean(np.concatenate([seq_out[k].probs.argmax(1) == fp_out[k].probs.argmax(1)
-                                    for k in range(shared)])) if shared else float("nan")
-    diff = max((np.abs(seq_out[k].probs - fp_out[k].probs).max() for k in range(shared)), default=0.0)
+    agree = (
+        np.mean(
+            np.concatenate(
+                [seq_out[k].probs.argmax(1) == fp_out[k].probs.argmax(1) for k in range(shared)]
+            )
+        )
+        if shared
+        else float("nan")
+    )
+    diff = max(
+        (np.abs(seq_out[k].probs - fp_out[k].probs).max() for k in range(shared)), default=0.0
+    )
 
     print()
-    print(f"| {args.model}, {N_FOLDS} folds x {full_epochs} epochs, selection {ctx.policy.name} "
-          f"| measured | per epoch | "
-          f"projected full recipe |")
+    print(
+        f"| {args.model}, {N_FOLDS} folds x {full_epochs} epochs, selection {ctx.policy.name} "
+        f"| measured | per epoch | "
+        f"projected full recipe |"
+    )
     print("|---|---|---|---|")
-    print(f"| sequential (fp32), {args.seq_folds} folds timed | {seq_first:.2f} s set-up+epoch 1 "
-          f"per fold | {seq_epoch:.3f} s per fold | {seq_total / 60:.1f} min ({seq_total / 3600:.2f} h) |")
-    print(f"| fold-parallel ({precision}), chunk {chunk} x {n_chunks} | {fp_first:.2f} s set-up+"
-          f"epoch 1 per chunk | {fp_epoch:.3f} s per chunk | {fp_total / 60:.1f} min |")
-    print(f"| FLOP floor at {args.peak_tflops:g} TFLOP/s | {total_flops / 1e15:.2f} PFLOP | "
-          f"{train_flops / 1e9:.3f} GFLOP/sample train | {floor / 60:.2f} min |")
-    print(f"\nspeed-up fold-parallel vs sequential: {seq_total / fp_total:.1f}x; "
-          f"{fp_total / floor:.1f}x the FLOP floor; after {args.epochs} epochs the first {shared} "
-          f"folds agree on {agree:.1%} of predictions (max prob diff {diff:.2e})", flush=True)
-    return {"selection": ctx.policy.name, "sequential_s": seq_total, "fold_parallel_s": fp_total,
-            "floor_s": floor,
-            "chunk": chunk, "precision": precision, "agreement": agree}
+    print(
+        f"| sequential (fp32), {args.seq_folds} folds timed | {seq_first:.2f} s set-up+epoch 1 "
+        f"per fold | {seq_epoch:.3f} s per fold | {seq_total / 60:.1f} min ({seq_total / 3600:.2f} h) |"
+    )
+    print(
+        f"| fold-parallel ({precision}), chunk {chunk} x {n_chunks} | {fp_first:.2f} s set-up+"
+        f"epoch 1 per chunk | {fp_epoch:.3f} s per chunk | {fp_total / 60:.1f} min |"
+    )
+    print(
+        f"| FLOP floor at {args.peak_tflops:g} TFLOP/s | {total_flops / 1e15:.2f} PFLOP | "
+        f"{train_flops / 1e9:.3f} GFLOP/sample train | {floor / 60:.2f} min |"
+    )
+    print(
+        f"\nspeed-up fold-parallel vs sequential: {seq_total / fp_total:.1f}x; "
+        f"{fp_total / floor:.1f}x the FLOP floor; after {args.epochs} epochs the first {shared} "
+        f"folds agree on {agree:.1%} of predictions (max prob diff {diff:.2e})",
+        flush=True,
+    )
+    return {
+        "selection": ctx.policy.name,
+        "sequential_s": seq_total,
+        "fold_parallel_s": fp_total,
+        "floor_s": floor,
+        "chunk": chunk,
+        "precision": precision,
+        "agreement": agree,
+    }
 
 
 if __name__ == "__main__":

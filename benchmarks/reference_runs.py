@@ -29,8 +29,11 @@ from mer_bench.results.reference import PlannedRun
 
 def plan(models: list[str], passes: int) -> list[PlannedRun]:
     """The planned runs of `models` in priority order: pass 1 is seed 0, pass 2 seeds 1 and 2."""
-    return [run for run in megc2019_flows.planned
-            if run.model in models and (passes > 1 or run.seed == 0)]
+    return [
+        run
+        for run in megc2019_flows.planned
+        if run.model in models and (passes > 1 or run.seed == 0)
+    ]
 
 
 def stored(store: str, run: PlannedRun, flows_sha256: str | None) -> tuple[str, str] | None:
@@ -43,11 +46,20 @@ def stored(store: str, run: PlannedRun, flows_sha256: str | None) -> tuple[str, 
         return None
 
     with Store(store, read_only=True) as db:
-        matches = [r for r in db.runs() if r.model == run.model and r.selection == run.selection
-                   and r.seed == run.seed and r.protocol == "megc2019" and r.source == "flows"
-                   and not r.provenance.get("paired_with")
-                   and (flows_sha256 is None
-                        or r.identity.get("data", {}).get("flows_sha256") == flows_sha256)]
+        matches = [
+            r
+            for r in db.runs()
+            if r.model == run.model
+            and r.selection == run.selection
+            and r.seed == run.seed
+            and r.protocol == "megc2019"
+            and r.source == "flows"
+            and not r.provenance.get("paired_with")
+            and (
+                flows_sha256 is None
+                or r.identity.get("data", {}).get("flows_sha256") == flows_sha256
+            )
+        ]
     if not matches:
         return None
     latest = max(matches, key=lambda r: r.started_at)
@@ -60,15 +72,22 @@ def main() -> int:
     parser.add_argument("--store", required=True, help="results database for the runs")
     parser.add_argument("--only", default="", help="comma-separated models (default: all)")
     parser.add_argument("--passes", type=int, default=2, help="1: seed 0 only; 2: then seeds 1-2")
-    parser.add_argument("--rules", default="",
-                        help="comma-separated selection rules to run (default: all planned)")
+    parser.add_argument(
+        "--rules", default="", help="comma-separated selection rules to run (default: all planned)"
+    )
     parser.add_argument("--gpu", action="store_true", help="also the GPU-sized recipes")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
-    parser.add_argument("--export", metavar="DIR",
-                        help="run nothing: write every finished run of the plan (and its paired "
-                             "runs) as a result file <model>-<selection>-s<seed>.json in DIR")
-    parser.add_argument("extra", nargs=argparse.REMAINDER,
-                        help="after --: options for every `mer-bench run` (--workers 1, ...)")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="run nothing: write every finished run of the plan (and its paired "
+        "runs) as a result file <model>-<selection>-s<seed>.json in DIR",
+    )
+    parser.add_argument(
+        "extra",
+        nargs=argparse.REMAINDER,
+        help="after --: options for every `mer-bench run` (--workers 1, ...)",
+    )
     args = parser.parse_args()
     models = [m for m in (args.only.split(",") if args.only else MODELS) if m]
     if not args.gpu:
@@ -83,14 +102,22 @@ def main() -> int:
             continue
         found = None if args.dry_run else stored(args.store, run, flows)
         if found is not None and found[1] == "finished":
-            print(f"= {run.model} {run.selection} seed {run.seed}: finished ({found[0]})",
-                  flush=True)
+            print(
+                f"= {run.model} {run.selection} seed {run.seed}: finished ({found[0]})", flush=True
+            )
             continue
         if found is not None:
             argv = ["--resume", found[0]]
         else:
-            argv = [*run.argv(), "--protocol", "megc2019", "--source", "flows",
-                    "--data-root", args.data_root]
+            argv = [
+                *run.argv(),
+                "--protocol",
+                "megc2019",
+                "--source",
+                "flows",
+                "--data-root",
+                args.data_root,
+            ]
         command = ["mer-bench", "run", *argv, "--store", args.store, "-q", *extra]
         print(f"+ {shlex.join(command)}", flush=True)
         if args.dry_run:
@@ -121,8 +148,9 @@ def export(store: str, runs: list[PlannedRun], flows: str | None, folder: str) -
                 print(f"- {run.model} {run.selection} seed {run.seed}: not finished", flush=True)
                 continue
             record = db.run(found[0])
-            records = [record] + [db.run(i) for i in record.provenance.get("paired_runs",
-                                                                          {}).values()]
+            records = [record] + [
+                db.run(i) for i in record.provenance.get("paired_runs", {}).values()
+            ]
             for r in records:
                 path = out / f"{r.model}-{r.selection}-s{r.seed}.json"
                 path.write_text(json.dumps(export_json(db, r), indent=1) + "\n")

@@ -55,15 +55,30 @@ def main() -> None:
         run = run_spotting("flow-peak", protocol, "demo", cache_dir=args.cache_dir)
         spot = time.perf_counter() - t
         view = first - spot
-        row = {"dataset": dataset, "videos": len(found.videos), "minutes": minutes,
-               "fps": found.fps, "view": view / minutes, "spot": spot / minutes,
-               "f1": run.report.f1, "chance": run.chance_f1, "str": None, "strs": None}
+        row = {
+            "dataset": dataset,
+            "videos": len(found.videos),
+            "minutes": minutes,
+            "fps": found.fps,
+            "view": view / minutes,
+            "spot": spot / minutes,
+            "f1": run.report.f1,
+            "chance": run.chance_f1,
+            "str": None,
+            "strs": None,
+        }
         if args.model and dataset == "casme2-lv":
             from mer_bench.run.spotting.str_run import run_str
 
             t = time.perf_counter()
-            result = run_str("flow-peak", args.model, protocol, "demo", cache_dir=args.cache_dir,
-                             epochs=args.epochs)
+            result = run_str(
+                "flow-peak",
+                args.model,
+                protocol,
+                "demo",
+                cache_dir=args.cache_dir,
+                epochs=args.epochs,
+            )
             row["str"] = (time.perf_counter() - t) / minutes
             row["strs"] = result.report.strs
         rows.append(row)
@@ -77,10 +92,12 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|" + ("---|---|" if args.model else ""),
     ]
     for r in rows:
-        line = (f"| {r['dataset']} | {r['videos']} | {r['minutes']:.2f} | {r['fps']:g} | "
-                f"{r['view']:.1f} | {r['spot']:.2f} | {r['f1']:.3f} | {r['chance']:.3f} |")
+        line = (
+            f"| {r['dataset']} | {r['videos']} | {r['minutes']:.2f} | {r['fps']:g} | "
+            f"{r['view']:.1f} | {r['spot']:.2f} | {r['f1']:.3f} | {r['chance']:.3f} |"
+        )
         if args.model:
-            line += (f" {r['str']:.1f} | {r['strs']:.3f} |" if r["str"] is not None else " - | - |")
+            line += f" {r['str']:.1f} | {r['strs']:.3f} |" if r["str"] is not None else " - | - |"
         lines.append(line)
     text = "\n".join(lines) + "\n"
     print(text)

@@ -13,5 +13,12 @@ imports this package by name.
 from mer_bench_htnet.model import HTNet, HTNetConfig, count_parameters
 from mer_bench_htnet.regions import PLACEMENTS, RegionTiling, prepare_inputs, tile_regions
 
-__all__ = ["HTNet", "HTNetConfig", "PLACEMENTS", "RegionTiling", "count_parameters",
-           "prepare_inputs", "tile_regions"]
+__all__ = [
+    "HTNet",
+    "HTNetConfig",
+    "PLACEMENTS",
+    "RegionTiling",
+    "count_parameters",
+    "prepare_inputs",
+    "tile_regions",
+]

@@ -19,10 +19,14 @@ YEAR = 2024
 
 #: The paper's UF1/UAR on the MEGC2019 composite LOSO (epochs chosen on the test subject).
 PUBLISHED = {
-    "composite_uf1": "0.8603", "composite_uar": "0.8475",
-    "smic_uf1": "0.8049", "smic_uar": "0.7905",
-    "casme2_uf1": "0.9532", "casme2_uar": "0.9516",
-    "samm_uf1": "0.8131", "samm_uar": "0.8124",
+    "composite_uf1": "0.8603",
+    "composite_uar": "0.8475",
+    "smic_uf1": "0.8049",
+    "smic_uar": "0.7905",
+    "casme2_uf1": "0.9532",
+    "casme2_uar": "0.9516",
+    "samm_uf1": "0.8131",
+    "samm_uar": "0.8124",
     "selection": "best-on-test",
 }
 
@@ -72,16 +76,32 @@ class HTNetBuilder:
         return HTNet(self.config, num_classes)
 
 
-def _spec(name: str, description: str, config: HTNetConfig, num_params: int, recipe: Recipe,
-          extra_note: str, placement: str = POINTS, paper: bool = False) -> ModelSpec:
-    notes = " ".join([extra_note, PAPER_RECIPE_NOTE, SELECTION_NOTE, ATTENTION_NOTE,
-                      TILING_NOTES[placement]])
+def _spec(
+    name: str,
+    description: str,
+    config: HTNetConfig,
+    num_params: int,
+    recipe: Recipe,
+    extra_note: str,
+    placement: str = POINTS,
+    paper: bool = False,
+) -> ModelSpec:
+    notes = " ".join(
+        [extra_note, PAPER_RECIPE_NOTE, SELECTION_NOTE, ATTENTION_NOTE, TILING_NOTES[placement]]
+    )
     card = ModelCard(
-        name=name, description=description, reference=REFERENCE, year=YEAR,
-        view="flow28", num_params=num_params, recipe=recipe, framework="torch",
+        name=name,
+        description=description,
+        reference=REFERENCE,
+        year=YEAR,
+        view="flow28",
+        num_params=num_params,
+        recipe=recipe,
+        framework="torch",
         # Only the paper's own network carries the paper's numbers: the scaled-down variants
         # were never published.
-        notes=notes, published=dict(PUBLISHED) if paper else {},
+        notes=notes,
+        published=dict(PUBLISHED) if paper else {},
     )
     return ModelSpec(card=card, build=HTNetBuilder(config), prepare_inputs=RegionTiling(placement))
 
@@ -101,28 +121,39 @@ CPU_RECIPE_NOTE = (
 #: The paper's Adam (lr 5e-5, batch 256, 800 epochs), run by torch's fused kernel: the same update
 #: up to float rounding, 4.5x faster than the per-tensor loop on a CPU for these 140M parameters
 #: (benchmarks/results/cpu_step.md).
-PAPER_RECIPE = Recipe(optimizer="adam", lr=5e-5, batch_size=256, epochs=800, weight_decay=0.0,
-                      optimizer_impl="fused")
-PAPER_CONFIG_NOTE = "Paper configuration (image 28, patch 7, dim 256, heads 3, block_repeats (2,2,10), mlp 4)."
+PAPER_RECIPE = Recipe(
+    optimizer="adam", lr=5e-5, batch_size=256, epochs=800, weight_decay=0.0, optimizer_impl="fused"
+)
+PAPER_CONFIG_NOTE = (
+    "Paper configuration (image 28, patch 7, dim 256, heads 3, block_repeats (2,2,10), mlp 4)."
+)
 
 htnet = _spec(
     "htnet",
     "HTNet as published: 4 facial-region flow windows, 3-level local transformer, dim 256.",
-    PAPER_CONFIG, 139_582_982, PAPER_RECIPE, PAPER_CONFIG_NOTE, paper=True,
+    PAPER_CONFIG,
+    139_582_982,
+    PAPER_RECIPE,
+    PAPER_CONFIG_NOTE,
+    paper=True,
 )
 
 htnet_refcrop = _spec(
     "htnet-refcrop",
     "HTNet on the reference code's exact flow windows (points transposed); network as htnet.",
-    PAPER_CONFIG, 139_582_982, PAPER_RECIPE,
+    PAPER_CONFIG,
+    139_582_982,
+    PAPER_RECIPE,
     PAPER_CONFIG_NOTE + " Same network and recipe as htnet; only the window placement differs.",
-    placement=REFERENCE_TRANSPOSED, paper=True,
+    placement=REFERENCE_TRANSPOSED,
+    paper=True,
 )
 
 htnet_small = _spec(
     "htnet-small",
     "HTNet scaled down for CPU: same structure and input tiling, dim 64, block_repeats (1,1,4).",
-    SMALL_CONFIG, 3_766_534,
+    SMALL_CONFIG,
+    3_766_534,
     Recipe(optimizer="adam", lr=1e-4, batch_size=64, epochs=30, weight_decay=0.0),
     CPU_RECIPE_NOTE.format(ratio=37, lr="1e-4", epochs=30),
 )
@@ -130,7 +161,8 @@ htnet_small = _spec(
 htnet_tiny = _spec(
     "htnet-tiny",
     "Smallest HTNet for smoke tests and CI: dim 32, block_repeats (1,1,2).",
-    TINY_CONFIG, 546_822,
+    TINY_CONFIG,
+    546_822,
     Recipe(optimizer="adam", lr=2e-4, batch_size=64, epochs=30, weight_decay=0.0),
     CPU_RECIPE_NOTE.format(ratio=255, lr="2e-4", epochs=30),
 )

@@ -56,12 +56,18 @@ class HTNetConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} not divisible by patch {self.patch_size}")
+            raise ValueError(
+                f"image_size {self.image_size} not divisible by patch {self.patch_size}"
+            )
         if len(self.block_repeats) != self.num_hierarchies:
-            raise ValueError(f"block_repeats needs {self.num_hierarchies} entries: {self.block_repeats}")
+            raise ValueError(
+                f"block_repeats needs {self.num_hierarchies} entries: {self.block_repeats}"
+            )
         blocks = 2 ** (self.num_hierarchies - 1)
         if self.fmap_size % blocks:
-            raise ValueError(f"a {self.fmap_size}x{self.fmap_size} token grid cannot hold {blocks}x{blocks} blocks")
+            raise ValueError(
+                f"a {self.fmap_size}x{self.fmap_size} token grid cannot hold {blocks}x{blocks} blocks"
+            )
         if self.dim // self.heads < 1:
             raise ValueError(f"dim {self.dim} too small for {self.heads} heads")
 
@@ -125,7 +131,7 @@ class Attention(nn.Module):
         dim_head = dim // heads
         inner_dim = dim_head * heads
         self.heads = heads
-        self.scale = dim_head ** -0.5
+        self.scale = dim_head**-0.5
         self.norm = ChannelLayerNorm(dim)
         self.to_qkv = Conv1x1(dim, inner_dim * 3, bias=False)
         self.to_out = nn.Sequential(Conv1x1(inner_dim, dim), _dropout(dropout))
@@ -142,7 +148,7 @@ class Attention(nn.Module):
     def values(self, x: torch.Tensor) -> torch.Tensor:
         """Values only (B, T, heads * dim_head), from the value rows of `to_qkv`."""
         inner = self.to_out[0].in_channels
-        return F.linear(self.norm(x), self.to_qkv.weight.flatten(1)[2 * inner:])
+        return F.linear(self.norm(x), self.to_qkv.weight.flatten(1)[2 * inner :])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
@@ -181,8 +187,9 @@ class LocalTransformer(nn.Module):
     single scalar at the paper configuration), broadcast over channels.
     """
 
-    def __init__(self, dim: int, seq_len: int, depth: int, heads: int, mlp_mult: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, seq_len: int, depth: int, heads: int, mlp_mult: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.pos_emb = nn.Parameter(torch.randn(seq_len))
         self.layers = nn.ModuleList(
@@ -213,9 +220,10 @@ class Conv3x3(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-3], x.shape[-2]
-        padded = F.pad(x, (0, 0, 1, 1, 1, 1))                           # (B, H + 2, W + 2, C)
-        taps = torch.stack([padded[..., i:i + h, j:j + w, :] for i in range(3) for j in range(3)],
-                           dim=-1)                                      # (B, H, W, C, 9)
+        padded = F.pad(x, (0, 0, 1, 1, 1, 1))  # (B, H + 2, W + 2, C)
+        taps = torch.stack(
+            [padded[..., i : i + h, j : j + w, :] for i in range(3) for j in range(3)], dim=-1
+        )  # (B, H, W, C, 9)
         return F.linear(taps.flatten(-2), self.weight.flatten(1), self.bias)
 
 
@@ -267,7 +275,7 @@ class HTNet(nn.Module):
         self.config = c
         p = c.patch_size
         levels = c.num_hierarchies
-        mults = [2 ** i for i in range(levels)]  # width and heads double at every level
+        mults = [2**i for i in range(levels)]  # width and heads double at every level
         dims = [c.dim * m for m in mults]
 
         self.to_patch_embedding = Conv1x1(c.channels * p * p, dims[0])
@@ -275,19 +283,29 @@ class HTNet(nn.Module):
         self.levels = nn.ModuleList()
         for i in range(levels):
             last = i == levels - 1
-            self.levels.append(Level(
-                blocks=2 ** (levels - 1 - i),
-                transformer=LocalTransformer(dims[i], c.seq_len, c.block_repeats[i],
-                                             c.heads * mults[i], c.mlp_mult, c.dropout),
-                aggregate=nn.Identity() if last else Aggregate(dims[i], dims[i + 1]),
-            ))
+            self.levels.append(
+                Level(
+                    blocks=2 ** (levels - 1 - i),
+                    transformer=LocalTransformer(
+                        dims[i],
+                        c.seq_len,
+                        c.block_repeats[i],
+                        c.heads * mults[i],
+                        c.mlp_mult,
+                        c.dropout,
+                    ),
+                    aggregate=nn.Identity() if last else Aggregate(dims[i], dims[i + 1]),
+                )
+            )
 
         self.head = nn.Sequential(ChannelLayerNorm(dims[-1]), nn.Linear(dims[-1], num_classes))
 
     def embed(self, img: torch.Tensor) -> torch.Tensor:
         """7x7 patches flattened as (row, col, channel), projected to tokens (B, 4, 4, dim)."""
         p = self.config.patch_size
-        return self.to_patch_embedding(rearrange(img, "b c (h p1) (w p2) -> b h w (p1 p2 c)", p1=p, p2=p))
+        return self.to_patch_embedding(
+            rearrange(img, "b c (h p1) (w p2) -> b h w (p1 p2 c)", p1=p, p2=p)
+        )
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         x = self.embed(img)

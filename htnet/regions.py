@@ -81,13 +81,13 @@ def tile_regions(flow: np.ndarray, points: np.ndarray, placement: str = POINTS) 
     n, c, height, width = flow.shape
     if (height, width) != (28, 28):
         raise ValueError(f"region tiling expects 28x28 flow images, got {height}x{width}")
-    origins = window_origins(points, placement)                          # (N, 4, 2) as (row, col)
-    offsets = np.arange(2 * HALF)                                        # (14,)
-    rows = origins[:, :, 0, None] + offsets                              # (N, 4, 14)
-    cols = origins[:, :, 1, None] + offsets                              # (N, 4, 14)
+    origins = window_origins(points, placement)  # (N, 4, 2) as (row, col)
+    offsets = np.arange(2 * HALF)  # (14,)
+    rows = origins[:, :, 0, None] + offsets  # (N, 4, 14)
+    cols = origins[:, :, 1, None] + offsets  # (N, 4, 14)
     # Advanced indexing around a channel slice puts the indexed axes first: (N, 4, 14, 14, C).
     windows = flow[np.arange(n)[:, None, None, None], :, rows[:, :, :, None], cols[:, :, None, :]]
-    windows = windows.transpose(0, 1, 4, 2, 3)                           # (N, 4, C, 14, 14)
+    windows = windows.transpose(0, 1, 4, 2, 3)  # (N, 4, C, 14, 14)
     top = np.concatenate([windows[:, 0], windows[:, 1]], axis=-1)
     bottom = np.concatenate([windows[:, 2], windows[:, 3]], axis=-1)
     return np.ascontiguousarray(np.concatenate([top, bottom], axis=-2), dtype=np.float32)

@@ -25,9 +25,14 @@ from mer_bench.core.paths import default_store_path
 from mer_bench.results.store.database import sqlite_file
 from mer_bench.results.store.records import DamagedRow
 from mer_bench_leaderboard import charts, tables
-from mer_bench_leaderboard.data import (display_location, open_read_only,
-                                        record_dict, store_location, store_version,
-                                        unranked_runs)
+from mer_bench_leaderboard.data import (
+    display_location,
+    open_read_only,
+    record_dict,
+    store_location,
+    store_version,
+    unranked_runs,
+)
 
 #: Table cells keep words whole (long model names and run ids scroll, never break mid-word).
 CSS = """<style>
@@ -38,9 +43,22 @@ CSS = """<style>
 [data-testid="stTable"] { overflow-x: auto; }
 </style>"""
 
-PROVENANCE_FIELDS = ["run_id", "config_hash", "seed", "source", "view", "status",
-                     "mer_bench_version", "git_commit", "torch_version", "device_name", "executor",
-                     "started_at", "finished_at", "wall_seconds"]
+PROVENANCE_FIELDS = [
+    "run_id",
+    "config_hash",
+    "seed",
+    "source",
+    "view",
+    "status",
+    "mer_bench_version",
+    "git_commit",
+    "torch_version",
+    "device_name",
+    "executor",
+    "started_at",
+    "finished_at",
+    "wall_seconds",
+]
 
 
 def store_path_from(argv: list[str], env: dict[str, str]) -> str:
@@ -56,9 +74,14 @@ def _read(path: str, origin: str) -> dict:
     (nothing, for a database file not made yet)."""
     file = sqlite_file(path)
     if file is not None and not file.exists():
-        return {"runs": pd.DataFrame(columns=core.RUN_COLUMNS), "predictions": {}, "records": {},
-                "folds": {}, "unranked": pd.DataFrame(columns=core.UNRANKED_COLUMNS),
-                "locations": {}}
+        return {
+            "runs": pd.DataFrame(columns=core.RUN_COLUMNS),
+            "predictions": {},
+            "records": {},
+            "folds": {},
+            "unranked": pd.DataFrame(columns=core.UNRANKED_COLUMNS),
+            "locations": {},
+        }
     store = open_read_only(path)
     try:
         # labelled with the protocol's own labels; imported runs keep their "imported" origin
@@ -77,10 +100,15 @@ def _read(path: str, origin: str) -> dict:
                 for table in (predictions, records, folds):
                     table.pop(run_id, None)
         runs = runs[runs["run_id"].isin(predictions)].reset_index(drop=True)
-        return {"runs": runs, "predictions": predictions, "records": records, "folds": folds,
-                "unranked": unranked_runs(store),
-                "locations": {r: path for r in runs["run_id"]},
-                "damaged": dict(store.damaged)}
+        return {
+            "runs": runs,
+            "predictions": predictions,
+            "records": records,
+            "folds": folds,
+            "unranked": unranked_runs(store),
+            "locations": {r: path for r in runs["run_id"]},
+            "damaged": dict(store.damaged),
+        }
     finally:
         store.close()
 
@@ -97,8 +125,9 @@ def load_board(path: str, version: tuple, shipped: bool = True) -> dict:
         board["shipped_error"], database = str(exc), None
     if database is not None:
         ref = _read(str(database), core.REFERENCE)
-        runs, predictions = reference.with_reference(board["runs"], board["predictions"],
-                                                     ref["runs"], ref["predictions"])
+        runs, predictions = reference.with_reference(
+            board["runs"], board["predictions"], ref["runs"], ref["predictions"]
+        )
         added = [r for r in runs["run_id"] if r not in board["records"]]
         board["runs"], board["predictions"] = runs, predictions
         for key in ("records", "folds", "locations"):
@@ -107,8 +136,9 @@ def load_board(path: str, version: tuple, shipped: bool = True) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_ranking(path: str, version: tuple, protocol: str, source: str, shipped: bool = True
-                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+def load_ranking(
+    path: str, version: tuple, protocol: str, source: str, shipped: bool = True
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every configuration of a protocol on one source (honest and not), and the runs set
     aside with their reasons."""
     board = load_board(path, version, shipped)
@@ -139,8 +169,10 @@ def predictions_csv(path: str, version: tuple, run_id: str) -> bytes:
 def run_label(row: pd.Series) -> str:
     policy = "BEST-ON-TEST" if row["selection"] == core.BEST_ON_TEST else row["selection"]
     mark = {core.REFERENCE: " | REFERENCE", core.IMPORTED: " | IMPORTED"}.get(row.get("origin"), "")
-    return (f"{row['model']} | {policy} | {core.epochs_text(row['epochs'])} ep | seed "
-            f"{row['seed']} | {row['source']}{mark} | {row['run_id']}")
+    return (
+        f"{row['model']} | {policy} | {core.epochs_text(row['epochs'])} ep | seed "
+        f"{row['seed']} | {row['source']}{mark} | {row['run_id']}"
+    )
 
 
 def ordered_runs(runs: pd.DataFrame, *tables_in_order: pd.DataFrame) -> pd.DataFrame:
@@ -155,63 +187,99 @@ def ordered_runs(runs: pd.DataFrame, *tables_in_order: pd.DataFrame) -> pd.DataF
     return runs.assign(_order=key).sort_values("_order", kind="stable").drop(columns="_order")
 
 
-def show_ranking(protocol: str, source: str, data: str, table: pd.DataFrame,
-                 problems: dict[str, str], board: dict, with_test: bool) -> None:
+def show_ranking(
+    protocol: str,
+    source: str,
+    data: str,
+    table: pd.DataFrame,
+    problems: dict[str, str],
+    board: dict,
+    with_test: bool,
+) -> None:
     synthetic = data == "synthetic"
     reported = None if synthetic else core.reported_table(protocol)
     shown = core.ranked(table, include_test_selected=with_test)
     st.subheader(f"Ranking: {protocol} on {core.source_label(source, data)}")
     if synthetic:
-        st.info("Synthetic demo data: these runs show that a model trains through the harness; "
-                "their numbers are not comparable with real-data runs or published results, "
-                "so none are shown beside them.")
-    st.caption("Mean over seeds (± sd when several seeds share a configuration); 95% intervals "
-               "from a bootstrap over held-out subjects; beside each score the chance level of "
-               "its own rule, from its own labels. Only honest policies (that never read test "
-               "labels) are ranked unless the sidebar adds best-on-test runs (⚠ each fold kept "
-               "the epoch with the best accuracy on its own test subject).")
+        st.info(
+            "Synthetic demo data: these runs show that a model trains through the harness; "
+            "their numbers are not comparable with real-data runs or published results, "
+            "so none are shown beside them."
+        )
+    st.caption(
+        "Mean over seeds (± sd when several seeds share a configuration); 95% intervals "
+        "from a bootstrap over held-out subjects; beside each score the chance level of "
+        "its own rule, from its own labels. Only honest policies (that never read test "
+        "labels) are ranked unless the sidebar adds best-on-test runs (⚠ each fold kept "
+        "the epoch with the best accuracy on its own test subject)."
+    )
     if len(shown):
         st.table(tables.ranking_display(shown))
-        st.download_button("Download ranking (CSV)", shown.to_csv(index=False).encode(),
-                           file_name=f"{protocol}-{source}-ranking.csv", mime="text/csv",
-                           key="dl_ranking")
-        chart_metric = st.radio("Chart metric", metric_names(), horizontal=True,
-                                key="chart_metric", format_func=lambda name: metric(name).label)
+        st.download_button(
+            "Download ranking (CSV)",
+            shown.to_csv(index=False).encode(),
+            file_name=f"{protocol}-{source}-ranking.csv",
+            mime="text/csv",
+            key="dl_ranking",
+        )
+        chart_metric = st.radio(
+            "Chart metric",
+            metric_names(),
+            horizontal=True,
+            key="chart_metric",
+            format_func=lambda name: metric(name).label,
+        )
         st.altair_chart(charts.ranking_chart(shown, reported, chart_metric), width="stretch")
     else:
-        st.info("No configuration to rank here" + ("" if with_test else
-                " under an honest policy (the sidebar can add best-on-test runs)") + ".")
+        st.info(
+            "No configuration to rank here"
+            + (
+                ""
+                if with_test
+                else " under an honest policy (the sidebar can add best-on-test runs)"
+            )
+            + "."
+        )
     side = core.policies_side_by_side(table)
     if len(side):
         st.subheader("Selection policies side by side")
-        st.caption("Per model configuration, every policy it was run under, each beside the "
-                   "chance level of its own rule (a class-prior random guesser under that rule "
-                   "and epoch count). val-subjects and nested choose on training subjects only, "
-                   "so their chance line is the fixed-selection one; best-on-test with K epochs "
-                   "keeps the luckiest of K draws per fold. The leak is best-on-test minus the "
-                   "best honest score of the same configuration.")
+        st.caption(
+            "Per model configuration, every policy it was run under, each beside the "
+            "chance level of its own rule (a class-prior random guesser under that rule "
+            "and epoch count). val-subjects and nested choose on training subjects only, "
+            "so their chance line is the fixed-selection one; best-on-test with K epochs "
+            "keeps the luckiest of K draws per fold. The leak is best-on-test minus the "
+            "best honest score of the same configuration."
+        )
         st.table(tables.policies_display(side))
     chance = core.chance_table(table)
     if len(chance):
         st.subheader("Chance references")
-        st.caption("A predictor drawing labels from the class prior of the runs' own labels. "
-                   "Under best-on-test with K candidate epochs each fold keeps the luckiest of K "
-                   "draws: on small held-out subjects that alone scores far above chance.")
+        st.caption(
+            "A predictor drawing labels from the class prior of the runs' own labels. "
+            "Under best-on-test with K candidate epochs each fold keeps the luckiest of K "
+            "draws: on small held-out subjects that alone scores far above chance."
+        )
         st.table(tables.chance_display(chance))
     if reported is not None:
         st.subheader("Reported in papers (not reproduced here; not ranked)")
         st.table(tables.reported_display(reported))
     if board["shipped"]:
         runs = board["runs"]
-        shipped = runs[(runs["origin"] == core.REFERENCE) & (runs["protocol"] == protocol)
-                       & (runs["source"] == source)]
+        shipped = runs[
+            (runs["origin"] == core.REFERENCE)
+            & (runs["protocol"] == protocol)
+            & (runs["source"] == source)
+        ]
         missing = reference.not_computed(protocol, source, shipped)
         if not with_test:
             missing = missing[missing["selection"] != core.BEST_ON_TEST]
         if len(missing):
             st.subheader("Reference runs not computed yet")
-            st.caption("Planned before any run on the public data (docs/reference-results.md); "
-                       "each command computes its row. No number is shown until it exists.")
+            st.caption(
+                "Planned before any run on the public data (docs/reference-results.md); "
+                "each command computes its row. No number is shown until it exists."
+            )
             st.table(tables.not_computed_display(missing))
     unranked = board["unranked"]
     unranked = unranked[(unranked["protocol"] == protocol) & (unranked["source"] == source)]
@@ -221,8 +289,9 @@ def show_ranking(protocol: str, source: str, data: str, table: pd.DataFrame,
         st.table(rejected)
 
 
-def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
-                problems: dict[str, str]) -> None:
+def show_detail(
+    path: str, version: tuple, board: dict, runs: pd.DataFrame, problems: dict[str, str]
+) -> None:
     labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
     run_id = st.selectbox("Run", list(labels), index=0, format_func=labels.get, key="detail_run")
     record = board["records"][run_id]
@@ -230,8 +299,10 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
     classes = list(record["classes"])
     st.subheader(f"Run {run_id}: {record['model']}")
     if board["locations"][run_id] != path:
-        st.info("A reference run: computed by mer-bench on public data and shipped with it "
-                f"(results/). `mer-bench reproduce` re-runs it: {record['provenance'].get('command', '')}")
+        st.info(
+            "A reference run: computed by mer-bench on public data and shipped with it "
+            f"(results/). `mer-bench reproduce` re-runs it: {record['provenance'].get('command', '')}"
+        )
     if record["selection"] == core.BEST_ON_TEST:
         st.warning("This run used best-on-test selection: its epochs were chosen on test labels.")
     if run_id in problems:
@@ -255,16 +326,19 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
     st.markdown("#### Per-class F1 and recall")
     st.table(tables.class_table(preds, classes))
     st.markdown("#### Per-subject scores")
-    st.altair_chart(charts.subject_chart(tables.subject_table(preds, len(classes))),
-                    width="stretch")
+    st.altair_chart(
+        charts.subject_chart(tables.subject_table(preds, len(classes))), width="stretch"
+    )
     folds = board["folds"][run_id]
     st.markdown("#### Chosen epochs")
     chosen = tables.chosen_epochs(folds)
     if len(chosen):
         st.altair_chart(charts.epoch_histogram(chosen), width="stretch")
-        st.caption(f"epoch kept by each of {int(chosen['folds'].sum())} folds "
-                   f"({core.selection_text(record['selection'])}); what each fold's policy "
-                   "recorded about its choice is below.")
+        st.caption(
+            f"epoch kept by each of {int(chosen['folds'].sum())} folds "
+            f"({core.selection_text(record['selection'])}); what each fold's policy "
+            "recorded about its choice is below."
+        )
         with st.expander("Per-fold choices"):
             st.table(tables.fold_choices(folds))
     else:
@@ -279,8 +353,13 @@ def show_detail(path: str, version: tuple, board: dict, runs: pd.DataFrame,
     right.json(record["recipe"])
     st.markdown("#### Provenance")
     st.table(tables.provenance_table(record, PROVENANCE_FIELDS))
-    st.download_button("Download predictions (CSV)", predictions_csv(board["locations"][run_id], version, run_id),
-                       file_name=f"{run_id}.csv", mime="text/csv", key="dl_predictions")
+    st.download_button(
+        "Download predictions (CSV)",
+        predictions_csv(board["locations"][run_id], version, run_id),
+        file_name=f"{run_id}.csv",
+        mime="text/csv",
+        key="dl_predictions",
+    )
 
 
 def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> None:
@@ -306,9 +385,11 @@ def show_compare(path: str, version: tuple, board: dict, runs: pd.DataFrame) -> 
     if row_a["leak_key"] == row_b["leak_key"] and row_a["honest"] != row_b["honest"]:
         test_is_b = not row_b["honest"]
         gap = result["B - A"] * (1 if test_is_b else -1)
-        st.warning(f"Same configuration under an honest policy and best-on-test: leakage gap "
-                   f"(best-on-test minus {row_a['selection'] if test_is_b else row_b['selection']}"
-                   f") UF1 {gap['UF1']:+.4f}, UAR {gap['UAR']:+.4f}.")
+        st.warning(
+            f"Same configuration under an honest policy and best-on-test: leakage gap "
+            f"(best-on-test minus {row_a['selection'] if test_is_b else row_b['selection']}"
+            f") UF1 {gap['UF1']:+.4f}, UAR {gap['UAR']:+.4f}."
+        )
 
 
 def main() -> None:
@@ -316,14 +397,19 @@ def main() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
     st.title("mer-bench leaderboard")
     path = store_path_from(sys.argv, dict(os.environ))
-    st.caption(f"results database: {display_location(path)} (read only). Every score is "
-               "recomputed from stored per-sample predictions.")
-    shipped = st.sidebar.checkbox("Show mer-bench's reference runs (results/)", value=True,
-                                  key="shipped")
+    st.caption(
+        f"results database: {display_location(path)} (read only). Every score is "
+        "recomputed from stored per-sample predictions."
+    )
+    shipped = st.sidebar.checkbox(
+        "Show mer-bench's reference runs (results/)", value=True, key="shipped"
+    )
     file = sqlite_file(path)
     if file is not None and not file.exists():
-        message = (f"no results database at {file} yet (`mer-bench run ...` or `mer-bench "
-                   "import FILE` makes one)")
+        message = (
+            f"no results database at {file} yet (`mer-bench run ...` or `mer-bench "
+            "import FILE` makes one)"
+        )
         if not (shipped and reference.reference_sets()):
             st.error(message)
             return
@@ -353,13 +439,20 @@ def main() -> None:
     own = runs_p[runs_p["origin"] != core.REFERENCE]
     first = core.default_source(own if len(own) else runs_p)
     sources = [first] + sorted(s for s in kinds if s != first)
-    source = st.sidebar.selectbox("Source (never ranked together)", sources, index=0,
-                                  key="source", format_func=lambda s: core.source_label(s, kinds[s]))
-    with_test = st.sidebar.checkbox("Rank best-on-test runs too (test-selected)", value=False,
-                                    key="with_test")
+    source = st.sidebar.selectbox(
+        "Source (never ranked together)",
+        sources,
+        index=0,
+        key="source",
+        format_func=lambda s: core.source_label(s, kinds[s]),
+    )
+    with_test = st.sidebar.checkbox(
+        "Rank best-on-test runs too (test-selected)", value=False, key="with_test"
+    )
     table, problems = load_ranking(str(path), version, protocol, source, shipped)
-    runs = ordered_runs(runs_p[runs_p["source"] == source], core.ranked(table, with_test),
-                        table).reset_index(drop=True)
+    runs = ordered_runs(
+        runs_p[runs_p["source"] == source], core.ranked(table, with_test), table
+    ).reset_index(drop=True)
     ranking_tab, detail_tab, compare_tab = st.tabs(["Ranking", "Run detail", "Compare runs"])
     with ranking_tab:
         show_ranking(protocol, source, kinds[source], table, problems, board, with_test)

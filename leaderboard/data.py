@@ -13,16 +13,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mer_bench.results.ranking import (COMPLETE_STATUSES, leak_key, predictions_frame, record_dict,
-                               runs_frame, unranked_runs)
+from mer_bench.results.ranking import (
+    COMPLETE_STATUSES,
+    leak_key,
+    predictions_frame,
+    record_dict,
+    runs_frame,
+    unranked_runs,
+)
 from mer_bench.results.store import Store
 
 from mer_bench.results.store import redact
 from mer_bench.results.store.database import is_url, sqlite_file
 
-__all__ = ["COMPLETE_STATUSES", "display_location", "leak_key", "open_read_only",
-           "predictions_frame", "record_dict", "runs_frame", "store_location", "store_version",
-           "unranked_runs"]
+__all__ = [
+    "COMPLETE_STATUSES",
+    "display_location",
+    "leak_key",
+    "open_read_only",
+    "predictions_frame",
+    "record_dict",
+    "runs_frame",
+    "store_location",
+    "store_version",
+    "unranked_runs",
+]
 
 
 def store_location(location: str | Path) -> str:

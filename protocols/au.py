@@ -40,31 +40,64 @@ def _names(aus: tuple[int, ...]) -> tuple[str, ...]:
     return tuple(au_name(a) for a in aus)
 
 
-def _single(name: str, dataset: str, title: str, aus: tuple[int, ...], sources: tuple[str, ...],
-            note: str) -> ProtocolSpec:
+def _single(
+    name: str, dataset: str, title: str, aus: tuple[int, ...], sources: tuple[str, ...], note: str
+) -> ProtocolSpec:
     card = ProtocolCard(
-        name=name, description=f"{title}, AU detection ({len(aus)} AUs, multi-label), LOSO.",
-        reference=MEB, year=2024, classes=_names(aus), datasets=(dataset,), sources=sources,
-        task="au", notes=note)
+        name=name,
+        description=f"{title}, AU detection ({len(aus)} AUs, multi-label), LOSO.",
+        reference=MEB,
+        year=2024,
+        classes=_names(aus),
+        datasets=(dataset,),
+        sources=sources,
+        task="au",
+        notes=note,
+    )
     return ProtocolSpec(card=card, protocol=AURules(aus=aus, version=f"{name}-1"))
 
 
-casme2_au = _single("casme2-au", "casme2", "CASME II", CASME2_AUS, ("raw", "demo"),
-                    "MEB's CASME II AUs; every annotated sample, corrections table applied.")
-samm_au = _single("samm-au", "samm", "SAMM", SAMM_AUS, ("raw", "demo"),
-                  "MEB's SAMM AUs; every annotated sample. Rows with 'or' / '/' AU strings "
-                  "stop the run (exit 3) until the corrections table resolves them.")
-casme3_au = _single("casme3-au", "casme3", "CAS(ME)^3 part A", CROSS_AUS, ("raw",),
-                    "MEB has no CAS(ME)^3 AU list: the cross-dataset 12 AUs (our choice).")
+casme2_au = _single(
+    "casme2-au",
+    "casme2",
+    "CASME II",
+    CASME2_AUS,
+    ("raw", "demo"),
+    "MEB's CASME II AUs; every annotated sample, corrections table applied.",
+)
+samm_au = _single(
+    "samm-au",
+    "samm",
+    "SAMM",
+    SAMM_AUS,
+    ("raw", "demo"),
+    "MEB's SAMM AUs; every annotated sample. Rows with 'or' / '/' AU strings "
+    "stop the run (exit 3) until the corrections table resolves them.",
+)
+casme3_au = _single(
+    "casme3-au",
+    "casme3",
+    "CAS(ME)^3 part A",
+    CROSS_AUS,
+    ("raw",),
+    "MEB has no CAS(ME)^3 AU list: the cross-dataset 12 AUs (our choice).",
+)
 
 cd6me_au = ProtocolSpec(
     card=ProtocolCard(
         name="cd6me-au",
         description="CD6ME-style AU detection (12 AUs), leave one dataset out over the loaded "
-                    "datasets.",
-        reference=MEB, year=2024, classes=_names(CROSS_AUS), datasets=CD6ME_DATASETS,
-        sources=("raw", "demo"), split="hold-out-database", task="au",
+        "datasets.",
+        reference=MEB,
+        year=2024,
+        classes=_names(CROSS_AUS),
+        datasets=CD6ME_DATASETS,
+        sources=("raw", "demo"),
+        split="hold-out-database",
+        task="au",
         notes="MEB's cross-dataset AU list and rule (all annotated MEs); runs over the datasets "
-              "the source has (the demo: CASME II and SAMM only); MEB's row-number fixes of "
-              "CASME, MMEW and 4DME are not applied, so counts may differ from its 2,031."),
-    protocol=AURules(aus=CROSS_AUS, version="cd6me-au-1", optional_datasets=True))
+        "the source has (the demo: CASME II and SAMM only); MEB's row-number fixes of "
+        "CASME, MMEW and 4DME are not applied, so counts may differ from its 2,031.",
+    ),
+    protocol=AURules(aus=CROSS_AUS, version="cd6me-au-1", optional_datasets=True),
+)

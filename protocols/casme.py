@@ -14,10 +14,15 @@ CLASSES = ("tense", "disgust", "repression", "surprise")
 
 spec = ProtocolSpec(
     card=ProtocolCard(
-        name="casme", description="CASME (I), 4 classes (tense, disgust, repression, surprise), "
-                                  "LOSO.",
-        reference="Yan et al., CASME database, FG 2013", year=2013, classes=CLASSES,
-        datasets=("casme",), sources=("raw",),
+        name="casme",
+        description="CASME (I), 4 classes (tense, disgust, repression, surprise), LOSO.",
+        reference="Yan et al., CASME database, FG 2013",
+        year=2013,
+        classes=CLASSES,
+        datasets=("casme",),
+        sources=("raw",),
         notes="Rule over the annotation sheet; MEB's row-number fixes are not applied (sample "
-              "ids not public, see mer_bench/data/datasets/casme.py)."),
-    protocol=SampleRules(rules={"casme": {c: c for c in CLASSES}}, version="casme-rules-1"))
+        "ids not public, see mer_bench/data/datasets/casme.py).",
+    ),
+    protocol=SampleRules(rules={"casme": {c: c for c in CLASSES}}, version="casme-rules-1"),
+)

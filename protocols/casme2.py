@@ -22,5 +22,7 @@ CARD = ProtocolCard(
     notes="Rule over the coding sheet: fear and sadness dropped; corrections table applied.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules={"casme2": {c: c for c in CLASSES}}, version="casme2-rules-1"))
+spec = ProtocolSpec(
+    card=CARD,
+    protocol=SampleRules(rules={"casme2": {c: c for c in CLASSES}}, version="casme2-rules-1"),
+)

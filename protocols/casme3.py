@@ -15,8 +15,12 @@ CLASSES_7 = ("others", "happy", "surprise", "sad", "disgust", "fear", "anger")
 CLASSES_4 = ("negative", "positive", "surprise", "others")
 CLASSES_3 = ("negative", "positive", "surprise")
 _NEGATIVE = ("disgust", "fear", "anger", "sad")
-RULES_4 = {**{e: "negative" for e in _NEGATIVE}, "happy": "positive", "surprise": "surprise",
-           "others": "others"}
+RULES_4 = {
+    **{e: "negative" for e in _NEGATIVE},
+    "happy": "positive",
+    "surprise": "surprise",
+    "others": "others",
+}
 RULES_3 = {e: c for e, c in RULES_4.items() if c != "others"}
 
 
@@ -31,8 +35,9 @@ def _spec(name: str, classes: tuple[str, ...], rules: dict[str, str], what: str)
         sources=("raw",),  # the demo generator writes no CAS(ME)^3 tree
         notes="v2 label sheet; bad rows and the owners' error list excluded (corrections table).",
     )
-    return ProtocolSpec(card=card, protocol=SampleRules(rules={"casme3": rules},
-                                                        version=f"{name}-rules-1"))
+    return ProtocolSpec(
+        card=card, protocol=SampleRules(rules={"casme3": rules}, version=f"{name}-rules-1")
+    )
 
 
 spec_7c = _spec("casme3-7c", CLASSES_7, {c: c for c in CLASSES_7}, "7 emotions")

@@ -14,9 +14,15 @@ CLASSES = ("positive", "negative", "surprise", "repression", "others")
 
 spec = ProtocolSpec(
     card=ProtocolCard(
-        name="4dme", description="4DME micro clips, 5 classes (positive, negative, surprise, "
-                                 "repression, others), LOSO.",
-        reference="Li et al., 4DME, TAFFC 2022", year=2022, classes=CLASSES,
-        datasets=("4dme",), sources=("raw",),
-        notes="Rule over the labelling sheet's Emotion column; grayscale frames only."),
-    protocol=SampleRules(rules={"4dme": {c: c for c in CLASSES}}, version="4dme-rules-1"))
+        name="4dme",
+        description="4DME micro clips, 5 classes (positive, negative, surprise, "
+        "repression, others), LOSO.",
+        reference="Li et al., 4DME, TAFFC 2022",
+        year=2022,
+        classes=CLASSES,
+        datasets=("4dme",),
+        sources=("raw",),
+        notes="Rule over the labelling sheet's Emotion column; grayscale frames only.",
+    ),
+    protocol=SampleRules(rules={"4dme": {c: c for c in CLASSES}}, version="4dme-rules-1"),
+)

@@ -23,26 +23,33 @@ CLASSES = ("I", "II", "III", "IV", "V")
 _ROMAN = ("i", "ii", "iii", "iv", "v")
 
 #: Objective class as a sheet spells it (lower-cased, as the rules compare) -> class.
-OBJECTIVE_RULES = {**{roman: c for roman, c in zip(_ROMAN, CLASSES)},
-                   **{str(n): c for n, c in enumerate(CLASSES, start=1)}}
+OBJECTIVE_RULES = {
+    **{roman: c for roman, c in zip(_ROMAN, CLASSES)},
+    **{str(n): c for n, c in enumerate(CLASSES, start=1)},
+}
 
 CARD = ProtocolCard(
     name="megc2018-hde",
     description="MEGC2018 hold-out-database: train CASME II test SAMM and the reverse, "
-                "objective classes I-V.",
+    "objective classes I-V.",
     reference="Yap et al., Facial Micro-Expressions Grand Challenge 2018 summary, FG 2018; "
-              "classes: Davison et al., Objective classes for micro-facial expression "
-              "recognition, J. Imaging 2018",
+    "classes: Davison et al., Objective classes for micro-facial expression "
+    "recognition, J. Imaging 2018",
     year=2018,
     classes=CLASSES,
     datasets=("casme2", "samm"),
     sources=("raw",),  # the demo writes no CASME II objective-class workbook
     split="hold-out-database",
     notes="Classes from the owners' objective-class columns (CASME2-ObjectiveClasses.xlsx "
-          "'Objective Class'; SAMM codes sheet 'Objective Classes'); VI and VII left out. "
-          "Two folds, keyed by the held-out dataset.",
+    "'Objective Class'; SAMM codes sheet 'Objective Classes'); VI and VII left out. "
+    "Two folds, keyed by the held-out dataset.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules={"casme2": OBJECTIVE_RULES, "samm": OBJECTIVE_RULES}, column="objective_class",
-    version="megc2018-hde-objective-1"))
+spec = ProtocolSpec(
+    card=CARD,
+    protocol=SampleRules(
+        rules={"casme2": OBJECTIVE_RULES, "samm": OBJECTIVE_RULES},
+        column="objective_class",
+        version="megc2018-hde-objective-1",
+    ),
+)

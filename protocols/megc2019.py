@@ -18,11 +18,21 @@ DATASETS = ("smic", "casme2", "samm")
 #: The composite's emotion -> class rules per dataset (emotions lower-cased; others dropped).
 EMOTION_RULES: dict[str, dict[str, str]] = {
     "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
-    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
-               "surprise": "surprise"},
-    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative",
-             "fear": "negative", "sadness": "negative", "happiness": "positive",
-             "surprise": "surprise"},
+    "casme2": {
+        "disgust": "negative",
+        "repression": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
+    "samm": {
+        "anger": "negative",
+        "contempt": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sadness": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
 }
 
 CARD = ProtocolCard(
@@ -37,6 +47,11 @@ CARD = ProtocolCard(
 )
 
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules=EMOTION_RULES, sample_list="mer_bench_protocols:data/megc2019.csv",
-    version="megc2019-cde-442"))
+spec = ProtocolSpec(
+    card=CARD,
+    protocol=SampleRules(
+        rules=EMOTION_RULES,
+        sample_list="mer_bench_protocols:data/megc2019.csv",
+        version="megc2019-cde-442",
+    ),
+)

@@ -23,9 +23,14 @@ CARD = ProtocolCard(
     sources=("flows", "raw", "demo"),
     split="hold-out-database",
     notes="Same list as megc2019; fold key = the held-out dataset. Per-dataset UF1/UAR are the "
-          "three folds' scores; the pooled score mixes three different test sets.",
+    "three folds' scores; the pooled score mixes three different test sets.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules=EMOTION_RULES, sample_list="mer_bench_protocols:data/megc2019.csv",
-    version="megc2019-cde-442"))
+spec = ProtocolSpec(
+    card=CARD,
+    protocol=SampleRules(
+        rules=EMOTION_RULES,
+        sample_list="mer_bench_protocols:data/megc2019.csv",
+        version="megc2019-cde-442",
+    ),
+)

@@ -22,5 +22,6 @@ CARD = ProtocolCard(
     notes="Rule over the FACS codes sheet: disgust, fear, sadness dropped; 'Others' read as other.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules={"samm": {c: c for c in CLASSES}}, version="samm-rules-1"))
+spec = ProtocolSpec(
+    card=CARD, protocol=SampleRules(rules={"samm": {c: c for c in CLASSES}}, version="samm-rules-1")
+)

@@ -18,5 +18,6 @@ CARD = ProtocolCard(
     notes="Labels from the emotion folders; apex is the middle frame (SMIC-HS ships none).",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules={"smic": {c: c for c in CLASSES}}, version="smic-rules-1"))
+spec = ProtocolSpec(
+    card=CARD, protocol=SampleRules(rules={"smic": {c: c for c in CLASSES}}, version="smic-rules-1")
+)

@@ -13,8 +13,17 @@ from mer_bench.results.reference import PlannedRun, ReferenceSet
 #: Models whose card recipe needs a GPU (days on a CPU): HTNet's paper recipe.
 GPU_MODELS = ("htnet", "htnet-refcrop")
 #: Every flow28 model of the reference table, cheapest first (the order runs are computed in).
-MODELS = ("svm-hoof", "htnet-tiny", "offapexnet", "htnet-small", "ststnet", "vit-tiny-flow",
-          "dual-inception", "resnet18-flow", *GPU_MODELS)
+MODELS = (
+    "svm-hoof",
+    "htnet-tiny",
+    "offapexnet",
+    "htnet-small",
+    "ststnet",
+    "vit-tiny-flow",
+    "dual-inception",
+    "resnet18-flow",
+    *GPU_MODELS,
+)
 #: Models fitted once (no epochs): only `fixed` applies, there is no epoch to leak, and they
 #: are deterministic (one seed).
 ESTIMATORS = ("svm-hoof",)
@@ -48,6 +57,12 @@ def megc2019_plan(models: tuple[str, ...] = MODELS) -> tuple[PlannedRun, ...]:
 
 
 megc2019_flows = ReferenceSet(
-    name="megc2019-flows", protocol="megc2019", source="flows", package="mer_bench_results",
-    folder="megc2019-flows", planned=megc2019_plan(), data_hint="HTNet",
-    gpu_command="bash benchmarks/gpu_reference.sh HTNet OUT (one GPU)")
+    name="megc2019-flows",
+    protocol="megc2019",
+    source="flows",
+    package="mer_bench_results",
+    folder="megc2019-flows",
+    planned=megc2019_plan(),
+    data_hint="HTNet",
+    gpu_command="bash benchmarks/gpu_reference.sh HTNet OUT (one GPU)",
+)

@@ -42,20 +42,50 @@ def write_xlsx(path: Path, rows: list[list], sheet: str = "Sheet1") -> None:
     book.save(path)
 
 
-def casme2_tree(root: Path, rows: list[Row], layout: str = "CASME2_RAW_selected",
-                ends_only: bool = False, touch: bool = False, xls: bool = False) -> Path:
+def casme2_tree(
+    root: Path,
+    rows: list[Row],
+    layout: str = "CASME2_RAW_selected",
+    ends_only: bool = False,
+    touch: bool = False,
+    xls: bool = False,
+) -> Path:
     """`root/<layout>/subNN/<clip>/img{N}.jpg` (`reg_img{N}.jpg` for Cropped) + coding sheet."""
     prefix = "reg_img" if layout == "Cropped" else "img"
     for r in rows:
         for n in _numbers(r, ends_only):
-            write_frame(root / layout / f"sub{int(r['subject']):02d}" / r["sample"] / f"{prefix}{n}.jpg", touch)
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-              "Action Units", "Estimated Emotion"]
-    body = [[int(r["subject"]), r["sample"], None, int(r["onset"]),
-             r["apex"] if r["apex"] == "/" else int(r["apex"]), int(r["offset"]), None,
-             r.get("au", "4"), r["emotion"]] for r in rows]
+            write_frame(
+                root / layout / f"sub{int(r['subject']):02d}" / r["sample"] / f"{prefix}{n}.jpg",
+                touch,
+            )
+    header = [
+        "Subject",
+        "Filename",
+        None,
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        None,
+        "Action Units",
+        "Estimated Emotion",
+    ]
+    body = [
+        [
+            int(r["subject"]),
+            r["sample"],
+            None,
+            int(r["onset"]),
+            r["apex"] if r["apex"] == "/" else int(r["apex"]),
+            int(r["offset"]),
+            None,
+            r.get("au", "4"),
+            r["emotion"],
+        ]
+        for r in rows
+    ]
     if xls:
         import xlwt
+
         book = xlwt.Workbook()
         ws = book.add_sheet("Sheet1")
         for i, line in enumerate([header] + body):
@@ -68,8 +98,14 @@ def casme2_tree(root: Path, rows: list[Row], layout: str = "CASME2_RAW_selected"
     return root
 
 
-def samm_tree(root: Path, rows: list[Row], preamble: bool = True, text_subject: bool = False,
-              ends_only: bool = False, touch: bool = False) -> Path:
+def samm_tree(
+    root: Path,
+    rows: list[Row],
+    preamble: bool = True,
+    text_subject: bool = False,
+    ends_only: bool = False,
+    touch: bool = False,
+) -> Path:
     """`root/006/006_1_2/006_05562.jpg` + `SAMM_Micro_FACS_Codes_v2.xlsx` (13-row preamble)."""
     for r in rows:
         subject = f"{int(r['subject']):03d}"
@@ -79,14 +115,40 @@ def samm_tree(root: Path, rows: list[Row], preamble: bool = True, text_subject: 
     if preamble:
         lines += [["SAMM Micro-Movement FACS Codes"], [], ["Version 2"]] + [[] for _ in range(9)]
         lines += [["Micro = 1, Macro = 0"]]
-    lines.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
-                  "Offset Frame", "Duration", "Micro", "Action Units", "Estimated Emotion",
-                  "Objective Classes", "Notes"])
+    lines.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Duration",
+            "Micro",
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+            "Notes",
+        ]
+    )
     for r in rows:
         subject = f"{int(r['subject']):03d}" if text_subject else int(r["subject"])
-        lines.append([subject, r["sample"], 1, int(r["onset"]), int(r["apex"]), int(r["offset"]),
-                      int(r["offset"]) - int(r["onset"]) + 1, 1, r.get("au", "R14"), r["emotion"],
-                      r.get("objective", "III"), None])
+        lines.append(
+            [
+                subject,
+                r["sample"],
+                1,
+                int(r["onset"]),
+                int(r["apex"]),
+                int(r["offset"]),
+                int(r["offset"]) - int(r["onset"]) + 1,
+                1,
+                r.get("au", "R14"),
+                r["emotion"],
+                r.get("objective", "III"),
+                None,
+            ]
+        )
     name = "SAMM_Micro_FACS_Codes_v2.xlsx" if preamble else "SAMM_20181215_Micro_FACS_Codes_v2.xlsx"
     write_xlsx(root / name, lines)
     return root
@@ -95,8 +157,13 @@ def samm_tree(root: Path, rows: list[Row], preamble: bool = True, text_subject: 
 _SMIC_CODES = {"negative": "ne", "positive": "po", "surprise": "sur"}
 
 
-def smic_tree(root: Path, rows: list[Row], layout: str = "SMIC_all_raw/HS",
-              ends_only: bool = False, touch: bool = False) -> Path:
+def smic_tree(
+    root: Path,
+    rows: list[Row],
+    layout: str = "SMIC_all_raw/HS",
+    ends_only: bool = False,
+    touch: bool = False,
+) -> Path:
     """`root/<layout>/s1/micro/negative/s1_ne_01/image559740.bmp` (cropped: `reg_image...`)."""
     prefix = "reg_image" if "cropped" in layout else "image"
     for r in rows:
@@ -107,20 +174,51 @@ def smic_tree(root: Path, rows: list[Row], layout: str = "SMIC_all_raw/HS",
     return root
 
 
-def casme3_tree(root: Path, rows: list[Row], error_rows: list[Row] = (), touch: bool = False) -> Path:
+def casme3_tree(
+    root: Path, rows: list[Row], error_rows: list[Row] = (), touch: bool = False
+) -> Path:
     """`root/spNO.1/a/color/166.jpg` + the v2 label sheet (sheet `label`) + the error list."""
     for r in rows:
         if int(r["offset"]) >= int(r["onset"]):
             for n in range(int(r["onset"]), int(r["offset"]) + 1):
                 write_frame(root / r["subject"] / r["sample"].lower() / "color" / f"{n}.jpg", touch)
     header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
-    write_xlsx(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
-               [header] + [[r["subject"], r["sample"], int(r["onset"]), int(r["apex"]),
-                            int(r["offset"]), r.get("au", "4"), r.get("objective", "III"),
-                            r["emotion"]] for r in rows], sheet="label")
+    write_xlsx(
+        root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+        [header]
+        + [
+            [
+                r["subject"],
+                r["sample"],
+                int(r["onset"]),
+                int(r["apex"]),
+                int(r["offset"]),
+                r.get("au", "4"),
+                r.get("objective", "III"),
+                r["emotion"],
+            ]
+            for r in rows
+        ],
+        sheet="label",
+    )
     if error_rows:
-        write_xlsx(root / "casme3_partA_error_list_ZhouJu.xlsx",
-                   [header + ["问题", "我们目前的解决方法"]] +
-                   [[r["subject"], r["sample"], int(r["onset"]), int(r["apex"]), int(r["offset"]),
-                     "4", "III", r["emotion"], "apex occluded", "去除该张"] for r in error_rows])
+        write_xlsx(
+            root / "casme3_partA_error_list_ZhouJu.xlsx",
+            [header + ["问题", "我们目前的解决方法"]]
+            + [
+                [
+                    r["subject"],
+                    r["sample"],
+                    int(r["onset"]),
+                    int(r["apex"]),
+                    int(r["offset"]),
+                    "4",
+                    "III",
+                    r["emotion"],
+                    "apex occluded",
+                    "去除该张",
+                ]
+                for r in error_rows
+            ],
+        )
     return root

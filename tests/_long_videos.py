@@ -8,8 +8,15 @@ from pathlib import Path
 from mer_bench.data.longvideo.synth import LongSynthConfig, generate_long_videos
 
 #: Two subjects with one 12 s CAS(ME)^2 video each, and two 5 s SAMM videos: 720 + 2000 frames.
-SMALL = LongSynthConfig(subjects=2, videos_per_subject=1, seconds=12.0, samm_seconds=5.0,
-                        micro_per_video=2, macro_per_video=1, seed=3)
+SMALL = LongSynthConfig(
+    subjects=2,
+    videos_per_subject=1,
+    seconds=12.0,
+    samm_seconds=5.0,
+    micro_per_video=2,
+    macro_per_video=1,
+    seed=3,
+)
 
 
 def small_trees(out: Path, config: LongSynthConfig = SMALL) -> dict[str, Path]:

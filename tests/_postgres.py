@@ -42,9 +42,11 @@ def server_binaries() -> tuple[Path, Path] | None:
     found = [shutil.which("initdb"), shutil.which("pg_ctl")]
     if all(found):
         return Path(found[0]), Path(found[1])
-    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                         key=lambda f: int(Path(f).parent.name) if Path(f).parent.name.isdigit() else 0,
-                         reverse=True):
+    for folder in sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda f: int(Path(f).parent.name) if Path(f).parent.name.isdigit() else 0,
+        reverse=True,
+    ):
         initdb, pg_ctl = Path(folder) / "initdb", Path(folder) / "pg_ctl"
         if initdb.is_file() and pg_ctl.is_file():
             return initdb, pg_ctl
@@ -95,8 +97,11 @@ class PostgresServer:
     def admin(self, database: str = "postgres"):
         import psycopg
 
-        return psycopg.connect(self.url(database, ADMIN, ADMIN_PASSWORD), autocommit=True,
-                               application_name=FIXTURE_APPLICATION)
+        return psycopg.connect(
+            self.url(database, ADMIN, ADMIN_PASSWORD),
+            autocommit=True,
+            application_name=FIXTURE_APPLICATION,
+        )
 
     def create_database(self) -> str:
         """A new, empty database owned by the writer, readable by the board role; its name."""
@@ -105,9 +110,14 @@ class PostgresServer:
         name = "t_" + uuid.uuid4().hex[:12]
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" OWNER {WRITER}')
-        with psycopg.connect(self.url(name), autocommit=True,  # as the owner, docs/team.md
-                             application_name=FIXTURE_APPLICATION) as conn:
-            conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {BOARD}")
+        with psycopg.connect(
+            self.url(name),
+            autocommit=True,  # as the owner, docs/team.md
+            application_name=FIXTURE_APPLICATION,
+        ) as conn:
+            conn.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {BOARD}"
+            )
         return name
 
     def drop_database(self, name: str) -> None:
@@ -115,10 +125,20 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _as_user(self, command: list[str], **kw) -> subprocess.CompletedProcess:
-        ids = {} if self.user is None else {"user": self.user.pw_uid, "group": self.user.pw_gid,
-                                             "extra_groups": []}
-        return subprocess.run([str(c) for c in command], cwd=self.folder, capture_output=True,
-                              text=True, timeout=120, **ids, **kw)
+        ids = (
+            {}
+            if self.user is None
+            else {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        )
+        return subprocess.run(
+            [str(c) for c in command],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **ids,
+            **kw,
+        )
 
     def start(self, initdb: Path) -> None:
         password_file = self.folder / "admin-password"
@@ -126,8 +146,23 @@ class PostgresServer:
         if self.user is not None:
             for path in (self.folder, password_file):
                 os.chown(path, self.user.pw_uid, self.user.pw_gid)
-        out = self._as_user([initdb, "-D", self.data, "-U", ADMIN, "--pwfile", password_file,
-                             "--auth", "scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"])
+        out = self._as_user(
+            [
+                initdb,
+                "-D",
+                self.data,
+                "-U",
+                ADMIN,
+                "--pwfile",
+                password_file,
+                "--auth",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]
+        )
         if out.returncode:
             raise RuntimeError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
         with open(self.data / "postgresql.conf", "a") as conf:
@@ -143,8 +178,9 @@ full_page_writes = off
 log_connections = on
 log_line_prefix = '%m [%p] '
 """)
-        out = self._as_user([self.pg_ctl, "-D", self.data, "-l", self.log_path, "-w", "-t", "60",
-                             "start"])
+        out = self._as_user(
+            [self.pg_ctl, "-D", self.data, "-l", self.log_path, "-w", "-t", "60", "start"]
+        )
         if out.returncode:
             log = self.log_path.read_text() if self.log_path.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {out.stderr.strip()} {log[-500:]}")
@@ -160,8 +196,10 @@ log_line_prefix = '%m [%p] '
 def start_server() -> PostgresServer:
     binaries = server_binaries()
     if binaries is None:
-        raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in "
-                                "/usr/lib/postgresql/*/bin: apt-get install postgresql")
+        raise FileNotFoundError(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in "
+            "/usr/lib/postgresql/*/bin: apt-get install postgresql"
+        )
     try:
         import psycopg  # noqa: F401
     except ImportError:

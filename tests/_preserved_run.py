@@ -41,21 +41,31 @@ def main(out: Path) -> None:
         flows = write_flow_folder(work / "flows", megc2019_list())
         for key, model in MODELS.items():
             for executor in EXECUTORS:
-                config = RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                                   executor=executor, workers=2, epochs=2,
-                                   source_options=source_options("flows", data_root=flows))
+                config = RunConfig(
+                    model=model,
+                    protocol="megc2019",
+                    source="flows",
+                    device="cpu",
+                    executor=executor,
+                    workers=2,
+                    epochs=2,
+                    source_options=source_options("flows", data_root=flows),
+                )
                 with Store(work / f"{key}-{executor}.sqlite") as store:
                     table = store.predictions(run_benchmark(config, store).run_id)
-                names = np.array((table["dataset"] + "/" + table["subject"] + "/"
-                                  + table["sample"]).tolist())  # str, not object: no pickle
+                names = np.array(
+                    (table["dataset"] + "/" + table["subject"] + "/" + table["sample"]).tolist()
+                )  # str, not object: no pickle
                 order = np.argsort(names, kind="stable")
                 if "keys" in arrays and not np.array_equal(arrays["keys"], names[order]):
                     raise SystemExit(f"{key}/{executor} stored other samples than the first run")
                 arrays["keys"] = names[order]
-                arrays[f"{key}/{executor}"] = np.array(table["probs"].tolist(),
-                                                       dtype=np.float32)[order]
+                arrays[f"{key}/{executor}"] = np.array(table["probs"].tolist(), dtype=np.float32)[
+                    order
+                ]
     arrays.update({f"pinned_{name}": np.array(value) for name, value in pinned_state().items()})
     np.savez_compressed(out, **arrays)
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

@@ -26,18 +26,28 @@ class TinyCNN(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-                                 nn.Flatten(), nn.Linear(128, num_classes))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(128, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x / 255.0)
 
 
 def tiny_spec() -> ModelSpec:
-    card = ModelCard(name=TINY, description="Test-only tiny CNN.", reference="mer-bench tests",
-                     year=2026, view="flow28",
-                     num_params=sum(p.numel() for p in TinyCNN(3).parameters()),
-                     recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=64, epochs=3))
+    card = ModelCard(
+        name=TINY,
+        description="Test-only tiny CNN.",
+        reference="mer-bench tests",
+        year=2026,
+        view="flow28",
+        num_params=sum(p.numel() for p in TinyCNN(3).parameters()),
+        recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=64, epochs=3),
+    )
     return ModelSpec(card=card, build=TinyCNN)
 
 
@@ -55,8 +65,9 @@ def class_pattern(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_flow_folder(root: Path, samples: pd.DataFrame, seed: int = 0,
-                      naming: str = "htnet") -> Path:
+def write_flow_folder(
+    root: Path, samples: pd.DataFrame, seed: int = 0, naming: str = "htnet"
+) -> Path:
     """One PNG per sample, named as HTNet's copy names them (`<subject>_<sample> .png`)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -117,8 +128,13 @@ def one_thread():
 @pytest.fixture()
 def no_dataset_env(monkeypatch, tmp_path):
     """No dataset location from the environment or a config file (tests must not see the host's)."""
-    for var in ("MER_BENCH_DATA_ROOT", "MER_BENCH_CASME2", "MER_BENCH_SAMM", "MER_BENCH_SMIC",
-                "MER_BENCH_CASME3"):
+    for var in (
+        "MER_BENCH_DATA_ROOT",
+        "MER_BENCH_CASME2",
+        "MER_BENCH_SAMM",
+        "MER_BENCH_SMIC",
+        "MER_BENCH_CASME3",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MER_BENCH_CONFIG", str(tmp_path / "absent.toml"))
 
@@ -134,7 +150,7 @@ def face_image() -> np.ndarray:
     centre = photo.landmarks.mean(axis=0).astype(int)
     half = int(np.ptp(photo.landmarks[:, 0]) * 0.9)
     x0, y0 = max(centre[0] - half, 0), max(centre[1] - half, 0)
-    crop = photo.image[y0:y0 + 2 * half, x0:x0 + 2 * half]
+    crop = photo.image[y0 : y0 + 2 * half, x0 : x0 + 2 * half]
     return cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), (224, 224))
 
 
@@ -149,5 +165,7 @@ def htnet_clone(tmp_path_factory, megc_manifest, flows_dir) -> Path:
     faces.mkdir()
     face, blank = face_image(), np.full((32, 32, 3), 128, np.uint8)  # small: fast to search
     for i, row in enumerate(megc_manifest.itertuples(index=False)):
-        cv2.imwrite(str(faces / f"{row.subject}_{row.sample}.jpg"), face if i < WITH_FACE else blank)
+        cv2.imwrite(
+            str(faces / f"{row.subject}_{row.sample}.jpg"), face if i < WITH_FACE else blank
+        )
     return root

@@ -35,7 +35,7 @@ def test_bit_masks_round_trip():
 
 def test_au_f1_and_auc_by_hand():
     targets = np.array([[1, 0], [1, 1], [0, 0], [0, 1]])
-    probs = np.array([[.9, .2], [.4, .7], [.6, .1], [.2, .3]])
+    probs = np.array([[0.9, 0.2], [0.4, 0.7], [0.6, 0.1], [0.2, 0.3]])
     s = au_scores(targets, probs)
     # AU a: predicted [1,0,1,0] -> TP 1, FP 1, FN 1: F1 1/2. AU b: [0,1,0,0] -> TP 1, FN 1: 2/3
     np.testing.assert_allclose(s["f1"], [1 / 2, 2 / 3])
@@ -50,14 +50,17 @@ def test_au_f1_and_auc_by_hand():
     assert report.per_dataset["d1"].values["au_f1"] == pytest.approx(5 / 6)
     assert report.per_dataset["d2"].values["au_f1"] == 0.0
     # an AU neither present nor predicted has no F1 and is left out of the mean
-    never = au_scores(np.array([[0, 1], [0, 0]]), np.array([[.1, .9], [.2, .1]]))
+    never = au_scores(np.array([[0, 1], [0, 0]]), np.array([[0.1, 0.9], [0.2, 0.1]]))
     assert np.isnan(never["f1"][0]) and never["au_f1"] == 1.0
 
 
 CASME2_ROWS = [  # AUs of casme2-au: 1, 2, 4, 7, 12, 14, 15, 17
-    {"subject": 1, "sample": "EP01_1", "au": "4+7"}, {"subject": 1, "sample": "EP02_1", "au": "AU12"},
-    {"subject": 2, "sample": "EP01_2", "au": "4"}, {"subject": 2, "sample": "EP02_2", "au": "R14A+17"},
-    {"subject": 3, "sample": "EP01_3", "au": "1+2+4"}, {"subject": 3, "sample": "EP02_3", "au": "9"},
+    {"subject": 1, "sample": "EP01_1", "au": "4+7"},
+    {"subject": 1, "sample": "EP02_1", "au": "AU12"},
+    {"subject": 2, "sample": "EP01_2", "au": "4"},
+    {"subject": 2, "sample": "EP02_2", "au": "R14A+17"},
+    {"subject": 3, "sample": "EP01_3", "au": "1+2+4"},
+    {"subject": 3, "sample": "EP02_3", "au": "9"},
 ]
 
 
@@ -78,31 +81,50 @@ class TreeSource(Source):
 
     def arrays(self, samples: pd.DataFrame, view=None) -> InputArrays:
         n = len(samples)
-        return InputArrays(np.zeros((n, 3, 28, 28)), np.repeat(FALLBACK_POINTS[None], n, 0),
-                           np.ones(n, dtype=bool))
+        return InputArrays(
+            np.zeros((n, 3, 28, 28)), np.repeat(FALLBACK_POINTS[None], n, 0), np.ones(n, dtype=bool)
+        )
 
 
 def casme2_root(tmp_path):
-    rows = [{**r, "onset": 10, "apex": 12, "offset": 14, "emotion": "happiness"}
-            for r in CASME2_ROWS]
+    rows = [
+        {**r, "onset": 10, "apex": 12, "offset": 14, "emotion": "happiness"} for r in CASME2_ROWS
+    ]
     return casme2_tree(tmp_path / "CASME2", rows, touch=True)
 
 
 def test_every_annotated_sample_with_its_aus(tmp_path):
     spec = registry.get_protocol("casme2-au")
     samples, _ = protocol_samples(spec, TreeSource({"casme2": casme2_root(tmp_path)}))
-    assert samples["class"].tolist() == ["AU4+AU7", "AU12", "AU4", "AU14+AU17", "AU1+AU2+AU4",
-                                         "none"]  # AU 9 is not one of the task's
+    assert samples["class"].tolist() == [
+        "AU4+AU7",
+        "AU12",
+        "AU4",
+        "AU14+AU17",
+        "AU1+AU2+AU4",
+        "none",
+    ]  # AU 9 is not one of the task's
     assert decode_au_labels(samples["label"].to_numpy(), 8)[3].tolist() == [0, 0, 0, 0, 0, 1, 0, 1]
 
 
 def test_cross_dataset_runs_over_the_datasets_a_source_has(tmp_path):
     spec = registry.get_protocol("cd6me-au")
-    samm = samm_tree(tmp_path / "SAMM", [
-        {"subject": "006", "sample": "006_1_2", "onset": 5, "apex": 6, "offset": 8,
-         "emotion": "Anger", "au": "AU4+L12"}], touch=True)
-    samples, _ = protocol_samples(spec, TreeSource({"casme2": casme2_root(tmp_path),
-                                                    "samm": samm}))
+    samm = samm_tree(
+        tmp_path / "SAMM",
+        [
+            {
+                "subject": "006",
+                "sample": "006_1_2",
+                "onset": 5,
+                "apex": 6,
+                "offset": 8,
+                "emotion": "Anger",
+                "au": "AU4+L12",
+            }
+        ],
+        touch=True,
+    )
+    samples, _ = protocol_samples(spec, TreeSource({"casme2": casme2_root(tmp_path), "samm": samm}))
     assert samples.groupby("dataset").size().to_dict() == {"casme2": 6, "samm": 1}
     with pytest.raises(UsageError, match="leaves one dataset out but source 'raw' has 1"):
         protocol_samples(spec, TreeSource({"samm": samm}))
@@ -112,11 +134,30 @@ def test_a_dataset_without_aus_is_named(tmp_path):
     from mer_bench.core.cards import ProtocolCard, ProtocolSpec
     from mer_bench.core.protocol import AURules
 
-    smic = smic_tree(tmp_path / "SMIC", [
-        {"subject": "s1", "sample": "s1_po_01", "onset": 1, "apex": 2, "offset": 3,
-         "emotion": "positive"}], touch=True)
-    card = ProtocolCard(name="smic-au-test", description="x", reference="x", year=2024,
-                        classes=("AU1", "AU4"), datasets=("smic",), sources=("raw",), task="au")
+    smic = smic_tree(
+        tmp_path / "SMIC",
+        [
+            {
+                "subject": "s1",
+                "sample": "s1_po_01",
+                "onset": 1,
+                "apex": 2,
+                "offset": 3,
+                "emotion": "positive",
+            }
+        ],
+        touch=True,
+    )
+    card = ProtocolCard(
+        name="smic-au-test",
+        description="x",
+        reference="x",
+        year=2024,
+        classes=("AU1", "AU4"),
+        datasets=("smic",),
+        sources=("raw",),
+        task="au",
+    )
     spec = ProtocolSpec(card=card, protocol=AURules(aus=(1, 4)))
     with pytest.raises(UsageError, match="dataset 'smic' has no AU annotations") as err:
         protocol_samples(spec, TreeSource({"smic": smic}))
@@ -131,28 +172,37 @@ def test_constant_au_f1_through_the_run_path_is_known_by_hand(tmp_path, monkeypa
 
     root = casme2_root(tmp_path)
     monkeypatch.setattr(engine, "make_source", lambda name, options: TreeSource({"casme2": root}))
-    config = RunConfig(model="constant", protocol="casme2-au", source="raw",
-                       source_options=source_options("raw", data_root=tmp_path),
-                       device="cpu", executor="sequential")
+    config = RunConfig(
+        model="constant",
+        protocol="casme2-au",
+        source="raw",
+        source_options=source_options("raw", data_root=tmp_path),
+        device="cpu",
+        executor="sequential",
+    )
     summary = run_benchmark(config, Store(tmp_path / "r.sqlite"))
     pooled = summary.report.pooled
     assert summary.n_samples == 6 and summary.n_subjects == 3
     assert pooled.values["au_f1"] == pytest.approx(25 / 84)
     assert pooled.values["au_auc"] == pytest.approx(0.5)
-    assert pooled.f1_per_class == pytest.approx((2 / 7, 2 / 7, 2 / 3, 2 / 7, 2 / 7, 2 / 7, 0.0,
-                                                 2 / 7))
+    assert pooled.f1_per_class == pytest.approx(
+        (2 / 7, 2 / 7, 2 / 3, 2 / 7, 2 / 7, 2 / 7, 0.0, 2 / 7)
+    )
     assert Store(tmp_path / "r.sqlite").run(summary.run_id).provenance["task"] == "au"
     # show and table read it back from the stored predictions
     code, out, _ = cli(["show", summary.run_id, "--store", str(tmp_path / "r.sqlite")], capsys)
     assert code == 0 and "AU-F1" in out and f"{25 / 84:.4f}" in out
     assert "AU15 " in out and "AU4  " in out
-    code, out, _ = cli(["table", "-p", "casme2-au", "--format", "csv", "--store",
-                        str(tmp_path / "r.sqlite")], capsys)
+    code, out, _ = cli(
+        ["table", "-p", "casme2-au", "--format", "csv", "--store", str(tmp_path / "r.sqlite")],
+        capsys,
+    )
     assert code == 0
     header, row = out.splitlines()[:2]
     assert header.startswith("model,selection,seeds,AU-F1,AU-AUC,AU1,AU2,AU4")
-    assert row.startswith(f"constant,fixed,0,{25 / 84:.4f},0.5000,{2 / 7:.4f},{2 / 7:.4f},"
-                          f"{2 / 3:.4f}")
+    assert row.startswith(
+        f"constant,fixed,0,{25 / 84:.4f},0.5000,{2 / 7:.4f},{2 / 7:.4f},{2 / 3:.4f}"
+    )
 
 
 def au_problem(n: int = 96, aus: int = 3, seed: int = 0):
@@ -161,7 +211,7 @@ def au_problem(n: int = 96, aus: int = 3, seed: int = 0):
     targets = (rng.random((n, aus)) < 0.4).astype(np.uint8)
     x = rng.normal(128, 20, (n, 3, 28, 28)).astype(np.float32)
     for j in range(aus):
-        x[targets[:, j] == 1, j, 8 * j:8 * j + 6] += 120
+        x[targets[:, j] == 1, j, 8 * j : 8 * j + 6] += 120
     return x, targets
 
 
@@ -173,10 +223,13 @@ def test_per_au_sigmoid_training_learns_and_stacks_like_single():
     train, test = np.arange(64), np.arange(64, 96)
     visible = labels.copy()
     visible[test] = -1
-    jobs = [TrainJob(0, "a", 3, recipe, train, predict_rows=test, monitor_rows=train[:16]),
-            TrainJob(1, "b", 4, recipe, train, predict_rows=test)]
-    trainer = TorchTrainer(registry.get_model("test-bn-cnn"), 3, torch.device("cpu"),
-                           multilabel=True)
+    jobs = [
+        TrainJob(0, "a", 3, recipe, train, predict_rows=test, monitor_rows=train[:16]),
+        TrainJob(1, "b", 4, recipe, train, predict_rows=test),
+    ]
+    trainer = TorchTrainer(
+        registry.get_model("test-bn-cnn"), 3, torch.device("cpu"), multilabel=True
+    )
     single = trainer.train(jobs, x, [visible, visible])
     probs = single[0].predicted
     assert probs.shape == (32, 3) and ((probs >= 0) & (probs <= 1)).all()
@@ -185,9 +238,17 @@ def test_per_au_sigmoid_training_learns_and_stacks_like_single():
     assert single[0].monitor_scores and 0 <= single[0].monitor_scores[-1] <= 1
     # stacked (fold-parallel) training takes the same per-AU loss: one gentle epoch agrees to
     # float rounding as amplified by BatchNorm (the emotion path differs by 6e-5 here)
-    short = [TrainJob(k, "s", 3 + k, Recipe(optimizer="adam", lr=1e-3, batch_size=16, epochs=1,
-                                             weight_decay=0.0), train, predict_rows=test)
-             for k in range(2)]
+    short = [
+        TrainJob(
+            k,
+            "s",
+            3 + k,
+            Recipe(optimizer="adam", lr=1e-3, batch_size=16, epochs=1, weight_decay=0.0),
+            train,
+            predict_rows=test,
+        )
+        for k in range(2)
+    ]
     alone = trainer.train(short, x, [visible, visible])
     stacked = trainer.train(short, x, [visible, visible], stacked=True)
     for a, b in zip(alone, stacked):

@@ -36,11 +36,11 @@ def separable_flow(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     x = rng.normal(128.0, 6.0, size=(n, 3, 28, 28))
     for i, label in enumerate(y):
         if label == 0:
-            x[i, 1, 3:12, 4:24] += 60.0   # v up in the eye region
+            x[i, 1, 3:12, 4:24] += 60.0  # v up in the eye region
         elif label == 1:
             x[i, 0, 17:26, 4:24] += 60.0  # u right in the mouth region
         else:
-            x[i, 0, 3:12, 4:24] -= 60.0   # u left in the eye region
+            x[i, 0, 3:12, 4:24] -= 60.0  # u left in the eye region
     return np.clip(x, 0, 255).astype(np.float32), y.astype(np.int64)
 
 
@@ -178,11 +178,29 @@ def test_baseline_runs_through_cli_on_demo(name: str, demo_cache: Path, tmp_path
 
     store_path, summary_path = tmp_path / "results.sqlite", tmp_path / "summary.json"
     torch.set_num_threads(1)
-    result = CliRunner().invoke(app, [
-        "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "1",
-        "--demo-subjects", "4", "--store", str(store_path), "--cache-dir", str(demo_cache), "--json", str(summary_path),
-        "--quiet",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            name,
+            "--protocol",
+            "megc2019",
+            "--source",
+            "demo",
+            "--epochs",
+            "1",
+            "--demo-subjects",
+            "4",
+            "--store",
+            str(store_path),
+            "--cache-dir",
+            str(demo_cache),
+            "--json",
+            str(summary_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     summary = json.loads(summary_path.read_text())
     assert summary["model"] == name and summary["protocol"] == "megc2019"

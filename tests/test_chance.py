@@ -38,8 +38,10 @@ def test_best_of_500_epochs_reaches_about_082(structure):
 
 
 def test_chance_grows_with_candidates_and_is_deterministic(structure):
-    values = [chance_level(*structure, num_classes=3, candidates=k, repeats=20, seed=1).mean["uf1"]
-              for k in (1, 5, 50)]
+    values = [
+        chance_level(*structure, num_classes=3, candidates=k, repeats=20, seed=1).mean["uf1"]
+        for k in (1, 5, 50)
+    ]
     assert values[0] < values[1] < values[2]
     a = chance_level(*structure, num_classes=3, candidates=5, repeats=20, seed=1)
     b = chance_level(*structure, num_classes=3, candidates=5, repeats=20, seed=1)

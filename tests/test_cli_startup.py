@@ -22,20 +22,39 @@ def _commands():
 
 
 def test_every_option_and_argument_has_help():
-    missing = [f"{name} {param.name}" for name, command in _commands().items()
-               for param in command.params if not getattr(param, "help", None)]
+    missing = [
+        f"{name} {param.name}"
+        for name, command in _commands().items()
+        for param in command.params
+        if not getattr(param, "help", None)
+    ]
     assert not missing
 
 
-@pytest.mark.parametrize("command, shown", [
-    ("run", ["[default: megc2019]", "Results database: a file or a database URL (default: "
-                                    "$MER_BENCH_STORE, else ~/.local/share/mer-bench/results.sqlite)."]),
-    ("score", ["Registered protocol whose labels score the predictions.", "[default: auto]",
-               "Where the metrics are computed: auto | cpu | cuda."]),
-    ("results", ["Results database: a file or a database URL"]),
-    ("table", ["markdown | latex | csv", "[default: markdown]"]),
-    ("synth", ["(default 12)", "(default 10)", "--force"]),
-])
+@pytest.mark.parametrize(
+    "command, shown",
+    [
+        (
+            "run",
+            [
+                "[default: megc2019]",
+                "Results database: a file or a database URL (default: "
+                "$MER_BENCH_STORE, else ~/.local/share/mer-bench/results.sqlite).",
+            ],
+        ),
+        (
+            "score",
+            [
+                "Registered protocol whose labels score the predictions.",
+                "[default: auto]",
+                "Where the metrics are computed: auto | cpu | cuda.",
+            ],
+        ),
+        ("results", ["Results database: a file or a database URL"]),
+        ("table", ["markdown | latex | csv", "[default: markdown]"]),
+        ("synth", ["(default 12)", "(default 10)", "--force"]),
+    ],
+)
 def test_help_shows_defaults_and_every_store_option_the_same(command, shown, capsys):
     code, out, _ = cli([command, "--help"], capsys, columns=400)
     assert code == 0
@@ -50,7 +69,10 @@ def test_synth_help_defaults_are_the_generators():
     from mer_bench.data.preprocess.config import FLOW_METHODS
     from mer_bench.data.synth.generate import DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS
 
-    assert (HELP_DEFAULT_SUBJECTS, HELP_DEFAULT_CLIPS) == (DEFAULT_SUBJECTS, DEFAULT_CLIPS_PER_SUBJECT)
+    assert (HELP_DEFAULT_SUBJECTS, HELP_DEFAULT_CLIPS) == (
+        DEFAULT_SUBJECTS,
+        DEFAULT_CLIPS_PER_SUBJECT,
+    )
     prepare = _commands()["prepare"]
     flow = next(p for p in prepare.params if p.name == "flow")
     assert all(method in flow.help for method in FLOW_METHODS)
@@ -68,18 +90,25 @@ except SystemExit as exc:
 """
 
 
-@pytest.mark.parametrize("argv, code", [
-    (["--help"], 0),
-    (["run", "--help"], 0),
-    (["table", "--help"], 0),
-    (["run", "--model", "htnte"], 2),
-    (["run", "--model", "htnet", "--protocol", "megc2091"], 2),
-    (["run", "--model", "htnet", "--source", "dmo"], 2),
-    (["score", "p.csv", "--protocol", "megc2091"], 2),
-    (["list", "modles"], 2),
-])
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["--help"], 0),
+        (["run", "--help"], 0),
+        (["table", "--help"], 0),
+        (["run", "--model", "htnte"], 2),
+        (["run", "--model", "htnet", "--protocol", "megc2091"], 2),
+        (["run", "--model", "htnet", "--source", "dmo"], 2),
+        (["score", "p.csv", "--protocol", "megc2091"], 2),
+        (["list", "modles"], 2),
+    ],
+)
 def test_help_and_name_errors_import_no_heavy_library(argv, code):
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"code": code, "heavy": []}, done.stderr

@@ -31,9 +31,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def flows_config(model: str, root) -> RunConfig:
     """A run whose folds are quick to make (no training epoch): the store is what is tested."""
-    return RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                     executor="sequential", epochs=1,
-                     source_options=source_options("flows", data_root=root))
+    return RunConfig(
+        model=model,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=1,
+        source_options=source_options("flows", data_root=root),
+    )
 
 
 def _child(work, args, barrier, errors) -> None:
@@ -48,8 +54,9 @@ def _child(work, args, barrier, errors) -> None:
 def at_once(work, args_list: list[tuple], timeout: float = 240) -> list[str]:
     """Run `work(*args)` in one forked process per entry, all released together; the errors."""
     barrier, errors = FORK.Barrier(len(args_list)), FORK.SimpleQueue()
-    children = [FORK.Process(target=_child, args=(work, args, barrier, errors))
-                for args in args_list]
+    children = [
+        FORK.Process(target=_child, args=(work, args, barrier, errors)) for args in args_list
+    ]
     for child in children:
         child.start()
     deadline = time.monotonic() + timeout
@@ -64,7 +71,7 @@ def at_once(work, args_list: list[tuple], timeout: float = 240) -> list[str]:
         out.append(errors.get())
     assert not hung, f"{len(hung)} writers still running after {timeout} s: {out}"
     failed = [c.exitcode for c in children if c.exitcode]
-    return out + [f"exit code {code}" for code in failed[len(out):]]
+    return out + [f"exit code {code}" for code in failed[len(out) :]]
 
 
 def _run(location: str, config: RunConfig) -> None:
@@ -92,9 +99,12 @@ def test_eight_runs_at_once_store_every_fold_once(store_location, tiny_model, fl
         assert store.fold_counts() == {r.run_id: 68 for r in runs}
         with store.engine.connect() as conn:
             (meta,) = conn.execute(text("SELECT COUNT(*) FROM meta")).one()
-            distinct = conn.execute(text(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT run_id, dataset, subject, sample "
-                "FROM predictions) AS d")).scalar_one()
+            distinct = conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM (SELECT DISTINCT run_id, dataset, subject, sample "
+                    "FROM predictions) AS d"
+                )
+            ).scalar_one()
             total = conn.execute(text("SELECT COUNT(*) FROM predictions")).scalar_one()
         assert meta == 1 and total == distinct == WRITERS * 442
         probs = [np.array(store.predictions(r.run_id)["probs"].tolist()) for r in runs]
@@ -126,9 +136,10 @@ def test_killed_writer_leaves_no_half_written_fold(store_location, tiny_model, f
     with Store(store_location):
         pass  # schema in place before the child starts
     ready, errors = FORK.Event(), FORK.SimpleQueue()
-    child = FORK.Process(target=_child, args=(_killed_inside_fold,
-                                              (store_location, config, 5, ready),
-                                              FORK.Barrier(1), errors))
+    child = FORK.Process(
+        target=_child,
+        args=(_killed_inside_fold, (store_location, config, 5, ready), FORK.Barrier(1), errors),
+    )
     child.start()
     assert ready.wait(120), errors.get() if not errors.empty() else "child never reached fold 5"
     os.kill(child.pid, signal.SIGKILL)
@@ -156,8 +167,9 @@ def _import(location: str, path: str, results) -> None:
 
 
 @pytest.mark.parametrize("second", ["same file", "same predictions, other run id"])
-def test_the_same_submission_imported_twice_at_once_is_stored_once(store_location, tmp_path,
-                                                                   megc_manifest, second):
+def test_the_same_submission_imported_twice_at_once_is_stored_once(
+    store_location, tmp_path, megc_manifest, second
+):
     with Store(tmp_path / "src.sqlite") as source:
         run_id = add_fixture_run(source, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
         data = export_json(source, source.run(run_id))
@@ -170,8 +182,12 @@ def test_the_same_submission_imported_twice_at_once_is_stored_once(store_locatio
     with Store(store_location):
         pass
     results = FORK.SimpleQueue()
-    assert at_once(_import, [(store_location, str(first), results),
-                             (store_location, str(other), results)]) == []
+    assert (
+        at_once(
+            _import, [(store_location, str(first), results), (store_location, str(other), results)]
+        )
+        == []
+    )
     outcomes = sorted(results.get() for _ in range(2) if not results.empty())
     assert [o[0] for o in outcomes] == ["refused", "stored"]
     assert "already in" in outcomes[0][1] or "same predictions as run" in outcomes[0][1]
@@ -181,8 +197,9 @@ def test_the_same_submission_imported_twice_at_once_is_stored_once(store_locatio
         assert len(store.predictions(run.run_id)) == 442
 
 
-def test_a_sqlite_writer_outwaits_a_lock_held_past_its_busy_timeout(tmp_path, megc_manifest,
-                                                                    monkeypatch):
+def test_a_sqlite_writer_outwaits_a_lock_held_past_its_busy_timeout(
+    tmp_path, megc_manifest, monkeypatch
+):
     """Another process holds the write lock for 1 s, five times the busy timeout: the write is
     retried until it lands, and the caller never sees 'database is locked'."""
     import sqlite3
@@ -242,8 +259,11 @@ def test_opening_waits_out_a_lock_that_sqlite_reports_at_once(tmp_path, monkeypa
 
     monkeypatch.setattr(database.time, "sleep", lambda seconds: None)  # the back-off, skipped
     monkeypatch.setattr(database.Store, "_prepare", locked)
-    with pytest.raises(StoreError, match="still held by another process after 5 attempts "
-                                         r"\(database is locked\)"):
+    with pytest.raises(
+        StoreError,
+        match="still held by another process after 5 attempts "
+        r"\(database is locked\)",
+    ):
         Store(tmp_path / "held.sqlite")
 
     def corrupt(self):

@@ -80,8 +80,7 @@ def _child(work: Callable, arg, delay: float, barrier, results) -> None:
 def at_once(work: Callable, arg, delays=STAGGER, timeout: float = 300) -> list:
     """`work(arg)` in len(delays) forked processes released together (each after its delay)."""
     barrier, results = FORK.Barrier(len(delays)), FORK.Queue()
-    children = [FORK.Process(target=_child, args=(work, arg, d, barrier, results))
-                for d in delays]
+    children = [FORK.Process(target=_child, args=(work, arg, d, barrier, results)) for d in delays]
     for child in children:
         child.start()
     out = [results.get(timeout=timeout) for _ in children]
@@ -125,7 +124,9 @@ def test_eight_runs_at_once_on_a_fresh_cache_all_see_every_sample(tmp_path, monk
     options = DemoOptions(cache_dir=cache)
     root = demo_dir(cache, options.synth_config())
     assert verify_demo(root, options.synth_config()) is None
-    assert sorted(p.name for p in root.parent.iterdir()) == sorted([root.name, f".{root.name}.lock"])
+    assert sorted(p.name for p in root.parent.iterdir()) == sorted(
+        [root.name, f".{root.name}.lock"]
+    )
     assert json.loads((root / MARKER).read_text())["clips"] == 126  # 120 + 6 "others" clips
 
 
@@ -138,8 +139,9 @@ def test_small_demo_at_once_is_generated_once(tmp_path, monkeypatch):
         source = make_source("demo", DemoOptions(cache_dir=cache, workers=1, **SMALL))
         return len(protocol_samples(megc2019, source)[0])
 
-    assert at_once(resolve, tmp_path / "cache", delays=(0.0,) * 4 + (0.2, 0.4, 0.6, 0.8)) \
-        == [3] * RUNS
+    assert (
+        at_once(resolve, tmp_path / "cache", delays=(0.0,) * 4 + (0.2, 0.4, 0.6, 0.8)) == [3] * RUNS
+    )
     assert len(generations.read_text().split()) == 1
 
 
@@ -191,8 +193,11 @@ DEMO_DAMAGE = {
     "a frame bit-flipped": lambda root: _flip(_frame(root)),
     "a sheet truncated": lambda root: _truncate(next(root.rglob("*.xlsx")), 500),
     "an extra file": lambda root: (_frame(root).parent / "img1.jpg").write_bytes(b"x"),
-    "a marker without checksums": lambda root: (root / MARKER).write_text(json.dumps(
-        {k: v for k, v in json.loads((root / MARKER).read_text()).items() if k != "files"})),
+    "a marker without checksums": lambda root: (root / MARKER).write_text(
+        json.dumps(
+            {k: v for k, v in json.loads((root / MARKER).read_text()).items() if k != "files"}
+        )
+    ),
     "no marker": lambda root: (root / MARKER).unlink(),
 }
 
@@ -225,8 +230,11 @@ def test_a_damaged_demo_tree_is_named_and_generated_again(damage, small_demo, tm
 
 # --- per-sample arrays ------------------------------------------------------------------------
 
-ENTRY = {"flow": np.arange(3 * 28 * 28, dtype=np.float32).reshape(3, 28, 28),
-         "points": np.ones((5, 2), np.float32), "fallback": np.array("")}
+ENTRY = {
+    "flow": np.arange(3 * 28 * 28, dtype=np.float32).reshape(3, 28, 28),
+    "points": np.ones((5, 2), np.float32),
+    "fallback": np.array(""),
+}
 
 
 def _wrong_shape(cache: ArrayCache, path: Path) -> None:
@@ -285,9 +293,11 @@ def test_a_failed_cache_write_names_the_file_and_leaves_nothing(tmp_path):
 
 # --- preprocessing through the source --------------------------------------------------------
 
+
 def _source(cache: Path):
-    return make_source("demo", DemoOptions(cache_dir=cache, workers=1, flow_method="farneback",
-                                           **SMALL))
+    return make_source(
+        "demo", DemoOptions(cache_dir=cache, workers=1, flow_method="farneback", **SMALL)
+    )
 
 
 def _arrays(cache: Path) -> dict[str, np.ndarray]:
@@ -321,8 +331,9 @@ def test_runs_at_once_preprocess_once_and_read_the_same_arrays(prepared, small_d
         _same(got, prepared[1])
     views = cache / "preprocess" / "views"
     # one assembled set per view (flow28 and flow), however many processes built them
-    assert sorted(p.name.split("-")[0] for p in views.iterdir()
-                  if not p.name.endswith(".lock")) == ["flow", "flow28"]
+    assert sorted(
+        p.name.split("-")[0] for p in views.iterdir() if not p.name.endswith(".lock")
+    ) == ["flow", "flow28"]
     assert not list((cache / "preprocess").rglob("*.tmp"))
 
 
@@ -334,8 +345,7 @@ ASSEMBLED = {"flow view": "flow-*"}
 
 @pytest.mark.parametrize("how", ["truncated", "bit-flipped", "wrong shape"])
 @pytest.mark.parametrize("stage", STAGES, ids=list(STAGES))
-def test_a_damaged_preprocessing_entry_is_named_and_computed_again(stage, how, prepared,
-                                                                   caplog):
+def test_a_damaged_preprocessing_entry_is_named_and_computed_again(stage, how, prepared, caplog):
     """One cached entry of a run's samples damaged (the old code stopped every run with
     "unexpected BadZipFile", naming no file): the next run names it, computes it again and
     reads the same arrays. The assembled view set is damaged too, and rebuilt. (The prepared
@@ -369,8 +379,15 @@ def test_a_damaged_preprocessing_entry_is_named_and_computed_again(stage, how, p
 
 # --- the spotting task's caches: the long-video demo and the motion view -------------------
 
-LONG = LongSynthConfig(datasets=("casme2-lv",), subjects=2, videos_per_subject=1, seconds=3.0,
-                       micro_per_video=1, macro_per_video=0, seed=3)
+LONG = LongSynthConfig(
+    datasets=("casme2-lv",),
+    subjects=2,
+    videos_per_subject=1,
+    seconds=3.0,
+    micro_per_video=1,
+    macro_per_video=0,
+    seed=3,
+)
 
 
 def _fake_long_videos(out: Path, config: LongSynthConfig) -> dict[str, Path]:
@@ -390,8 +407,9 @@ def _long_files(cache: Path) -> int:
     return len([p for p in roots["casme2-lv"].rglob("*") if p.is_file()])
 
 
-def test_long_video_demo_at_once_is_generated_once_and_damage_is_named(tmp_path, monkeypatch,
-                                                                       caplog):
+def test_long_video_demo_at_once_is_generated_once_and_damage_is_named(
+    tmp_path, monkeypatch, caplog
+):
     generations = tmp_path / "generations.txt"
 
     def counting(out, config):
@@ -422,8 +440,9 @@ def test_a_damaged_motion_entry_is_named_and_computed_again(how, tmp_path, monke
     video = LongVideo("casme2-lv", "s15", "15_0101", folder, 1, 10, 30.0)
     values = np.arange(10 * len(REGIONS), dtype=np.float32).reshape(10, len(REGIONS))
     computed = []
-    monkeypatch.setattr(motion_module, "compute_motion",
-                        lambda video, config: computed.append(1) or values.copy())
+    monkeypatch.setattr(
+        motion_module, "compute_motion", lambda video, config: computed.append(1) or values.copy()
+    )
     config = RegionMotionConfig()
     np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
     np.testing.assert_array_equal(video_motion(video, config, tmp_path).values, values)
@@ -440,8 +459,9 @@ def test_a_damaged_motion_entry_is_named_and_computed_again(how, tmp_path, monke
 
 
 @pytest.mark.parametrize("how", ["truncated", "bit-flipped", "wrong shape"])
-def test_damaged_cached_face_points_of_the_flows_source_are_named(how, tmp_path, monkeypatch,
-                                                                 caplog):
+def test_damaged_cached_face_points_of_the_flows_source_are_named(
+    how, tmp_path, monkeypatch, caplog
+):
     """`--source flows --faces`: the face points cached under the faces' digest."""
     from mer_bench.data.sources import flows as flows_module
 
@@ -449,8 +469,11 @@ def test_damaged_cached_face_points_of_the_flows_source_are_named(how, tmp_path,
     points = np.arange(4 * 5 * 2, dtype=np.float32).reshape(4, 5, 2)
     fallback = np.array([False, True, False, False])
     found = []
-    monkeypatch.setattr(flows_module, "face_points",
-                        lambda p, method: found.append(1) or (points.copy(), fallback.copy()))
+    monkeypatch.setattr(
+        flows_module,
+        "face_points",
+        lambda p, method: found.append(1) or (points.copy(), fallback.copy()),
+    )
     first = flows_module.cached_face_points(paths, "d" * 16, tmp_path / "cache")
     assert len(found) == 1 and np.array_equal(first[0], points)
     entry = next((tmp_path / "cache" / "flows-points").glob("*.npz"))

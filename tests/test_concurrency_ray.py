@@ -36,9 +36,16 @@ def _free_port() -> int:
 
 def _node_ports() -> list[str]:
     """Ports two nodes on one machine must not share (Ray's defaults are fixed numbers)."""
-    return ["--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port",
-            str(_free_port()), "--metrics-export-port", str(_free_port()),
-            "--runtime-env-agent-port", str(_free_port())]
+    return [
+        "--dashboard-agent-listen-port",
+        str(_free_port()),
+        "--dashboard-agent-grpc-port",
+        str(_free_port()),
+        "--metrics-export-port",
+        str(_free_port()),
+        "--runtime-env-agent-port",
+        str(_free_port()),
+    ]
 
 
 class Cluster:
@@ -51,11 +58,26 @@ class Cluster:
 
     def start_node(self, name: str, args: list[str]) -> None:
         log = self.folder / f"{name}.log"
-        command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus",
-                   "1", "--disable-usage-stats", *args, *_node_ports()]
+        command = [
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--block",
+            "--num-cpus",
+            "1",
+            "--disable-usage-stats",
+            *args,
+            *_node_ports(),
+        ]
         with open(log, "w") as out:
-            node = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, **RAY_ENV})
+            node = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **RAY_ENV},
+            )
         self.nodes.append(node)
         deadline = time.monotonic() + 180
         while "block forever" not in log.read_text():
@@ -93,10 +115,22 @@ def two_node_cluster():
     cluster = Cluster()
     port = _free_port()
     try:
-        cluster.start_node("head", ["--head", "--port", str(port), "--node-ip-address",
-                                    "127.0.0.1", "--include-dashboard", "false",
-                                    "--dashboard-port", str(_free_port()), "--temp-dir",
-                                    str(cluster.folder)])
+        cluster.start_node(
+            "head",
+            [
+                "--head",
+                "--port",
+                str(port),
+                "--node-ip-address",
+                "127.0.0.1",
+                "--include-dashboard",
+                "false",
+                "--dashboard-port",
+                str(_free_port()),
+                "--temp-dir",
+                str(cluster.folder),
+            ],
+        )
         cluster.start_node("second", ["--address", f"127.0.0.1:{port}"])
         yield f"127.0.0.1:{port}"
     finally:
@@ -105,16 +139,38 @@ def two_node_cluster():
 
 @pytest.mark.slow
 def test_ray_two_node_run_stores_every_fold_and_only_the_driver_connects(
-        two_node_cluster, postgres_server, postgres_database, flows_dir, tmp_path):
+    two_node_cluster, postgres_server, postgres_database, flows_dir, tmp_path
+):
     url = postgres_server.url(postgres_database)
     summary_path = tmp_path / "summary.json"
     driver = subprocess.Popen(
-        [sys.executable, "-c", "from mer_bench.cli import main; main()", "run", "--model",
-         "svm-hoof", "--protocol", "megc2019", "--source", "flows", "--data-root", str(flows_dir),
-         "--executor", "ray", "--ray-address", two_node_cluster, "--device", "cpu", "--json",
-         str(summary_path)],
+        [
+            sys.executable,
+            "-c",
+            "from mer_bench.cli import main; main()",
+            "run",
+            "--model",
+            "svm-hoof",
+            "--protocol",
+            "megc2019",
+            "--source",
+            "flows",
+            "--data-root",
+            str(flows_dir),
+            "--executor",
+            "ray",
+            "--ray-address",
+            two_node_cluster,
+            "--device",
+            "cpu",
+            "--json",
+            str(summary_path),
+        ],
         env={**os.environ, **RAY_ENV, "MER_BENCH_STORE": url, "COLUMNS": "200"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = driver.communicate(timeout=900)
     assert driver.returncode == 0, err[-3000:]
     summary = json.loads(summary_path.read_text())
@@ -126,16 +182,23 @@ def test_ray_two_node_run_stores_every_fold_and_only_the_driver_connects(
         executor = run.provenance["executor"]
         assert executor["address"] == two_node_cluster and executor["cluster_cpus"] == 2
         with store.engine.connect() as conn:
-            rows = [str(tuple(r)) for t in ("runs", "folds", "predictions")
-                    for r in conn.execute(text(f"SELECT * FROM {t}"))]
+            rows = [
+                str(tuple(r))
+                for t in ("runs", "folds", "predictions")
+                for r in conn.execute(text(f"SELECT * FROM {t}"))
+            ]
     assert not any(WRITER_PASSWORD in r for r in rows)
     assert WRITER_PASSWORD not in out + err
     # every connection to this database came from the driver (the reader above is this process)
-    connections = re.findall(rf"connection authorized: user=\S+ database={postgres_database}"
-                             r"(?: application_name=(.*))?$", postgres_server.log_path.read_text(),
-                             flags=re.M)
+    connections = re.findall(
+        rf"connection authorized: user=\S+ database={postgres_database}"
+        r"(?: application_name=(.*))?$",
+        postgres_server.log_path.read_text(),
+        flags=re.M,
+    )
     connections = [c for c in connections if c != FIXTURE_APPLICATION]
     writers = {c for c in connections if "writer" in c}
     assert writers == {f"mer-bench writer {socket.gethostname()} pid {driver.pid}"[:63]}
-    assert set(connections) - writers == {f"mer-bench reader {socket.gethostname()} "
-                                          f"pid {os.getpid()}"[:63]}
+    assert set(connections) - writers == {
+        f"mer-bench reader {socket.gethostname()} pid {os.getpid()}"[:63]
+    }

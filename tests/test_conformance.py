@@ -37,9 +37,12 @@ def test_every_registered_model_conforms(name):
     assert not failed, failed
     spec = registry.get_model(name)
     if spec.card.framework == "torch":
-        assert [c.name for c in checks][:4] == ["builds", "forward gives (batch, classes) logits",
-                                                "parameter count equals the card's",
-                                                "trains one step and predicts"]
+        assert [c.name for c in checks][:4] == [
+            "builds",
+            "forward gives (batch, classes) logits",
+            "parameter count equals the card's",
+            "trains one step and predicts",
+        ]
         stacked = checks[-1]
         assert not stacked.required
         assert stacked.passed == (name not in NOT_VMAPPABLE), stacked.detail
@@ -49,8 +52,12 @@ def test_a_wrong_parameter_count_fails_the_check(tiny_model):
     import dataclasses
 
     spec = registry.get_model(tiny_model)
-    wrong = dataclasses.replace(spec, card=dataclasses.replace(spec.card, name="test-wrong-count",
-                                                               num_params=spec.card.num_params + 1))
+    wrong = dataclasses.replace(
+        spec,
+        card=dataclasses.replace(
+            spec.card, name="test-wrong-count", num_params=spec.card.num_params + 1
+        ),
+    )
     registry.MODELS.register("test-wrong-count", wrong)
     checks = {c.name: c for c in check_model("test-wrong-count")}
     assert not checks["parameter count equals the card's"].passed

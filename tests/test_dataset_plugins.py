@@ -36,11 +36,18 @@ def test_sample_key_one_pair_and_aligned_columns():
     assert subject_of("casme3:spNO.1") == "spNO.1"
 
 
-@pytest.mark.parametrize(("dataset", "given", "canonical"), [
-    ("SMIC-HS", "s01", "s1"), ("smic", "S3", "s3"), ("casme_2", "1", "sub01"),
-    ("CASME2", "sub7", "sub07"), ("samm", "6", "006"), ("cas(me)^3", "spNO.1", "spNO.1"),
-    ("unknown-set", " x1 ", "x1"),
-])
+@pytest.mark.parametrize(
+    ("dataset", "given", "canonical"),
+    [
+        ("SMIC-HS", "s01", "s1"),
+        ("smic", "S3", "s3"),
+        ("casme_2", "1", "sub01"),
+        ("CASME2", "sub7", "sub07"),
+        ("samm", "6", "006"),
+        ("cas(me)^3", "spNO.1", "spNO.1"),
+        ("unknown-set", " x1 ", "x1"),
+    ],
+)
 def test_builtin_subject_spellings_come_from_the_plugins(dataset, given, canonical):
     assert naming.canonical_subject(dataset, given) == canonical
 
@@ -58,9 +65,21 @@ def test_builtin_flow_file_spellings():
 def _inspect(root: Path) -> LoadResult:
     """`<root>/labels.csv` (person,clip,onset,apex,offset,emotion) and `<root>/P<n>/<clip>/f<k>.png`."""
     table = pd.read_csv(root / "labels.csv", dtype=str)
-    rows = [RawRow(_subject(r.person), r.clip, r.onset, r.apex, r.offset, r.emotion, "",
-                   root / "labels.csv", i + 2, root / _subject(r.person) / r.clip)
-            for i, r in enumerate(table.itertuples(index=False))]
+    rows = [
+        RawRow(
+            _subject(r.person),
+            r.clip,
+            r.onset,
+            r.apex,
+            r.offset,
+            r.emotion,
+            "",
+            root / "labels.csv",
+            i + 2,
+            root / _subject(r.person) / r.clip,
+        )
+        for i, r in enumerate(table.itertuples(index=False))
+    ]
     return finish("toyset", root, rows, ("joy", "fear"), {"annotation": str(root / "labels.csv")})
 
 
@@ -69,23 +88,47 @@ def _subject(text: str) -> str:
 
 
 def _short_clips(table: pd.DataFrame, root: Path) -> list[Problem]:
-    return [Problem("toyset", str(root / "labels.csv"), None, r.sample,
-                    f"only {r.offset - r.onset + 1} frames", fatal=False)
-            for r in table.itertuples(index=False) if r.offset - r.onset < 2]
+    return [
+        Problem(
+            "toyset",
+            str(root / "labels.csv"),
+            None,
+            r.sample,
+            f"only {r.offset - r.onset + 1} frames",
+            fatal=False,
+        )
+        for r in table.itertuples(index=False)
+        if r.offset - r.onset < 2
+    ]
 
 
 @pytest.fixture()
 def toyset(tmp_path):
     """`toyset` registered in this process, with two clips on disk; unregistered afterwards."""
-    info = DatasetInfo(name="toyset", folder="TOY", order=9, inspect=_inspect, title="Toy set",
-                       aliases=("toy-set",), canonical_subject=_subject, checks=(_short_clips,))
+    info = DatasetInfo(
+        name="toyset",
+        folder="TOY",
+        order=9,
+        inspect=_inspect,
+        title="Toy set",
+        aliases=("toy-set",),
+        canonical_subject=_subject,
+        checks=(_short_clips,),
+    )
     root = tmp_path / "data" / "TOY"
-    pd.DataFrame({"person": ["p01", "2"], "clip": ["a", "b"], "onset": ["1", "1"],
-                  "apex": ["2", "1"], "offset": ["3", "2"], "emotion": ["joy", "fear"]}
-                 ).to_csv(root.parent.mkdir(parents=True) or root.mkdir() or root / "labels.csv",
-                          index=False)
+    pd.DataFrame(
+        {
+            "person": ["p01", "2"],
+            "clip": ["a", "b"],
+            "onset": ["1", "1"],
+            "apex": ["2", "1"],
+            "offset": ["3", "2"],
+            "emotion": ["joy", "fear"],
+        }
+    ).to_csv(root.parent.mkdir(parents=True) or root.mkdir() or root / "labels.csv", index=False)
     import cv2
     import numpy as np
+
     for subject, clip, frames in (("P1", "a", 3), ("P2", "b", 2)):
         (root / subject / clip).mkdir(parents=True)
         for k in range(1, frames + 1):
@@ -106,11 +149,17 @@ def test_doctor_finds_an_outside_dataset_by_its_own_flag_and_runs_its_checks(toy
     result = CliRunner().invoke(app, ["doctor", "--toyset", str(toyset), "--json", "--no-images"])
     report = json.loads(result.output)
     toy = next(d for d in report["datasets"] if d["name"] == "toyset")
-    assert (toy["origin"], toy["samples"], toy["subjects"], toy["usable"]) == ("--toyset", 2, 2, True)
+    assert (toy["origin"], toy["samples"], toy["subjects"], toy["usable"]) == (
+        "--toyset",
+        2,
+        2,
+        True,
+    )
     assert [p["line"] for p in toy["problems"]] == [f"{toyset / 'labels.csv'}: b: only 2 frames"]
     assert "--toyset" in report["looked_for"]
-    same = CliRunner().invoke(app, ["doctor", "--dataset-root", f"toyset={toyset}", "--json",
-                                    "--no-images"])
+    same = CliRunner().invoke(
+        app, ["doctor", "--dataset-root", f"toyset={toyset}", "--json", "--no-images"]
+    )
     toy2 = next(d for d in json.loads(same.output)["datasets"] if d["name"] == "toyset")
     assert toy2["samples"] == 2
 

@@ -25,14 +25,30 @@ def test_casme2_layouts_blank_columns_and_slash_apex(tmp_path, layout):
     casme2_tree(tmp_path, CASME2_ROWS, layout=layout)
     table = load_dataset("casme2", tmp_path)
     assert list(table.columns[:9]) == list(DATASET_COLUMNS)
-    assert len(table) == 6 and table["subject"].tolist() == ["sub01", "sub03", "sub07", "sub09", "sub16", "sub24"]
+    assert len(table) == 6 and table["subject"].tolist() == [
+        "sub01",
+        "sub03",
+        "sub07",
+        "sub09",
+        "sub16",
+        "sub24",
+    ]
     row = table.set_index("sample").loc["EP01_2"]
-    assert (row["onset"], row["apex"], row["offset"]) == (5, 7, 9)   # '/' -> middle frame
+    assert (row["onset"], row["apex"], row["offset"]) == (5, 7, 9)  # '/' -> middle frame
     assert row["action_units"] == "1+2"
     first = table.iloc[0]
-    assert [p.name for p in first["frames"]][:2] == ([f"{'reg_img' if layout == 'Cropped' else 'img'}{n}.jpg" for n in (46, 47)])
+    assert [p.name for p in first["frames"]][:2] == (
+        [f"{'reg_img' if layout == 'Cropped' else 'img'}{n}.jpg" for n in (46, 47)]
+    )
     assert len(first["frames"]) == 7
-    assert sorted(table["emotion"]) == ["disgust", "fear", "happiness", "repression", "repression", "surprise"]
+    assert sorted(table["emotion"]) == [
+        "disgust",
+        "fear",
+        "happiness",
+        "repression",
+        "repression",
+        "surprise",
+    ]
 
 
 def test_casme2_xls_sheet(tmp_path):
@@ -43,7 +59,9 @@ def test_casme2_xls_sheet(tmp_path):
 def test_casme2_missing_apex_frame_names_file_and_row(tmp_path):
     casme2_tree(tmp_path, CASME2_ROWS)
     (tmp_path / "CASME2_RAW_selected/sub07/EP06_02_01/img12.jpg").unlink()
-    with pytest.raises(DataError, match=r"sub07/EP06_02_01, row 4: EP06_02_01: missing apex frame 12$"):
+    with pytest.raises(
+        DataError, match=r"sub07/EP06_02_01, row 4: EP06_02_01: missing apex frame 12$"
+    ):
         load_dataset("casme2", tmp_path)
     result = inspect_dataset("casme2", tmp_path)
     assert len(result.table) == 5 and len(result.fatal) == 1
@@ -58,15 +76,21 @@ def test_casme2_gap_is_a_warning_and_missing_clip_an_error(tmp_path):
     assert "1 missing frames in [onset, offset], first 50" in result.problems[0].line()
     assert len(result.table.iloc[0]["frames"]) == 6
     import shutil
+
     shutil.rmtree(tmp_path / "CASME2_RAW_selected/sub09/EP09f")
     with pytest.raises(DataError, match=r"sub09/EP09f, row 5: EP09f: clip folder missing"):
         load_dataset("casme2", tmp_path)
 
 
 def test_casme2_bad_cells(tmp_path):
-    rows = CASME2_ROWS[:1] + [dict(subject=2, sample="EP03_01", onset=10, apex=40, offset=20, emotion="others")]
+    rows = CASME2_ROWS[:1] + [
+        dict(subject=2, sample="EP03_01", onset=10, apex=40, offset=20, emotion="others")
+    ]
     casme2_tree(tmp_path, rows, ends_only=True)
-    with pytest.raises(DataError, match=r"CASME2-coding-20140508.xlsx, row 3: EP03_01: apex 40 outside \[onset 10, offset 20\]"):
+    with pytest.raises(
+        DataError,
+        match=r"CASME2-coding-20140508.xlsx, row 3: EP03_01: apex 40 outside \[onset 10, offset 20\]",
+    ):
         load_dataset("casme2", tmp_path)
 
 
@@ -90,25 +114,32 @@ def test_samm_preamble_subjects_and_corrections(tmp_path, preamble, text_subject
     table = result.table.set_index("sample")
     assert table["subject"].tolist() == ["006", "006", "007", "028"]
     assert table["emotion"].tolist() == ["anger", "happiness", "other", "contempt"]
-    assert table.loc["028_4_1", "apex"] == 1134     # corrections table: apex outside the range
+    assert table.loc["028_4_1", "apex"] == 1134  # corrections table: apex outside the range
     assert table.loc["006_1_2", "frames"][0].name == "006_05562.jpg"
     assert table.loc["006_1_2", "objective_class"] == "III"
     assert result.corrections_applied == 2 and not result.fatal
 
 
 def test_samm_unknown_emotion_is_reported_not_fatal(tmp_path):
-    rows = SAMM_ROWS[:1] + [dict(subject=9, sample="009_1_1", onset=1, apex=2, offset=3, emotion="Boredom")]
+    rows = SAMM_ROWS[:1] + [
+        dict(subject=9, sample="009_1_1", onset=1, apex=2, offset=3, emotion="Boredom")
+    ]
     samm_tree(tmp_path, rows)
     result = inspect_dataset("samm", tmp_path)
     assert len(result.table) == 2
     assert [p.line() for p in result.problems] == [
         f"{tmp_path / 'SAMM_Micro_FACS_Codes_v2.xlsx'}, row 16: 009_1_1: unknown emotion 'boredom' "
-        "(known: anger, contempt, happiness, surprise, disgust, fear, sadness, other)"]
+        "(known: anger, contempt, happiness, surprise, disgust, fear, sadness, other)"
+    ]
 
 
 SMIC_ROWS = [
-    dict(subject="s1", sample="s1_ne_01", onset=559740, apex=None, offset=559745, emotion="negative"),
-    dict(subject="s1", sample="s1_po_01", onset=701843, apex=None, offset=701846, emotion="positive"),
+    dict(
+        subject="s1", sample="s1_ne_01", onset=559740, apex=None, offset=559745, emotion="negative"
+    ),
+    dict(
+        subject="s1", sample="s1_po_01", onset=701843, apex=None, offset=701846, emotion="positive"
+    ),
     dict(subject="s2", sample="s2_sur_01", onset=10, apex=None, offset=12, emotion="surprise"),
     dict(subject="s18", sample="s18_sur_03", onset=20, apex=None, offset=20, emotion="surprise"),
 ]
@@ -135,7 +166,7 @@ def test_smic_empty_clip_is_an_error(tmp_path):
 
 CASME3_ROWS = [
     dict(subject="spNO.1", sample="e", onset=2, apex=3, offset=5, emotion="others"),
-    dict(subject="spNO.1", sample="e", onset=6, apex=7, offset=9, emotion="Others"),   # same video
+    dict(subject="spNO.1", sample="e", onset=6, apex=7, offset=9, emotion="Others"),  # same video
     dict(subject="spNO.1", sample="J", onset=1, apex=2, offset=3, emotion="happy"),
     dict(subject="spNO.2", sample="e", onset=138, apex=143, offset=148, emotion="surprise"),
     dict(subject="spNO.40", sample="e", onset=1812, apex=1824, offset=0, emotion="others"),
@@ -146,20 +177,26 @@ CASME3_ROWS = [
 
 
 def test_casme3_keys_duplicates_bad_rows_and_error_list(tmp_path):
-    casme3_tree(tmp_path, [r for r in CASME3_ROWS if r["subject"] != "spNO.3" or r["sample"] == "b"],
-                error_rows=[CASME3_ROWS[-1]])
+    casme3_tree(
+        tmp_path,
+        [r for r in CASME3_ROWS if r["subject"] != "spNO.3" or r["sample"] == "b"],
+        error_rows=[CASME3_ROWS[-1]],
+    )
     table = load_dataset("casme3", tmp_path)
     # spNO.2_e_138 and spNO.40 excluded by the corrections table, spNO.3 b by the error list
     assert table["sample"].tolist() == ["spNO.1_e_2", "spNO.1_e_6", "spNO.1_j_1", "spNO.216_e_0"]
     assert table["emotion"].tolist() == ["others", "others", "happy", "others"]
     fixed = table.set_index("sample").loc["spNO.216_e_0"]
-    assert (fixed["onset"], fixed["apex"], fixed["offset"]) == (1, 1, 4)   # owners' fix: +1
+    assert (fixed["onset"], fixed["apex"], fixed["offset"]) == (1, 1, 4)  # owners' fix: +1
     assert fixed["frames"][0].name == "1.jpg" and fixed["frames"][0].parent.name == "color"
 
 
 def test_casme3_uncorrected_bad_row_names_the_row(tmp_path):
     casme3_tree(tmp_path, CASME3_ROWS[:1] + [CASME3_ROWS[6]])
-    with pytest.raises(DataError, match=r"JpgIndex_v2.xlsx, row 3: spNO.3_a_5: apex 9 outside \[onset 5, offset 7\]"):
+    with pytest.raises(
+        DataError,
+        match=r"JpgIndex_v2.xlsx, row 3: spNO.3_a_5: apex 9 outside \[onset 5, offset 7\]",
+    ):
         load_dataset("casme3", tmp_path)
 
 

@@ -25,22 +25,27 @@ def test_precedence_option_root_env_config(tmp_path, monkeypatch):
     env_root = _dirs(tmp_path / "env", "SMIC", "CASME2", "CASME3")
     config = tmp_path / "cfg" / "config.toml"
     config.parent.mkdir()
-    config.write_text('data_root = "../cfgroot"\n[datasets]\nsmic = "/nowhere/smic"\ncasme3 = "c3"\n')
+    config.write_text(
+        'data_root = "../cfgroot"\n[datasets]\nsmic = "/nowhere/smic"\ncasme3 = "c3"\n'
+    )
     _dirs(tmp_path / "cfgroot", "CASME3", "SAMM")
     monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
     monkeypatch.setenv("MER_BENCH_DATA_ROOT", str(env_root))
     monkeypatch.setenv("MER_BENCH_SMIC", str(tmp_path / "smic-env"))
     options = RawOptions(data_root=root, dataset_roots={"casme2": tmp_path / "mine"})
     roots = resolve_dataset_roots(options)
-    assert roots["casme2"] == tmp_path / "mine"               # per-dataset option, even if absent
-    assert roots["samm"] == root / "samm"                     # --data-root, case-insensitive
-    assert roots["smic"] == tmp_path / "smic-env"             # MER_BENCH_SMIC beats the rest
-    assert roots["casme3"] == env_root / "CASME3"             # MER_BENCH_DATA_ROOT beats config
+    assert roots["casme2"] == tmp_path / "mine"  # per-dataset option, even if absent
+    assert roots["samm"] == root / "samm"  # --data-root, case-insensitive
+    assert roots["smic"] == tmp_path / "smic-env"  # MER_BENCH_SMIC beats the rest
+    assert roots["casme3"] == env_root / "CASME3"  # MER_BENCH_DATA_ROOT beats config
     monkeypatch.delenv("MER_BENCH_DATA_ROOT")
     monkeypatch.delenv("MER_BENCH_SMIC")
     roots = resolve_dataset_roots(RawOptions())
-    assert roots == {"smic": Path("/nowhere/smic"), "casme3": config.parent / "c3",
-                     "samm": config.parent / "../cfgroot" / "SAMM"}
+    assert roots == {
+        "smic": Path("/nowhere/smic"),
+        "casme3": config.parent / "c3",
+        "samm": config.parent / "../cfgroot" / "SAMM",
+    }
     assert locate("casme3", RawOptions()).origin == str(config)
 
 

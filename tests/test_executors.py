@@ -31,6 +31,7 @@ from mer_bench.run.training.schedule import epoch_steps, shuffler
 #: Workers run one intra-op thread each: the driver runs one as well, for equal numbers.
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 @pytest.mark.parametrize("selection", ["fixed", "best-on-test"])
 @pytest.mark.parametrize("batch_size", [15, 16])
 def test_fold_parallel_matches_sequential_on_cpu(selection, batch_size):
@@ -81,7 +82,9 @@ def test_epoch_steps_are_each_folds_own_sequential_batches():
     folds = [t.fold for t in tasks]
     steps = epoch_steps([f.train_idx for f in folds], [shuffler(f.seed) for f in folds], 15)
     for k, fold in enumerate(folds):
-        order = torch.randperm(len(fold.train_idx), generator=torch.Generator().manual_seed(fold.seed + 1))
+        order = torch.randperm(
+            len(fold.train_idx), generator=torch.Generator().manual_seed(fold.seed + 1)
+        )
         expected = [fold.train_idx[order[s].numpy()] for s in batch_slices(len(fold.train_idx), 15)]
         got = [st.rows[k][st.weight[k] > 0].numpy() for st in steps if st.active[k]]
         assert len(got) == len(expected)
@@ -108,6 +111,7 @@ def test_masked_batchnorm_ignores_zero_weight_rows():
 
 # ---- interrupted runs resume without redoing finished folds ------------------------------------
 
+
 class InterruptingStore(Store):
     """Commits `limit` folds, then raises KeyboardInterrupt as Ctrl-C would; counts commits."""
 
@@ -123,9 +127,16 @@ class InterruptingStore(Store):
 
 
 def flows_run(executor: str, flows_dir) -> RunConfig:
-    return RunConfig(model=TINY, protocol="megc2019", source="flows", device="cpu",
-                     executor=executor, workers=2, epochs=1,
-                     source_options=source_options("flows", data_root=flows_dir))
+    return RunConfig(
+        model=TINY,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor=executor,
+        workers=2,
+        epochs=1,
+        source_options=source_options("flows", data_root=flows_dir),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -160,16 +171,22 @@ def interrupted_then_resumed(executor: str, flows_dir, store_path) -> tuple[np.n
     return probs, provenance
 
 
-def test_local_run_resumes_and_matches_sequential_bitwise(tiny_model, flows_dir, store_path,
-                                                          sequential_probs):
+def test_local_run_resumes_and_matches_sequential_bitwise(
+    tiny_model, flows_dir, store_path, sequential_probs
+):
     probs, provenance = interrupted_then_resumed("local", flows_dir, store_path)
     assert np.array_equal(probs, sequential_probs)
-    assert provenance == {"executor": "local", "workers": 2, "threads_per_worker": 1,
-                          "start_method": "spawn"}
+    assert provenance == {
+        "executor": "local",
+        "workers": 2,
+        "threads_per_worker": 1,
+        "start_method": "spawn",
+    }
 
 
-def test_fold_parallel_run_resumes_and_matches_sequential(tiny_model, flows_dir, store_path,
-                                                          sequential_probs):
+def test_fold_parallel_run_resumes_and_matches_sequential(
+    tiny_model, flows_dir, store_path, sequential_probs
+):
     probs, provenance = interrupted_then_resumed("fold-parallel", flows_dir, store_path)
     assert np.abs(probs - sequential_probs).max() < 1e-4
     assert provenance["executor"] == "fold-parallel" and provenance["precision"] == "float32"
@@ -184,7 +201,10 @@ def test_auto_measures_on_cpu_and_records_its_choice():
     assert trial["single_fold_step_s"] > 0 and trial["stacked_folds"] == 4
     faster = trial["fold_parallel_folds_per_s"] > 1.2 * trial["local_folds_per_s"]
     assert chosen == ("fold-parallel" if faster else "local")
-    assert make_executor("auto").choose(dataclasses.replace(ctx, device="cuda"), folds) == "fold-parallel"
+    assert (
+        make_executor("auto").choose(dataclasses.replace(ctx, device="cuda"), folds)
+        == "fold-parallel"
+    )
     assert auto.describe()["reason"] == auto.reason
 
 
@@ -198,6 +218,7 @@ def test_executor_options_pass_through_and_unknown_ones_are_named():
 
 # ---- Ray (local instance) ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
@@ -207,8 +228,9 @@ def ray_instance():
 
 
 @pytest.mark.slow
-def test_ray_run_resumes_and_matches_sequential_bitwise(ray_instance, tiny_model, flows_dir,
-                                                        store_path, sequential_probs):
+def test_ray_run_resumes_and_matches_sequential_bitwise(
+    ray_instance, tiny_model, flows_dir, store_path, sequential_probs
+):
     """Interrupted under Ray and resumed: every prediction equals the sequential run's, bitwise."""
     probs, provenance = interrupted_then_resumed("ray", flows_dir, store_path)
     assert np.array_equal(probs, sequential_probs)
@@ -216,6 +238,7 @@ def test_ray_run_resumes_and_matches_sequential_bitwise(ray_instance, tiny_model
 
 
 # ---- benchmark scripts -------------------------------------------------------------------------
+
 
 def load_script(name: str):
     path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
@@ -227,8 +250,21 @@ def load_script(name: str):
 
 def test_gpu_benchmark_runs_on_cpu_with_tiny_settings(capsys):
     result = load_script("gpu_fold_parallel").main(
-        ["--device", "cpu", "--epochs", "1", "--model", "htnet-tiny", "--folds", "2",
-         "--seq-folds", "1", "--full-epochs", "800"])
+        [
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--model",
+            "htnet-tiny",
+            "--folds",
+            "2",
+            "--seq-folds",
+            "1",
+            "--full-epochs",
+            "800",
+        ]
+    )
     assert result["chunk"] == 2 and result["precision"] == "torch.float32"
     assert result["agreement"] == 1.0  # fp32 on CPU: the same predictions as sequential
     assert 0 < result["floor_s"] < result["fold_parallel_s"]
@@ -248,14 +284,22 @@ class NotVmappable(nn.Module):
 
 
 def test_a_model_that_cannot_be_stacked_is_refused_by_fold_parallel_and_avoided_by_auto():
-    card = ModelCard(name="test-no-vmap", description="Test-only model with .item().",
-                     reference="mer-bench tests", year=2026, num_params=7059,
-                     recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=16, epochs=1))
+    card = ModelCard(
+        name="test-no-vmap",
+        description="Test-only model with .item().",
+        reference="mer-bench tests",
+        year=2026,
+        num_params=7059,
+        recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=16, epochs=1),
+    )
     registry.register(ModelSpec(card=card, build=NotVmappable))
     ctx, tasks, labels = small_problem()
     ctx = dataclasses.replace(ctx, model="test-no-vmap")
-    with pytest.raises(MerBenchError, match="fold-parallel cannot stack 'test-no-vmap' "
-                                            r"\(flow28 view\) with torch.vmap: .*--executor local"):
+    with pytest.raises(
+        MerBenchError,
+        match="fold-parallel cannot stack 'test-no-vmap' "
+        r"\(flow28 view\) with torch.vmap: .*--executor local",
+    ):
         FoldParallelExecutor().check(ctx)
     auto = make_executor("auto", workers=2)
     assert auto.choose(ctx, tasks) == "local" and "cannot be trained stacked" in auto.reason

@@ -11,8 +11,12 @@ import pytest
 from conftest import TINY
 from mer_bench.run.engine import RunConfig
 from mer_bench.core.errors import MerBenchError, RunInterrupted, UsageError
-from mer_bench.run.experiment import (experiment_runs, parse_seeds, run_experiment,
-                                  summarize_experiment)
+from mer_bench.run.experiment import (
+    experiment_runs,
+    parse_seeds,
+    run_experiment,
+    summarize_experiment,
+)
 from mer_bench.data.sources import source_options
 from mer_bench.results.stats import bootstrap_ci
 from mer_bench.results.store import Store
@@ -26,8 +30,14 @@ def test_parse_seeds():
     assert parse_seeds("0,1,2") == [0, 1, 2]
     assert parse_seeds(" 3 , 0-1,7") == [3, 0, 1, 7]
     assert parse_seeds("5") == [5]
-    for bad, message in (("0-", "ranges like 0-4"), ("-1", "ranges like 0-4"), ("a", "0,1,2"),
-                         ("4-2", "runs backwards"), ("0-2,1", "twice"), ("0-200", "at most 100")):
+    for bad, message in (
+        ("0-", "ranges like 0-4"),
+        ("-1", "ranges like 0-4"),
+        ("a", "0,1,2"),
+        ("4-2", "runs backwards"),
+        ("0-2,1", "twice"),
+        ("0-200", "at most 100"),
+    ):
         with pytest.raises(UsageError, match=message):
             parse_seeds(bad)
 
@@ -47,21 +57,30 @@ class StoppingStore(Store):
 
 
 def _config(flows_dir, **changes) -> RunConfig:
-    values = dict(model=TINY, protocol="megc2019", source="flows", device="cpu",
-                  executor="sequential", epochs=1,
-                  source_options=source_options("flows", data_root=flows_dir))
+    values = dict(
+        model=TINY,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=1,
+        source_options=source_options("flows", data_root=flows_dir),
+    )
     return RunConfig(**{**values, **changes})
 
 
 def test_an_interrupted_experiment_resumes_unfinished_and_missing_seeds(
-        tiny_model, flows_dir, store_path):
+    tiny_model, flows_dir, store_path
+):
     config = _config(flows_dir)
     first = StoppingStore(store_path, limit=68 + 5)  # seed 0 whole, 5 folds of seed 1
     with pytest.raises(RunInterrupted):  # Ctrl-C, as the engine reports it
         run_experiment(config, [0, 1, 2], first)
     runs = first.runs()
-    assert [r.seed for r in runs] == [0, 1] and [r.status for r in runs] == \
-        ["finished", "interrupted"]
+    assert [r.seed for r in runs] == [0, 1] and [r.status for r in runs] == [
+        "finished",
+        "interrupted",
+    ]
     experiment_id = runs[0].experiment_id
     assert experiment_id.startswith("exp-") and runs[1].experiment_id == experiment_id
     first.close()
@@ -84,11 +103,18 @@ def test_an_interrupted_experiment_resumes_unfinished_and_missing_seeds(
     uf1 = [s.report.pooled.values["uf1"] for s in summary.runs]
     assert summary.spread["uf1"].mean == pytest.approx(np.mean(uf1))
     assert summary.spread["uf1"].sd == pytest.approx(np.std(uf1, ddof=1))
-    tables = [second.predictions(r.run_id).sort_values(["dataset", "subject", "sample"])
-              for r in runs]
+    tables = [
+        second.predictions(r.run_id).sort_values(["dataset", "subject", "sample"]) for r in runs
+    ]
     groups = (tables[0]["dataset"] + ":" + tables[0]["subject"]).to_numpy()
-    expected = bootstrap_ci(tables[0]["label"].to_numpy(), [t["pred"].to_numpy() for t in tables],
-                            groups, 3, n_resamples=1000, seed=0)
+    expected = bootstrap_ci(
+        tables[0]["label"].to_numpy(),
+        [t["pred"].to_numpy() for t in tables],
+        groups,
+        3,
+        n_resamples=1000,
+        seed=0,
+    )
     assert summary.interval["uar"] == expected["uar"]
     assert summary.interval["uf1"].low <= summary.spread["uf1"].mean <= summary.interval["uf1"].high
     row = summary.as_dict()
@@ -105,12 +131,28 @@ def test_an_interrupted_experiment_resumes_unfinished_and_missing_seeds(
 
 
 def test_cli_seeds_print_mean_sd_and_interval_and_resume_by_experiment_id(
-        tiny_model, flows_dir, tmp_path, capsys):
+    tiny_model, flows_dir, tmp_path, capsys
+):
     store = str(tmp_path / "r.sqlite")
     out_json = tmp_path / "e.json"
-    base = ["run", "--model", tiny_model, "--source", "flows", "--data-root", str(flows_dir),
-            "--epochs", "1", "--executor", "sequential", "--device", "cpu", "--store", store,
-            "--quiet"]
+    base = [
+        "run",
+        "--model",
+        tiny_model,
+        "--source",
+        "flows",
+        "--data-root",
+        str(flows_dir),
+        "--epochs",
+        "1",
+        "--executor",
+        "sequential",
+        "--device",
+        "cpu",
+        "--store",
+        store,
+        "--quiet",
+    ]
     code, out, err = cli([*base, "--seeds", "0,1", "--json", str(out_json)], capsys)
     assert code == 0, err
     result = json.loads(out_json.read_text())

@@ -10,7 +10,14 @@ import pytest
 from test_cli import cli
 
 from mer_bench.core import registry
-from mer_bench.data.contract import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V, FALLBACK_POINTS, InputArrays, Source
+from mer_bench.data.contract import (
+    CHANNEL_STRAIN,
+    CHANNEL_U,
+    CHANNEL_V,
+    FALLBACK_POINTS,
+    InputArrays,
+    Source,
+)
 from mer_bench.core.errors import MerBenchError
 from mer_bench.data.export_flows import MANIFEST, export_flows, export_protocol_flows
 from mer_bench.data.resolve import protocol_samples, resolve_protocol_data
@@ -55,17 +62,28 @@ class GeneratedSource(Source):
     sample_ids = "generated"
 
     TABLES = {
-        "smic": [("s1", "s1_ne_01", "negative"), ("s1", "s1_po_01", "positive"),
-                 ("s2", "s2_sur_01", "surprise")],
-        "casme2": [("sub01", "EP01_01", "happiness"), ("sub01", "EP02_03", "others"),
-                   ("sub02", "EP03_02", "repression"), ("sub02", "EP05_01", "surprise")],
-        "samm": [("006", "006_1_1", "anger"), ("006", "006_2_1", "other"),
-                 ("007", "007_3_2", "happiness")],
+        "smic": [
+            ("s1", "s1_ne_01", "negative"),
+            ("s1", "s1_po_01", "positive"),
+            ("s2", "s2_sur_01", "surprise"),
+        ],
+        "casme2": [
+            ("sub01", "EP01_01", "happiness"),
+            ("sub01", "EP02_03", "others"),
+            ("sub02", "EP03_02", "repression"),
+            ("sub02", "EP05_01", "surprise"),
+        ],
+        "samm": [
+            ("006", "006_1_1", "anger"),
+            ("006", "006_2_1", "other"),
+            ("007", "007_3_2", "happiness"),
+        ],
     }
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         return pd.DataFrame(self.TABLES[dataset], columns=["subject", "sample", "emotion"]).assign(
-            dataset=dataset)
+            dataset=dataset
+        )
 
     def arrays(self, samples: pd.DataFrame) -> InputArrays:
         return random_arrays(len(samples), seed=len(samples))
@@ -78,7 +96,10 @@ def test_generated_ids_round_trip_through_the_protocols_rules(tmp_path):
     arrays = source.arrays(samples)
     export_protocol_flows(tmp_path, MEGC, source, samples, arrays)
     assert pd.read_csv(tmp_path / MANIFEST)["emotion"].tolist()[:3] == [
-        "negative", "positive", "surprise"]
+        "negative",
+        "positive",
+        "surprise",
+    ]
     back = read_back(tmp_path)
     pd.testing.assert_frame_equal(back.samples, samples.reset_index(drop=True))
     assert np.abs(back.arrays.flow - arrays.flow).max() <= 0.5
@@ -100,9 +121,21 @@ def test_export_folder_must_be_new_empty_or_an_earlier_export(megc_manifest, tmp
 
 def test_prepare_export_flows_cli(flows_dir, tmp_path, capsys):
     out = tmp_path / "exported"
-    code, stdout, err = cli(["prepare", "--protocol", "megc2019", "--source", "flows",
-                             "--data-root", str(flows_dir), "--export-flows", str(out), "-q"],
-                            capsys)
+    code, stdout, err = cli(
+        [
+            "prepare",
+            "--protocol",
+            "megc2019",
+            "--source",
+            "flows",
+            "--data-root",
+            str(flows_dir),
+            "--export-flows",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert f"exported 442 flow PNGs and {MANIFEST}" in stdout
     original, back = read_back(flows_dir), read_back(out)

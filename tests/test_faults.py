@@ -32,9 +32,25 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def flows_argv(model: str, flows: Path, store: str, *extra: str) -> list[str]:
-    return ["run", "--model", model, "--source", "flows", "--data-root", str(flows),
-            "--executor", "sequential", "--epochs", "1", "--device", "cpu", "--store", store,
-            "-q", *extra]
+    return [
+        "run",
+        "--model",
+        model,
+        "--source",
+        "flows",
+        "--data-root",
+        str(flows),
+        "--executor",
+        "sequential",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--store",
+        store,
+        "-q",
+        *extra,
+    ]
 
 
 def _cli_child(argv: list[str], out_path: str, file_limit: int | None, patch) -> None:
@@ -59,8 +75,9 @@ def _cli_child(argv: list[str], out_path: str, file_limit: int | None, patch) ->
     os._exit(code)
 
 
-def cli_in_child(argv: list[str], tmp_path: Path, file_limit: int | None = None, patch=None,
-                 timeout: float = 180) -> tuple[int, str]:
+def cli_in_child(
+    argv: list[str], tmp_path: Path, file_limit: int | None = None, patch=None, timeout: float = 180
+) -> tuple[int, str]:
     out = tmp_path / "child.out"
     child = FORK.Process(target=_cli_child, args=(argv, str(out), file_limit, patch))
     child.start()
@@ -86,8 +103,7 @@ def test_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, tiny_model,
     store = str(tmp_path / "results.sqlite")
     with Store(store):
         pass  # the schema, before the limit
-    code, out = cli_in_child(flows_argv(tiny_model, flows_dir, store), tmp_path,
-                             file_limit=300_000)
+    code, out = cli_in_child(flows_argv(tiny_model, flows_dir, store), tmp_path, file_limit=300_000)
     assert code == 1, out
     assert "Traceback" not in out
     (last,) = out.strip().splitlines()
@@ -115,7 +131,8 @@ def test_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, tiny_model,
 
 
 def test_store_failing_while_it_still_takes_writes_marks_the_run_interrupted(
-        tmp_path, tiny_model, flows_dir, monkeypatch):
+    tmp_path, tiny_model, flows_dir, monkeypatch
+):
     """A fold the database refuses (here the fourth) while it still takes other writes: the run
     is marked interrupted with its three folds, and the error says so."""
     store = Store(tmp_path / "results.sqlite")
@@ -127,9 +144,15 @@ def test_store_failing_while_it_still_takes_writes_marks_the_run_interrupted(
         original(self, run_id, fold)
 
     monkeypatch.setattr(Store, "add_fold", add_fold)
-    config = RunConfig(model=tiny_model, protocol="megc2019", source="flows", device="cpu",
-                       executor="sequential", epochs=1,
-                       source_options=source_options("flows", data_root=flows_dir))
+    config = RunConfig(
+        model=tiny_model,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=1,
+        source_options=source_options("flows", data_root=flows_dir),
+    )
     with pytest.raises(RunStoreFailed) as caught:
         run_benchmark(config, store)
     (run,) = store.runs()
@@ -137,12 +160,14 @@ def test_store_failing_while_it_still_takes_writes_marks_the_run_interrupted(
     assert str(caught.value) == (
         f"{store.where}: could not write (the disk went away); run {run.run_id} stopped with "
         f"3/68 folds stored, marked interrupted; when the database works again, resume it "
-        f"with: mer-bench run --resume {run.run_id}")
+        f"with: mer-bench run --resume {run.run_id}"
+    )
     store.close()
 
 
 def _pause_after_fold(ready, go, fold: int):
     """In the child: after fold `fold` is committed, say so and wait for the parent."""
+
     def patch() -> None:
         original = Store.add_fold
 
@@ -153,6 +178,7 @@ def _pause_after_fold(ready, go, fold: int):
                 go.wait(60)
 
         Store.add_fold = add_fold
+
     return patch
 
 
@@ -171,8 +197,15 @@ def test_postgres_server_stopped_mid_run(tmp_path, tiny_model, flows_dir):
         url = server.url(name)
         ready, go = FORK.Event(), FORK.Event()
         out = tmp_path / "child.out"
-        child = FORK.Process(target=_cli_child, args=(
-            flows_argv(tiny_model, flows_dir, url), str(out), None, _pause_after_fold(ready, go, 4)))
+        child = FORK.Process(
+            target=_cli_child,
+            args=(
+                flows_argv(tiny_model, flows_dir, url),
+                str(out),
+                None,
+                _pause_after_fold(ready, go, 4),
+            ),
+        )
         child.start()
         assert ready.wait(120), out.read_text()
         server.stop()  # pg_ctl stop -m immediate
@@ -184,8 +217,9 @@ def test_postgres_server_stopped_mid_run(tmp_path, tiny_model, flows_dir):
         (last,) = text.strip().splitlines()
         assert last.startswith("error: ") and "folds stored, not marked" in last, last
         assert "wr1ter-S3cret" not in text  # the URL's password never shows
-        restart = server._as_user([server.pg_ctl, "-D", server.data, "-l", server.log_path, "-w",
-                                   "start"])
+        restart = server._as_user(
+            [server.pg_ctl, "-D", server.data, "-l", server.log_path, "-w", "start"]
+        )
         assert restart.returncode == 0, restart.stderr
         with Store(url) as db:
             (run,) = db.runs()
@@ -218,7 +252,7 @@ def _processes() -> dict[int, tuple[str, int, int]]:
             stat = Path(f"/proc/{name}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         out[int(name)] = (fields[0], int(fields[1]), int(fields[2]))
     return out
 
@@ -243,24 +277,55 @@ def _alive(pids: set[int]) -> set[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
-@pytest.mark.parametrize("signum,target,when", [
-    (signal.SIGTERM, "driver", "training"),
-    (signal.SIGTERM, "driver", "starting"),
-    (signal.SIGINT, "group", "training"),  # Ctrl-C in a terminal reaches every process
-    (signal.SIGTERM, "group", "starting"),
-    (signal.SIGKILL, "driver", "training"),
-    (signal.SIGKILL, "driver", "starting"),  # a worker's arguments cut short
-], ids=["term-training", "term-starting", "ctrl-c-group", "term-group-starting",
-        "kill-training", "kill-starting"])
+@pytest.mark.parametrize(
+    "signum,target,when",
+    [
+        (signal.SIGTERM, "driver", "training"),
+        (signal.SIGTERM, "driver", "starting"),
+        (signal.SIGINT, "group", "training"),  # Ctrl-C in a terminal reaches every process
+        (signal.SIGTERM, "group", "starting"),
+        (signal.SIGKILL, "driver", "training"),
+        (signal.SIGKILL, "driver", "starting"),  # a worker's arguments cut short
+    ],
+    ids=[
+        "term-training",
+        "term-starting",
+        "ctrl-c-group",
+        "term-group-starting",
+        "kill-training",
+        "kill-starting",
+    ],
+)
 def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
-        tmp_path, flows_dir, signum, target, when):
+    tmp_path, flows_dir, signum, target, when
+):
     markers = tmp_path / "markers"
     markers.mkdir()
     store = tmp_path / "results.sqlite"
     err_path = tmp_path / "stderr"
-    argv = [sys.executable, "-c", LAUNCH, "run", "--model", "test-tiny-cnn", "--source", "flows",
-            "--data-root", str(flows_dir), "--executor", "local", "--workers", "2", "--epochs",
-            "100000", "--device", "cpu", "--store", str(store), "-q"]
+    argv = [
+        sys.executable,
+        "-c",
+        LAUNCH,
+        "run",
+        "--model",
+        "test-tiny-cnn",
+        "--source",
+        "flows",
+        "--data-root",
+        str(flows_dir),
+        "--executor",
+        "local",
+        "--workers",
+        "2",
+        "--epochs",
+        "100000",
+        "--device",
+        "cpu",
+        "--store",
+        str(store),
+        "-q",
+    ]
     env = {**os.environ, "MER_BENCH_TEST_MARKERS": str(markers), "MER_BENCH_REFERENCE": "0"}
     with open(err_path, "w") as err:
         driver = subprocess.Popen(argv, stdout=err, stderr=err, start_new_session=True, env=env)
@@ -305,8 +370,10 @@ def test_a_stopped_or_killed_driver_leaves_no_process_and_no_traceback(
 
 # --- a read-only store whose latest writes are in its write-ahead log ---------------------------
 
+
 def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
-        tmp_path, megc_manifest, capsys):
+    tmp_path, megc_manifest, capsys
+):
     """A database copied with its -wal file (committed runs not yet checkpointed) into a folder
     nobody may write: SQLite can only read it as immutable, without the log. Refused with one
     line naming the log, instead of listing the runs without the newest one (exit 0)."""
@@ -336,8 +403,9 @@ def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
         code, out, err = cli(["results", "--store", store, "--json"], capsys)
         assert code == 1 and out == "", (out, err)
         (line,) = err.strip().splitlines()
-        assert line.startswith(f"error: {store}: its latest writes are still in "
-                               "results.sqlite-wal (")
+        assert line.startswith(
+            f"error: {store}: its latest writes are still in results.sqlite-wal ("
+        )
     finally:
         subprocess.run(["chattr", "-i", str(folder)])
     # where the folder can be written, both runs are read
@@ -347,6 +415,7 @@ def test_read_only_store_with_writes_in_its_log_is_refused_not_read_short(
 
 
 # --- damaged rows: one run left out with a line naming it, every other run still shown --------
+
 
 def _damage(path: Path, sql: str, *args) -> None:
     conn = __import__("sqlite3").connect(path)
@@ -365,9 +434,13 @@ def damaged_store(tmp_path):
     ids = fill_store(path)
     card = ids[("good-net", "fixed", 1)]
     probs = ids[("weak-net", "fixed", 0)]
-    _damage(path, "UPDATE runs SET card_json = '{\"name\": \"good-net\", ' WHERE run_id = ?", card)
-    _damage(path, "UPDATE predictions SET probs_json = ? WHERE run_id = ? AND fold_index = 3",
-            "[" * 100_000 + "]" * 100_000, probs)
+    _damage(path, 'UPDATE runs SET card_json = \'{"name": "good-net", \' WHERE run_id = ?', card)
+    _damage(
+        path,
+        "UPDATE predictions SET probs_json = ? WHERE run_id = ? AND fold_index = 3",
+        "[" * 100_000 + "]" * 100_000,
+        probs,
+    )
     return path, ids, card, probs
 
 
@@ -382,18 +455,20 @@ def test_results_and_table_leave_a_damaged_run_out_with_a_warning(damaged_store,
     assert ids[("good-net", "fixed", 0)] in shown and ids[("stopped-net", "fixed", 0)] in shown
     warnings = err.strip().splitlines()
     assert len(warnings) == 2, err
-    assert any(f"run {card}: its stored card_json is damaged (not valid JSON" in w
-               for w in warnings)
-    assert any(f"run {probs}: its stored predictions.probs_json is damaged" in w
-               for w in warnings)
+    assert any(
+        f"run {card}: its stored card_json is damaged (not valid JSON" in w for w in warnings
+    )
+    assert any(f"run {probs}: its stored predictions.probs_json is damaged" in w for w in warnings)
     code, out, err = cli(["table", "--protocol", "megc2019", "--store", str(path)], capsys)
     assert code == 0 and "Traceback" not in err, err
     assert "good-net" in out and "weak-net" not in out
     assert f"run {probs}: its stored predictions.probs_json is damaged" in err
     code, _, err = cli(["show", card, "--store", str(path)], capsys)
-    assert code == 3 and err.strip() == (f"error: run {card}: its stored card_json is damaged "
-                                         "(not valid JSON: Expecting property name enclosed in "
-                                         "double quotes: line 1 column 22 (char 21))")
+    assert code == 3 and err.strip() == (
+        f"error: run {card}: its stored card_json is damaged "
+        "(not valid JSON: Expecting property name enclosed in "
+        "double quotes: line 1 column 22 (char 21))"
+    )
 
 
 def test_board_shows_a_damaged_run_as_a_notice_and_everything_else(damaged_store, monkeypatch):
@@ -408,7 +483,8 @@ def test_board_shows_a_damaged_run_as_a_notice_and_everything_else(damaged_store
     assert len(notices) == 2 and all("\n" not in n for n in notices)
     assert any(card in n and "card_json" in n for n in notices)
     shown = " ".join(str(t.value.to_dict()) for t in at.table) + " ".join(
-        str(d.value.to_dict()) for d in at.dataframe)
+        str(d.value.to_dict()) for d in at.dataframe
+    )
     assert "good-net" in shown
 
 
@@ -424,17 +500,20 @@ def test_a_malformed_schema_version_is_one_line(tmp_path, capsys, monkeypatch):
         code, _, err = cli([*argv, "--store", str(path)], capsys)
         assert code == 1 and err.strip() == (
             f"error: {path}: its stored schema version 'x2' (table meta) is not a number: a "
-            "damaged or foreign database; mer-bench leaves it as it is"), (argv, err)
+            "damaged or foreign database; mer-bench leaves it as it is"
+        ), (argv, err)
     monkeypatch.setenv("MER_BENCH_STORE", str(path))
     app = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
     at = AppTest.from_file(str(app), default_timeout=60).run()
     assert not at.exception
     assert [e.value for e in at.error] == [
         f"{path}: its stored schema version 'x2' (table meta) is not a number: a damaged or "
-        "foreign database; mer-bench leaves it as it is"]
+        "foreign database; mer-bench leaves it as it is"
+    ]
 
 
 # --- what the system refuses: one line naming the file, nothing created -----------------------
+
 
 def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys, monkeypatch):
     from _cli import cli
@@ -444,12 +523,14 @@ def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys, monkeypatc
     monkeypatch.setenv("MER_BENCH_CONFIG", str(config))
     code, _, err = cli(["doctor"], capsys)
     assert code == 3 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (f"error: {config}: the config file is not UTF-8 text "
-                                            "(byte 19: b'\\xff')")
+    assert err.strip().splitlines()[-1] == (
+        f"error: {config}: the config file is not UTF-8 text (byte 19: b'\\xff')"
+    )
 
 
-def test_a_weights_path_that_is_a_file_is_refused_before_training(tmp_path, capsys, tiny_model,
-                                                                 flows_dir, monkeypatch):
+def test_a_weights_path_that_is_a_file_is_refused_before_training(
+    tmp_path, capsys, tiny_model, flows_dir, monkeypatch
+):
     from _cli import cli
 
     import mer_bench.run.engine as engine
@@ -457,13 +538,32 @@ def test_a_weights_path_that_is_a_file_is_refused_before_training(tmp_path, caps
     store = tmp_path / "results.sqlite"
     (tmp_path / "results-weights").write_text("in the way")
     monkeypatch.setattr(engine, "say_estimate", lambda *a: pytest.fail("trained"))
-    code, _, err = cli(["run", "--model", tiny_model, "--source", "flows", "--data-root",
-                        str(flows_dir), "--executor", "sequential", "--epochs", "1",
-                        "--save-weights", "--store", str(store), "-q"], capsys)
+    code, _, err = cli(
+        [
+            "run",
+            "--model",
+            tiny_model,
+            "--source",
+            "flows",
+            "--data-root",
+            str(flows_dir),
+            "--executor",
+            "sequential",
+            "--epochs",
+            "1",
+            "--save-weights",
+            "--store",
+            str(store),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 2 and "Traceback" not in err, err
-    assert err.strip() == (f"error: --save-weights keeps the weights in {tmp_path}/results-"
-                           "weights, which is a file, not a folder: move it, or give another "
-                           "--store")
+    assert err.strip() == (
+        f"error: --save-weights keeps the weights in {tmp_path}/results-"
+        "weights, which is a file, not a folder: move it, or give another "
+        "--store"
+    )
     assert not store.exists()  # nothing written: not even an empty database
 
 
@@ -474,10 +574,11 @@ def test_failed_commands_leave_no_new_database_behind(tmp_path, capsys, no_datas
 
     fresh = tmp_path / "fresh" / "results.sqlite"
     (tmp_path / "empty.json").write_text("{}")
-    for argv in (["run", "--model", "ststnet", "--source", "flows", "--data-root",
-                  str(tmp_path / "none")],
-                 ["run", "--model", "ststnet", "--protocol", "casme2", "--source", "raw"],
-                 ["import", str(tmp_path / "empty.json")]):
+    for argv in (
+        ["run", "--model", "ststnet", "--source", "flows", "--data-root", str(tmp_path / "none")],
+        ["run", "--model", "ststnet", "--protocol", "casme2", "--source", "raw"],
+        ["import", str(tmp_path / "empty.json")],
+    ):
         code, _, err = cli([*argv, "--store", str(fresh)], capsys)
         assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert not fresh.parent.exists(), argv
@@ -497,13 +598,16 @@ def test_output_into_a_folder_nobody_may_write_is_one_line(tmp_path, capsys, meg
     if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode:
         pytest.skip("cannot make a folder read-only here (chattr +i)")
     try:
-        for argv in (["export", run_id, "-o", str(folder / "x.json")],
-                     ["table", "--protocol", "megc2019", "-o", str(folder / "t.md")]):
+        for argv in (
+            ["export", run_id, "-o", str(folder / "x.json")],
+            ["table", "--protocol", "megc2019", "-o", str(folder / "t.md")],
+        ):
             code, _, err = cli([*argv, "--store", str(store)], capsys)
             assert code == 1 and "Traceback" not in err, err
             assert err.strip().splitlines()[-1] == (
                 f"error: -o {argv[-1]}: cannot write it (Operation not permitted); nothing was "
-                "written there")
+                "written there"
+            )
         assert list(folder.iterdir()) == []
     finally:
         subprocess.run(["chattr", "-i", str(folder)])
@@ -516,8 +620,13 @@ def test_standard_output_on_a_full_disk_is_one_line(tmp_path, megc_manifest):
     with Store(store) as db:
         add_fixture_run(db, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "mer_bench", "results", "--json", "--store",
-                               str(store)], stdout=full, stderr=subprocess.PIPE, text=True,
-                              timeout=120, env={**os.environ, "MER_BENCH_REFERENCE": "0"})
+        done = subprocess.run(
+            [sys.executable, "-m", "mer_bench", "results", "--json", "--store", str(store)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "MER_BENCH_REFERENCE": "0"},
+        )
     assert done.returncode == 1
     assert done.stderr.strip() == "error: could not write the output (No space left on device)"

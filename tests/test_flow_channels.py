@@ -39,8 +39,9 @@ def write_reference_png(path, parts: dict[str, np.ndarray]) -> None:
 def test_flows_source_and_raw_pipeline_give_the_same_layout(tmp_path):
     parts = known_components()
     write_reference_png(tmp_path / "s1_s1_ne_01 .png", parts)
-    samples = pd.DataFrame({"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"],
-                            "label": [0]})
+    samples = pd.DataFrame(
+        {"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"], "label": [0]}
+    )
     from_png = make_source("flows", data_root=tmp_path).arrays(samples).flow[0]
     # the raw pipeline's reduction of a full-resolution field with the same components
     flow = np.dstack([parts["u"], parts["v"]]).astype(np.float32)
@@ -56,14 +57,15 @@ def test_svm_hoof_reads_u_and_v_from_their_channels(tmp_path):
     parts = known_components()
     parts["v"] = np.zeros((28, 28))  # pure rightward motion in one cell, nothing else moves
     write_reference_png(tmp_path / "s1_s1_ne_01 .png", parts)
-    samples = pd.DataFrame({"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"],
-                            "label": [0]})
+    samples = pd.DataFrame(
+        {"dataset": ["smic"], "subject": ["s1"], "sample": ["s1_ne_01"], "label": [0]}
+    )
     from_png = make_source("flows", data_root=tmp_path).arrays(samples).flow
     flow = np.dstack([parts["u"], parts["v"]]).astype(np.float32)
     from_raw = to_flow28(flow, parts["strain"].astype(np.float32))[None]
     rightward_bin = int(np.floor(np.pi / (2 * np.pi) * N_BINS)) % N_BINS  # angle 0
     for arrays in (from_png, from_raw):
-        hist = hoof_features(arrays)[0, :16 * N_BINS].reshape(16, N_BINS)
+        hist = hoof_features(arrays)[0, : 16 * N_BINS].reshape(16, N_BINS)
         assert hist.sum() > 0.99
         # all motion mass is in the top-left cell, in the rightward orientation bin
         assert hist[0, rightward_bin] > 0.99

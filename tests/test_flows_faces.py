@@ -18,20 +18,28 @@ from mer_bench.data.sources import make_source, source_options
 from mer_bench.results.store import Store
 from mer_bench.run.engine import RunConfig, run_benchmark
 
+
 def test_points_are_found_on_faces_and_fall_back_elsewhere(htnet_clone, megc_manifest, tmp_path):
     source = make_source("flows", data_root=htnet_clone, cache_dir=tmp_path)
     arrays = source.arrays(megc_manifest)
     assert (~arrays.points_fallback).sum() == WITH_FACE
     assert not arrays.points_fallback[:WITH_FACE].any()
-    np.testing.assert_array_equal(arrays.points[WITH_FACE:],
-                                  np.repeat(FALLBACK_POINTS[None], 442 - WITH_FACE, 0))
+    np.testing.assert_array_equal(
+        arrays.points[WITH_FACE:], np.repeat(FALLBACK_POINTS[None], 442 - WITH_FACE, 0)
+    )
     found = arrays.points[0]
     # the face: eyes above the nose, nose above the mouth corners, left on the left
     assert found[0, 0] < found[2, 0] < found[1, 0] and found[3, 0] < found[4, 0]
     assert max(found[0, 1], found[1, 1]) < found[2, 1] < min(found[3, 1], found[4, 1])
     first = megc_manifest.iloc[0]
-    written = cv2.imread(str(htnet_clone / "datasets" / "combined_datasets_whole" /
-                             f"{first['subject']}_{first['sample']}.jpg"))
+    written = cv2.imread(
+        str(
+            htnet_clone
+            / "datasets"
+            / "combined_datasets_whole"
+            / f"{first['subject']}_{first['sample']}.jpg"
+        )
+    )
     np.testing.assert_allclose(found, five_points_in_image(written, 28))
     provenance = source.provenance()
     assert provenance["points_found"] == WITH_FACE
@@ -48,23 +56,33 @@ def test_the_data_is_identified_by_content_not_by_path(htnet_clone, megc_manifes
     a.arrays(megc_manifest)
     b.arrays(megc_manifest)
     assert a.data_identity() == b.data_identity()
-    flows_only = make_source("flows", data_root=htnet_clone / "datasets" / "STSNet_whole_norm_u_v_os",
-                             cache_dir=tmp_path)
+    flows_only = make_source(
+        "flows", data_root=htnet_clone / "datasets" / "STSNet_whole_norm_u_v_os", cache_dir=tmp_path
+    )
     flows_only.arrays(megc_manifest)
     assert flows_only.data_identity()["points"] == "fallback"
     assert flows_only.data_identity()["flows_sha256"] == a.data_identity()["flows_sha256"]
-    cv2.imwrite(str(next((moved / "datasets" / "combined_datasets_whole").iterdir())),
-                np.zeros((224, 224, 3), np.uint8))
+    cv2.imwrite(
+        str(next((moved / "datasets" / "combined_datasets_whole").iterdir())),
+        np.zeros((224, 224, 3), np.uint8),
+    )
     changed = make_source("flows", data_root=moved, cache_dir=tmp_path)
     changed.arrays(megc_manifest)
     assert changed.data_identity()["faces_sha256"] != a.data_identity()["faces_sha256"]
 
 
-@pytest.mark.parametrize("damage, named", [
-    ("missing", "have no face image"), ("extra", "match no sample"),
-    ("unreadable", "unreadable face image"), ("duplicate", "several files match")])
-def test_a_damaged_face_folder_is_one_line_naming_the_file(htnet_clone, tmp_path, capsys, damage,
-                                                           named):
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        ("missing", "have no face image"),
+        ("extra", "match no sample"),
+        ("unreadable", "unreadable face image"),
+        ("duplicate", "several files match"),
+    ],
+)
+def test_a_damaged_face_folder_is_one_line_naming_the_file(
+    htnet_clone, tmp_path, capsys, damage, named
+):
     root = tmp_path / "htnet_clone"
     shutil.copytree(htnet_clone, root)
     faces = root / "datasets" / "combined_datasets_whole"
@@ -78,9 +96,25 @@ def test_a_damaged_face_folder_is_one_line_naming_the_file(htnet_clone, tmp_path
     else:
         shutil.copy(first, first.with_suffix(".png"))
     store = tmp_path / "results.sqlite"
-    code, _, err = cli(["run", "--model", "ststnet", "--source", "flows", "--data-root",
-                        str(root), "--epochs", "1", "--store", str(store), "--cache-dir",
-                        str(tmp_path / "cache"), "-q"], capsys)
+    code, _, err = cli(
+        [
+            "run",
+            "--model",
+            "ststnet",
+            "--source",
+            "flows",
+            "--data-root",
+            str(root),
+            "--epochs",
+            "1",
+            "--store",
+            str(store),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 3, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
@@ -90,12 +124,18 @@ def test_a_damaged_face_folder_is_one_line_naming_the_file(htnet_clone, tmp_path
 
 
 def test_a_run_records_its_points_and_resumes_from_its_stored_location(
-        tiny_model, htnet_clone, store_path, tmp_path):
+    tiny_model, htnet_clone, store_path, tmp_path
+):
     store = Store(store_path)
-    config = RunConfig(model=tiny_model, protocol="megc2019", source="flows", device="cpu",
-                       executor="sequential", epochs=1,
-                       source_options=source_options("flows", data_root=htnet_clone,
-                                                     cache_dir=tmp_path))
+    config = RunConfig(
+        model=tiny_model,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=1,
+        source_options=source_options("flows", data_root=htnet_clone, cache_dir=tmp_path),
+    )
     summary = run_benchmark(config, store)
     run = store.run(summary.run_id)
     assert run.provenance["points_found"] == WITH_FACE
@@ -107,9 +147,9 @@ def test_a_run_records_its_points_and_resumes_from_its_stored_location(
     assert again.source_options.data_root == htnet_clone.resolve()
 
 
-def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(htnet_clone, megc_manifest,
-                                                                     tmp_path, monkeypatch,
-                                                                     capsys):
+def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(
+    htnet_clone, megc_manifest, tmp_path, monkeypatch, capsys
+):
     import sys
 
     from mer_bench.core.errors import DataError
@@ -118,8 +158,22 @@ def test_reference_points_need_facenet_pytorch_and_say_how_to_get_it(htnet_clone
     source = make_source("flows", data_root=htnet_clone, face_points="mtcnn", cache_dir=tmp_path)
     with pytest.raises(DataError, match="pip install --no-deps facenet-pytorch"):
         source.arrays(megc_manifest)
-    code, _, err = cli(["run", "--model", "ststnet", "--source", "flows", "--data-root",
-                        str(htnet_clone), "--face-points", "haar", "--store",
-                        str(tmp_path / "r.sqlite"), "-q"], capsys)
+    code, _, err = cli(
+        [
+            "run",
+            "--model",
+            "ststnet",
+            "--source",
+            "flows",
+            "--data-root",
+            str(htnet_clone),
+            "--face-points",
+            "haar",
+            "--store",
+            str(tmp_path / "r.sqlite"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 2 and "--face-points must be one of dlib, mtcnn, got 'haar'" in err
     assert len(err.strip().splitlines()) == 1

@@ -35,7 +35,9 @@ def test_missing_extra_and_corrupt_files_are_named(megc_manifest, tmp_path):
         source.arrays(subset)
     write_flow_folder(root, megc_manifest.iloc[:1])
     (root / "stray.png").write_bytes((root / "s1_s1_ne_01 .png").read_bytes())
-    with pytest.raises(DataError, match="1 flow PNG files match no sample of the protocol: stray.png"):
+    with pytest.raises(
+        DataError, match="1 flow PNG files match no sample of the protocol: stray.png"
+    ):
         source.arrays(subset)
 
 

@@ -39,8 +39,10 @@ def _write(tmp_path: Path, data: dict, name: str = "sub.json") -> Path:
 def _counts(path: Path) -> tuple[int, ...]:
     conn = sqlite3.connect(path)
     try:
-        return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                     for t in ("runs", "folds", "predictions"))
+        return tuple(
+            conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "folds", "predictions")
+        )
     finally:
         conn.close()
 
@@ -58,16 +60,20 @@ def _retarget(sub: dict, **fields) -> None:
     """Change run fields and the identity with them (hashes recomputed, as a forger would)."""
     sub["run"].update({k: v for k, v in fields.items() if k in sub["run"]})
     identity = RunIdentity.from_dict({**sub["run"]["identity"], **fields})
-    sub["run"].update(identity=identity.as_dict(), config_hash=identity.config_hash,
-                      group_hash=identity.group_hash)
+    sub["run"].update(
+        identity=identity.as_dict(),
+        config_hash=identity.config_hash,
+        group_hash=identity.group_hash,
+    )
 
 
 @pytest.fixture(scope="module")
 def demo_export(tmp_path_factory) -> dict:
     """A genuine demo run (the default demo's megc2019 samples, about 70% right), exported."""
     store = Store(tmp_path_factory.mktemp("demo") / "src.sqlite")
-    run_id = add_fixture_run(store, demo_samples(), "demo-net", "fixed", 0, 0.7, 10,
-                             source="demo", data=DEMO_DATA)
+    run_id = add_fixture_run(
+        store, demo_samples(), "demo-net", "fixed", 0, 0.7, 10, source="demo", data=DEMO_DATA
+    )
     data = _export(store, run_id)
     store.close()
     return data
@@ -99,27 +105,52 @@ def test_the_issues_forgery_is_refused(tmp_path, store_path, demo_export):
     forged = _forged(demo_export)
     _refused(tmp_path, store_path, forged, r"provenance\.synthetic is false")
     del forged["provenance"]["synthetic"]
-    _refused(tmp_path, store_path, forged,
-             r"predictions\[\d+\]\.label: sample .* but protocol megc2019 says .*regenerated demo")
+    _refused(
+        tmp_path,
+        store_path,
+        forged,
+        r"predictions\[\d+\]\.label: sample .* but protocol megc2019 says .*regenerated demo",
+    )
 
 
-@pytest.mark.parametrize("case, change, match", [
-    ("labels", lambda d: d["predictions"][5].update(label=(d["predictions"][5]["label"] + 1) % 3),
-     r"predictions\[5\]\.label: .* but protocol megc2019 says"),
-    ("synthetic claimed real", lambda d: d["provenance"].update(synthetic=False),
-     r"provenance\.synthetic is false but source 'demo' generates synthetic data"),
-    ("made-up samples", lambda d: d["predictions"][0].update(sample="made_up"),
-     r"predictions\[0\]: sample .*made_up is not in protocol megc2019 \(the regenerated demo"),
-    ("another demo's options", lambda d: _retarget(d, data={**d["run"]["identity"]["data"],
-                                                            "seed": 7}),
-     r"protocol megc2019 .*\(the regenerated demo .*seed 7"),
-    ("protocol changed", lambda d: _retarget(d, protocol="megc2019-lodo"),
-     r"dataset \w+ is held out in two folds .*megc2019-lodo's split"),
-    ("unknown framework", lambda d: d["card"].update(framework="quantum"),
-     r"card\.framework 'quantum' is not one of torch, estimator"),
-])
-def test_a_demo_import_that_disagrees_is_refused(tmp_path, store_path, demo_export, case, change,
-                                                 match):
+@pytest.mark.parametrize(
+    "case, change, match",
+    [
+        (
+            "labels",
+            lambda d: d["predictions"][5].update(label=(d["predictions"][5]["label"] + 1) % 3),
+            r"predictions\[5\]\.label: .* but protocol megc2019 says",
+        ),
+        (
+            "synthetic claimed real",
+            lambda d: d["provenance"].update(synthetic=False),
+            r"provenance\.synthetic is false but source 'demo' generates synthetic data",
+        ),
+        (
+            "made-up samples",
+            lambda d: d["predictions"][0].update(sample="made_up"),
+            r"predictions\[0\]: sample .*made_up is not in protocol megc2019 \(the regenerated demo",
+        ),
+        (
+            "another demo's options",
+            lambda d: _retarget(d, data={**d["run"]["identity"]["data"], "seed": 7}),
+            r"protocol megc2019 .*\(the regenerated demo .*seed 7",
+        ),
+        (
+            "protocol changed",
+            lambda d: _retarget(d, protocol="megc2019-lodo"),
+            r"dataset \w+ is held out in two folds .*megc2019-lodo's split",
+        ),
+        (
+            "unknown framework",
+            lambda d: d["card"].update(framework="quantum"),
+            r"card\.framework 'quantum' is not one of torch, estimator",
+        ),
+    ],
+)
+def test_a_demo_import_that_disagrees_is_refused(
+    tmp_path, store_path, demo_export, case, change, match
+):
     data = copy.deepcopy(demo_export)
     change(data)
     _refused(tmp_path, store_path, data, match)
@@ -141,24 +172,32 @@ def test_a_registered_models_card_must_be_its_card(tmp_path, store_path, real_ex
     _refused(tmp_path, store_path, data, r"card\.num_params .* differs from model ststnet")
 
 
-def test_a_genuine_demo_import_is_accepted_and_scored_against_the_demo(tmp_path, store_path,
-                                                                       demo_export):
+def test_a_genuine_demo_import_is_accepted_and_scored_against_the_demo(
+    tmp_path, store_path, demo_export
+):
     store = Store(store_path)
     run_id, _ = import_submission(_write(tmp_path, demo_export), store)
     truth = protocol_truth("megc2019", "demo", DEMO_DATA)
     stored = store.predictions(run_id)
     assert len(stored) == len(truth.labels) == len(demo_samples())
-    expected = score(np.array([p["label"] for p in demo_export["predictions"]]),
-                     np.array([p["pred"] for p in demo_export["predictions"]]), 3, "cpu")
-    assert summarize_run(store, run_id, device="cpu").report.pooled.uf1 == \
-        pytest.approx(expected.values["uf1"])
+    expected = score(
+        np.array([p["label"] for p in demo_export["predictions"]]),
+        np.array([p["pred"] for p in demo_export["predictions"]]),
+        3,
+        "cpu",
+    )
+    assert summarize_run(store, run_id, device="cpu").report.pooled.uf1 == pytest.approx(
+        expected.values["uf1"]
+    )
     assert store.run(run_id).provenance["labels_checked_against"].startswith("the regenerated demo")
 
 
 # -- (d) duplicates on canonical sample keys ----------------------------------------------------
-RESPELL = {"casme2": ("CASME_2", lambda s: str(int(s.removeprefix("sub")))),
-           "smic": ("SMIC-HS", lambda s: f"s{int(s[1:]):02d}"),
-           "samm": ("SAMM", lambda s: str(int(s)))}
+RESPELL = {
+    "casme2": ("CASME_2", lambda s: str(int(s.removeprefix("sub")))),
+    "smic": ("SMIC-HS", lambda s: f"s{int(s[1:]):02d}"),
+    "samm": ("SAMM", lambda s: str(int(s))),
+}
 
 
 def test_respelled_duplicates_are_found(tmp_path, store_path, real_export):
@@ -176,8 +215,9 @@ def test_respelled_duplicates_are_found(tmp_path, store_path, real_export):
     _refused(tmp_path, store_path, respelled, f"has the same predictions as run {first}")
 
 
-def test_a_computed_run_is_a_duplicate_whatever_the_spelling(tmp_path, store_path,
-                                                            megc_manifest, real_export):
+def test_a_computed_run_is_a_duplicate_whatever_the_spelling(
+    tmp_path, store_path, megc_manifest, real_export
+):
     store = Store(store_path)
     computed = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
     data = _export(store, computed)
@@ -221,12 +261,14 @@ def test_a_demo_run_is_scored_against_the_regenerated_demo(tmp_path, store_path)
     """A demo run's stored labels do not count; samples that are not the demo's are not scored."""
     store = Store(store_path)
     samples = demo_samples()
-    good = add_fixture_run(store, samples, "demo-net", "fixed", 0, 0.7, 10, source="demo",
-                           data=DEMO_DATA)
+    good = add_fixture_run(
+        store, samples, "demo-net", "fixed", 0, 0.7, 10, source="demo", data=DEMO_DATA
+    )
     fake = samples.copy()
     fake["sample"] = ["fake_" + s for s in fake["sample"]]
-    bad = add_fixture_run(store, fake, "fake-net", "fixed", 0, 0.7, 10, source="demo",
-                          data=DEMO_DATA)
+    bad = add_fixture_run(
+        store, fake, "fake-net", "fixed", 0, 0.7, 10, source="demo", data=DEMO_DATA
+    )
     honest = summarize_run(store, good, device="cpu").report.pooled.uf1
     store.close()
     _tamper_labels(store_path, good)
@@ -240,8 +282,9 @@ def test_a_demo_run_is_scored_against_the_regenerated_demo(tmp_path, store_path)
     store.close()
 
 
-def test_imported_runs_are_shown_as_imported_and_never_pooled(tmp_path, store_path,
-                                                             megc_manifest, capsys):
+def test_imported_runs_are_shown_as_imported_and_never_pooled(
+    tmp_path, store_path, megc_manifest, capsys
+):
     """Before: an import of the same configuration was averaged with a computed run as a second
     seed. After: it is a row of its own, marked imported in table, results, show and ranking."""
     other = Store(tmp_path / "other.sqlite")
@@ -256,8 +299,9 @@ def test_imported_runs_are_shown_as_imported_and_never_pooled(tmp_path, store_pa
     store.close()
     table = ranking.ranking(runs, predictions)
     assert sorted(zip(table["origin"], table["n_seeds"])) == [("", 1), ("imported", 1)]
-    code, out, _ = cli(["table", "-p", "megc2019", "--format", "csv", "--store",
-                        str(store_path)], capsys)
+    code, out, _ = cli(
+        ["table", "-p", "megc2019", "--format", "csv", "--store", str(store_path)], capsys
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split(",")[1] == "origin"
@@ -271,13 +315,15 @@ def test_imported_runs_are_shown_as_imported_and_never_pooled(tmp_path, store_pa
     assert computed != imported
 
 
-def test_an_imported_run_whose_labels_cannot_be_checked_is_not_scored(tmp_path, store_path,
-                                                                     megc_manifest, capsys):
+def test_an_imported_run_whose_labels_cannot_be_checked_is_not_scored(
+    tmp_path, store_path, megc_manifest, capsys
+):
     """A run stored as imported on a protocol without a shipped list (real data) is listed but
     never scored: mer-bench cannot say its labels."""
     store = Store(store_path)
-    run_id = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000,
-                             status="imported")
+    run_id = add_fixture_run(
+        store, megc_manifest, "good-net", "fixed", 0, 0.8, 5000, status="imported"
+    )
     store.close()
     conn = sqlite3.connect(store_path)
     with conn:
@@ -303,25 +349,33 @@ def test_the_regenerated_demo_is_the_demo_the_loaders_read(tmp_path):
     read = {d: load_dataset(d, tmp_path / folder) for d, folder in DATASET_DIRS.items()}
     planned = DemoSource.planned_tables(options)
     # emotion tasks: AU runs are not yet scored against regenerated labels (issue 24)
-    served = [n for n in registry.PROTOCOLS.names()
-              if "demo" in registry.get_protocol(n).card.sources
-              and registry.get_protocol(n).card.task == "emotion"]
+    served = [
+        n
+        for n in registry.PROTOCOLS.names()
+        if "demo" in registry.get_protocol(n).card.sources
+        and registry.get_protocol(n).card.task == "emotion"
+    ]
     assert {"megc2019", "megc2019-lodo", "casme2", "samm", "smic"} <= set(served)
     for name in served:
         spec = registry.get_protocol(name)
         keys = []
         for tables in (read, planned):
-            samples = spec.protocol.rule_samples({d: tables[d] for d in spec.card.datasets},
-                                                 spec.card.classes)
-            keys.append(sorted(zip(samples["dataset"], samples["subject"], samples["sample"],
-                                   samples["label"])))
+            samples = spec.protocol.rule_samples(
+                {d: tables[d] for d in spec.card.datasets}, spec.card.classes
+            )
+            keys.append(
+                sorted(
+                    zip(samples["dataset"], samples["subject"], samples["sample"], samples["label"])
+                )
+            )
         assert keys[0] == keys[1] and len(keys[0]) >= 4, name
     truth = protocol_truth("megc2019", "demo", options)
     assert len(truth.labels) == 12 and truth.what.startswith("the regenerated demo")
 
 
 def test_the_board_marks_imported_runs_and_scores_them_against_the_protocol(
-        tmp_path, store_path, megc_manifest, monkeypatch):
+    tmp_path, store_path, megc_manifest, monkeypatch
+):
     """The board ranks an imported run on a row of its own, marked imported, with the score of
     the protocol's labels (its stored labels tampered to its predictions do not count)."""
     from streamlit.testing.v1 import AppTest
@@ -337,8 +391,9 @@ def test_the_board_marks_imported_runs_and_scores_them_against_the_protocol(
     store.close()
     _tamper_labels(store_path, imported)
     monkeypatch.setenv("MER_BENCH_STORE", str(store_path))
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"),
-                            default_timeout=60).run()
+    app = AppTest.from_file(
+        str(Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"), default_timeout=60
+    ).run()
     assert not app.exception
     ranking = next(t.value for t in app.table if "UF1 95% CI" in t.value.columns)
     assert sorted(ranking["origin"]) == ["imported", "–"]  # the board draws an empty cell as –
@@ -346,8 +401,7 @@ def test_the_board_marks_imported_runs_and_scores_them_against_the_protocol(
     assert row["seed ids"] == "1" and float(row["UF1"]) == pytest.approx(honest, abs=1e-4)
 
 
-def test_a_run_hashed_before_canonical_keys_is_still_a_duplicate(tmp_path, store_path,
-                                                                real_export):
+def test_a_run_hashed_before_canonical_keys_is_still_a_duplicate(tmp_path, store_path, real_export):
     """A run stored with the old hash (ids as spelled: SAMM '10' beside '010') still collides
     with a respelled import of its predictions."""
     store = Store(store_path)
@@ -355,8 +409,9 @@ def test_a_run_hashed_before_canonical_keys_is_still_a_duplicate(tmp_path, store
     store.close()
     conn = sqlite3.connect(store_path)
     with conn:
-        conn.execute("UPDATE runs SET content_hash = 'old-spelling-hash' WHERE run_id = ?",
-                     (first,))
+        conn.execute(
+            "UPDATE runs SET content_hash = 'old-spelling-hash' WHERE run_id = ?", (first,)
+        )
     conn.close()
     respelled = copy.deepcopy(real_export)
     respelled["run"]["run_id"] = "respelled"

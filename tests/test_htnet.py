@@ -16,7 +16,12 @@ from mer_bench.data.contract import FALLBACK_POINTS, InputArrays
 from mer_bench_htnet.model import Attention, HTNet, HTNetConfig, count_parameters
 from mer_bench_htnet.cards import PAPER_CONFIG
 from mer_bench_htnet.regions import (
-    PLACEMENTS, RegionTiling, prepare_inputs, tile_regions, window_centres, window_origins,
+    PLACEMENTS,
+    RegionTiling,
+    prepare_inputs,
+    tile_regions,
+    window_centres,
+    window_origins,
 )
 
 torch.set_num_threads(1)
@@ -41,6 +46,7 @@ def _arrays(flow: np.ndarray, points: np.ndarray, fallback: bool = False) -> Inp
 
 
 # ---------------------------------------------------------------- architecture
+
 
 def test_paper_configuration_parameter_count(paper_model: HTNet) -> None:
     assert count_parameters(paper_model) == 139_582_982
@@ -69,8 +75,11 @@ def test_single_token_attention_at_paper_configuration(paper_model: HTNet) -> No
     equals the value path to_out(v), so regions meet only in the aggregation convolutions."""
     assert HTNetConfig().seq_len == 1
     seen: list[tuple[Attention, torch.Tensor, torch.Tensor]] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append((mod, inp[0], out)))
-             for m in paper_model.modules() if isinstance(m, Attention)]
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: seen.append((mod, inp[0], out)))
+        for m in paper_model.modules()
+        if isinstance(m, Attention)
+    ]
     try:
         with torch.no_grad():
             paper_model(torch.rand(2, 3, 28, 28) * 255)
@@ -115,8 +124,9 @@ def _reference_forward(model: HTNet, img: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, c.weight, c.bias)
 
     p = model.config.patch_size
-    x = conv(model.to_patch_embedding,
-             rearrange(img, "b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=p, p2=p))
+    x = conv(
+        model.to_patch_embedding, rearrange(img, "b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=p, p2=p)
+    )
     for level in model.levels:
         n, tr = level.blocks, level.transformer
         x = rearrange(x, "b c (b1 h) (b2 w) -> (b b1 b2) c h w", b1=n, b2=n)
@@ -126,7 +136,9 @@ def _reference_forward(model: HTNet, img: torch.Tensor) -> torch.Tensor:
             q, k, v = conv(attn.to_qkv, norm(attn.norm, x)).chunk(3, dim=1)
             q, k, v = (rearrange(t, "b (h d) x y -> b h (x y) d", h=attn.heads) for t in (q, k, v))
             a = torch.softmax(torch.einsum("bhid,bhjd->bhij", q, k) * attn.scale, dim=-1)
-            o = rearrange(torch.einsum("bhij,bhjd->bhid", a, v), "b h (x y) d -> b (h d) x y", x=h, y=w)
+            o = rearrange(
+                torch.einsum("bhij,bhjd->bhid", a, v), "b h (x y) d -> b (h d) x y", x=h, y=w
+            )
             x = conv(attn.to_out[0], o) + x
             ln, c1, _, _, c2, _ = ff.net
             x = conv(c2, F.gelu(conv(c1, norm(ln, x)))) + x
@@ -190,8 +202,10 @@ def test_vmap_functional_call_matches_each_copy() -> None:
     for seed in (0, 1):
         torch.manual_seed(seed)
         copies.append(HTNet(TINY, 3))
-    params = {k: torch.stack([dict(c.named_parameters())[k].detach() for c in copies]).requires_grad_()
-              for k, _ in copies[0].named_parameters()}
+    params = {
+        k: torch.stack([dict(c.named_parameters())[k].detach() for c in copies]).requires_grad_()
+        for k, _ in copies[0].named_parameters()
+    }
     x = torch.rand(2, 6, 3, 28, 28) * 255
     y = torch.tensor([[0, 1, 2, 0, 1, 2], [2, 2, 1, 1, 0, 0]])
     base = copies[0]
@@ -219,16 +233,19 @@ def test_vmap_functional_call_matches_each_copy() -> None:
 POINTS = _points((9, 10), (20, 11), (15, 16), (11, 20), (19, 21))
 
 
-@pytest.mark.parametrize("point, tile", [
-    (0, (slice(0, 14), slice(0, 14))),     # left eye -> top left
-    (3, (slice(0, 14), slice(14, 28))),    # left mouth corner -> top right
-    (1, (slice(14, 28), slice(0, 14))),    # right eye -> bottom left
-    (4, (slice(14, 28), slice(14, 28))),   # right mouth corner -> bottom right
-])
+@pytest.mark.parametrize(
+    "point, tile",
+    [
+        (0, (slice(0, 14), slice(0, 14))),  # left eye -> top left
+        (3, (slice(0, 14), slice(14, 28))),  # left mouth corner -> top right
+        (1, (slice(14, 28), slice(0, 14))),  # right eye -> bottom left
+        (4, (slice(14, 28), slice(14, 28))),  # right mouth corner -> bottom right
+    ],
+)
 def test_region_with_energy_lands_in_its_tile(point: int, tile: tuple[slice, slice]) -> None:
     x, y = POINTS[0, point].astype(int)
     flow = np.zeros((1, 3, 28, 28), np.float32)
-    flow[0, :, y - 1:y + 1, x - 1:x + 1] = 200.0  # energy only at this region's centre
+    flow[0, :, y - 1 : y + 1, x - 1 : x + 1] = 200.0  # energy only at this region's centre
     out = prepare_inputs(_arrays(flow, POINTS))
     assert out.shape == (1, 3, 28, 28) and out.dtype == np.float32
     rows, cols = tile
@@ -246,11 +263,21 @@ def test_left_mouth_window_only_fills_top_right_tile() -> None:
     flow[0, 0, 21:27, 1:7] = 50.0
     flow[0, 2, 21:27, 1:7] = 7.0
     out = tile_regions(flow, points)
-    energy = {name: float(np.abs(out[0, :, r, c]).sum()) for name, (r, c) in {
-        "left_eye": (slice(0, 14), slice(0, 14)), "left_mouth": (slice(0, 14), slice(14, 28)),
-        "right_eye": (slice(14, 28), slice(0, 14)), "right_mouth": (slice(14, 28), slice(14, 28)),
-    }.items()}
-    assert energy == {"left_eye": 0.0, "left_mouth": 36 * 57.0, "right_eye": 0.0, "right_mouth": 0.0}
+    energy = {
+        name: float(np.abs(out[0, :, r, c]).sum())
+        for name, (r, c) in {
+            "left_eye": (slice(0, 14), slice(0, 14)),
+            "left_mouth": (slice(0, 14), slice(14, 28)),
+            "right_eye": (slice(14, 28), slice(0, 14)),
+            "right_mouth": (slice(14, 28), slice(14, 28)),
+        }.items()
+    }
+    assert energy == {
+        "left_eye": 0.0,
+        "left_mouth": 36 * 57.0,
+        "right_eye": 0.0,
+        "right_mouth": 0.0,
+    }
     # rows indexed by y: flow row 21 is window row 21 - (20 - 7) = 8; col 1 -> 1 - (8 - 7) = 0
     assert out[0, 0, 8, 14] == 50.0 and out[0, 0, 7, 14] == 0.0 and out[0, 0, 8, 14 + 6] == 0.0
 
@@ -270,20 +297,22 @@ def test_points_are_clamped_to_7_21_and_truncated() -> None:
     points = _points((-5.0, 0.5), (40.0, 3.2), (14, 14), (2.0, 27.9), (21.9, 21.99))
     np.testing.assert_array_equal(window_centres(points)[0], [[7, 7], [7, 21], [21, 7], [21, 21]])
     out = tile_regions(flow, points)
-    np.testing.assert_array_equal(out[0, :, :14, :14], flow[0, :, 0:14, 0:14])     # left eye
-    np.testing.assert_array_equal(out[0, :, :14, 14:], flow[0, :, 14:28, 0:14])    # left mouth
-    np.testing.assert_array_equal(out[0, :, 14:, :14], flow[0, :, 0:14, 14:28])    # right eye
-    np.testing.assert_array_equal(out[0, :, 14:, 14:], flow[0, :, 14:28, 14:28])   # right mouth
+    np.testing.assert_array_equal(out[0, :, :14, :14], flow[0, :, 0:14, 0:14])  # left eye
+    np.testing.assert_array_equal(out[0, :, :14, 14:], flow[0, :, 14:28, 0:14])  # left mouth
+    np.testing.assert_array_equal(out[0, :, 14:, :14], flow[0, :, 0:14, 14:28])  # right eye
+    np.testing.assert_array_equal(out[0, :, 14:, 14:], flow[0, :, 14:28, 14:28])  # right mouth
 
 
 def test_fallback_points_windows_and_model_run() -> None:
     rng = np.random.default_rng(3)
     flow = rng.uniform(0, 255, (4, 3, 28, 28)).astype(np.float32)
     points = np.repeat(FALLBACK_POINTS[None], 4, axis=0)
-    np.testing.assert_array_equal(window_centres(points)[0], [[9, 11], [10, 21], [21, 10], [20, 21]])
+    np.testing.assert_array_equal(
+        window_centres(points)[0], [[9, 11], [10, 21], [21, 10], [20, 21]]
+    )
     out = prepare_inputs(_arrays(flow, points, fallback=True))
-    np.testing.assert_array_equal(out[:, :, :14, :14], flow[:, :, 4:18, 2:16])     # eye (9, 11)
-    np.testing.assert_array_equal(out[:, :, 14:, 14:], flow[:, :, 14:28, 13:27])   # mouth (20, 22)
+    np.testing.assert_array_equal(out[:, :, :14, :14], flow[:, :, 4:18, 2:16])  # eye (9, 11)
+    np.testing.assert_array_equal(out[:, :, 14:, 14:], flow[:, :, 14:28, 13:27])  # mouth (20, 22)
     logits = HTNet(TINY, 3)(torch.from_numpy(out))
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
 
@@ -298,8 +327,10 @@ def test_vectorised_tiling_equals_per_sample_loop() -> None:
         crops = []
         for j in (0, 3, 1, 4):
             x, y = (int(v) for v in np.clip(points[i, j], 7, 21))
-            crops.append(flow[i, :, y - 7:y + 7, x - 7:x + 7])
-        expected = np.concatenate([np.concatenate(crops[:2], -1), np.concatenate(crops[2:], -1)], -2)
+            crops.append(flow[i, :, y - 7 : y + 7, x - 7 : x + 7])
+        expected = np.concatenate(
+            [np.concatenate(crops[:2], -1), np.concatenate(crops[2:], -1)], -2
+        )
         np.testing.assert_array_equal(out[i], expected)
 
 
@@ -338,9 +369,15 @@ def test_placement_cuts_exactly_these_windows(placement: str) -> None:
     offsets = np.arange(14)
     for (r0, c0), (tr, tc) in zip(EXPECTED_WINDOWS[placement], TILE_CORNERS):
         tile = (slice(None), slice(tr, tr + 14), slice(tc, tc + 14))
-        np.testing.assert_array_equal(row[tile], np.broadcast_to((r0 + offsets)[None, :, None], (3, 14, 14)))
-        np.testing.assert_array_equal(col[tile], np.broadcast_to((c0 + offsets)[None, None, :], (3, 14, 14)))
-    np.testing.assert_array_equal(window_origins(ASYMMETRIC, placement)[0], EXPECTED_WINDOWS[placement])
+        np.testing.assert_array_equal(
+            row[tile], np.broadcast_to((r0 + offsets)[None, :, None], (3, 14, 14))
+        )
+        np.testing.assert_array_equal(
+            col[tile], np.broadcast_to((c0 + offsets)[None, None, :], (3, 14, 14))
+        )
+    np.testing.assert_array_equal(
+        window_origins(ASYMMETRIC, placement)[0], EXPECTED_WINDOWS[placement]
+    )
 
 
 def test_reference_placement_equals_the_reference_slicing() -> None:
@@ -351,21 +388,28 @@ def test_reference_placement_equals_the_reference_slicing() -> None:
     points = rng.uniform(-3, 31, (8, 5, 2)).astype(np.float32)  # many clamped on both sides
     out = RegionTiling("reference-transposed")(_arrays(flow, points))
     for i in range(8):
-        image = flow[i].transpose(1, 2, 0)                      # as cv2 reads it: (H, W, C)
+        image = flow[i].transpose(1, 2, 0)  # as cv2 reads it: (H, W, C)
         p = np.clip(points[i].astype(np.float64), 7, 21).astype(int)
-        part = [image[q[0] - 7:q[0] + 7, q[1] - 7:q[1] + 7] for q in p]
-        tiled = np.concatenate([np.concatenate([part[0], part[1]], axis=1),
-                                np.concatenate([part[3], part[4]], axis=1)], axis=0)
+        part = [image[q[0] - 7 : q[0] + 7, q[1] - 7 : q[1] + 7] for q in p]
+        tiled = np.concatenate(
+            [
+                np.concatenate([part[0], part[1]], axis=1),
+                np.concatenate([part[3], part[4]], axis=1),
+            ],
+            axis=0,
+        )
         np.testing.assert_array_equal(out[i], tiled.transpose(2, 0, 1))
 
 
 def test_reference_placement_clamps_then_truncates() -> None:
     points = _points((3.5, 25.0), (21.99, 6.99), (15, 15), (7.99, 20.99), (30.0, -4.0))
-    np.testing.assert_array_equal(window_centres(points, "reference-transposed")[0],
-                                  [[7, 21], [21, 7], [7, 20], [21, 7]])
+    np.testing.assert_array_equal(
+        window_centres(points, "reference-transposed")[0], [[7, 21], [21, 7], [7, 20], [21, 7]]
+    )
     # rows from x, cols from y: (x=7, y=21) -> rows 0..13, cols 14..27
-    np.testing.assert_array_equal(window_origins(points, "reference-transposed")[0],
-                                  [[0, 14], [14, 0], [0, 13], [14, 0]])
+    np.testing.assert_array_equal(
+        window_origins(points, "reference-transposed")[0], [[0, 14], [14, 0], [0, 13], [14, 0]]
+    )
 
 
 def test_placements_agree_only_where_transposition_and_tile_order_cancel() -> None:
@@ -390,6 +434,7 @@ def test_unknown_placement_is_refused() -> None:
 
 # ---------------------------------------------------------------- registered cards
 
+
 @pytest.mark.parametrize("name", HTNET_NAMES[1:])
 def test_variant_cards_declare_their_exact_parameter_count(name: str) -> None:
     spec = registry.get_model(name)
@@ -405,11 +450,25 @@ def test_paper_cards(name: str) -> None:
     assert (card.year, card.view, card.framework) == (2024, "flow28", "torch")
     assert "Wang et al." in card.reference and "Neurocomputing" in card.reference
     r = card.recipe
-    assert (r.optimizer, r.lr, r.batch_size, r.epochs, r.weight_decay) == ("adam", 5e-5, 256, 800, 0.0)
-    assert card.published["composite_uf1"] == "0.8603" and card.published["composite_uar"] == "0.8475"
+    assert (r.optimizer, r.lr, r.batch_size, r.epochs, r.weight_decay) == (
+        "adam",
+        5e-5,
+        256,
+        800,
+        0.0,
+    )
+    assert (
+        card.published["composite_uf1"] == "0.8603" and card.published["composite_uar"] == "0.8475"
+    )
     assert card.published["casme2_uf1"] == "0.9532" and card.published["samm_uar"] == "0.8124"
     assert card.published["smic_uf1"] == "0.8049" and card.published["selection"] == "best-on-test"
-    for phrase in ("lr 5e-5", "800 epochs", "held-out subject", "one token", "aggregation convolutions"):
+    for phrase in (
+        "lr 5e-5",
+        "800 epochs",
+        "held-out subject",
+        "one token",
+        "aggregation convolutions",
+    ):
         assert phrase in card.notes
 
 
@@ -421,12 +480,19 @@ def test_refcrop_is_htnet_with_the_reference_placement() -> None:
     assert refcrop.prepare_inputs == RegionTiling("reference-transposed")
     assert pickle.loads(pickle.dumps(refcrop.prepare_inputs)) == refcrop.prepare_inputs
     assert "htnet-refcrop" in htnet.card.notes and "transposes the points" in htnet.card.notes
-    for phrase in ("reference-transposed", "flow[x-7:x+7, y-7:y+7]", "points 0, 1 | 3, 4",
-                   "clamped to [7, 21], then truncated", "Model htnet cuts the windows centred"):
+    for phrase in (
+        "reference-transposed",
+        "flow[x-7:x+7, y-7:y+7]",
+        "points 0, 1 | 3, 4",
+        "clamped to [7, 21], then truncated",
+        "Model htnet cuts the windows centred",
+    ):
         assert phrase in refcrop.card.notes
     arrays = _arrays(_coded_flow(), ASYMMETRIC)
-    np.testing.assert_array_equal(refcrop.prepare_inputs(arrays),
-                                  tile_regions(arrays.flow, arrays.points, "reference-transposed"))
+    np.testing.assert_array_equal(
+        refcrop.prepare_inputs(arrays),
+        tile_regions(arrays.flow, arrays.points, "reference-transposed"),
+    )
     assert not np.array_equal(refcrop.prepare_inputs(arrays), htnet.prepare_inputs(arrays))
 
 

@@ -40,18 +40,35 @@ def test_identity_has_the_jitter_only_when_it_is_on(tmp_path):
 
 def test_raw_source_moves_apexes_and_counts_them(tmp_path):
     frames = [tmp_path / f"img{n}.jpg" for n in range(10, 21)]
-    table = pd.DataFrame({"dataset": "casme2", "subject": ["sub01", "sub02"],
-                          "sample": ["EP01", "EP02"], "onset": 10, "apex": [11, 15],
-                          "offset": 20, "frames": [frames, frames]})
-    source = RawSource(source_options("raw", data_root=tmp_path, apex_jitter=3),
-                       roots={"casme2": tmp_path}, loader=lambda d, r: table)
+    table = pd.DataFrame(
+        {
+            "dataset": "casme2",
+            "subject": ["sub01", "sub02"],
+            "sample": ["EP01", "EP02"],
+            "onset": 10,
+            "apex": [11, 15],
+            "offset": 20,
+            "frames": [frames, frames],
+        }
+    )
+    source = RawSource(
+        source_options("raw", data_root=tmp_path, apex_jitter=3),
+        roots={"casme2": tmp_path},
+        loader=lambda d, r: table,
+    )
     picked = source.sample_frames(table[["dataset", "subject", "sample"]])
-    expected = [jitter_apex(10, a, 20, 3, 0, f"casme2/{s}/{n}")
-                for a, s, n in ((11, "sub01", "EP01"), (15, "sub02", "EP02"))]
+    expected = [
+        jitter_apex(10, a, 20, 3, 0, f"casme2/{s}/{n}")
+        for a, s, n in ((11, "sub01", "EP01"), (15, "sub02", "EP02"))
+    ]
     assert [f.apex for f in picked] == [e.apex for e in expected]
     assert [f.apex_path.name for f in picked] == [f"img{e.apex}.jpg" for e in expected]
     counts = source.provenance()["apex_jitter"]
-    assert counts == {"k": 3, "seed": 0, "samples": 2,
-                      "moved": sum(e.apex != a for e, a in zip(expected, (11, 15))),
-                      "clamped": sum(e.clamped for e in expected)}
+    assert counts == {
+        "k": 3,
+        "seed": 0,
+        "samples": 2,
+        "moved": sum(e.apex != a for e, a in zip(expected, (11, 15))),
+        "clamped": sum(e.clamped for e in expected),
+    }
     assert np.all([10 < f.apex <= 20 for f in picked])

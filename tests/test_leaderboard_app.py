@@ -83,9 +83,12 @@ def test_policies_side_by_side_with_the_chance_of_each_rule(app, board_store):
     fixed_uf1, test_uf1 = (float(v) for v in good["UF1"])
     fixed_chance, test_chance = (float(v) for v in good["UF1 chance of its rule"])
     assert abs(fixed_chance - 1 / 3) < 0.03 and 0.55 < test_chance < 0.72
-    assert float(good["UF1 above chance"].iloc[0]) == pytest.approx(fixed_uf1 - fixed_chance, abs=2e-4)
+    assert float(good["UF1 above chance"].iloc[0]) == pytest.approx(
+        fixed_uf1 - fixed_chance, abs=2e-4
+    )
     assert float(good["UF1 leak (vs best honest)"].iloc[1]) == pytest.approx(
-        test_uf1 - fixed_uf1, abs=2e-4)
+        test_uf1 - fixed_uf1, abs=2e-4
+    )
     assert 0.1 < test_uf1 - fixed_uf1 < 0.2
     assert list(good["chance rule"]) == ["fixed-selection chance", "best-of-20 chance"]
     assert any("val-subjects and nested" in c.value for c in app.caption)
@@ -121,8 +124,9 @@ def test_demo_runs_are_ranked_apart_with_their_own_chance(app, board_store, megc
     assert float(ranking["chance UF1 (its rule)"].iloc[0]) == pytest.approx(expected, abs=1e-4)
     # best of 20 draws: the demo's 12 subjects of about 12 samples each, not the real list's 68
     real = megc_manifest.sort_values(["dataset", "subject", "sample"])
-    real_20 = core.chance_of(real["label"].to_numpy(),
-                             (real["dataset"] + ":" + real["subject"]).to_numpy(), 3, 20)[0]["uf1"]
+    real_20 = core.chance_of(
+        real["label"].to_numpy(), (real["dataset"] + ":" + real["subject"]).to_numpy(), 3, 20
+    )[0]["uf1"]
     demo_20 = core.chance_of(demo["label"].to_numpy(), groups, 3, 20)[0]["uf1"]
     side = _table(app, "UF1 chance of its rule").loc["demo-net"]
     assert list(side["selection"]) == ["fixed", tables.TEST_SELECTED_MARK]
@@ -170,7 +174,9 @@ def test_chosen_epochs_of_a_best_on_test_run(app, board_store):
     chosen = tables.chosen_epochs(folds)
     assert chosen["folds"].sum() == 68 and set(chosen["epoch"]) <= set(range(1, 21))
     expected = folds["selected_epoch"].value_counts()
-    assert dict(zip(chosen["epoch"], chosen["folds"])) == {int(k): int(v) for k, v in expected.items()}
+    assert dict(zip(chosen["epoch"], chosen["folds"])) == {
+        int(k): int(v) for k, v in expected.items()
+    }
     assert any("epoch kept by each of 68 folds" in c.value for c in app.caption)
 
 
@@ -221,6 +227,7 @@ def test_board_only_reads(board_store):
 
 def test_incomplete_and_failed_runs_are_not_ranked(tmp_path, megc_manifest):
     from leaderboard_fixtures import add_fixture_run
+
     store = Store(tmp_path / "r.sqlite")
     done = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10)
     failed = add_fixture_run(store, megc_manifest, "bad-net", "fixed", 0, 0.8, 10)
@@ -237,13 +244,41 @@ def test_runs_of_other_data_are_other_rows(tmp_path, megc_manifest):
     """Two configurations that differ only in their data (demo difficulty, flows folder) are two
     rows, never seeds of one."""
     from leaderboard_fixtures import add_fixture_run
+
     store = Store(tmp_path / "r.sqlite")
-    a0 = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10, source="demo",
-                         data={"difficulty": "standard"})
-    a1 = add_fixture_run(store, megc_manifest, "good-net", "fixed", 1, 0.8, 10, source="demo",
-                         data={"difficulty": "standard"})
-    hard = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.6, 10, source="demo",
-                           data={"difficulty": "hard"})
+    a0 = add_fixture_run(
+        store,
+        megc_manifest,
+        "good-net",
+        "fixed",
+        0,
+        0.8,
+        10,
+        source="demo",
+        data={"difficulty": "standard"},
+    )
+    a1 = add_fixture_run(
+        store,
+        megc_manifest,
+        "good-net",
+        "fixed",
+        1,
+        0.8,
+        10,
+        source="demo",
+        data={"difficulty": "standard"},
+    )
+    hard = add_fixture_run(
+        store,
+        megc_manifest,
+        "good-net",
+        "fixed",
+        0,
+        0.6,
+        10,
+        source="demo",
+        data={"difficulty": "hard"},
+    )
     runs = runs_frame(store)
     table = tables.ranking(runs, {r: predictions_frame(store, r) for r in runs["run_id"]})
     rows = {tuple(sorted(ids.split())): n for ids, n in zip(table["run_ids"], table["n_seeds"])}
@@ -252,18 +287,22 @@ def test_runs_of_other_data_are_other_rows(tmp_path, megc_manifest):
 
 def test_estimators_show_no_epochs_or_parameters(tmp_path, megc_manifest):
     from leaderboard_fixtures import add_fixture_run
+
     store = Store(tmp_path / "r.sqlite")
-    add_fixture_run(store, megc_manifest, "svm-like", "fixed", 0, 0.7, 0, epochs=0,
-                    framework="estimator")
+    add_fixture_run(
+        store, megc_manifest, "svm-like", "fixed", 0, 0.7, 0, epochs=0, framework="estimator"
+    )
     runs = runs_frame(store)
     assert runs["problem"].isna().all()  # 0 epochs is what an estimator has: rankable
-    shown = tables.ranking_display(tables.ranking(runs, {r: predictions_frame(store, r)
-                                                         for r in runs["run_id"]}))
+    shown = tables.ranking_display(
+        tables.ranking(runs, {r: predictions_frame(store, r) for r in runs["run_id"]})
+    )
     assert list(shown["epochs"]) == [tables.EMPTY] and list(shown["params"]) == [tables.EMPTY]
 
 
 def test_a_run_whose_predictions_cannot_be_scored_is_set_aside(tmp_path, megc_manifest):
     from leaderboard_fixtures import add_fixture_run
+
     store = Store(tmp_path / "r.sqlite")
     good = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10)
     bad = add_fixture_run(store, megc_manifest, "odd-net", "fixed", 0, 0.8, 10)
@@ -279,8 +318,10 @@ def test_a_run_whose_predictions_cannot_be_scored_is_set_aside(tmp_path, megc_ma
 def test_default_source_is_real_data_when_there_is_any():
     import pandas as pd
     from mer_bench.results.ranking import default_source
-    runs = pd.DataFrame({"source": ["demo", "demo", "demo", "flows"],
-                         "data": ["synthetic"] * 3 + ["real"]})
+
+    runs = pd.DataFrame(
+        {"source": ["demo", "demo", "demo", "flows"], "data": ["synthetic"] * 3 + ["real"]}
+    )
     assert default_source(runs) == "flows"
     assert default_source(runs[runs["source"] == "demo"]) == "demo"
 
@@ -288,8 +329,10 @@ def test_default_source_is_real_data_when_there_is_any():
 def test_confusion_numbers_are_light_on_dark_cells():
     import pandas as pd
     from mer_bench_leaderboard.charts import confusion_chart
-    spec = confusion_chart(pd.DataFrame([[90, 2], [5, 40]], index=["true a", "true b"],
-                                        columns=["pred a", "pred b"])).to_dict()
+
+    spec = confusion_chart(
+        pd.DataFrame([[90, 2], [5, 40]], index=["true a", "true b"], columns=["pred a", "pred b"])
+    ).to_dict()
     text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
     color = text["encoding"]["color"]
     assert color["condition"]["value"] == "white" and color["value"] == "black"
@@ -306,8 +349,8 @@ def test_the_board_is_launched_with_a_viewers_toolbar():
 
     command = streamlit_command("/tmp/results.sqlite", 8765, "127.0.0.1")
     run = command.index("run")
-    assert command[run - 2:run] == ["-m", "streamlit"]
-    parsed = streamlit_cli.main_run.make_context("run", command[run + 1:]).params
+    assert command[run - 2 : run] == ["-m", "streamlit"]
+    parsed = streamlit_cli.main_run.make_context("run", command[run + 1 :]).params
     assert parsed["client_toolbarMode"] == "viewer"
     assert parsed["server_port"] == 8765 and parsed["server_headless"] is True
     assert '"viewer"' in config._config_options_template["client.toolbarMode"].description

@@ -25,8 +25,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("MER_BENCH_SKIP_BROWSER") == "1",
-                       reason="MER_BENCH_SKIP_BROWSER=1"),
+    pytest.mark.skipif(
+        os.environ.get("MER_BENCH_SKIP_BROWSER") == "1", reason="MER_BENCH_SKIP_BROWSER=1"
+    ),
 ]
 
 
@@ -51,8 +52,11 @@ def _free_port() -> int:
 
 def _command(store: Path, port: int) -> list[str]:
     script = Path(sys.executable).with_name("mer-bench")
-    head = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from mer_bench.cli import main; main()"]
+    head = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from mer_bench.cli import main; main()"]
+    )
     return head + ["leaderboard", "--store", str(store), "--port", str(port)]
 
 
@@ -60,8 +64,10 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"leaderboard exited with {proc.returncode}: "
-                                 f"{proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(
+                f"leaderboard exited with {proc.returncode}: "
+                f"{proc.stdout.read() if proc.stdout else ''}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
                 if resp.read().strip() == b"ok":
@@ -76,8 +82,13 @@ def server(tmp_path):
     store = tmp_path / "results.sqlite"
     ids = fill_store(store)
     port = _free_port()
-    proc = subprocess.Popen(_command(store, port), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        _command(store, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
@@ -96,11 +107,15 @@ def test_leaderboard_in_chromium(server, tmp_path):
     try:
         from playwright import sync_api
     except ImportError:
-        pytest.fail("playwright is not installed: pip install -e '.[test]' "
-                    "(or set MER_BENCH_SKIP_BROWSER=1)")
+        pytest.fail(
+            "playwright is not installed: pip install -e '.[test]' "
+            "(or set MER_BENCH_SKIP_BROWSER=1)"
+        )
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium "
-                    "chromium-driver (or set MER_BENCH_SKIP_BROWSER=1)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium "
+            "chromium-driver (or set MER_BENCH_SKIP_BROWSER=1)"
+        )
     url, ids, store_path = server
     weak = ids[("weak-net", "fixed", 0)]
     top = ids[("good-net", "fixed", 0)]
@@ -108,9 +123,11 @@ def test_leaderboard_in_chromium(server, tmp_path):
     expected = summarize_run(store, weak, device="cpu").report.pooled
     store.close()
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=["--no-sandbox", "--disable-gpu",
-                                           "--disable-background-networking"])
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1800})
             page.goto(url, wait_until="domcontentloaded", timeout=60_000)
@@ -125,11 +142,13 @@ def test_leaderboard_in_chromium(server, tmp_path):
             lines = ranking.locator("td").evaluate_all(LINES_PER_CELL)
             assert lines and set(lines) == {1}, lines
             side = ranking_tab.locator('[data-testid="stTable"]').filter(
-                has_text="chance of its rule")
+                has_text="chance of its rule"
+            )
             sync_api.expect(side).to_contain_text("best-on-test (test-selected)")
             sync_api.expect(side).to_contain_text("best-of-20 chance")
             not_ranked = ranking_tab.locator('[data-testid="stTable"]').filter(
-                has_text="why not ranked")
+                has_text="why not ranked"
+            )
             sync_api.expect(not_ranked).to_contain_text("no epoch to choose from")
             sync_api.expect(not_ranked).to_contain_text("incomplete: 5/68 folds stored")
             sync_api.expect(page.get_by_text("Reported in papers", exact=False)).to_be_visible()
@@ -165,10 +184,12 @@ def test_leaderboard_in_chromium(server, tmp_path):
             # the synthetic demo is its own ranking, without published numbers beside it
             page.get_by_role("tab", name="Ranking").click()
             page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
-                has_text="Source").click()
+                has_text="Source"
+            ).click()
             page.get_by_role("option").filter(has_text="demo (synthetic demo data)").click()
-            sync_api.expect(ranking_tab).to_contain_text("Ranking: megc2019 on demo (synthetic "
-                                                         "demo data)", timeout=60_000)
+            sync_api.expect(ranking_tab).to_contain_text(
+                "Ranking: megc2019 on demo (synthetic demo data)", timeout=60_000
+            )
             demo = ranking_tab.locator('[data-testid="stTable"]').first
             sync_api.expect(demo).to_contain_text("demo-net")
             sync_api.expect(demo).not_to_contain_text("good-net")

@@ -38,8 +38,9 @@ def test_stopping_the_command_stops_the_server(tmp_path, signum):
     fill_store(store)
     port = _free_port()
     # not a new session: only the command itself gets the signal, as from a process manager
-    proc = subprocess.Popen(_command(store, port), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _command(store, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
         servers = _children(proc.pid)

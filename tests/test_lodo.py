@@ -26,8 +26,14 @@ SIZES = {"casme2": (145, 24), "samm": (133, 28), "smic": (164, 16)}  # samples, 
 def lodo(model: str, root, **kw) -> RunConfig:
     kw.setdefault("executor", "sequential")
     kw.setdefault("epochs", 8)
-    return RunConfig(model=model, protocol="megc2019-lodo", source="flows",
-                     source_options=source_options("flows", data_root=root), device="cpu", **kw)
+    return RunConfig(
+        model=model,
+        protocol="megc2019-lodo",
+        source="flows",
+        source_options=source_options("flows", data_root=root),
+        device="cpu",
+        **kw,
+    )
 
 
 def probs_by_sample(store: Store, run_id: str) -> pd.Series:
@@ -83,14 +89,16 @@ def test_fold_parallel_and_best_on_test_cope_with_the_big_folds(lodo_run, flows_
     a, b = probs_by_sample(store, reference.run_id), probs_by_sample(store, stacked.run_id)
     assert a.index.equals(b.index)
     assert np.abs(np.stack(a.to_numpy()) - np.stack(b.to_numpy())).max() < 1e-4
-    legacy = run_benchmark(lodo(model, flows_dir, executor="fold-parallel", epochs=4,
-                                selection="best-on-test"), store)
+    legacy = run_benchmark(
+        lodo(model, flows_dir, executor="fold-parallel", epochs=4, selection="best-on-test"), store
+    )
     folds = store.folds(legacy.run_id)
     assert folds["fold_key"].tolist() == DATASETS and folds["selected_epoch"].between(1, 4).all()
     assert store.run(legacy.run_id).selection == "best-on-test"
 
 
 # --- MEGC2018 hold-out-database ------------------------------------------------------------
+
 
 class TreeSource(Source):
     """The loader tables of a fixture tree, as source `raw` gives them to protocols."""
@@ -106,26 +114,42 @@ class TreeSource(Source):
 
     def arrays(self, samples: pd.DataFrame) -> InputArrays:
         n = len(samples)
-        return InputArrays(np.zeros((n, 3, 28, 28)), np.repeat(FALLBACK_POINTS[None], n, 0),
-                           np.ones(n, dtype=bool))
+        return InputArrays(
+            np.zeros((n, 3, 28, 28)), np.repeat(FALLBACK_POINTS[None], n, 0), np.ones(n, dtype=bool)
+        )
 
 
-CASME2_ROWS = [dict(subject=s, sample=f"EP0{k}_0{s}", onset=10, apex=12, offset=14,
-                    emotion=emotion) for s in (1, 2)
-               for k, emotion in enumerate(("happiness", "disgust", "others", "surprise"), 1)]
+CASME2_ROWS = [
+    dict(subject=s, sample=f"EP0{k}_0{s}", onset=10, apex=12, offset=14, emotion=emotion)
+    for s in (1, 2)
+    for k, emotion in enumerate(("happiness", "disgust", "others", "surprise"), 1)
+]
 CASME2_OBJECTIVE = [1, 3, 7, 2, 5, 4, 6, 2]  # per row above; 6 and 7 are not in the protocol
-SAMM_ROWS = [dict(subject=s, sample=f"00{s}_{k}_1", onset=100, apex=104, offset=108,
-                  emotion=emotion, objective=objective) for s in (6, 7)
-             for k, (emotion, objective) in enumerate(
-                 (("Happiness", "I"), ("Anger", "III"), ("Other", "VII"), ("Surprise", 2)), 1)]
+SAMM_ROWS = [
+    dict(
+        subject=s,
+        sample=f"00{s}_{k}_1",
+        onset=100,
+        apex=104,
+        offset=108,
+        emotion=emotion,
+        objective=objective,
+    )
+    for s in (6, 7)
+    for k, (emotion, objective) in enumerate(
+        (("Happiness", "I"), ("Anger", "III"), ("Other", "VII"), ("Surprise", 2)), 1
+    )
+]
 
 
 def hde_tree(tmp_path, objective_sheet: bool = True) -> dict:
     casme2 = casme2_tree(tmp_path / "CASME2", CASME2_ROWS, ends_only=True, touch=True)
     if objective_sheet:
-        write_xlsx(casme2 / "CASME2-ObjectiveClasses.xlsx",
-                   [["Subject", "Filename", "Objective Class"]]
-                   + [[r["subject"], r["sample"], c] for r, c in zip(CASME2_ROWS, CASME2_OBJECTIVE)])
+        write_xlsx(
+            casme2 / "CASME2-ObjectiveClasses.xlsx",
+            [["Subject", "Filename", "Objective Class"]]
+            + [[r["subject"], r["sample"], c] for r, c in zip(CASME2_ROWS, CASME2_OBJECTIVE)],
+        )
     samm = samm_tree(tmp_path / "SAMM", SAMM_ROWS, ends_only=True, touch=True)
     return {"casme2": casme2, "samm": samm}
 
@@ -137,10 +161,19 @@ def test_megc2018_hde_labels_are_the_owners_objective_classes(tmp_path):
     samples, _ = protocol_samples(spec, TreeSource(hde_tree(tmp_path)))
     got = dict(zip(samples["dataset"] + "/" + samples["sample"], samples["class"]))
     assert got == {
-        "casme2/EP01_01": "I", "casme2/EP02_01": "III", "casme2/EP04_01": "II",
-        "casme2/EP01_02": "V", "casme2/EP02_02": "IV", "casme2/EP04_02": "II",
-        "samm/006_1_1": "I", "samm/006_2_1": "III", "samm/006_4_1": "II",
-        "samm/007_1_1": "I", "samm/007_2_1": "III", "samm/007_4_1": "II"}  # VI, VII left out
+        "casme2/EP01_01": "I",
+        "casme2/EP02_01": "III",
+        "casme2/EP04_01": "II",
+        "casme2/EP01_02": "V",
+        "casme2/EP02_02": "IV",
+        "casme2/EP04_02": "II",
+        "samm/006_1_1": "I",
+        "samm/006_2_1": "III",
+        "samm/006_4_1": "II",
+        "samm/007_1_1": "I",
+        "samm/007_2_1": "III",
+        "samm/007_4_1": "II",
+    }  # VI, VII left out
     assert samples["label"].tolist() == [spec.card.classes.index(c) for c in samples["class"]]
     data = ProtocolData(samples, TreeSource({}).arrays(samples), spec.card.classes)
     folds = make_folds(spec.card.split, data, run_seed=0)

@@ -31,8 +31,9 @@ def test_loaders_read_what_was_planted(trees):
             video = found.videos[v.video]
             assert (video.first, video.last) == (1, v.n_frames)
             assert len(video.frame_paths()) == v.n_frames
-            got = [(e.onset, e.apex, e.offset, e.kind) for e in found.expressions
-                   if e.video == v.video]
+            got = [
+                (e.onset, e.apex, e.offset, e.kind) for e in found.expressions if e.video == v.video
+            ]
             assert got == [(e.onset, e.apex, e.offset, e.kind) for e in v.expressions]
         assert found.problems == []
     cas = load_long_videos("casme2-lv", trees["casme2-lv"])
@@ -42,18 +43,33 @@ def test_loaders_read_what_was_planted(trees):
     assert samm.fps == 200 and samm.subjects() == ["006", "007"]
 
 
-@pytest.mark.parametrize("dataset,book,row,column,value,words", [
-    ("casme2-lv", CAS_BOOK, 1, 5, 2, "row 1: 15_0101: reversed interval: offset 2 before onset"),
-    ("casme2-lv", CAS_BOOK, 2, 5, 999, "outside the video's frames 1..360"),
-    ("samm-lv", SAMM_BOOK, SAMM_FIRST_ROW, 6, 99999, "outside the video's frames 1..1000"),
-    ("casme2-lv", CAS_BOOK, 1, 3, "x", "onset 'x' is not a frame number"),
-    ("casme2-lv", CAS_BOOK, 1, 8, "tiny-expression", "type 'tiny-expression' is neither"),
-    ("casme2-lv", CAS_BOOK, 1, 2, "joy1_1", "expression 'joy1_1' has no code"),
-])
+@pytest.mark.parametrize(
+    "dataset,book,row,column,value,words",
+    [
+        (
+            "casme2-lv",
+            CAS_BOOK,
+            1,
+            5,
+            2,
+            "row 1: 15_0101: reversed interval: offset 2 before onset",
+        ),
+        ("casme2-lv", CAS_BOOK, 2, 5, 999, "outside the video's frames 1..360"),
+        ("samm-lv", SAMM_BOOK, SAMM_FIRST_ROW, 6, 99999, "outside the video's frames 1..1000"),
+        ("casme2-lv", CAS_BOOK, 1, 3, "x", "onset 'x' is not a frame number"),
+        ("casme2-lv", CAS_BOOK, 1, 8, "tiny-expression", "type 'tiny-expression' is neither"),
+        ("casme2-lv", CAS_BOOK, 1, 2, "joy1_1", "expression 'joy1_1' has no code"),
+    ],
+)
 def test_bad_rows_name_file_and_row(trees, tmp_path, dataset, book, row, column, value, words):
     root = copy_tree(trees[dataset], tmp_path / "copy")
-    edit_cell(root / book, "CASFEcode_final" if dataset == "casme2-lv" else "FACS_Movement_Only",
-              row, column, value)
+    edit_cell(
+        root / book,
+        "CASFEcode_final" if dataset == "casme2-lv" else "FACS_Movement_Only",
+        row,
+        column,
+        value,
+    )
     with pytest.raises(DataError) as err:
         load_long_videos(dataset, root)
     assert str(root / book) in str(err.value) and words in str(err.value)
@@ -90,8 +106,9 @@ def test_owner_quirks_are_warnings(trees, tmp_path):
 
 
 def test_spot_doctor_reports_and_fails_on_unreadable_frame(trees, tmp_path, capsys):
-    code, out, err = cli(["spot", "doctor", "-d", "casme2-lv", "--root",
-                          str(trees["casme2-lv"])], capsys)
+    code, out, err = cli(
+        ["spot", "doctor", "-d", "casme2-lv", "--root", str(trees["casme2-lv"])], capsys
+    )
     assert code == 0, err
     assert "casme2-lv: 2 videos (0.4 min at 30 fps), 2 subjects, 4 micro, 2 macro" in out
     root = copy_tree(trees["casme2-lv"], tmp_path / "copy")

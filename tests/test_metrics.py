@@ -77,6 +77,7 @@ def test_metric_registry_declares_each_metric():
     assert METRICS.origin("uf1") == "mer-bench"
     # batched over leading axes: two confusion matrices at once
     from mer_bench.results.metrics import metric_values
+
     cms = np.array([[[2, 0], [0, 2]], [[1, 1], [1, 1]]])
     values = metric_values(cms)
     assert values["uf1"].tolist() == [1.0, 0.5] and values["uar"].tolist() == [1.0, 0.5]

@@ -31,11 +31,16 @@ def test_the_readme_is_a_front_door():
     assert len(text.encode()) <= 8 * 1024
     setup = re.search(r"^```bash setup\n(.*?)^```$", text, flags=re.S | re.M)
     assert setup and len(setup.group(1).strip().splitlines()) == 2
-    start, end = text.index("<!-- reference-results:start -->"), \
-        text.index("<!-- reference-results:end -->")
+    start, end = (
+        text.index("<!-- reference-results:start -->"),
+        text.index("<!-- reference-results:end -->"),
+    )
     assert start < end
-    for page in [readme, *sorted((ROOT / "docs").rglob("*.md")),
-                 *sorted((ROOT / "benchmarks" / "results").glob("*.md"))]:
+    for page in [
+        readme,
+        *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((ROOT / "benchmarks" / "results").glob("*.md")),
+    ]:
         for link in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
             if not link.startswith(("http://", "https://", "mailto:")):
                 assert (page.parent / link).exists(), f"{page.relative_to(ROOT)}: {link}"

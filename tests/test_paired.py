@@ -14,9 +14,16 @@ from mer_bench.run.engine import RunConfig, run_benchmark
 
 
 def config(model: str, root, **kw) -> RunConfig:
-    return RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                     executor="sequential", epochs=3,
-                     source_options=source_options("flows", data_root=root), **kw)
+    return RunConfig(
+        model=model,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=3,
+        source_options=source_options("flows", data_root=root),
+        **kw,
+    )
 
 
 def probs(store: Store, run_id: str) -> np.ndarray:
@@ -40,8 +47,9 @@ def test_a_paired_run_is_the_run_each_policy_makes_alone(tiny_model, flows_dir, 
     np.testing.assert_array_equal(probs(store, fixed.run_id), probs(store, alone_fixed.run_id))
     chosen = store.folds(pair)
     assert chosen["selected_epoch"].between(1, 3).all()
-    assert all(s["rule"] == "best held-out accuracy" and s["candidates"] == 3
-               for s in chosen["selection"])  # it chose among the 3 epochs, on test labels
+    assert all(
+        s["rule"] == "best held-out accuracy" and s["candidates"] == 3 for s in chosen["selection"]
+    )  # it chose among the 3 epochs, on test labels
     assert (store.folds(fixed.run_id)["selected_epoch"] == 3).all()
 
 
@@ -62,10 +70,13 @@ def test_an_interrupted_pair_resumes_together(tiny_model, flows_dir, store_path,
     primary = next(r for r in store.runs() if r.selection == "fixed")
     pair = store.run(primary.provenance["paired_runs"]["best-on-test"])
     assert primary.status == pair.status == "interrupted"
-    assert store.finished_folds(pair.run_id) == store.finished_folds(primary.run_id) == set(range(4))
+    assert (
+        store.finished_folds(pair.run_id) == store.finished_folds(primary.run_id) == set(range(4))
+    )
     with pytest.raises(UsageError, match=f"resume that run .*{primary.run_id}"):
-        run_benchmark(config(tiny_model, flows_dir, selection="best-on-test"), store,
-                      resume=pair.run_id)
+        run_benchmark(
+            config(tiny_model, flows_dir, selection="best-on-test"), store, resume=pair.run_id
+        )
     monkeypatch.setattr(executors, "run_fold", real_run_fold)
     from mer_bench.run.engine import resume_config
 
@@ -74,13 +85,16 @@ def test_an_interrupted_pair_resumes_together(tiny_model, flows_dir, store_path,
         assert store.run(run_id).status == "finished" and len(store.finished_folds(run_id)) == 68
 
 
-def test_pairing_with_a_rule_it_cannot_be_concluded_from_is_refused(tiny_model, flows_dir,
-                                                                     store_path):
+def test_pairing_with_a_rule_it_cannot_be_concluded_from_is_refused(
+    tiny_model, flows_dir, store_path
+):
     store = Store(store_path)
-    with pytest.raises(UsageError, match="--paired best-on-test cannot be concluded from "
-                                         "--selection val-subjects"):
-        run_benchmark(config(tiny_model, flows_dir, selection="val-subjects",
-                             paired=("best-on-test",)), store)
+    with pytest.raises(
+        UsageError, match="--paired best-on-test cannot be concluded from --selection val-subjects"
+    ):
+        run_benchmark(
+            config(tiny_model, flows_dir, selection="val-subjects", paired=("best-on-test",)), store
+        )
     with pytest.raises(UsageError, match="--paired fixed cannot"):
         run_benchmark(config(tiny_model, flows_dir, paired=("fixed",)), store)
     assert store.runs() == []

@@ -24,7 +24,7 @@ EXAMPLE = REPO / "examples" / "mer-bench-example-plugin"
 EXAMPLE_DIST = "mer-bench-example-plugin"
 EXAMPLE_MODEL = "example-cnn"
 
-BAD_PLUGIN = textwrap.dedent('''
+BAD_PLUGIN = textwrap.dedent("""
     from mer_bench.core.cards import ModelCard, ModelSpec, Recipe
 
     def _card(name, **changes):
@@ -39,7 +39,7 @@ BAD_PLUGIN = textwrap.dedent('''
 
     wrong_name = ModelSpec(card=_card("some-other-name"), build=lambda n: None)
     not_a_spec = 42
-''')
+""")
 
 FAKE_ENTRIES = {
     "broken-import": "mer_bench_no_such_plugin_module:spec",
@@ -83,8 +83,11 @@ def test_broken_plugins_are_listed_with_their_error(broken_plugins) -> None:
 def test_a_name_registered_twice_is_an_error_naming_both_origins(monkeypatch) -> None:
     add_entry_points(monkeypatch, registry.MODELS.group, {"ststnet": "somewhere_else:spec"})
     try:
-        with pytest.raises(MerBenchError, match=r"registered twice: mer_bench_baselines.ststnet:"
-                                                r"spec \(from mer-bench\) and somewhere_else:spec"):
+        with pytest.raises(
+            MerBenchError,
+            match=r"registered twice: mer_bench_baselines.ststnet:"
+            r"spec \(from mer-bench\) and somewhere_else:spec",
+        ):
             registry.get_model("ststnet")
         assert registry.get_model("htnet-tiny").card.name == "htnet-tiny"
     finally:
@@ -93,6 +96,7 @@ def test_a_name_registered_twice_is_an_error_naming_both_origins(monkeypatch) ->
     # in-process registration of a taken name is refused too, naming who has it
     other = registry.get_model("ststnet")
     import dataclasses
+
     clash = dataclasses.replace(other, build=lambda n: None)
     with pytest.raises(MerBenchError, match="already registered by mer-bench"):
         registry.MODELS.register("ststnet", clash)
@@ -114,13 +118,22 @@ def test_cli_lists_broken_plugins_beside_working_models(broken_plugins) -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`mer-bench ARGS` in a fresh process (a fresh process re-reads the installed entry points)."""
-    return subprocess.run([sys.executable, "-c", "from mer_bench.cli import main; main()", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", "from mer_bench.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -142,18 +155,39 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
         assert rows[EXAMPLE_MODEL]["num_params"] == 5_187
         assert rows["ststnet"]["status"] == "ok"
         clip = rows["example-clip"]  # a second plugin model, on the clip view
-        assert (clip["status"], clip["origin"], clip["view"], clip["num_params"]) == \
-            ("ok", EXAMPLE_DIST, "clip", 979)
+        assert (clip["status"], clip["origin"], clip["view"], clip["num_params"]) == (
+            "ok",
+            EXAMPLE_DIST,
+            "clip",
+            979,
+        )
         assert clip["view_params"] == {"length": 4, "size": 64, "span": "offset", "color": "grey"}
         checked = _cli("check", "example-clip", "--json", cwd=tmp_path)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
         store_path = tmp_path / "results.sqlite"
         summary_path = tmp_path / "summary.json"
-        ran = _cli("run", "--model", EXAMPLE_MODEL, "--protocol", "megc2019", "--source", "demo",
-                   "--epochs", "2", "--demo-subjects", "4", "--store", str(store_path),
-                   "--cache-dir", str(tmp_path / "cache"),
-                   "--json", str(summary_path), "--quiet", cwd=tmp_path)
+        ran = _cli(
+            "run",
+            "--model",
+            EXAMPLE_MODEL,
+            "--protocol",
+            "megc2019",
+            "--source",
+            "demo",
+            "--epochs",
+            "2",
+            "--demo-subjects",
+            "4",
+            "--store",
+            str(store_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(summary_path),
+            "--quiet",
+            cwd=tmp_path,
+        )
         assert ran.returncode == 0, ran.stderr + ran.stdout
         summary = json.loads(summary_path.read_text())
         assert summary["model"] == EXAMPLE_MODEL and summary["epochs"] == 2
@@ -172,11 +206,27 @@ def test_example_plugin_installs_lists_runs_and_stores(tmp_path) -> None:
         finally:
             store.close()
 
-        clip_run = _cli("run", "--model", "example-clip", "--protocol", "megc2019", "--source",
-                        "demo", "--epochs", "1", "--demo-subjects", "4", "--store",
-                        str(store_path), "--cache-dir",
-                        str(tmp_path / "cache"), "--json", str(summary_path), "--quiet",
-                        cwd=tmp_path)
+        clip_run = _cli(
+            "run",
+            "--model",
+            "example-clip",
+            "--protocol",
+            "megc2019",
+            "--source",
+            "demo",
+            "--epochs",
+            "1",
+            "--demo-subjects",
+            "4",
+            "--store",
+            str(store_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(summary_path),
+            "--quiet",
+            cwd=tmp_path,
+        )
         assert clip_run.returncode == 0, clip_run.stderr + clip_run.stdout
         clip_summary = json.loads(summary_path.read_text())
         assert clip_summary["model"] == "example-clip" and clip_summary["n_samples"] == 40

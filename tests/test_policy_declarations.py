@@ -54,13 +54,16 @@ def test_builtin_declarations_keep_todays_words():
     assert ranking.chance_candidates("nested", 20) == 1
     assert ranking.chance_candidates("best-on-test", 20) == 20
     assert ranking.rule_text("fixed", None, True) == (
-        "fixed: fitted once, declared before the run; the held-out subject predicted once")
+        "fixed: fitted once, declared before the run; the held-out subject predicted once"
+    )
     assert ranking.rule_text("fixed", 20, True).startswith("fixed: 20 epochs, declared")
     assert ranking.rule_text("best-on-test", 20, False).startswith(
-        "best-on-test: per held-out subject, the epoch (of 20) with the best accuracy")
+        "best-on-test: per held-out subject, the epoch (of 20) with the best accuracy"
+    )
     assert ranking.rule_text("val-subjects", 20, True) == (
         "val-subjects: chosen on training subjects only (at most 20 epochs); the held-out "
-        "subject predicted once")
+        "subject predicted once"
+    )
     assert ranking.rule_text("nobody", 20, False) == "nobody: a policy not registered here"
     assert ranking.selection_text("best-on-test") == ranking.TEST_SELECTED_MARK
     assert short_selection("best-on-test") == "best-on-test!" and short_selection("x") == "x"
@@ -73,20 +76,35 @@ def test_an_outside_policy_is_flagged_and_given_its_own_chance_rule(policies):
     assert ranking.selection_text("peek-last-3") == "⚠ peek-last-3 (test-selected)"
     assert short_selection("peek-last-3") == "peek-last-3!"
     assert ranking.rule_text("peek-last-3", 20, False).startswith(
-        "peek-last-3: per held-out subject, chosen among 20 epochs on that subject's own labels")
-    assert ranking.rule_text("calm", 5, True).startswith("calm: 5 epochs, declared before")  # inherited
+        "peek-last-3: per held-out subject, chosen among 20 epochs on that subject's own labels"
+    )
+    assert ranking.rule_text("calm", 5, True).startswith(
+        "calm: 5 epochs, declared before"
+    )  # inherited
     assert ranking.run_problem("peek-last-3", 0, "torch", ranking.honest_policies()) == (
-        "peek-last-3 with 0 epochs: no epoch to choose from")
+        "peek-last-3 with 0 epochs: no epoch to choose from"
+    )
     assert ranking.run_problem("peek-last-3", 5, "torch", ranking.honest_policies()) is None
 
 
 def test_leak_rows_pair_a_test_reader_with_its_declared_honest_policy(policies):
     def row(selection, uf1, honest):
-        return {"model": "m", "view": "flow28", "epochs": 5, "selection": selection,
-                "honest": honest, "seeds": "0", "leak_key": "k", "origin": "",
-                "uf1_mean": uf1, "uar_mean": uf1}
-    table = pd.DataFrame([row("fixed", 0.5, True), row("peek-last-3", 0.75, False),
-                          row("calm", 0.4, True)])
+        return {
+            "model": "m",
+            "view": "flow28",
+            "epochs": 5,
+            "selection": selection,
+            "honest": honest,
+            "seeds": "0",
+            "leak_key": "k",
+            "origin": "",
+            "uf1_mean": uf1,
+            "uar_mean": uf1,
+        }
+
+    table = pd.DataFrame(
+        [row("fixed", 0.5, True), row("peek-last-3", 0.75, False), row("calm", 0.4, True)]
+    )
     gaps = ranking.leakage_gaps(table)
     assert len(gaps) == 1
     assert gaps.iloc[0]["UF1 peek-last-3"] == 0.75 and gaps.iloc[0]["UF1 fixed"] == 0.5

@@ -33,10 +33,19 @@ def loso(tmp_path_factory, flows_dir):
     registry.register(tiny_spec())
     path = tmp_path_factory.mktemp("predict") / "results.sqlite"
     store = Store(path)
-    summary = run_benchmark(RunConfig(
-        model=TINY, protocol="megc2019", source="flows", device="cpu", executor="sequential",
-        source_options=source_options("flows", data_root=flows_dir), epochs=2,
-        save_weights=True), store)
+    summary = run_benchmark(
+        RunConfig(
+            model=TINY,
+            protocol="megc2019",
+            source="flows",
+            device="cpu",
+            executor="sequential",
+            source_options=source_options("flows", data_root=flows_dir),
+            epochs=2,
+            save_weights=True,
+        ),
+        store,
+    )
     return path, store, summary.run_id
 
 
@@ -51,8 +60,21 @@ def test_flow_png_prediction_equals_the_folds_stored_one(loso, flows_dir, capsys
         assert result.predicted == ("negative", "positive", "surprise")[row.pred]
     row = stored.iloc[0]
     png = flows_dir / f"{row.subject}_{row['sample']} .png"
-    code, out, err = cli(["predict", "--run", run_id, "--fold", row.subject, "--flow-png",
-                          str(png), "--store", str(path), "--json"], capsys)
+    code, out, err = cli(
+        [
+            "predict",
+            "--run",
+            run_id,
+            "--fold",
+            row.subject,
+            "--flow-png",
+            str(png),
+            "--store",
+            str(path),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     answer = json.loads(out)
     assert answer["fold"] == f"{row.dataset}:{row.subject}"
@@ -63,18 +85,25 @@ def test_the_fold_is_named_by_key_or_subject(loso, flows_dir):
     _, store, run_id = loso
     png = next(flows_dir.glob("*.png"))
     assert predict(store, run_id, "sub05", flow_png=png).fold_key == "casme2:sub05"
-    with pytest.raises(MerBenchError, match=r"has 68 fold models: choose one with --fold \(e\.g\. "
-                                            r"casme2:sub01, casme2:sub02, casme2:sub03\)"):
+    with pytest.raises(
+        MerBenchError,
+        match=r"has 68 fold models: choose one with --fold \(e\.g\. "
+        r"casme2:sub01, casme2:sub02, casme2:sub03\)",
+    ):
         predict(store, run_id, flow_png=png)
     with pytest.raises(UnknownNameError, match=r"unknown fold 'casme2:sub99'; did you mean"):
         predict(store, run_id, "casme2:sub99", flow_png=png)
-    with pytest.raises(MerBenchError, match=r"^give exactly one of --frames ONSET APEX, --clip "
-                                            r"DIR, --flow-png FILE \(got --clip, --flow-png\)$"):
+    with pytest.raises(
+        MerBenchError,
+        match=r"^give exactly one of --frames ONSET APEX, --clip "
+        r"DIR, --flow-png FILE \(got --clip, --flow-png\)$",
+    ):
         predict(store, run_id, "sub05", clip=flows_dir, flow_png=png)
 
 
-def test_a_wrong_checkpoint_is_refused_before_any_computation(loso, flows_dir, tmp_path,
-                                                              monkeypatch, capsys):
+def test_a_wrong_checkpoint_is_refused_before_any_computation(
+    loso, flows_dir, tmp_path, monkeypatch, capsys
+):
     path, store, run_id = loso
     run = store.run(run_id)
     key, file = run_artifacts(store, run)[0]
@@ -88,8 +117,20 @@ def test_a_wrong_checkpoint_is_refused_before_any_computation(loso, flows_dir, t
         with pytest.raises(CheckpointError, match=r"tensor net\.4\.weight is F32 \[4, 128\]"):
             predict(store, run_id, key, frames=(tmp_path / "a.png", tmp_path / "b.png"))
         save_file(TinyCNN(3).state_dict(), str(file), metadata={**meta, "model": "ststnet"})
-        code, _, err = cli(["predict", "--run", run_id, "--fold", key, "--flow-png",
-                            str(next(flows_dir.glob("*.png"))), "--store", str(path)], capsys)
+        code, _, err = cli(
+            [
+                "predict",
+                "--run",
+                run_id,
+                "--fold",
+                key,
+                "--flow-png",
+                str(next(flows_dir.glob("*.png"))),
+                "--store",
+                str(path),
+            ],
+            capsys,
+        )
         assert code == 3 and err.count("\n") == 1
         assert "a checkpoint of model 'ststnet', not 'test-tiny-cnn'" in err
     finally:
@@ -98,10 +139,18 @@ def test_a_wrong_checkpoint_is_refused_before_any_computation(loso, flows_dir, t
 
 def test_runs_without_weights_say_how_to_get_them(tiny_model, flows_dir, store_path):
     store = Store(store_path)
-    summary = run_benchmark(RunConfig(
-        model=TINY, protocol="megc2019-lodo", source="flows", device="cpu", epochs=1,
-        executor="sequential", source_options=source_options("flows", data_root=flows_dir)),
-        store)
+    summary = run_benchmark(
+        RunConfig(
+            model=TINY,
+            protocol="megc2019-lodo",
+            source="flows",
+            device="cpu",
+            epochs=1,
+            executor="sequential",
+            source_options=source_options("flows", data_root=flows_dir),
+        ),
+        store,
+    )
     with pytest.raises(MerBenchError, match=r"kept no weights: run it again with --save-weights"):
         predict(store, summary.run_id, "smic", flow_png=next(flows_dir.glob("*.png")))
 
@@ -127,8 +176,9 @@ def test_frames_without_a_face_use_the_fixed_fallback(tmp_path):
     _frame(tmp_path / "onset.png", 80)
     rng = np.random.default_rng(0)
     cv2.imwrite(str(tmp_path / "apex.png"), rng.integers(70, 90, (64, 64)).astype(np.uint8))
-    arrays, fallback = frames_inputs(tmp_path / "onset.png", tmp_path / "apex.png",
-                                     PreprocessConfig())
+    arrays, fallback = frames_inputs(
+        tmp_path / "onset.png", tmp_path / "apex.png", PreprocessConfig()
+    )
     assert fallback == "fixed" and arrays.flow.shape == (1, 3, 28, 28)
     assert arrays.points_fallback.tolist() == [True]
     assert np.allclose(arrays.points[0], FALLBACK_POINTS)
@@ -148,8 +198,13 @@ def test_new_frames_get_the_runs_view_exactly_as_the_pipeline_computes_it(tmp_pa
     onset, apex = tmp_path / "onset.png", tmp_path / "apex.png"
     config, view = PreprocessConfig(), FramesView(32, "grey")
     arrays, fallback = frames_inputs(onset, apex, config, view)
-    pipeline = compute_views([SampleFrames("new", "apex", onset, apex, "given")], [view], config,
-                             tmp_path / "cache", workers=1)
+    pipeline = compute_views(
+        [SampleFrames("new", "apex", onset, apex, "given")],
+        [view],
+        config,
+        tmp_path / "cache",
+        workers=1,
+    )
     assert fallback == pipeline.fallbacks[0] == "fixed"
     assert arrays.data.shape == (1, 2, 1, 32, 32) and arrays.data.dtype == np.uint8
     np.testing.assert_array_equal(arrays.data, pipeline["frames"].data)
@@ -168,13 +223,22 @@ def small_demo(tmp_path_factory) -> DemoOptions:
 
 
 @pytest.mark.slow
-def test_predict_on_demo_frames_equals_the_stored_fold_prediction(tmp_path_factory, tiny_model,
-                                                                  capsys):
+def test_predict_on_demo_frames_equals_the_stored_fold_prediction(
+    tmp_path_factory, tiny_model, capsys
+):
     options = small_demo(tmp_path_factory)
     path = tmp_path_factory.mktemp("demo-predict") / "results.sqlite"
     store = Store(path)
-    config = RunConfig(model=TINY, protocol="megc2019", source="demo", source_options=options,
-                       device="cpu", executor="sequential", epochs=3, save_weights=True)
+    config = RunConfig(
+        model=TINY,
+        protocol="megc2019",
+        source="demo",
+        source_options=options,
+        device="cpu",
+        executor="sequential",
+        epochs=3,
+        save_weights=True,
+    )
     run_id = run_benchmark(config, store).run_id
     source = make_source("demo", options)
     samples, _ = protocol_samples(registry.get_protocol("megc2019"), source)
@@ -183,17 +247,35 @@ def test_predict_on_demo_frames_equals_the_stored_fold_prediction(tmp_path_facto
     for dataset in ("smic", "casme2", "samm"):
         i = int(np.flatnonzero(samples["dataset"].to_numpy() == dataset)[0])
         row = samples.iloc[i]
-        result = predict(store, run_id, f"{dataset}:{row['subject']}",
-                         frames=(frames[i].onset_path, frames[i].apex_path))
+        result = predict(
+            store,
+            run_id,
+            f"{dataset}:{row['subject']}",
+            frames=(frames[i].onset_path, frames[i].apex_path),
+        )
         assert result.fallback == ""
         expected = np.array(stored[(dataset, row["subject"], row["sample"])])
         assert np.abs(result.probs - expected).max() < 1e-5
     # the CASME II clip folder (onset..offset frames), apex by number, through the CLI
     i = int(np.flatnonzero(samples["dataset"].to_numpy() == "casme2")[0])
     row, clip = samples.iloc[i], frames[i]
-    code, out, err = cli(["predict", "--run", run_id, "--fold", row["subject"], "--clip",
-                          str(clip.onset_path.parent), "--apex", str(clip.apex), "--store",
-                          str(path), "--json"], capsys)
+    code, out, err = cli(
+        [
+            "predict",
+            "--run",
+            run_id,
+            "--fold",
+            row["subject"],
+            "--clip",
+            str(clip.onset_path.parent),
+            "--apex",
+            str(clip.apex),
+            "--store",
+            str(path),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     answer = json.loads(out)
     assert answer["inputs"] == {"onset": str(clip.onset_path), "apex": str(clip.apex_path)}
@@ -206,11 +288,11 @@ def test_predict_on_demo_frames_equals_the_stored_fold_prediction(tmp_path_facto
 
     final = train_final(config, store)
     result = predict(store, final.run_id, frames=(clip.onset_path, clip.apex_path))
-    (_, file), = run_artifacts(store, store.run(final.run_id))
+    ((_, file),) = run_artifacts(store, store.run(final.run_id))
     model, _ = load_model(file, registry.get_model(TINY), 3)
     import torch
 
     with torch.no_grad():
-        direct = torch.softmax(model(torch.as_tensor(source.arrays(samples).flow[i:i + 1])), 1)
+        direct = torch.softmax(model(torch.as_tensor(source.arrays(samples).flow[i : i + 1])), 1)
     assert result.fold_key == "all"
     assert np.abs(result.probs - direct.numpy()[0]).max() < 1e-5

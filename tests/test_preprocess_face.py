@@ -56,6 +56,7 @@ def test_detector_finds_the_face_and_points_fall_in_their_regions(load) -> None:
     assert 17 < lmy < 25 and 17 < rmy < 25
     # Near HTNet's reference fallback points (all faces land in roughly the same places).
     from mer_bench.data.contract import FALLBACK_POINTS
+
     assert np.abs(points - FALLBACK_POINTS).max() < 3.5
 
 

@@ -24,8 +24,9 @@ def textured_crop(size: int = 112) -> np.ndarray:
 def test_flow_recovers_a_known_subpixel_shift(method: str, tolerance: float) -> None:
     onset = textured_crop()
     shift = np.float32([[1, 0, 0.6], [0, 1, -0.35]])  # apex(x) = onset(x - d): content moves by d
-    apex = cv2.warpAffine(onset, shift, onset.shape[::-1], flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
+    apex = cv2.warpAffine(
+        onset, shift, onset.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
     flow = compute_flow(onset, apex, FlowConfig(method=method))
     inner = flow[16:-16, 16:-16]
     assert flow.shape == (112, 112, 2) and flow.dtype == np.float32

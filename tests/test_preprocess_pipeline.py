@@ -59,7 +59,7 @@ def htnet_window_mask(point: np.ndarray) -> np.ndarray:
     """28x28 mask of HTNet's 14x14 window around a point clamped to [7, 21] (x = column)."""
     x, y = np.clip(np.rint(point), 7, 21).astype(int)
     mask = np.zeros((28, 28), dtype=bool)
-    mask[y - 7:y + 7, x - 7:x + 7] = True
+    mask[y - 7 : y + 7, x - 7 : x + 7] = True
     return mask
 
 
@@ -85,14 +85,17 @@ def test_mouth_corner_motion_lands_in_mouth_windows(mouth_clip: list[Path], tmp_
     # The energy peaks within two pixels of each mouth corner point.
     for corner in points[3:]:
         x, y = np.rint(corner).astype(int)
-        local = energy[y - 2:y + 3, x - 2:x + 3]
+        local = energy[y - 2 : y + 3, x - 2 : x + 3]
         assert local.max() > 0.3 * energy.max()
 
 
 def test_cache_second_run_computes_nothing_and_parameter_change_recomputes(
-        mouth_clip: list[Path], tmp_path: Path) -> None:
-    frames = [SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
-              SampleFrames("casme2", "EP02", mouth_clip[0], mouth_clip[2], "number")]
+    mouth_clip: list[Path], tmp_path: Path
+) -> None:
+    frames = [
+        SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
+        SampleFrames("casme2", "EP02", mouth_clip[0], mouth_clip[2], "number"),
+    ]
     first = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
     assert (first.summary.computed["flow28"], first.summary.cached["flow28"]) == (2, 0)
     second = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
@@ -102,11 +105,14 @@ def test_cache_second_run_computes_nothing_and_parameter_change_recomputes(
     third = compute_views(frames, [Flow28View()], changed, tmp_path, workers=1)
     assert (third.summary.computed["flow28"], third.summary.cached["flow28"]) == (2, 0)
     # A flow-only change reuses the cached landmarks: no detection time is spent.
-    fourth = compute_views(frames, [Flow28View()], CONFIG.with_flow_method("dis"), tmp_path, workers=1)
+    fourth = compute_views(
+        frames, [Flow28View()], CONFIG.with_flow_method("dis"), tmp_path, workers=1
+    )
     assert fourth.summary.computed["flow28"] == 2 and "detect" not in fourth.summary.step_seconds
     # Touching a frame file (new mtime) recomputes that sample only.
     stat = mouth_clip[2].stat()
     import os
+
     os.utime(mouth_clip[2], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     fifth = compute_views(frames, [Flow28View()], CONFIG, tmp_path, workers=1)
     assert (fifth.summary.computed["flow28"], fifth.summary.cached["flow28"]) == (1, 1)
@@ -115,9 +121,11 @@ def test_cache_second_run_computes_nothing_and_parameter_change_recomputes(
 def test_no_face_falls_back_to_dataset_mean(mouth_clip: list[Path], tmp_path: Path) -> None:
     blank = np.full((240, 240), 128, dtype=np.uint8)
     blank_paths = write_clip(tmp_path / "blank", blank, blank)
-    frames = [SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
-              SampleFrames("casme2", "EPX", blank_paths[0], blank_paths[1], "number"),
-              SampleFrames("samm", "X", blank_paths[0], blank_paths[1], "number")]
+    frames = [
+        SampleFrames("casme2", "EP01", mouth_clip[0], mouth_clip[1], "number"),
+        SampleFrames("casme2", "EPX", blank_paths[0], blank_paths[1], "number"),
+        SampleFrames("samm", "X", blank_paths[0], blank_paths[1], "number"),
+    ]
     result = compute_views(frames, [Flow28View()], CONFIG, tmp_path / "cache", workers=1)
     assert result.fallbacks == ["", "dataset_mean", "fixed"]
     assert result["flow28"].points_fallback.tolist() == [False, True, True]
@@ -128,7 +136,9 @@ def test_no_face_falls_back_to_dataset_mean(mouth_clip: list[Path], tmp_path: Pa
     assert again.summary.fallbacks == {"dataset_mean": 1, "fixed": 1}
 
 
-def test_missing_and_unreadable_frames_name_the_file(mouth_clip: list[Path], tmp_path: Path) -> None:
+def test_missing_and_unreadable_frames_name_the_file(
+    mouth_clip: list[Path], tmp_path: Path
+) -> None:
     missing = tmp_path / "img99.png"
     frames = [SampleFrames("casme2", "EP01", mouth_clip[0], missing, "number")]
     with pytest.raises(DataError, match="img99.png"):
@@ -163,19 +173,49 @@ def test_apex_selection_rules(tmp_path: Path) -> None:
         select_frames({**row, "frames": []})
 
 
-def test_raw_source_joins_tables_and_runs_in_parallel(mouth_clip: list[Path], tmp_path: Path) -> None:
-    table = pd.DataFrame([
-        {"dataset": "casme2", "subject": "sub01", "sample": "EP01", "onset": 10, "apex": 11,
-         "offset": 12, "emotion": "happiness", "action_units": "12", "frames": mouth_clip},
-        {"dataset": "casme2", "subject": "sub01", "sample": "EP02", "onset": 10, "apex": None,
-         "offset": 12, "emotion": "surprise", "action_units": "1+2", "frames": mouth_clip},
-    ])
+def test_raw_source_joins_tables_and_runs_in_parallel(
+    mouth_clip: list[Path], tmp_path: Path
+) -> None:
+    table = pd.DataFrame(
+        [
+            {
+                "dataset": "casme2",
+                "subject": "sub01",
+                "sample": "EP01",
+                "onset": 10,
+                "apex": 11,
+                "offset": 12,
+                "emotion": "happiness",
+                "action_units": "12",
+                "frames": mouth_clip,
+            },
+            {
+                "dataset": "casme2",
+                "subject": "sub01",
+                "sample": "EP02",
+                "onset": 10,
+                "apex": None,
+                "offset": 12,
+                "emotion": "surprise",
+                "action_units": "1+2",
+                "frames": mouth_clip,
+            },
+        ]
+    )
     options = RawOptions(cache_dir=tmp_path, workers=2)
     source = RawSource(options, roots={"casme2": tmp_path}, loader=lambda name, root: table)
-    samples = pd.DataFrame({"dataset": ["casme2", "casme2"], "subject": ["1", "sub01"],
-                            "sample": ["EP02", "EP01"], "label": [2, 1]})
+    samples = pd.DataFrame(
+        {
+            "dataset": ["casme2", "casme2"],
+            "subject": ["1", "sub01"],
+            "sample": ["EP02", "EP01"],
+            "label": [2, 1],
+        }
+    )
     arrays = source.arrays(samples)
-    assert arrays.flow.shape == (2, 3, 28, 28) and arrays.flow.min() >= 0 and arrays.flow.max() <= 255
+    assert (
+        arrays.flow.shape == (2, 3, 28, 28) and arrays.flow.min() >= 0 and arrays.flow.max() <= 255
+    )
     # EP02 has no apex: the middle frame (the apex image here) is used, so both rows match.
     np.testing.assert_allclose(arrays.flow[0], arrays.flow[1], atol=1e-4)
     info = source.provenance()

@@ -25,8 +25,15 @@ from mer_bench.data.preprocess.cache import ArrayCache
 from mer_bench.data.preprocess.pipeline import sample_identity
 from mer_bench.data.preprocess.strain import optical_strain
 from mer_bench.data.preprocess.view_pipeline import compute_views
-from mer_bench.data.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
-                                        LandmarksView, make_view, view_hash)
+from mer_bench.data.preprocess.views import (
+    ClipView,
+    Flow28View,
+    FlowView,
+    FramesView,
+    LandmarksView,
+    make_view,
+    view_hash,
+)
 
 CONFIG = PreprocessConfig()
 SHIFT = (1.0, 0.5)  # frame k of the moving clip is the onset translated by k * SHIFT pixels
@@ -46,8 +53,9 @@ def face_grey(face_rgb: np.ndarray) -> np.ndarray:
 
 def shifted(image: np.ndarray, k: float) -> np.ndarray:
     matrix = np.float32([[1, 0, k * SHIFT[0]], [0, 1, k * SHIFT[1]]])
-    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image, matrix, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def write_frames(folder: Path, images: list[np.ndarray], first: int = FIRST) -> list[Path]:
@@ -61,11 +69,22 @@ def write_frames(folder: Path, images: list[np.ndarray], first: int = FIRST) -> 
     return paths
 
 
-def row(sample: str, paths: list[Path], apex: int | None, offset: int | None = None,
-        dataset: str = "casme2") -> dict:
+def row(
+    sample: str,
+    paths: list[Path],
+    apex: int | None,
+    offset: int | None = None,
+    dataset: str = "casme2",
+) -> dict:
     numbers = [int(p.stem[3:]) for p in paths]
-    return {"dataset": dataset, "sample": sample, "onset": numbers[0], "apex": apex,
-            "offset": offset if offset is not None else numbers[-1], "frames": paths}
+    return {
+        "dataset": dataset,
+        "sample": sample,
+        "onset": numbers[0],
+        "apex": apex,
+        "offset": offset if offset is not None else numbers[-1],
+        "frames": paths,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,28 +106,50 @@ def onset_face(moving: SampleFrames) -> face_step.Detection:
 @pytest.fixture(scope="module")
 def all_views(moving: SampleFrames, tmp_path_factory: pytest.TempPathFactory):
     cache = tmp_path_factory.mktemp("cache")
-    views = {"flow28": Flow28View(), "flow": FlowView(112), "flow28_as_flow": FlowView(28, 128),
-             "frames": FramesView(112, "rgb"), "frames_grey": FramesView(112, "grey"),
-             "clip": ClipView(8, 112, "offset", "rgb"),
-             "clip_grey": ClipView(8, 112, "offset", "grey"),
-             "landmarks": LandmarksView(8, 112, "offset")}
+    views = {
+        "flow28": Flow28View(),
+        "flow": FlowView(112),
+        "flow28_as_flow": FlowView(28, 128),
+        "frames": FramesView(112, "rgb"),
+        "frames_grey": FramesView(112, "grey"),
+        "clip": ClipView(8, 112, "offset", "rgb"),
+        "clip_grey": ClipView(8, 112, "offset", "grey"),
+        "landmarks": LandmarksView(8, 112, "offset"),
+    }
     return compute_views([moving], views, CONFIG, cache, workers=1), cache, views
 
 
 # --- configurations -----------------------------------------------------------------------------
+
 
 def test_view_configs_are_frozen_validated_and_hash_stably() -> None:
     assert set(registry.VIEWS.names()) == {"flow28", "flow", "frames", "clip", "landmarks"}
     clip = ClipView(length=8, size=112, span="offset", color="rgb")
     assert clip.hash() == ClipView().hash() == make_view("clip", length=8).hash()
     assert clip.hash() == "68625dd63b056925"  # pinned: a change here invalidates every cache
-    assert len({ClipView(16).hash(), ClipView(size=224).hash(), ClipView(span="apex").hash(),
-                ClipView(color="grey").hash(), clip.hash(), LandmarksView().hash()}) == 6
+    assert (
+        len(
+            {
+                ClipView(16).hash(),
+                ClipView(size=224).hash(),
+                ClipView(span="apex").hash(),
+                ClipView(color="grey").hash(),
+                clip.hash(),
+                LandmarksView().hash(),
+            }
+        )
+        == 6
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         clip.length = 16  # type: ignore[misc]
-    for bad in (lambda: ClipView(length=1), lambda: ClipView(span="middle"),
-                lambda: FramesView(color="bgr"), lambda: FlowView(112, crop_size=64),
-                lambda: FlowView(4), lambda: make_view("clip", frames=3)):
+    for bad in (
+        lambda: ClipView(length=1),
+        lambda: ClipView(span="middle"),
+        lambda: FramesView(color="bgr"),
+        lambda: FlowView(112, crop_size=64),
+        lambda: FlowView(4),
+        lambda: make_view("clip", frames=3),
+    ):
         with pytest.raises(ValueError):
             bad()
     with pytest.raises(UnknownNameError, match="unknown view 'optical'"):
@@ -123,6 +164,7 @@ def test_view_configs_are_frozen_validated_and_hash_stably() -> None:
 
 
 # --- every view from one face and one transform -------------------------------------------
+
 
 def test_flow28_view_keeps_its_first_cache_entry(all_views, moving: SampleFrames) -> None:
     result, cache, _ = all_views
@@ -140,7 +182,8 @@ def test_flow28_view_keeps_its_first_cache_entry(all_views, moving: SampleFrames
 
 
 def test_frames_are_the_onset_and_apex_warped_by_the_onset_transform(
-        all_views, moving: SampleFrames, onset_face: face_step.Detection) -> None:
+    all_views, moving: SampleFrames, onset_face: face_step.Detection
+) -> None:
     result, _, _ = all_views
     grey, rgb = result["frames_grey"].data[0], result["frames"].data[0]
     assert grey.shape == (2, 1, 112, 112) and rgb.shape == (2, 3, 112, 112)
@@ -151,8 +194,9 @@ def test_frames_are_the_onset_and_apex_warped_by_the_onset_transform(
     np.testing.assert_array_equal(grey[0, 0], expected_onset)
     # The apex is warped with the ONSET's transform: its content stays shifted by 3 * SHIFT.
     assert moving.apex_path.name == "img13.png"
-    np.testing.assert_array_equal(grey[1, 0], face_step.warp(read_gray(moving.apex_path), matrix,
-                                                             align))
+    np.testing.assert_array_equal(
+        grey[1, 0], face_step.warp(read_gray(moving.apex_path), matrix, align)
+    )
     assert np.abs(grey[1, 0].astype(int) - grey[0, 0]).mean() > 5
     # RGB in R, G, B order, same geometry: its luminance is the grey crop within rounding.
     luminance = cv2.cvtColor(np.ascontiguousarray(rgb[0].transpose(1, 2, 0)), cv2.COLOR_RGB2GRAY)
@@ -162,7 +206,8 @@ def test_frames_are_the_onset_and_apex_warped_by_the_onset_transform(
 
 
 def test_flow_view_is_the_flow28_rule_at_112_px_and_measures_the_motion(
-        all_views, moving: SampleFrames, onset_face: face_step.Detection) -> None:
+    all_views, moving: SampleFrames, onset_face: face_step.Detection
+) -> None:
     result, _, _ = all_views
     flow = result["flow"].data[0]
     assert flow.shape == (3, 112, 112) and flow.dtype == np.float32
@@ -170,8 +215,9 @@ def test_flow_view_is_the_flow28_rule_at_112_px_and_measures_the_motion(
     np.testing.assert_allclose(flow.max(axis=(1, 2)), 255.0, atol=1e-3)  # min-max per channel
     align = dataclasses.replace(CONFIG.align, size=112)
     matrix = face_step.alignment_matrix(onset_face.landmarks, align)
-    onset, apex = (face_step.warp(read_gray(p), matrix, align)
-                   for p in (moving.onset_path, moving.apex_path))
+    onset, apex = (
+        face_step.warp(read_gray(p), matrix, align) for p in (moving.onset_path, moving.apex_path)
+    )
     raw = compute_flow(onset, apex, CONFIG.flow)
     # The apex content moved by 3 * SHIFT frame px: in the crop, the transform's linear part
     # of that, which TV-L1 recovers to a tenth of a pixel away from the borders.
@@ -185,7 +231,8 @@ def test_flow_view_is_the_flow28_rule_at_112_px_and_measures_the_motion(
 
 
 def test_clip_follows_the_time_rule_and_landmarks_follow_the_face(
-        all_views, onset_face: face_step.Detection) -> None:
+    all_views, onset_face: face_step.Detection
+) -> None:
     result, _, _ = all_views
     clip, grey_clip = result["clip"].data[0], result["clip_grey"].data[0]
     assert clip.shape == (8, 3, 112, 112) and grey_clip.shape == (8, 1, 112, 112)
@@ -197,25 +244,34 @@ def test_clip_follows_the_time_rule_and_landmarks_follow_the_face(
     assert not np.array_equal(grey_clip[2], grey_clip[3])
     np.testing.assert_array_equal(grey_clip[4], frames_view[1])  # 13 is the apex
     assert result["clip"].notes[0] == (
-        "short_clip: 6 frames in onset..offset for T=8, nearest frames repeated",)
+        "short_clip: 6 frames in onset..offset for T=8, nearest frames repeated",
+    )
     marks = result["landmarks"].data[0]
     assert marks.shape == (8, 68, 2) and marks.dtype == np.float32
     assert not result["landmarks"].extras["fallback"][0]
-    matrix = face_step.alignment_matrix(onset_face.landmarks,
-                                        dataclasses.replace(CONFIG.align, size=112))
-    np.testing.assert_allclose(marks[0], face_step.transform_points(onset_face.landmarks, matrix),
-                               atol=1e-4)
+    matrix = face_step.alignment_matrix(
+        onset_face.landmarks, dataclasses.replace(CONFIG.align, size=112)
+    )
+    np.testing.assert_allclose(
+        marks[0], face_step.transform_points(onset_face.landmarks, matrix), atol=1e-4
+    )
     # Fitted per frame: the mean of the 68 points moves with the face, k * SHIFT through the
     # transform's linear part (dlib's points are whole frame pixels: within 0.6 crop px).
     for t, k in enumerate((0, 1, 1, 2, 3, 4, 4, 5)):
         expected = matrix[:, :2] @ (k * np.array(SHIFT))
-        np.testing.assert_allclose(marks[t].mean(axis=0) - marks[0].mean(axis=0), expected,
-                                   atol=0.6)
+        np.testing.assert_allclose(
+            marks[t].mean(axis=0) - marks[0].mean(axis=0), expected, atol=0.6
+        )
 
 
 def test_apex_span_ends_on_the_flow_apex(moving: SampleFrames, tmp_path: Path) -> None:
-    result = compute_views([moving], [ClipView(4, 64, "apex", "grey"),
-                                      FramesView(64, "grey")], CONFIG, tmp_path, workers=1)
+    result = compute_views(
+        [moving],
+        [ClipView(4, 64, "apex", "grey"), FramesView(64, "grey")],
+        CONFIG,
+        tmp_path,
+        workers=1,
+    )
     clip, frames = result["clip"].data[0], result["frames"].data[0]
     np.testing.assert_array_equal(clip[0], frames[0])
     np.testing.assert_array_equal(clip[-1], frames[1])  # onset..apex (10..13): 10 11 12 13
@@ -224,8 +280,10 @@ def test_apex_span_ends_on_the_flow_apex(moving: SampleFrames, tmp_path: Path) -
 
 # --- cache, sets, memory-mapping -----------------------------------------------------------------
 
+
 def test_cache_reuses_landmarks_and_recomputes_only_what_a_change_touches(
-        face_rgb: np.ndarray, tmp_path: Path) -> None:
+    face_rgb: np.ndarray, tmp_path: Path
+) -> None:
     paths = write_frames(tmp_path / "EP02", [shifted(face_rgb, k) for k in range(5)])
     frames = [select_frames(row("EP02", paths, apex=FIRST + 2))]
     cache = tmp_path / "cache"
@@ -246,8 +304,9 @@ def test_cache_reuses_landmarks_and_recomputes_only_what_a_change_touches(
     assert fourth.summary.computed == {"frames": 0, "clip": 1}
 
 
-def test_views_are_memory_mapped_and_read_per_batch(all_views, moving: SampleFrames,
-                                                    face_rgb: np.ndarray, tmp_path: Path) -> None:
+def test_views_are_memory_mapped_and_read_per_batch(
+    all_views, moving: SampleFrames, face_rgb: np.ndarray, tmp_path: Path
+) -> None:
     result, _, _ = all_views
     clip = result["clip"]
     assert isinstance(clip.data, np.memmap) and clip.data.mode == "r"
@@ -255,8 +314,13 @@ def test_views_are_memory_mapped_and_read_per_batch(all_views, moving: SampleFra
     # A set of three samples: rows in order, batches cover every row, take() keeps the order.
     paths = write_frames(tmp_path / "EP03", [shifted(face_rgb, -k) for k in range(4)])
     other = select_frames(row("EP03", paths, apex=FIRST + 1))
-    views = compute_views([moving, other, dataclasses.replace(moving, sample="EP09")],
-                          [ClipView(8, 112, "offset", "grey")], CONFIG, tmp_path / "c", workers=2)
+    views = compute_views(
+        [moving, other, dataclasses.replace(moving, sample="EP09")],
+        [ClipView(8, 112, "offset", "grey")],
+        CONFIG,
+        tmp_path / "c",
+        workers=2,
+    )
     data = views["clip"].data
     assert views["clip"].samples == ["casme2/EP01", "casme2/EP03", "casme2/EP09"]
     np.testing.assert_array_equal(data[0], result["clip_grey"].data[0])  # 2 workers = 1 worker
@@ -273,8 +337,11 @@ def test_views_are_memory_mapped_and_read_per_batch(all_views, moving: SampleFra
 def test_no_face_falls_back_per_view(moving: SampleFrames, tmp_path: Path) -> None:
     blank = [np.full((240, 240, 3), 128, np.uint8)] * 3
     blank_paths = write_frames(tmp_path / "blank", blank)
-    frames = [moving, select_frames(row("EPX", blank_paths, apex=FIRST + 1)),
-              select_frames(row("X", blank_paths, apex=FIRST + 1, dataset="samm"))]
+    frames = [
+        moving,
+        select_frames(row("EPX", blank_paths, apex=FIRST + 1)),
+        select_frames(row("X", blank_paths, apex=FIRST + 1, dataset="samm")),
+    ]
     views = [Flow28View(), LandmarksView(4, 112), FramesView(112, "grey")]
     result = compute_views(frames, views, CONFIG, tmp_path / "cache", workers=1)
     assert result.fallbacks == ["", "dataset_mean", "fixed"]
@@ -292,14 +359,21 @@ def test_no_face_falls_back_per_view(moving: SampleFrames, tmp_path: Path) -> No
 
 # --- bad input ------------------------------------------------------------------------------------
 
-def test_bad_input_is_recorded_or_named(moving: SampleFrames, face_rgb: np.ndarray,
-                                        tmp_path: Path) -> None:
+
+def test_bad_input_is_recorded_or_named(
+    moving: SampleFrames, face_rgb: np.ndarray, tmp_path: Path
+) -> None:
     paths = write_frames(tmp_path / "EP04", [shifted(face_rgb, k) for k in range(6)])
     # A gap in the numbering (12 not listed) and an apex outside onset..offset (20 > 15).
     gappy = [p for p in paths if p.name != "img12.png"]
     frames = [select_frames(row("EP04", gappy, apex=20))]
-    result = compute_views(frames, [ClipView(6, 64, "offset", "grey"), FramesView(64, "grey")],
-                           CONFIG, tmp_path / "cache", workers=1)
+    result = compute_views(
+        frames,
+        [ClipView(6, 64, "offset", "grey"), FramesView(64, "grey")],
+        CONFIG,
+        tmp_path / "cache",
+        workers=1,
+    )
     notes = result["clip"].notes[0]
     assert [n.split(":")[0] for n in notes] == ["apex_outside", "missing_frames"]
     assert notes[1] == "missing_frames: 12 not listed, nearest listed frames used"
@@ -309,14 +383,29 @@ def test_bad_input_is_recorded_or_named(moving: SampleFrames, face_rgb: np.ndarr
     # A listed frame that is absent on disk: one line naming the sample and the file.
     paths[4].unlink()
     with pytest.raises(DataError, match=r"missing frame .*img14\.png \(sample casme2/EP04\)"):
-        compute_views([select_frames(row("EP04", paths, apex=FIRST + 2))],
-                      [ClipView(6, 64)], CONFIG, tmp_path / "cache", workers=1)
+        compute_views(
+            [select_frames(row("EP04", paths, apex=FIRST + 2))],
+            [ClipView(6, 64)],
+            CONFIG,
+            tmp_path / "cache",
+            workers=1,
+        )
     # A frame of another size within the clip: named with both sizes.
     cv2.imwrite(str(paths[4]), np.zeros((100, 120, 3), np.uint8))
     with pytest.raises(DataError, match=r"casme2/EP04: frame .*img14\.png is 120x100"):
-        compute_views([select_frames(row("EP04", paths, apex=FIRST + 2))],
-                      [ClipView(6, 64)], CONFIG, tmp_path / "cache", workers=1)
+        compute_views(
+            [select_frames(row("EP04", paths, apex=FIRST + 2))],
+            [ClipView(6, 64)],
+            CONFIG,
+            tmp_path / "cache",
+            workers=1,
+        )
     # An offset before the onset cannot be resampled.
     with pytest.raises(DataError, match="casme2/EP05: offset 5 is before"):
-        compute_views([select_frames({**row("EP05", paths, apex=FIRST + 2), "offset": 5})],
-                      [ClipView(6, 64)], CONFIG, tmp_path / "cache", workers=1)
+        compute_views(
+            [select_frames({**row("EP05", paths, apex=FIRST + 2), "offset": 5})],
+            [ClipView(6, 64)],
+            CONFIG,
+            tmp_path / "cache",
+            workers=1,
+        )

@@ -19,16 +19,26 @@ ORDER = ("casme2", "samm", "smic")
 
 @pytest.fixture(scope="module")
 def demo_rows(tmp_path_factory: pytest.TempPathFactory):
-    options = DemoOptions(cache_dir=tmp_path_factory.mktemp("demo"), workers=1, subjects=3,
-                          clips_per_subject=1, difficulty="easy", seed=2)
+    options = DemoOptions(
+        cache_dir=tmp_path_factory.mktemp("demo"),
+        workers=1,
+        subjects=3,
+        clips_per_subject=1,
+        difficulty="easy",
+        seed=2,
+    )
     source = DemoSource(options)
     return [source.dataset_table(d).iloc[0] for d in ORDER]
 
 
 def test_views_on_the_demo_trees(demo_rows, tmp_path: Path) -> None:
     frames = [select_frames(r) for r in demo_rows]
-    views = {"rgb": FramesView(64, "rgb"), "grey": FramesView(64, "grey"),
-             "clip": ClipView(4, 64, "offset", "grey"), "landmarks": LandmarksView(4, 64)}
+    views = {
+        "rgb": FramesView(64, "rgb"),
+        "grey": FramesView(64, "grey"),
+        "clip": ClipView(4, 64, "offset", "grey"),
+        "landmarks": LandmarksView(4, 64),
+    }
     result = compute_views(frames, views, PreprocessConfig(), tmp_path, workers=2)
     assert result.fallbacks == ["", "", ""]
     rgb = result["rgb"].data.astype(int)
@@ -47,6 +57,7 @@ def test_views_on_the_demo_trees(demo_rows, tmp_path: Path) -> None:
         # (0.71 S, 0.41 S); later frames' fitted eyes stay within 2 px (small synthetic motion).
         marks = result["landmarks"].data[i]
         eyes = np.stack([marks[:, 36:42].mean(axis=1), marks[:, 42:48].mean(axis=1)], axis=1)
-        np.testing.assert_allclose(eyes[0], [[0.29 * 64, 0.41 * 64], [0.71 * 64, 0.41 * 64]],
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            eyes[0], [[0.29 * 64, 0.41 * 64], [0.71 * 64, 0.41 * 64]], atol=1e-3
+        )
         assert np.abs(eyes - eyes[0]).max() < 2.0

@@ -12,12 +12,20 @@ from mer_bench.data.preprocess.frames import SampleFrames, select_frames
 from mer_bench.data.preprocess.timeaxis import select_clip, uniform_times
 
 
-def clip(numbers: list[int], apex: int | None, offset: int | None = None,
-         names: str = "img{}.jpg") -> SampleFrames:
+def clip(
+    numbers: list[int], apex: int | None, offset: int | None = None, names: str = "img{}.jpg"
+) -> SampleFrames:
     frames = [Path("/data/sub01/EP01") / names.format(n) for n in numbers]
-    return select_frames({"dataset": "casme2", "sample": "EP01", "onset": numbers[0],
-                          "apex": apex, "offset": offset if offset is not None else numbers[-1],
-                          "frames": frames})
+    return select_frames(
+        {
+            "dataset": "casme2",
+            "sample": "EP01",
+            "onset": numbers[0],
+            "apex": apex,
+            "offset": offset if offset is not None else numbers[-1],
+            "frames": frames,
+        }
+    )
 
 
 def test_uniform_times_include_both_ends_and_round_halves_up() -> None:
@@ -40,8 +48,9 @@ def test_long_clip_is_subsampled_without_notes() -> None:
 def test_short_clip_repeats_frames_and_says_so() -> None:
     selection = select_clip(clip([1, 2, 3], apex=2), 8, "offset")
     assert selection.times == (1, 1, 2, 2, 2, 2, 3, 3)
-    assert selection.notes == ("short_clip: 3 frames in onset..offset for T=8, nearest frames "
-                               "repeated",)
+    assert selection.notes == (
+        "short_clip: 3 frames in onset..offset for T=8, nearest frames repeated",
+    )
     onset_is_apex = select_clip(clip([1, 2, 3], apex=1), 4, "apex")
     assert onset_is_apex.times == (1, 1, 1, 1) and onset_is_apex.notes[0].startswith("short_clip")
 
@@ -64,13 +73,22 @@ def test_apex_outside_the_range_is_recorded_with_the_rule_used() -> None:
     assert frames.apex_rule == "middle" and frames.apex_path.name == "img14.jpg"
     selection = select_clip(frames, 3, "apex")
     assert selection.times == (10, 12, 14)
-    assert selection.notes == ("apex_outside: apex 40 not in onset..offset 10..18, middle frame "
-                               "img14.jpg used",)
+    assert selection.notes == (
+        "apex_outside: apex 40 not in onset..offset 10..18, middle frame img14.jpg used",
+    )
 
 
 def test_unnumbered_names_use_positions_and_errors_name_the_sample() -> None:
-    frames = select_frames({"dataset": "smic", "sample": "s1_po_01", "onset": None, "apex": None,
-                            "offset": None, "frames": [Path(f"/x/frame_{c}.bmp") for c in "abcde"]})
+    frames = select_frames(
+        {
+            "dataset": "smic",
+            "sample": "s1_po_01",
+            "onset": None,
+            "apex": None,
+            "offset": None,
+            "frames": [Path(f"/x/frame_{c}.bmp") for c in "abcde"],
+        }
+    )
     selection = select_clip(frames, 3, "offset")
     assert [p.name for p in selection.paths] == ["frame_a.bmp", "frame_c.bmp", "frame_e.bmp"]
     assert selection.notes[0].startswith("positions:")

@@ -41,14 +41,21 @@ def preserved() -> dict[str, np.ndarray]:
 def today(tmp_path_factory) -> dict[str, np.ndarray]:
     """Today's code on the fixture's problem: both models under both executors, pinned."""
     out = tmp_path_factory.mktemp("preserved") / "today.npz"
-    done = subprocess.run([sys.executable, str(HERE / "_preserved_run.py"), str(out)],
-                          env=pinned_environ(), capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "_preserved_run.py"), str(out)],
+        env=pinned_environ(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     arrays = _load(out)
     if str(arrays["pinned_capability"]) != PINNED_CAPABILITY:
-        pytest.skip(f"this CPU cannot run torch's {PINNED_CAPABILITY} kernels "
-                    f"(it reports {arrays['pinned_capability']}), so the stored floats cannot be "
-                    "reproduced here")
+        pytest.skip(
+            f"this CPU cannot run torch's {PINNED_CAPABILITY} kernels "
+            f"(it reports {arrays['pinned_capability']}), so the stored floats cannot be "
+            "reproduced here"
+        )
     return arrays
 
 

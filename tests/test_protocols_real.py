@@ -26,6 +26,7 @@ def samples_of(protocol: str, source: Source) -> pd.DataFrame:
 def notes_of(protocol: str, source: Source) -> dict:
     return protocol_samples(registry.get_protocol(protocol), source)[1]
 
+
 ANNOTATIONS = Path(__file__).parent / "data" / "reference_annotations.csv"
 
 
@@ -39,7 +40,9 @@ class TreeSource(Source):
         self.root = root
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
-        return load_dataset(dataset, self.root / {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC"}[dataset])
+        return load_dataset(
+            dataset, self.root / {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC"}[dataset]
+        )
 
     def arrays(self, samples: pd.DataFrame) -> InputArrays:
         raise NotImplementedError
@@ -78,25 +81,41 @@ def test_megc2019_resolves_all_442_with_their_labels(tree):
     assert len(samples) == 442
     assert (samples["dataset"] + ":" + samples["subject"]).nunique() == 68
     counts = samples.groupby(["dataset", "class"]).size().to_dict()
-    assert counts == {("casme2", "negative"): 88, ("casme2", "positive"): 32, ("casme2", "surprise"): 25,
-                      ("samm", "negative"): 92, ("samm", "positive"): 26, ("samm", "surprise"): 15,
-                      ("smic", "negative"): 70, ("smic", "positive"): 51, ("smic", "surprise"): 43}
+    assert counts == {
+        ("casme2", "negative"): 88,
+        ("casme2", "positive"): 32,
+        ("casme2", "surprise"): 25,
+        ("samm", "negative"): 92,
+        ("samm", "positive"): 26,
+        ("samm", "surprise"): 15,
+        ("smic", "negative"): 70,
+        ("smic", "positive"): 51,
+        ("smic", "surprise"): 43,
+    }
     assert (samples["annotation_class"] == samples["class"]).all()
     assert notes_of("megc2019", TreeSource(tree))["label_disagreements"] == []
 
 
 def test_megc2019_reports_disagreements_and_missing(tree, tmp_path, caplog):
     import shutil
+
     shutil.copytree(tree / "SAMM", tmp_path / "SAMM")
     shutil.copytree(tree / "SMIC", tmp_path / "SMIC")
     rows = pd.read_csv(ANNOTATIONS, comment="#", dtype=str)
     casme2 = _parts(rows)["casme2"]
     for r in casme2:
         if (r["subject"], r["sample"]) == (1, "EP02_01f"):
-            r["emotion"] = "disgust"                      # list says positive
-    casme2_tree(tmp_path / "CASME2", [r for r in casme2 if r["sample"] != "EP19_05f"],
-                ends_only=True, touch=True)
-    with pytest.raises(MissingSamplesError, match=r"megc2019: 1 listed samples are not in the dataset tables: casme2/sub01/EP19_05f$"):
+            r["emotion"] = "disgust"  # list says positive
+    casme2_tree(
+        tmp_path / "CASME2",
+        [r for r in casme2 if r["sample"] != "EP19_05f"],
+        ends_only=True,
+        touch=True,
+    )
+    with pytest.raises(
+        MissingSamplesError,
+        match=r"megc2019: 1 listed samples are not in the dataset tables: casme2/sub01/EP19_05f$",
+    ):
         samples_of("megc2019", TreeSource(tmp_path))
     casme2_tree(tmp_path / "CASME2", casme2, ends_only=True, touch=True)
     with caplog.at_level("WARNING", logger="mer_bench"):
@@ -104,7 +123,8 @@ def test_megc2019_reports_disagreements_and_missing(tree, tmp_path, caplog):
     assert "1 listed labels differ" in caplog.text
     assert len(samples) == 442
     assert notes["label_disagreements"] == [
-        "casme2/sub01/EP02_01f: list says positive, annotation says 'disgust' -> negative"]
+        "casme2/sub01/EP02_01f: list says positive, annotation says 'disgust' -> negative"
+    ]
 
 
 def test_megc2019_without_tables_uses_the_list(tree):
@@ -112,11 +132,17 @@ def test_megc2019_without_tables_uses_the_list(tree):
     assert len(samples) == 442
 
 
-@pytest.mark.parametrize("name,counts", [
-    ("casme2", {"happiness": 32, "disgust": 63, "repression": 27, "surprise": 28, "others": 99}),
-    ("samm", {"anger": 57, "contempt": 12, "happiness": 26, "surprise": 15, "other": 26}),
-    ("smic", {"negative": 70, "positive": 51, "surprise": 43}),
-])
+@pytest.mark.parametrize(
+    "name,counts",
+    [
+        (
+            "casme2",
+            {"happiness": 32, "disgust": 63, "repression": 27, "surprise": 28, "others": 99},
+        ),
+        ("samm", {"anger": 57, "contempt": 12, "happiness": 26, "surprise": 15, "other": 26}),
+        ("smic", {"negative": 70, "positive": 51, "surprise": 43}),
+    ],
+)
 def test_single_dataset_protocols(tree, name, counts):
     spec = registry.get_protocol(name)
     samples = protocol_samples(spec, TreeSource(tree))[0]
@@ -128,18 +154,37 @@ def test_single_dataset_protocols(tree, name, counts):
 
 def test_casme3_protocol_variants(tmp_path):
     from _dataset_trees import casme3_tree
+
     emotions = ["disgust", "surprise", "others", "fear", "anger", "sad", "happy", "Others"]
-    rows = [dict(subject=f"spNO.{1 + i % 3}", sample="a", onset=10 * i + 1, apex=10 * i + 2,
-                 offset=10 * i + 3, emotion=e) for i, e in enumerate(emotions)]
+    rows = [
+        dict(
+            subject=f"spNO.{1 + i % 3}",
+            sample="a",
+            onset=10 * i + 1,
+            apex=10 * i + 2,
+            offset=10 * i + 3,
+            emotion=e,
+        )
+        for i, e in enumerate(emotions)
+    ]
     casme3_tree(tmp_path, rows, touch=True)
 
     class C3(TreeSource):
         def dataset_table(self, dataset):
             return load_dataset(dataset, self.root)
 
-    sizes = {n: samples_of(n, C3(tmp_path)).groupby("class").size().to_dict()
-             for n in ("casme3-7c", "casme3-4c", "casme3-3c")}
-    assert sizes["casme3-7c"] == {"anger": 1, "disgust": 1, "fear": 1, "happy": 1, "others": 2,
-                                  "sad": 1, "surprise": 1}
+    sizes = {
+        n: samples_of(n, C3(tmp_path)).groupby("class").size().to_dict()
+        for n in ("casme3-7c", "casme3-4c", "casme3-3c")
+    }
+    assert sizes["casme3-7c"] == {
+        "anger": 1,
+        "disgust": 1,
+        "fear": 1,
+        "happy": 1,
+        "others": 2,
+        "sad": 1,
+        "surprise": 1,
+    }
     assert sizes["casme3-4c"] == {"negative": 4, "others": 2, "positive": 1, "surprise": 1}
     assert sizes["casme3-3c"] == {"negative": 4, "positive": 1, "surprise": 1}

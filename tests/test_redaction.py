@@ -25,11 +25,18 @@ def url_with(cut: str) -> str:
 def _commands(tmp_path: Path) -> list[list[str]]:
     result = tmp_path / "result.json"
     result.write_text("{}")
-    return [["results"], ["show", "x"], ["export", "x"],
-            ["table", "--protocol", "megc2019", "--no-reference"], ["leaderboard"],
-            ["run", "--model", "ststnet", "--epochs", "1"], ["import", str(result)],
-            ["reproduce", str(result), "--data-root", str(tmp_path)],
-            ["train", "--model", "ststnet", "--epochs", "1"], ["predict", "--run", "x"]]
+    return [
+        ["results"],
+        ["show", "x"],
+        ["export", "x"],
+        ["table", "--protocol", "megc2019", "--no-reference"],
+        ["leaderboard"],
+        ["run", "--model", "ststnet", "--epochs", "1"],
+        ["import", str(result)],
+        ["reproduce", str(result), "--data-root", str(tmp_path)],
+        ["train", "--model", "ststnet", "--epochs", "1"],
+        ["predict", "--run", "x"],
+    ]
 
 
 @pytest.mark.parametrize("cut", CUTS, ids=[repr(c) for c in CUTS])
@@ -54,16 +61,23 @@ def test_scrub_hides_the_password_its_pieces_and_encodings(cut):
     password = f"{PIECES[0]}{cut}{PIECES[1]}"
     assert redact(url) == f"postgresql://mer:{MASK}@127.0.0.1:1/results"
     from urllib.parse import quote
-    message = (f"could not parse {url}; host {PIECES[1]}@127.0.0.1, database {PIECES[0]}, "
-               f"encoded {quote(password, safe='')}")
+
+    message = (
+        f"could not parse {url}; host {PIECES[1]}@127.0.0.1, database {PIECES[0]}, "
+        f"encoded {quote(password, safe='')}"
+    )
     cleaned = scrub(message, [url])
     assert not any(p in cleaned for p in PIECES) and quote(password, safe="") not in cleaned
     assert set(PIECES) <= set(secrets_of(url))
     # a password given as a parameter, and a URL without one
-    assert redact("postgresql://h/db?sslmode=require&password=pw1") == \
-        f"postgresql://h/db?sslmode=require&password={MASK}"
-    assert scrub("postgresql://u@h/db is down", ["postgresql://u@h/db"]) == \
-        "postgresql://u@h/db is down"
+    assert (
+        redact("postgresql://h/db?sslmode=require&password=pw1")
+        == f"postgresql://h/db?sslmode=require&password={MASK}"
+    )
+    assert (
+        scrub("postgresql://u@h/db is down", ["postgresql://u@h/db"])
+        == "postgresql://u@h/db is down"
+    )
 
 
 def test_a_short_piece_read_as_the_host_is_hidden_too(tmp_path, capsys):

@@ -28,8 +28,11 @@ def shipped_folder(tmp_path_factory) -> tuple[Path, dict]:
     folder = root / "set"
     folder.mkdir()
     with Store(root / "made-elsewhere.sqlite", read_only=True) as store:
-        for key in (("good-net", "fixed", 0), ("good-net", "fixed", 1),
-                    ("good-net", "best-on-test", 0)):
+        for key in (
+            ("good-net", "fixed", 0),
+            ("good-net", "fixed", 1),
+            ("good-net", "best-on-test", 0),
+        ):
             record = store.run(ids[key])
             path = folder / f"{key[0]}-{key[1]}-s{key[2]}.json"
             path.write_text(json.dumps(export_json(store, record)))
@@ -41,39 +44,51 @@ def shipped(shipped_folder, monkeypatch, tmp_path):
     """The fixture files as the only reference set (plan: good-net fixed 0-2 with best-on-test,
     weak-net fixed 0), with its own cache."""
     folder, ids = shipped_folder
-    plan = (PlannedRun("good-net", "fixed", 0, ("best-on-test",)),
-            PlannedRun("weak-net", "fixed", 0),
-            PlannedRun("good-net", "fixed", 1, ("best-on-test",)),
-            PlannedRun("good-net", "fixed", 2, ("best-on-test",)),
-            PlannedRun("big-net", "fixed", 0, gpu=True))
-    test_set = ReferenceSet(name="test-set", protocol="megc2019", source="flows", package="",
-                            folder=str(folder), planned=plan, data_hint="CLONE",
-                            gpu_command="bash gpu.sh CLONE OUT")
+    plan = (
+        PlannedRun("good-net", "fixed", 0, ("best-on-test",)),
+        PlannedRun("weak-net", "fixed", 0),
+        PlannedRun("good-net", "fixed", 1, ("best-on-test",)),
+        PlannedRun("good-net", "fixed", 2, ("best-on-test",)),
+        PlannedRun("big-net", "fixed", 0, gpu=True),
+    )
+    test_set = ReferenceSet(
+        name="test-set",
+        protocol="megc2019",
+        source="flows",
+        package="",
+        folder=str(folder),
+        planned=plan,
+        data_hint="CLONE",
+        gpu_command="bash gpu.sh CLONE OUT",
+    )
     monkeypatch.delenv(reference.SWITCH, raising=False)
     monkeypatch.setenv("MER_BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(reference, "reference_sets",
-                        lambda protocol=None, source=None: [test_set])
+    monkeypatch.setattr(reference, "reference_sets", lambda protocol=None, source=None: [test_set])
     return test_set, ids
 
 
 def _rows(text: str) -> pd.DataFrame:
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return pd.DataFrame([[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]],
-                        columns=header)
+    return pd.DataFrame(
+        [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]], columns=header
+    )
 
 
-def test_table_shows_reference_runs_marked_beside_own_runs_never_averaged(shipped, tmp_path,
-                                                                          capsys):
+def test_table_shows_reference_runs_marked_beside_own_runs_never_averaged(
+    shipped, tmp_path, capsys
+):
     own = tmp_path / "own.sqlite"
     fill_store(own)  # the same configurations, computed again by the user
     before = own.stat().st_mtime_ns, own.stat().st_size
-    code, out, err = cli(["table", "--protocol", "megc2019", "--source", "flows", "--store",
-                          str(own)], capsys)
+    code, out, err = cli(
+        ["table", "--protocol", "megc2019", "--source", "flows", "--store", str(own)], capsys
+    )
     assert code == 0, err
     rows = _rows(out)
-    good = rows[(rows["model"] == "good-net") & (rows["selection"] == "fixed")
-                & (rows["rank"] != "")]
+    good = rows[
+        (rows["model"] == "good-net") & (rows["selection"] == "fixed") & (rows["rank"] != "")
+    ]
     # one row per database: the shipped seeds 0,1 and the user's seeds 0,1 are not pooled
     assert sorted(good["origin"]) == ["", "reference"]
     assert list(good["seeds"]) == ["0,1", "0,1"]
@@ -85,21 +100,38 @@ def test_table_shows_reference_runs_marked_beside_own_runs_never_averaged(shippe
     assert shown["UF1"] == ranking.with_spread(expected["uf1_mean"], expected["uf1_sd"], 2)
     # planned but missing: the weak net, seed 2 of the good net, the GPU-only model
     missing = rows[rows["UF1"] == "not computed yet"]
-    assert set(zip(missing["model"], missing["seeds"])) == {("weak-net", "0"), ("good-net", "2"),
-                                                            ("big-net", "0")}
-    assert ("mer-bench run --model weak-net --selection fixed --seed 0 --protocol megc2019 "
-            "--source flows --data-root CLONE") in out
+    assert set(zip(missing["model"], missing["seeds"])) == {
+        ("weak-net", "0"),
+        ("good-net", "2"),
+        ("big-net", "0"),
+    }
+    assert (
+        "mer-bench run --model weak-net --selection fixed --seed 0 --protocol megc2019 "
+        "--source flows --data-root CLONE"
+    ) in out
     assert "bash gpu.sh CLONE OUT" in out
     # the user's database was only read
     assert (own.stat().st_mtime_ns, own.stat().st_size) == before
-    code, out, _ = cli(["table", "--protocol", "megc2019", "--source", "flows", "--store",
-                        str(own), "--no-reference"], capsys)
+    code, out, _ = cli(
+        [
+            "table",
+            "--protocol",
+            "megc2019",
+            "--source",
+            "flows",
+            "--store",
+            str(own),
+            "--no-reference",
+        ],
+        capsys,
+    )
     assert code == 0 and "reference" not in _rows(out)["selection"].tolist()
     assert "not computed yet" not in out
 
 
-def test_table_without_a_database_shows_the_shipped_runs_and_makes_no_file(shipped, tmp_path,
-                                                                           capsys):
+def test_table_without_a_database_shows_the_shipped_runs_and_makes_no_file(
+    shipped, tmp_path, capsys
+):
     missing = tmp_path / "none" / "results.sqlite"
     (tmp_path / "none").mkdir()
     code, out, err = cli(["table", "--protocol", "megc2019", "--store", str(missing)], capsys)
@@ -111,8 +143,10 @@ def test_table_without_a_database_shows_the_shipped_runs_and_makes_no_file(shipp
 
 def test_reference_summary_leak_and_readme_block(shipped, tmp_path, capsys):
     runs, predictions = reference.load_reference("megc2019", "flows")
-    by_key = {(m, s, int(seed)): r for r, m, s, seed in
-              zip(runs["run_id"], runs["model"], runs["selection"], runs["seed"])}
+    by_key = {
+        (m, s, int(seed)): r
+        for r, m, s, seed in zip(runs["run_id"], runs["model"], runs["selection"], runs["seed"])
+    }
     fixed0 = ranking.run_scores(predictions[by_key[("good-net", "fixed", 0)]], 3)["uf1"]
     test0 = ranking.run_scores(predictions[by_key[("good-net", "best-on-test", 0)]], 3)["uf1"]
     summary = reference.summary("megc2019", "flows").set_index("model")
@@ -120,8 +154,9 @@ def test_reference_summary_leak_and_readme_block(shipped, tmp_path, capsys):
     assert summary.loc["good-net", "fixed UF1"].endswith("(2 seeds)")
     assert summary.loc["weak-net", "fixed UF1"] == "not computed yet"
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- reference-results:start -->\nold\n"
-                      "<!-- reference-results:end -->\ntail\n")
+    readme.write_text(
+        "# x\n<!-- reference-results:start -->\nold\n<!-- reference-results:end -->\ntail\n"
+    )
     code, _, err = cli(["reference", "--readme", str(readme)], capsys)
     assert code == 0, err
     text = readme.read_text()
@@ -181,8 +216,9 @@ def test_shipped_files_are_valid_stamped_and_planned():
         assert len(submission.predictions) == 442
 
 
-def test_a_damaged_shipped_file_is_named_and_the_users_runs_still_show(shipped, tmp_path, capsys,
-                                                                       monkeypatch):
+def test_a_damaged_shipped_file_is_named_and_the_users_runs_still_show(
+    shipped, tmp_path, capsys, monkeypatch
+):
     from streamlit.testing.v1 import AppTest
 
     import mer_bench_leaderboard
@@ -190,8 +226,16 @@ def test_a_damaged_shipped_file_is_named_and_the_users_runs_still_show(shipped, 
     folder = tmp_path / "damaged"
     folder.mkdir()
     (folder / "bad-fixed-s0.json").write_text('{"format": "mer-bench-submission", "version": 2')
-    bad = ReferenceSet(name="bad-set", protocol="megc2019", source="flows", package="",
-                       folder=str(folder), planned=(), data_hint="CLONE", gpu_command="-")
+    bad = ReferenceSet(
+        name="bad-set",
+        protocol="megc2019",
+        source="flows",
+        package="",
+        folder=str(folder),
+        planned=(),
+        data_hint="CLONE",
+        gpu_command="-",
+    )
     monkeypatch.setattr(reference, "reference_sets", lambda protocol=None, source=None: [bad])
     own = tmp_path / "own.sqlite"
     fill_store(own)

@@ -28,11 +28,21 @@ def result_file(tmp_path_factory, htnet_clone):
     registry.register(tiny_spec())
     folder = tmp_path_factory.mktemp("result")
     with Store(folder / "made.sqlite") as store:
-        summary = run_benchmark(RunConfig(
-            model=tiny_spec().card.name, protocol="megc2019", source="flows", device="cpu",
-            executor="sequential", epochs=2, command="mer-bench run ...",
-            source_options=source_options("flows", data_root=htnet_clone,
-                                          cache_dir=folder / "cache")), store)
+        summary = run_benchmark(
+            RunConfig(
+                model=tiny_spec().card.name,
+                protocol="megc2019",
+                source="flows",
+                device="cpu",
+                executor="sequential",
+                epochs=2,
+                command="mer-bench run ...",
+                source_options=source_options(
+                    "flows", data_root=htnet_clone, cache_dir=folder / "cache"
+                ),
+            ),
+            store,
+        )
         path = folder / f"{summary.run_id}.json"
         path.write_text(json.dumps(export_json(store, store.run(summary.run_id))))
     return path
@@ -48,8 +58,9 @@ def test_a_result_re_run_agrees_with_itself(result_file, htnet_clone, tmp_path, 
     assert agreement.stored.run_id != agreement.new.run_id
 
 
-def test_other_data_or_samples_are_refused_before_training(result_file, htnet_clone, tmp_path,
-                                                           tiny_model, megc_manifest, capsys):
+def test_other_data_or_samples_are_refused_before_training(
+    result_file, htnet_clone, tmp_path, tiny_model, megc_manifest, capsys
+):
     from conftest import write_flow_folder
 
     other = tmp_path / "other"
@@ -63,14 +74,27 @@ def test_other_data_or_samples_are_refused_before_training(result_file, htnet_cl
     shutil.copytree(htnet_clone, fewer)
     next((fewer / "datasets" / "STSNet_whole_norm_u_v_os").iterdir()).unlink()
     store = tmp_path / "mine.sqlite"
-    code, _, err = cli(["reproduce", str(result_file), "--data-root", str(fewer), "--store",
-                        str(store), "--cache-dir", str(tmp_path / "cache"), "-q"], capsys)
+    code, _, err = cli(
+        [
+            "reproduce",
+            str(result_file),
+            "--data-root",
+            str(fewer),
+            "--store",
+            str(store),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 3 and len(err.strip().splitlines()) == 1 and "no flow PNG" in err
     assert not store.exists() or not Store(store, read_only=True).runs()
 
 
-def test_an_edited_result_file_is_refused_naming_the_field(result_file, htnet_clone, tmp_path,
-                                                           tiny_model, capsys):
+def test_an_edited_result_file_is_refused_naming_the_field(
+    result_file, htnet_clone, tmp_path, tiny_model, capsys
+):
     data = json.loads(result_file.read_text())
     data["predictions"][0]["label"] = (data["predictions"][0]["label"] + 1) % 3
     edited = tmp_path / "edited.json"
@@ -79,12 +103,24 @@ def test_an_edited_result_file_is_refused_naming_the_field(result_file, htnet_cl
     assert code == 3 and len(err.strip().splitlines()) == 1 and "label" in err
 
 
-def test_the_cli_prints_agreement_and_writes_json(result_file, htnet_clone, tmp_path,
-                                                  tiny_model, capsys):
+def test_the_cli_prints_agreement_and_writes_json(
+    result_file, htnet_clone, tmp_path, tiny_model, capsys
+):
     out = tmp_path / "agreement.json"
-    code, stdout, err = cli(["reproduce", str(result_file), "--data-root", str(htnet_clone),
-                             "--cache-dir", str(tmp_path / "cache"), "--json", str(out), "-q"],
-                            capsys)
+    code, stdout, err = cli(
+        [
+            "reproduce",
+            str(result_file),
+            "--data-root",
+            str(htnet_clone),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "same class" in stdout and "100.0%" in stdout
     report = json.loads(out.read_text())

@@ -24,15 +24,37 @@ def test_demo_predictions_are_rescored_against_the_demo(tmp_path, capsys):
     preds = labels.copy()
     preds[:7] = (preds[:7] + 1) % 3  # a few wrong
     path = tmp_path / "demo_predictions.csv"
-    pd.DataFrame({"dataset": samples["dataset"], "subject": samples["subject"],
-                  "sample": samples["sample"], "pred": preds}).to_csv(path, index=False)
-    code, _, err = cli(["score", str(path), "--source", "demo", "--demo-subjects", "3",
-                        "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
-                        "--json", str(tmp_path / "scores.json")], capsys)
+    pd.DataFrame(
+        {
+            "dataset": samples["dataset"],
+            "subject": samples["subject"],
+            "sample": samples["sample"],
+            "pred": preds,
+        }
+    ).to_csv(path, index=False)
+    code, _, err = cli(
+        [
+            "score",
+            str(path),
+            "--source",
+            "demo",
+            "--demo-subjects",
+            "3",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--device",
+            "cpu",
+            "--json",
+            str(tmp_path / "scores.json"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     scores = json.loads((tmp_path / "scores.json").read_text())
     expected = score(labels, preds, 3, "cpu")
-    assert scores["uf1"] == pytest.approx(expected.uf1) and scores["uar"] == pytest.approx(expected.uar)
+    assert scores["uf1"] == pytest.approx(expected.uf1) and scores["uar"] == pytest.approx(
+        expected.uar
+    )
     assert scores["n_samples"] == len(samples) and np.isclose(scores["uf1"], expected.uf1)
     # against the shipped real-data list the same file cannot be scored, and says why
     code, _, err = cli(["score", str(path), "--device", "cpu"], capsys)

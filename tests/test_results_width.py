@@ -18,10 +18,22 @@ def store(tmp_path_factory, megc_manifest):
     path = tmp_path_factory.mktemp("width") / "results.sqlite"
     samples = megc_manifest
     with Store(path) as s:
-        ids = [add_fixture_run(s, samples, "svm-hoof", "fixed", 0, 0.6, 0, epochs=0,
-                               framework="estimator", rng_seed=1),
-               add_fixture_run(s, samples, LONG, "fixed", 1, 0.8, 5000, rng_seed=2),
-               add_fixture_run(s, samples, LONG, "best-on-test", 0, 0.9, 5000, rng_seed=3)]
+        ids = [
+            add_fixture_run(
+                s,
+                samples,
+                "svm-hoof",
+                "fixed",
+                0,
+                0.6,
+                0,
+                epochs=0,
+                framework="estimator",
+                rng_seed=1,
+            ),
+            add_fixture_run(s, samples, LONG, "fixed", 1, 0.8, 5000, rng_seed=2),
+            add_fixture_run(s, samples, LONG, "best-on-test", 0, 0.9, 5000, rng_seed=3),
+        ]
     return str(path), ids
 
 
@@ -39,7 +51,7 @@ def test_narrow_terminal_rows_stay_one_line_each(store, capsys, width):
     assert len(rows) == 3
     lines = out.splitlines()
     first = lines.index(rows[0])
-    assert lines[first:first + 3] == rows  # no continuation lines between rows
+    assert lines[first : first + 3] == rows  # no continuation lines between rows
     assert rows[0].split()[1] == "svm-hoof"  # short names whole
     cut = rows[1].split()[1]
     assert cut.endswith("…") and LONG.startswith(cut[:-1]) and len(cut) >= 8
@@ -64,8 +76,11 @@ def test_pipe_gets_whole_lines(store, capsys):
 
 
 def test_fit_cuts_the_widest_then_drops_the_least_kept():
-    columns = [Column("id", keep=9), Column("name", keep=5, shrink_to=4),
-               Column("extra", keep=1, shrink_to=3)]
+    columns = [
+        Column("id", keep=9),
+        Column("name", keep=5, shrink_to=4),
+        Column("extra", keep=1, shrink_to=3),
+    ]
     rows = [["r1", "abcdefghij", "xxxxxxx"]]
     whole = fit(columns, rows, 100)
     assert whole.widths == (2, 10, 7) and not whole.left_out

@@ -43,14 +43,22 @@ def _row(path, run_id) -> tuple:
         conn.close()
 
 
-def test_resume_alone_continues_and_a_finished_run_is_left_alone(tiny_model, flows_dir, tmp_path,
-                                                                  capsys):
+def test_resume_alone_continues_and_a_finished_run_is_left_alone(
+    tiny_model, flows_dir, tmp_path, capsys
+):
     path = tmp_path / "results.sqlite"
     store = StopAfter(path)
     store.limit = 3
-    config = RunConfig(model=tiny_model, protocol="megc2019", source="flows", epochs=1, seed=4,
-                       source_options=source_options("flows", data_root=flows_dir),
-                       executor="sequential", device="cpu")
+    config = RunConfig(
+        model=tiny_model,
+        protocol="megc2019",
+        source="flows",
+        epochs=1,
+        seed=4,
+        source_options=source_options("flows", data_root=flows_dir),
+        executor="sequential",
+        device="cpu",
+    )
     with pytest.raises(RunInterrupted) as stopped:
         run_benchmark(config, store)
     run_id = stopped.value.run_id
@@ -80,8 +88,9 @@ def test_resume_alone_continues_and_a_finished_run_is_left_alone(tiny_model, flo
     code, out, err = cli(["run", "--resume", run_id, "--store", str(path)], capsys)
     assert code == 0 and "nothing to resume, nothing changed" in err
     with Store(path) as store:
-        summary = run_benchmark(resume_config(store.run(run_id), device="cpu"), store,
-                                resume=run_id)
+        summary = run_benchmark(
+            resume_config(store.run(run_id), device="cpu"), store, resume=run_id
+        )
     assert summary.run_id == run_id and summary.n_samples == 442
     assert _row(path, run_id) == row  # wall_seconds, finished_at, executor: all as they were
 
@@ -93,20 +102,24 @@ def _dead_pid() -> int:
 
 
 def test_a_killed_run_says_its_process_is_gone_and_partial_scores_are_marked(
-        tmp_path, megc_manifest, capsys):
+    tmp_path, megc_manifest, capsys
+):
     path = tmp_path / "results.sqlite"
     with Store(path) as store:
-        killed = add_fixture_run(store, megc_manifest, "killed-net", "fixed", 0, 0.8, 10,
-                                 folds_stored=3, finish=False)
+        killed = add_fixture_run(
+            store, megc_manifest, "killed-net", "fixed", 0, 0.8, 10, folds_stored=3, finish=False
+        )
         store.update_run(killed, host=socket.gethostname(), pid=_dead_pid())
         record = store.run(killed)
         assert status_label(record, 3) == "stopped (process gone), 3/68 folds"
-        live = add_fixture_run(store, megc_manifest, "live-net", "fixed", 0, 0.8, 10,
-                               folds_stored=2, finish=False)
+        live = add_fixture_run(
+            store, megc_manifest, "live-net", "fixed", 0, 0.8, 10, folds_stored=2, finish=False
+        )
         store.update_run(live, host=socket.gethostname(), pid=os.getpid())
         assert status_label(store.run(live), 2) == "running, 2/68 folds"
-        elsewhere = add_fixture_run(store, megc_manifest, "far-net", "fixed", 0, 0.8, 10,
-                                    folds_stored=1, finish=False)
+        elsewhere = add_fixture_run(
+            store, megc_manifest, "far-net", "fixed", 0, 0.8, 10, folds_stored=1, finish=False
+        )
         store.update_run(elsewhere, host="another-host", pid=1)
         assert status_label(store.run(elsewhere), 1) == "running on another-host?, 1/68 folds"
     code, out, _ = cli(["results", "--store", str(path), "--json"], capsys)
@@ -127,8 +140,9 @@ def test_resume_refuses_a_run_that_a_live_process_trains(tmp_path, megc_manifest
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with Store(path) as store:
-            run_id = add_fixture_run(store, megc_manifest, "busy-net", "fixed", 0, 0.8, 10,
-                                     folds_stored=2, finish=False)
+            run_id = add_fixture_run(
+                store, megc_manifest, "busy-net", "fixed", 0, 0.8, 10, folds_stored=2, finish=False
+            )
             store.update_run(run_id, host=socket.gethostname(), pid=child.pid)
         code, _, err = cli(["run", "--resume", run_id, "--store", str(path)], capsys)
         assert code == 1 and err.count("\n") == 1
@@ -141,10 +155,34 @@ def test_resume_refuses_a_run_that_a_live_process_trains(tmp_path, megc_manifest
 def test_results_fit_80_columns_with_whole_run_ids(tmp_path, megc_manifest, capsys):
     path = tmp_path / "results.sqlite"
     with Store(path) as store:
-        ids = [add_fixture_run(store, megc_manifest, "a-rather-long-model-name", selection, 0,
-                               0.8, 10, source="flows") for selection in ("fixed", "best-on-test")]
-        ids.append(add_fixture_run(store, megc_manifest, "svm-like", "fixed", 0, 0.7, 0, epochs=0,
-                                   framework="estimator", folds_stored=4, finish=False))
+        ids = [
+            add_fixture_run(
+                store,
+                megc_manifest,
+                "a-rather-long-model-name",
+                selection,
+                0,
+                0.8,
+                10,
+                source="flows",
+            )
+            for selection in ("fixed", "best-on-test")
+        ]
+        ids.append(
+            add_fixture_run(
+                store,
+                megc_manifest,
+                "svm-like",
+                "fixed",
+                0,
+                0.7,
+                0,
+                epochs=0,
+                framework="estimator",
+                folds_stored=4,
+                finish=False,
+            )
+        )
     code, out, _ = cli(["results", "--store", str(path)], capsys, columns=80)
     assert code == 0
     assert all(len(line) <= 80 for line in out.splitlines()), out
@@ -158,12 +196,33 @@ def test_ctrl_c_prints_the_run_id_and_the_resume_command(flows_dir, tmp_path):
     """A real process, interrupted as a terminal does (SIGINT to its process group)."""
     path = tmp_path / "results.sqlite"
     script = [sys.executable, "-c", "from mer_bench.cli import main; main()"]
-    proc = subprocess.Popen(script + ["run", "--model", "ststnet", "--source", "flows",
-                                      "--data-root", str(flows_dir), "--epochs", "3",
-                                      "--executor", "local", "--workers", "2", "--device", "cpu",
-                                      "--store", str(path), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        script
+        + [
+            "run",
+            "--model",
+            "ststnet",
+            "--source",
+            "flows",
+            "--data-root",
+            str(flows_dir),
+            "--epochs",
+            "3",
+            "--executor",
+            "local",
+            "--workers",
+            "2",
+            "--device",
+            "cpu",
+            "--store",
+            str(path),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.3)
@@ -182,5 +241,7 @@ def test_ctrl_c_prints_the_run_id_and_the_resume_command(flows_dir, tmp_path):
         (run,) = store.runs()
         done = len(store.finished_folds(run.run_id))
     assert run.status == "interrupted" and 1 <= done < 68
-    assert last == (f"error: interrupted: run {run.run_id} stopped with {done}/68 folds stored; "
-                    f"resume it with: mer-bench run --resume {run.run_id} --store {path}")
+    assert last == (
+        f"error: interrupted: run {run.run_id} stopped with {done}/68 folds stored; "
+        f"resume it with: mer-bench run --resume {run.run_id} --store {path}"
+    )

@@ -25,7 +25,9 @@ def test_score_accepts_htnet_spelling(megc_manifest, tmp_path):
     rng = np.random.default_rng(3)
     preds = megc_manifest.assign(pred=rng.integers(0, 3, len(megc_manifest)))
     path = tmp_path / "preds.csv"
-    table = htnet_spelling(preds)[["dataset", "subject", "sample", "pred"]].sample(frac=1, random_state=0)
+    table = htnet_spelling(preds)[["dataset", "subject", "sample", "pred"]].sample(
+        frac=1, random_state=0
+    )
     assert (table["subject"] == "s01").any()
     table.to_csv(path, index=False)
     summary = score_predictions_file(path, registry.get_protocol("megc2019"), device="cpu")
@@ -40,8 +42,10 @@ def test_score_rejects_missing_duplicated_unknown_and_bad_rows(megc_manifest, tm
     cases = {
         "missing": (base.iloc[1:], "1 samples of megc2019 have no prediction"),
         "duplicated": (pd.concat([base, base.iloc[[5]]]), "row 444: sample .* appears twice"),
-        "unknown": (pd.concat([base, pd.DataFrame([["samm", "006", "nope", 0]], columns=base.columns)]),
-                    "row 444: sample samm/006/nope is not in protocol megc2019"),
+        "unknown": (
+            pd.concat([base, pd.DataFrame([["samm", "006", "nope", 0]], columns=base.columns)]),
+            "row 444: sample samm/006/nope is not in protocol megc2019",
+        ),
         "bad pred": (base.assign(pred=["7"] + ["0"] * (len(base) - 1)), "row 2: prediction '7'"),
     }
     for name, (table, message) in cases.items():

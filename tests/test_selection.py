@@ -63,10 +63,12 @@ def test_the_trainer_refuses_a_job_that_reads_hidden_labels():
     from mer_bench.core import registry
 
     trainer = TorchTrainer(registry.get_model(ctx.model), 3, torch.device("cpu"))
-    leaky = TrainJob(0, "leaky", 1, ctx.recipe, task.fold.train_idx,
-                     monitor_rows=task.fold.test_idx, keep="best")
+    leaky = TrainJob(
+        0, "leaky", 1, ctx.recipe, task.fold.train_idx, monitor_rows=task.fold.test_idx, keep="best"
+    )
     with pytest.raises(MerBenchError, match="monitors rows whose labels are held out"):
         trainer.train([leaky], ctx.x, [task.labels])
     with pytest.raises(MerBenchError, match="trains on rows whose labels are held out"):
-        trainer.train([TrainJob(0, "leaky", 1, ctx.recipe, np.arange(len(ctx.x)))], ctx.x,
-                      [task.labels])
+        trainer.train(
+            [TrainJob(0, "leaky", 1, ctx.recipe, np.arange(len(ctx.x)))], ctx.x, [task.labels]
+        )

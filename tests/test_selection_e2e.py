@@ -15,12 +15,37 @@ pytestmark = pytest.mark.slow
 def test_nested_over_three_seeds_on_the_demo_is_stored_and_shown(tmp_path, capsys):
     store = str(tmp_path / "r.sqlite")
     summary_path = tmp_path / "experiment.json"
-    code, out, err = cli(["run", "--model", "ststnet", "--protocol", "megc2019", "--source",
-                          "demo", "--demo-subjects", "4", "--cache-dir", str(tmp_path / "cache"),
-                          "--selection", "nested", "--inner-folds", "3", "--seeds", "0-2",
-                          "--epochs", "2",
-                          "--device", "cpu", "--store", store, "--json", str(summary_path),
-                          "--quiet"], capsys)
+    code, out, err = cli(
+        [
+            "run",
+            "--model",
+            "ststnet",
+            "--protocol",
+            "megc2019",
+            "--source",
+            "demo",
+            "--demo-subjects",
+            "4",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--selection",
+            "nested",
+            "--inner-folds",
+            "3",
+            "--seeds",
+            "0-2",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--store",
+            store,
+            "--json",
+            str(summary_path),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     result = json.loads(summary_path.read_text())
     assert result["seeds"] == [0, 1, 2] and result["n_seeds"] == 3
@@ -31,7 +56,9 @@ def test_nested_over_three_seeds_on_the_demo_is_stored_and_shown(tmp_path, capsy
     runs = json.loads(listed)
     assert sorted(r["seed"] for r in runs) == [0, 1, 2]
     assert {r["experiment_id"] for r in runs} == {result["experiment_id"]}
-    assert len({r["group_hash"] for r in runs}) == 1 and all(r["status"] == "finished" for r in runs)
+    assert len({r["group_hash"] for r in runs}) == 1 and all(
+        r["status"] == "finished" for r in runs
+    )
 
     run_id = result["runs"][0]["run_id"]
     code, shown, _ = cli(["show", run_id, "--store", store, "--json"], capsys)

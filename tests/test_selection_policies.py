@@ -17,8 +17,13 @@ from mer_bench.run.executors import make_executor, run_fold
 from mer_bench.run.folds import Fold
 from mer_bench.run.selection import make_policy, run_selection
 from mer_bench.run.selection.grid import grid_points, parse_grid
-from mer_bench.run.selection.splits import (ENOUGH_SUBJECTS, best_choice, inner_folds,
-                                        validation_counts, validation_subjects)
+from mer_bench.run.selection.splits import (
+    ENOUGH_SUBJECTS,
+    best_choice,
+    inner_folds,
+    validation_counts,
+    validation_subjects,
+)
 from mer_bench.run.training import FoldTask, JobResult, TorchTrainer, TrainJob
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,13 +31,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 RECIPE = Recipe(optimizer="adam", lr=1e-3, batch_size=8, epochs=6)
 
 
-def three_dataset_task(seed: int = 11, held_out: str = "casme2:s00",
-                       sizes: dict[str, int] | None = None) -> FoldTask:
+def three_dataset_task(
+    seed: int = 11, held_out: str = "casme2:s00", sizes: dict[str, int] | None = None
+) -> FoldTask:
     """A fold of a composite-like problem: subjects of three datasets (3 rows each), one held
     out; labels cycle over three classes."""
     sizes = sizes or {"smic": 5, "casme2": 8, "samm": 9}
-    groups = np.array([f"{d}:s{i:02d}" for d, n in sizes.items() for i in range(n)
-                       for _ in range(3)])
+    groups = np.array(
+        [f"{d}:s{i:02d}" for d, n in sizes.items() for i in range(n) for _ in range(3)]
+    )
     datasets = np.array([g.split(":")[0] for g in groups])
     labels = np.arange(len(groups)) % 3
     test = np.flatnonzero(groups == held_out)
@@ -53,16 +60,26 @@ def scripted_trainer(curve):
             best = int(np.argmax(scores)) + 1 if scores else job.recipe.epochs
             probs = np.zeros((len(job.predict_rows), 3))
             probs[:, job.recipe.epochs % 3] = 1.0
-            out.append(JobResult(job.fold_index, job.key, job.recipe.epochs,
-                                 best if job.keep == "best" else job.recipe.epochs, scores,
-                                 probs if len(job.predict_rows) else None, None, 1.0))
+            out.append(
+                JobResult(
+                    job.fold_index,
+                    job.key,
+                    job.recipe.epochs,
+                    best if job.keep == "best" else job.recipe.epochs,
+                    scores,
+                    probs if len(job.predict_rows) else None,
+                    None,
+                    1.0,
+                )
+            )
         return out
 
     return train, seen
 
 
-def _trace(policy_name: str, curve, task: FoldTask | None = None, recipe: Recipe = RECIPE,
-           **options):
+def _trace(
+    policy_name: str, curve, task: FoldTask | None = None, recipe: Recipe = RECIPE, **options
+):
     policy = make_policy(policy_name, **options)
     train, seen = scripted_trainer(curve)
     (trace,) = run_selection(policy, [task or three_dataset_task()], recipe, train)
@@ -70,6 +87,7 @@ def _trace(policy_name: str, curve, task: FoldTask | None = None, recipe: Recipe
 
 
 # ---- choices on scores with a known best ------------------------------------------------------
+
 
 def test_val_subjects_keeps_the_best_validation_epoch_and_earlier_on_ties():
     out, seen = _trace("val-subjects", lambda job: [0.2, 0.5, 0.7, 0.7, 0.6, 0.1])
@@ -82,16 +100,21 @@ def test_val_subjects_keeps_the_best_validation_epoch_and_earlier_on_ties():
 
 
 def test_val_subjects_grid_keeps_the_point_whose_best_epoch_scores_highest():
-    by_lr = {1e-3: [0.1, 0.6, 0.8, 0.8, 0.8, 0.8], 1e-4: [0.2, 0.8, 0.3, 0.3, 0.3, 0.3],
-             5e-5: [0.9, 0.1, 0.1, 0.1, 0.1, 0.1]}
-    out, seen = _trace("val-subjects", lambda job: by_lr[job.recipe.lr],
-                       grid={"lr": [1e-3, 1e-4, 5e-5]})
+    by_lr = {
+        1e-3: [0.1, 0.6, 0.8, 0.8, 0.8, 0.8],
+        1e-4: [0.2, 0.8, 0.3, 0.3, 0.3, 0.3],
+        5e-5: [0.9, 0.1, 0.1, 0.1, 0.1, 0.1],
+    }
+    out, seen = _trace(
+        "val-subjects", lambda job: by_lr[job.recipe.lr], grid={"lr": [1e-3, 1e-4, 5e-5]}
+    )
     assert [j.recipe.lr for j in seen[0]] == [1e-3, 1e-4, 5e-5]
     assert out.selection["grid_point"] == {"lr": 5e-5} and out.selected_epoch == 1
     # equal best scores: fewer epochs first (1e-4 at epoch 2 beats 1e-3 at epoch 3)
     by_lr[5e-5] = [0.1] * 6
-    out, _ = _trace("val-subjects", lambda job: by_lr[job.recipe.lr],
-                    grid={"lr": [1e-3, 1e-4, 5e-5]})
+    out, _ = _trace(
+        "val-subjects", lambda job: by_lr[job.recipe.lr], grid={"lr": [1e-3, 1e-4, 5e-5]}
+    )
     assert out.selection["grid_point"] == {"lr": 1e-4} and out.selected_epoch == 2
     # equal best at the same epoch: the earlier point in the declared order
     out, _ = _trace("val-subjects", lambda job: [0.5] * 6, grid={"lr": [1e-4, 1e-3]})
@@ -101,7 +124,7 @@ def test_val_subjects_grid_keeps_the_point_whose_best_epoch_scores_highest():
 def test_nested_chooses_by_mean_inner_score_then_trains_all_subjects_that_long():
     # Inner fold j peaks at epoch j+1, but the mean over the five peaks at epoch 4.
     def curve(job):
-        j = int(job.key[len("inner"):].split("/")[0])
+        j = int(job.key[len("inner") :].split("/")[0])
         scores = np.full(6, 0.3)
         scores[j] = 0.9
         scores[3] += 0.2
@@ -126,11 +149,14 @@ def test_nested_with_a_grid_trains_groups_times_points_and_retrains_the_chosen_p
         peak = {32: 1, 64: 4}[job.recipe.batch_size]
         return [0.9 if e == peak and job.recipe.lr == 1e-4 else 0.2 for e in range(6)]
 
-    out, seen = _trace("nested", curve, inner_folds=3,
-                       grid=parse_grid(["lr=1e-3,1e-4", "batch_size=32,64"]))
+    out, seen = _trace(
+        "nested", curve, inner_folds=3, grid=parse_grid(["lr=1e-3,1e-4", "batch_size=32,64"])
+    )
     inner, (final,) = seen
-    assert len(inner) == 3 * 4 and make_policy("nested", inner_folds=3,
-                                               grid={"lr": [1e-3, 1e-4]}).jobs_per_fold() == 6
+    assert (
+        len(inner) == 3 * 4
+        and make_policy("nested", inner_folds=3, grid={"lr": [1e-3, 1e-4]}).jobs_per_fold() == 6
+    )
     assert out.selection["grid_point"] == {"batch_size": 32, "lr": 1e-4}
     assert final.recipe == RECIPE.override(epochs=2, batch_size=32, lr=1e-4)
     assert len(out.selection["scores"]) == 4 == len(out.selection["grid_points"])
@@ -156,10 +182,17 @@ def test_best_choice_breaks_ties_by_epoch_then_point():
 
 # ---- what is kept is what it says: the real trainer -------------------------------------------
 
+
 def _retrained(task: FoldTask, ctx, recipe: Recipe, train_rows: np.ndarray) -> np.ndarray:
     trainer = TorchTrainer(registry.get_model(ctx.model), 3, ctx_device(ctx))
-    job = TrainJob(task.fold.index, "check", task.fold.seed, recipe, train_rows,
-                   predict_rows=task.fold.test_idx)
+    job = TrainJob(
+        task.fold.index,
+        "check",
+        task.fold.seed,
+        recipe,
+        train_rows,
+        predict_rows=task.fold.test_idx,
+    )
     (result,) = trainer.train([job], ctx.x, [task.labels])
     return result.predicted
 
@@ -189,8 +222,9 @@ def test_nested_prediction_is_a_fixed_model_trained_for_the_chosen_epochs():
     ctx, tasks, labels = small_problem("nested", recipe=recipe, inner_folds=2)
     for task in tasks[:2]:
         out = ctx.policy.conclude(run_fold(ctx, task), None)
-        again = _retrained(task, ctx, recipe.override(epochs=out.selected_epoch),
-                           task.fold.train_idx)
+        again = _retrained(
+            task, ctx, recipe.override(epochs=out.selected_epoch), task.fold.train_idx
+        )
         assert np.array_equal(again, out.probs)
         assert out.selection["chosen_epoch"] == out.selected_epoch == out.epochs_trained
 
@@ -211,10 +245,14 @@ def test_fold_parallel_stacks_inner_folds_and_grid_points_and_matches_sequential
 
 # ---- splits ------------------------------------------------------------------------------------
 
+
 def test_validation_counts_follow_the_share_with_a_minimum_per_dataset():
     # A MEGC2019-sized LOSO fold: 15 % of 66 is 10, spread by size with largest remainders.
-    assert validation_counts({"smic": 15, "casme2": 23, "samm": 28}, 0.15) == \
-        {"smic": 2, "casme2": 4, "samm": 4}
+    assert validation_counts({"smic": 15, "casme2": 23, "samm": 28}, 0.15) == {
+        "smic": 2,
+        "casme2": 4,
+        "samm": 4,
+    }
     # The minimum wins over the share: every dataset with ENOUGH_SUBJECTS gives one.
     assert ENOUGH_SUBJECTS == 3
     assert validation_counts({"a": 2, "b": 3, "c": 10}, 0.15) == {"a": 0, "b": 1, "c": 2}
@@ -274,6 +312,7 @@ def test_policies_check_each_fold_before_training():
 
 # ---- the grid ----------------------------------------------------------------------------------
 
+
 def test_grid_values_are_typed_and_points_are_their_product():
     grid = parse_grid(["lr=1e-4,5e-5", "batch_size=32,64", "optimizer=adam,sgd"])
     assert grid == {"lr": [1e-4, 5e-5], "batch_size": [32, 64], "optimizer": ["adam", "sgd"]}
@@ -287,18 +326,21 @@ def test_grid_values_are_typed_and_points_are_their_product():
     assert policy.jobs_per_fold() == 2
 
 
-@pytest.mark.parametrize("values, message", [
-    (["lrr=1e-4"], "--grid recipe field 'lrr' is unknown; did you mean lr"),
-    (["epochs=5,10"], "not a grid field"),
-    (["batch_size=32.5"], "'32.5' is not an int"),
-    (["lr=fast"], "'fast' is not a float"),
-    (["lr=1e-4", "lr=1e-3"], "given twice"),
-    (["lr=1e-4,1e-4"], "repeated"),
-    (["lr=-1"], "out of range"),
-    (["optimizer=adamx"], "optimizer must be one of"),
-    (["lr"], "FIELD=VALUE"),
-    (["lr=1,2,3,4,5,6", "batch_size=1,2,3,4,5,6"], "36 points; at most 32"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (["lrr=1e-4"], "--grid recipe field 'lrr' is unknown; did you mean lr"),
+        (["epochs=5,10"], "not a grid field"),
+        (["batch_size=32.5"], "'32.5' is not an int"),
+        (["lr=fast"], "'fast' is not a float"),
+        (["lr=1e-4", "lr=1e-3"], "given twice"),
+        (["lr=1e-4,1e-4"], "repeated"),
+        (["lr=-1"], "out of range"),
+        (["optimizer=adamx"], "optimizer must be one of"),
+        (["lr"], "FIELD=VALUE"),
+        (["lr=1,2,3,4,5,6", "batch_size=1,2,3,4,5,6"], "36 points; at most 32"),
+    ],
+)
 def test_grid_errors_name_the_problem(values, message):
     with pytest.raises(UsageError, match=message):
         parse_grid(values)

@@ -45,7 +45,8 @@ def cas(tmp_path_factory):
 def test_registries_list_the_builtins():
     assert "flow-peak" in SPOTTERS.names()
     assert {"casme2-lv-spotting", "samm-lv-spotting", "megc-spotting"} <= set(
-        SPOTTING_PROTOCOLS.names())
+        SPOTTING_PROTOCOLS.names()
+    )
     assert SPOTTING_PROTOCOLS.get("megc-spotting").datasets == ("casme2-lv", "samm-lv")
 
 
@@ -59,7 +60,7 @@ def test_motion_view_peaks_on_planted_expressions_and_is_cached(cas, tmp_path, m
     # Mouth and brow motion inside the strongest planted expression exceeds the quiet median.
     signal = motion.values[:, [0, 1, 4, 5]].mean(1)
     planted = plan(CAS_ONLY)[0].expressions
-    inside = max(signal[e.onset - 1:e.offset].max() for e in planted)
+    inside = max(signal[e.onset - 1 : e.offset].max() for e in planted)
     assert inside > 4 * np.median(signal)
     # Computed once: a second call reads the cache, even with the computation broken.
     import mer_bench.data.longvideo.motion as motion_module
@@ -74,7 +75,9 @@ def test_unreadable_frame_in_a_long_video_names_the_frame(cas, tmp_path):
     bad = root / "rawpic" / "s15" / "15_0101disgustingteeth" / "img150.jpg"
     bad.write_bytes(b"not an image")
     video = load_long_videos("casme2-lv", root).videos["15_0101"]
-    with pytest.raises(DataError, match=r"img150\.jpg: frame 150 of video 15_0101 cannot be decoded"):
+    with pytest.raises(
+        DataError, match=r"img150\.jpg: frame 150 of video 15_0101 cannot be decoded"
+    ):
         video_motion(video, RegionMotionConfig(), None)
 
 
@@ -88,7 +91,7 @@ def _bumps(n: int, at: list[tuple[int, int, float]], seed: int = 0) -> np.ndarra
     x = np.abs(rng.normal(0.02, 0.005, size=(n, len(REGIONS))))
     for start, length, height in at:
         t = np.arange(length)
-        x[start:start + length] += height * np.sin(np.pi * (t + 0.5) / length)[:, None]
+        x[start : start + length] += height * np.sin(np.pi * (t + 0.5) / length)[:, None]
     return x
 
 
@@ -96,8 +99,10 @@ def test_flow_peak_finds_bumps_and_fit_tunes_the_threshold():
     spotter = SPOTTERS.get("flow-peak").build()
     planted = [(100, 12, 0.5), (300, 12, 0.3), (500, 12, 0.4)]
     motion = _fake(_bumps(700, planted))
-    truth = [Expression("casme2-lv", "s1", "v", s + 1, None, s + n, "micro", "", "", "", None)
-             for s, n, _ in planted]
+    truth = [
+        Expression("casme2-lv", "s1", "v", s + 1, None, s + n, "micro", "", "", "", None)
+        for s, n, _ in planted
+    ]
     spotter.p = 0.9  # a high threshold: only the strongest bump is spotted
     assert len(spotter.predict(motion)) == 1
     spotter.fit([motion], [truth], seed=0)  # picks p on the training video
@@ -116,10 +121,13 @@ def test_flow_peak_finds_bumps_and_fit_tunes_the_threshold():
 
 
 def test_run_stores_scores_and_its_submission_rescoring_agrees(cas, tmp_path, capsys):
-    run = run_spotting("flow-peak", "casme2-lv-spotting", "raw", {"casme2-lv": cas},
-                       cache_dir=tmp_path / "cache")
+    run = run_spotting(
+        "flow-peak", "casme2-lv-spotting", "raw", {"casme2-lv": cas}, cache_dir=tmp_path / "cache"
+    )
     assert run.identity["spotter"] == "flow-peak" and {p.fold for p in run.predictions} <= {
-        "s15", "s16"}
+        "s15",
+        "s16",
+    }
     assert all(p.fold == p.subject for p in run.predictions)  # predicted only when held out
     assert len(run.truth) == 6 and run.minutes_of_video == pytest.approx(0.4)
     f1 = run.report.f1
@@ -133,29 +141,39 @@ def test_run_stores_scores_and_its_submission_rescoring_agrees(cas, tmp_path, ca
     # The table recomputes from the stored predictions: a stored score changed by hand is ignored.
     record["scores"]["f1"] = 0.99
     stored.write_text(json.dumps(record))
-    code, out, err = cli(["spot", "table", "-p", "casme2-lv-spotting", "--cache-dir",
-                          str(tmp_path / "cache")], capsys)
+    code, out, err = cli(
+        ["spot", "table", "-p", "casme2-lv-spotting", "--cache-dir", str(tmp_path / "cache")],
+        capsys,
+    )
     assert code == 0, err
     row = out.splitlines()[2].split("|")
     assert row[2].strip() == "flow-peak" and row[7].strip() == f"{f1:.3f}"
     assert row[8].strip() == f"{run.chance_f1:.3f}"
     sub = megc_submission(run, tmp_path / "sub.csv")
     predictions = read_submission(sub, run.videos)
-    again = spotting_report(run.truth, predictions, SPOTTING_PROTOCOLS.get(
-        "casme2-lv-spotting").limits, videos={v: d for v, (d, _, _) in run.videos.items()})
+    again = spotting_report(
+        run.truth,
+        predictions,
+        SPOTTING_PROTOCOLS.get("casme2-lv-spotting").limits,
+        videos={v: d for v, (d, _, _) in run.videos.items()},
+    )
     assert again.f1 == pytest.approx(f1)
-    code, out, err = cli(["spot", "score", str(sub), "--source", "raw", "--casme2-lv", str(cas)],
-                         capsys)
+    code, out, err = cli(
+        ["spot", "score", str(sub), "--source", "raw", "--casme2-lv", str(cas)], capsys
+    )
     assert code == 0, err
     assert "casme2-lv    overall" in out and f"{f1:.3f}" in out.splitlines()[3]
 
 
-@pytest.mark.parametrize("row,words", [
-    ("15_0101,300,400,me", "row 2: interval [300, 400] outside video 15_0101 (frames 1..360)"),
-    ("15_0101,40,30,me", "row 2: offset 30 before onset 40"),
-    ("99_0101,1,9,me", "row 2: video '99_0101' is not a video of the protocol"),
-    ("15_0101,a,9,me", "row 2: onset and offset must be frame numbers"),
-])
+@pytest.mark.parametrize(
+    "row,words",
+    [
+        ("15_0101,300,400,me", "row 2: interval [300, 400] outside video 15_0101 (frames 1..360)"),
+        ("15_0101,40,30,me", "row 2: offset 30 before onset 40"),
+        ("99_0101,1,9,me", "row 2: video '99_0101' is not a video of the protocol"),
+        ("15_0101,a,9,me", "row 2: onset and offset must be frame numbers"),
+    ],
+)
 def test_bad_submission_rows_are_refused(tmp_path, row, words):
     path = tmp_path / "sub.csv"
     path.write_text(f"vid,pred_onset,pred_offset,type\n{row}\n")
@@ -168,19 +186,42 @@ def test_bad_submission_rows_are_refused(tmp_path, row, words):
 def test_str_classifies_spotted_micro_intervals_with_a_recognition_model(cas, tmp_path, capsys):
     from mer_bench.run.spotting.str_run import STR_CLASSES, run_str
 
-    run = run_str("flow-peak", "svm-hoof", "casme2-lv-spotting", "raw", {"casme2-lv": cas},
-                  cache_dir=tmp_path / "cache")
+    run = run_str(
+        "flow-peak",
+        "svm-hoof",
+        "casme2-lv-spotting",
+        "raw",
+        {"casme2-lv": cas},
+        cache_dir=tmp_path / "cache",
+    )
     micro = [p for p in run.spotting.predictions if p.offset - p.onset + 1 <= 16]
     assert [(r["video"], r["onset"]) for r in run.recognised] == [(p.video, p.onset) for p in micro]
     assert all(r["emotion"] in STR_CLASSES for r in run.recognised)
-    truth = [e for e in plan(CAS_ONLY)[0].expressions + plan(CAS_ONLY)[1].expressions
-             if e.kind == "micro" and e.emotion in STR_CLASSES]
+    truth = [
+        e
+        for e in plan(CAS_ONLY)[0].expressions + plan(CAS_ONLY)[1].expressions
+        if e.kind == "micro" and e.emotion in STR_CLASSES
+    ]
     assert run.report.spotting.n_gt == len(truth)
     assert run.report.spotting.n_pred == len(run.recognised)
     assert run.report.strs == pytest.approx(run.report.spotting.f1 * run.report.f1_a)
-    code, out, err = cli(["spot", "str", "--spotter", "flow-peak", "--model", "svm-hoof",
-                          "--source", "raw", "--casme2-lv", str(cas), "--cache-dir",
-                          str(tmp_path / "cache")], capsys)
+    code, out, err = cli(
+        [
+            "spot",
+            "str",
+            "--spotter",
+            "flow-peak",
+            "--model",
+            "svm-hoof",
+            "--source",
+            "raw",
+            "--casme2-lv",
+            str(cas),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert f"STRS {run.report.strs:.4f}" in out
 
@@ -191,8 +232,10 @@ def test_flow_cnn_learns_where_expressions_are_on_training_videos():
 
     def video(at, seed):
         values = _bumps(600, [(s, 12, h) for s, h in at], seed)
-        truth = [Expression("casme2-lv", "s1", "v", s + 1, None, s + 12, "micro", "", "", "", None)
-                 for s, _ in at]
+        truth = [
+            Expression("casme2-lv", "s1", "v", s + 1, None, s + 12, "micro", "", "", "", None)
+            for s, _ in at
+        ]
         return _fake(values), truth
 
     train = [video([(100, 0.5), (400, 0.4)], 1), video([(250, 0.45), (500, 0.5)], 2)]
@@ -212,9 +255,23 @@ def test_mer_bench_run_with_a_spotting_protocol_runs_the_spotter(cas, tmp_path, 
     demo = long_demo_dir(tmp_path / "cache", LongSynthConfig())
     copy_tree(cas, demo / "CASME2_LV")
     (demo / MARKER).write_text("{}")
-    code, out, err = cli(["run", "--model", "flow-peak", "--protocol", "casme2-lv-spotting",
-                          "--source", "demo", "--cache-dir", str(tmp_path / "cache")], capsys)
+    code, out, err = cli(
+        [
+            "run",
+            "--model",
+            "flow-peak",
+            "--protocol",
+            "casme2-lv-spotting",
+            "--source",
+            "demo",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "casme2-lv    overall" in out and "chance (uniform spotter" in out
-    stored = list((tmp_path / "cache" / "spotting-runs").glob("flow-peak-casme2-lv-spotting-*.json"))
+    stored = list(
+        (tmp_path / "cache" / "spotting-runs").glob("flow-peak-casme2-lv-spotting-*.json")
+    )
     assert len(stored) == 1

@@ -52,7 +52,8 @@ def test_interval_iou_hand_computed():
 def test_public_iou_off_by_one_differs_only_for_disjoint_intervals():
     # Overlapping intervals: the two formulas agree (inclusive lengths).
     assert _public_calc_iou(Interval(10, 19), Interval(15, 24)) == pytest.approx(
-        interval_iou(Interval(10, 19), Interval(15, 24)))
+        interval_iou(Interval(10, 19), Interval(15, 24))
+    )
     # Disjoint: mer-bench 0, the public code 1 / (9 frames) and 1 / 2.
     assert interval_iou(Interval(0, 4), Interval(10, 14)) == 0.0
     assert _public_calc_iou(Interval(0, 4), Interval(10, 14)) == pytest.approx(1 / 9)
@@ -67,19 +68,22 @@ def test_public_iou_off_by_one_differs_only_for_disjoint_intervals():
 
 def test_spotting_counts_micro_macro_pooled_hand_computed():
     truth = [
-        _gt("casme2-lv", "A", 100, 110), _gt("casme2-lv", "A", 200, 250, "macro"),
-        _gt("casme2-lv", "A", 400, 407), _gt("casme2-lv", "B", 50, 60),
+        _gt("casme2-lv", "A", 100, 110),
+        _gt("casme2-lv", "A", 200, 250, "macro"),
+        _gt("casme2-lv", "A", 400, 407),
+        _gt("casme2-lv", "B", 50, 60),
         _gt("samm-lv", "C", 1000, 1059, subject="s9"),
     ]
     preds = [
-        _p("A", 102, 112),   # micro, IoU 9/13 with [100,110]: hit
-        _p("A", 205, 260),   # macro (56 frames), IoU 46/61: hit
-        _p("A", 300, 310),   # micro, nothing there
-        _p("A", 401, 406),   # 6 frames < 7: not a micro-expression, IoU 0.75 but no hit
-        _p("B", 50, 60), _p("B", 51, 61),  # two on one truth: one hit, one false positive
+        _p("A", 102, 112),  # micro, IoU 9/13 with [100,110]: hit
+        _p("A", 205, 260),  # macro (56 frames), IoU 46/61: hit
+        _p("A", 300, 310),  # micro, nothing there
+        _p("A", 401, 406),  # 6 frames < 7: not a micro-expression, IoU 0.75 but no hit
+        _p("B", 50, 60),
+        _p("B", 51, 61),  # two on one truth: one hit, one false positive
         _p("C", 1010, 1069),  # 60 frames (SAMM micro), IoU 50/70: hit
         _p("C", 2000, 2200),  # 201 frames: SAMM macro, false positive
-        _p("D", 10, 60),     # a scored video with no expression: false positive
+        _p("D", 10, 60),  # a scored video with no expression: false positive
     ]
     rep = spotting_report(truth, preds, LIMITS, videos={"D": "samm-lv"})
     cas = rep.per_dataset["casme2-lv"]
@@ -116,12 +120,27 @@ def test_matching_is_one_to_one_where_strs_code_lets_one_prediction_claim_two():
     assert match_intervals(truth, [Interval(0, 9)]) == [(0, 0, 0.8)]
 
 
-STR_TRUTH = [_gt("casme2-lv", "V", a, b, emotion=e) for a, b, e in
-             [(10, 20, "negative"), (40, 50, "negative"), (70, 80, "positive"),
-              (100, 110, "surprise"), (130, 140, "others")]]
-STR_PREDS = [_p("V", a, b, e) for a, b, e in
-             [(10, 20, "negative"), (40, 50, "positive"), (70, 80, "positive"),
-              (100, 110, "negative"), (130, 140, "negative"), (200, 210, "negative")]]
+STR_TRUTH = [
+    _gt("casme2-lv", "V", a, b, emotion=e)
+    for a, b, e in [
+        (10, 20, "negative"),
+        (40, 50, "negative"),
+        (70, 80, "positive"),
+        (100, 110, "surprise"),
+        (130, 140, "others"),
+    ]
+]
+STR_PREDS = [
+    _p("V", a, b, e)
+    for a, b, e in [
+        (10, 20, "negative"),
+        (40, 50, "positive"),
+        (70, 80, "positive"),
+        (100, 110, "negative"),
+        (130, 140, "negative"),
+        (200, 210, "negative"),
+    ]
+]
 CLASSES = ("negative", "positive", "surprise")
 
 
@@ -131,7 +150,7 @@ def test_str_scores_hand_computed():
     assert rep.spotting.f1 == pytest.approx(10 / 11)
     # The 'others' hit is spotted but not classified: 4 hits in the confusion.
     assert rep.confusion == ((1, 1, 0), (0, 1, 0), (1, 0, 0))
-    assert rep.uar == pytest.approx(0.5)            # recalls 1/2, 1, 0
+    assert rep.uar == pytest.approx(0.5)  # recalls 1/2, 1, 0
     assert rep.mean_precision == pytest.approx(1 / 3)  # precisions 1/2, 1/2, 0
     assert rep.uf1 == pytest.approx((0.5 + 2 / 3 + 0) / 3)
     assert rep.f1_a == pytest.approx(0.4)

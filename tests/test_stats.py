@@ -7,8 +7,7 @@ import pytest
 
 from mer_bench.results.metrics import score
 from mer_bench.results.metrics import metric_values
-from mer_bench.results.stats import (bootstrap_ci, paired_difference, seed_spread,
-                             subject_confusions)
+from mer_bench.results.stats import bootstrap_ci, paired_difference, seed_spread, subject_confusions
 
 
 def _data(n_subjects: int = 30, per_subject: int = 6, accuracy: float = 0.7, seed: int = 0):

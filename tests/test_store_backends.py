@@ -28,19 +28,29 @@ from mer_bench_leaderboard import tables
 
 
 def flows_config(model: str, root, **kw) -> RunConfig:
-    return RunConfig(model=model, protocol="megc2019", source="flows", device="cpu",
-                     executor="sequential", epochs=1,
-                     source_options=source_options("flows", data_root=root), **kw)
+    return RunConfig(
+        model=model,
+        protocol="megc2019",
+        source="flows",
+        device="cpu",
+        executor="sequential",
+        epochs=1,
+        source_options=source_options("flows", data_root=root),
+        **kw,
+    )
 
 
 def counts(store: Store) -> tuple[int, int, int]:
     with store.engine.connect() as conn:
-        return tuple(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
-                     for t in ("runs", "folds", "predictions"))
+        return tuple(
+            conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+            for t in ("runs", "folds", "predictions")
+        )
 
 
-def test_run_interrupted_then_resumed_commits_fold_by_fold(store_location, tiny_model, flows_dir,
-                                                          monkeypatch):
+def test_run_interrupted_then_resumed_commits_fold_by_fold(
+    store_location, tiny_model, flows_dir, monkeypatch
+):
     store = Store(store_location)
     assert store.schema_version() == SCHEMA_VERSION
     real_run_fold = executors.run_fold
@@ -62,8 +72,14 @@ def test_run_interrupted_then_resumed_commits_fold_by_fold(store_location, tiny_
     store.close()
 
     calls.clear()
-    monkeypatch.setattr(executors, "run_fold", lambda ctx, task, on_epoch=None: (
-        calls.append(task.fold.index), real_run_fold(ctx, task, on_epoch))[1])
+    monkeypatch.setattr(
+        executors,
+        "run_fold",
+        lambda ctx, task, on_epoch=None: (
+            calls.append(task.fold.index),
+            real_run_fold(ctx, task, on_epoch),
+        )[1],
+    )
     store = Store(store_location)
     summary = run_benchmark(flows_config(tiny_model, flows_dir), store, resume=partial.run_id[:15])
     assert sorted(calls) == list(range(7, 68)) and summary.n_samples == 442
@@ -72,7 +88,9 @@ def test_run_interrupted_then_resumed_commits_fold_by_fold(store_location, tiny_
     predictions = store.predictions(run.run_id)
     assert predictions[["fold_index", "dataset", "subject", "sample"]].equals(
         predictions[["fold_index", "dataset", "subject", "sample"]].sort_values(
-            ["fold_index", "dataset", "subject", "sample"], ignore_index=True))
+            ["fold_index", "dataset", "subject", "sample"], ignore_index=True
+        )
+    )
     assert np.allclose(np.array(predictions["probs"].tolist()).sum(axis=1), 1.0)
     with pytest.raises(StoreError, match=f"fold 0 .* of run {run.run_id} is already in"):
         store.add_fold(run.run_id, store.fold_records(run.run_id)[0])
@@ -94,8 +112,9 @@ def test_both_backends_store_and_read_the_same_run(tmp_path, postgres_url, megc_
     assert len(exported["postgresql"]["predictions"]) == 442
 
 
-def test_import_is_one_transaction_and_refuses_duplicates(store_location, tmp_path, megc_manifest,
-                                                          monkeypatch):
+def test_import_is_one_transaction_and_refuses_duplicates(
+    store_location, tmp_path, megc_manifest, monkeypatch
+):
     with Store(tmp_path / "src.sqlite") as source:
         run_id = add_fixture_run(source, megc_manifest, "good-net", "fixed", 0, 0.8, 5000)
         path = tmp_path / "sub.json"
@@ -149,8 +168,9 @@ def test_board_role_reads_and_cannot_write(postgres_server, postgres_database, m
     with Store(board_url, read_only=True) as reader:
         assert reader.run(run_id).status == "finished" and len(reader.predictions(run_id)) == 442
     with Store(board_url) as misused:
-        with pytest.raises(StoreError, match="could not write .*(permission denied|read-only)"
-                           ) as caught:
+        with pytest.raises(
+            StoreError, match="could not write .*(permission denied|read-only)"
+        ) as caught:
             misused.set_status(run_id, "failed")
     assert BOARD_PASSWORD not in str(caught.value) and "***" in str(caught.value)
 
@@ -158,7 +178,9 @@ def test_board_role_reads_and_cannot_write(postgres_server, postgres_database, m
 def test_change_key_follows_every_write(store_location, megc_manifest):
     with Store(store_location) as store:
         keys = [store.change_key(), board_data.store_version(store_location)]
-        run_id = add_fixture_run(store, megc_manifest, "good-net", "fixed", 0, 0.8, 10, finish=False)
+        run_id = add_fixture_run(
+            store, megc_manifest, "good-net", "fixed", 0, 0.8, 10, finish=False
+        )
         keys += [store.change_key(), board_data.store_version(store_location)]
         store.set_status(run_id, "finished")
         keys += [store.change_key(), board_data.store_version(store_location)]
@@ -167,8 +189,9 @@ def test_change_key_follows_every_write(store_location, megc_manifest):
     assert len(set(keys[0::2])) == 3 and len(set(keys[1::2])) == 3
 
 
-def test_board_data_is_the_same_on_both_backends(tmp_path, postgres_server, postgres_database,
-                                                 monkeypatch):
+def test_board_data_is_the_same_on_both_backends(
+    tmp_path, postgres_server, postgres_database, monkeypatch
+):
     from mer_bench.results import ranking
 
     monkeypatch.setattr(ranking, "N_RESAMPLES", 200)  # the same draws on both: fewer will do
@@ -177,8 +200,10 @@ def test_board_data_is_the_same_on_both_backends(tmp_path, postgres_server, post
     for where in (str(tmp_path / "board.sqlite"), location):
         fill_store(where)
         reader = board_data.open_read_only(
-            where if where != location else postgres_server.url(postgres_database, BOARD,
-                                                                   BOARD_PASSWORD))
+            where
+            if where != location
+            else postgres_server.url(postgres_database, BOARD, BOARD_PASSWORD)
+        )
         runs = board_data.runs_frame(reader)
         predictions = {r: board_data.predictions_frame(reader, r) for r in runs["run_id"]}
         reader.close()
@@ -193,38 +218,65 @@ def test_board_page_on_a_server_shows_no_password(postgres_server, postgres_data
     from test_leaderboard_app import APP
 
     fill_store(postgres_server.url(postgres_database))
-    monkeypatch.setenv("MER_BENCH_STORE",
-                       postgres_server.url(postgres_database, BOARD, BOARD_PASSWORD))
+    monkeypatch.setenv(
+        "MER_BENCH_STORE", postgres_server.url(postgres_database, BOARD, BOARD_PASSWORD)
+    )
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception and not at.error
     caption = " ".join(c.value for c in at.caption)
     assert f"postgresql://{BOARD}:***@" in caption
     ranking = next(t.value for t in at.table if "UF1 95% CI" in t.value.columns)
     assert list(ranking["model"]) == ["good-net", "weak-net"]  # honest, real data, complete
-    page = repr(at) + " ".join(str(e.value) for kind in (at.markdown, at.caption, at.info,
-                                                          at.warning, at.table, at.dataframe)
-                               for e in kind)
+    page = repr(at) + " ".join(
+        str(e.value)
+        for kind in (at.markdown, at.caption, at.info, at.warning, at.table, at.dataframe)
+        for e in kind
+    )
     assert "good-net" in page and BOARD_PASSWORD not in page
 
 
-def test_cli_run_results_show_export_on_a_server(postgres_url, tiny_model, flows_dir, tmp_path,
-                                                 capsys, monkeypatch):
+def test_cli_run_results_show_export_on_a_server(
+    postgres_url, tiny_model, flows_dir, tmp_path, capsys, monkeypatch
+):
     """A run, `results`, `show` and `export` from the command line against PostgreSQL
     ($MER_BENCH_STORE), and the password nowhere: not in output, logs or any stored row."""
     monkeypatch.setenv("MER_BENCH_STORE", postgres_url)
-    code, out, err = cli(["-v", "run", "--model", tiny_model, "--source", "flows", "--data-root",
-                          str(flows_dir), "--epochs", "1", "--device", "cpu", "--executor",
-                          "sequential"], capsys)
+    code, out, err = cli(
+        [
+            "-v",
+            "run",
+            "--model",
+            tiny_model,
+            "--source",
+            "flows",
+            "--data-root",
+            str(flows_dir),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--executor",
+            "sequential",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with Store(postgres_url, read_only=True) as store:
         (run,) = store.runs()
         assert run.status == "finished" and len(store.finished_folds(run.run_id)) == 68
         with store.engine.connect() as conn:
-            stored = [str(tuple(row)) for table in ("meta", "runs", "folds", "predictions")
-                      for row in conn.execute(text(f"SELECT * FROM {table}"))]
+            stored = [
+                str(tuple(row))
+                for table in ("meta", "runs", "folds", "predictions")
+                for row in conn.execute(text(f"SELECT * FROM {table}"))
+            ]
     outputs = [out, err]
-    for argv in (["results"], ["show", run.run_id], ["show", run.run_id, "--json"],
-                 ["results", "--json"]):
+    for argv in (
+        ["results"],
+        ["show", run.run_id],
+        ["show", run.run_id, "--json"],
+        ["results", "--json"],
+    ):
         code, out, err = cli(argv, capsys)
         assert code == 0 and run.run_id in out, err
         outputs += [out, err]
@@ -239,7 +291,8 @@ def test_cli_run_results_show_export_on_a_server(postgres_url, tiny_model, flows
 
 
 def test_unreachable_server_wrong_password_and_no_driver_are_one_line_errors(
-        postgres_server, postgres_database, monkeypatch, capsys):
+    postgres_server, postgres_database, monkeypatch, capsys
+):
     good = postgres_server.url(postgres_database)
     cases = {
         good.replace(str(postgres_server.port), "1"): "cannot connect .*(refused|failed)",
@@ -253,16 +306,21 @@ def test_unreachable_server_wrong_password_and_no_driver_are_one_line_errors(
         text_ = str(caught.value)
         assert "\n" not in text_ and WRITER_PASSWORD not in text_ and "***" in text_
     monkeypatch.setitem(sys.modules, "psycopg", None)  # the driver is not installed
-    with pytest.raises(StoreError, match=r"needs the psycopg 3 driver: pip install 'mer-bench\["
-                                         r"postgres\]'"):
+    with pytest.raises(
+        StoreError,
+        match=r"needs the psycopg 3 driver: pip install 'mer-bench\["
+        r"postgres\]'",
+    ):
         Store(good)
     monkeypatch.delitem(sys.modules, "psycopg")
-    code, out, err = cli(["results", "--store", good.replace(str(postgres_server.port), "1")],
-                         capsys)
+    code, out, err = cli(
+        ["results", "--store", good.replace(str(postgres_server.port), "1")], capsys
+    )
     assert code == 1 and err.count("\n") == 1 and err.startswith("error: cannot connect")
     assert WRITER_PASSWORD not in out + err
-    code, _, err = cli(["leaderboard", "--store", good.replace(WRITER_PASSWORD,
-                                                               "not-" + WRITER_PASSWORD)], capsys)
+    code, _, err = cli(
+        ["leaderboard", "--store", good.replace(WRITER_PASSWORD, "not-" + WRITER_PASSWORD)], capsys
+    )
     assert code == 1 and "password authentication failed" in err and WRITER_PASSWORD not in err
 
 
@@ -278,10 +336,16 @@ def test_locations_and_redaction():
     assert database.sqlite_file("sqlite:////tmp/x.sqlite").as_posix() == "/tmp/x.sqlite"
     assert database.sqlite_file("postgresql://u@h/db") is None
     assert str(database.server_url("postgres://u:p@h:5/db").drivername) == "postgresql+psycopg"
-    for url in ("postgresql://u:p%40ss@h/db", "postgresql://u:p@ss@h/db", "postgresql://u:p/s:s@h/db"):
+    for url in (
+        "postgresql://u:p%40ss@h/db",
+        "postgresql://u:p@ss@h/db",
+        "postgresql://u:p/s:s@h/db",
+    ):
         assert database.redact(url) == "postgresql://u:***@h/db"
-    assert database.redact("postgresql://h/db?sslmode=require&password=pw1") == \
-        "postgresql://h/db?sslmode=require&password=***"
+    assert (
+        database.redact("postgresql://h/db?sslmode=require&password=pw1")
+        == "postgresql://h/db?sslmode=require&password=***"
+    )
     assert database.redact("postgresql://u@h/db") == "postgresql://u@h/db"
     assert board_data.store_location("postgresql://u:p@h/db") == "postgresql://u:p@h/db"
     assert board_data.display_location("postgresql://u:p@h/db") == "postgresql://u:***@h/db"

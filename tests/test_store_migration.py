@@ -45,8 +45,14 @@ def test_version_1_database_is_migrated_and_every_run_read(tmp_path):
         interrupted = next(r for r in runs.values() if r.status == "interrupted")
         assert counts[interrupted.run_id] == 1 and interrupted.n_folds == 3
         # seeds and copies of one configuration share a group; other policies and data do not
-        tiny_fixed = [r for r in runs.values() if r.model == "htnet-tiny" and r.selection == "fixed"
-                      and r.identity["data"]["difficulty"] == "easy" and r.status != "interrupted"]
+        tiny_fixed = [
+            r
+            for r in runs.values()
+            if r.model == "htnet-tiny"
+            and r.selection == "fixed"
+            and r.identity["data"]["difficulty"] == "easy"
+            and r.status != "interrupted"
+        ]
         assert len(tiny_fixed) == 3 and len({r.group_hash for r in tiny_fixed}) == 1
         assert len({r.config_hash for r in tiny_fixed if r.status == "finished"}) == 2
         best = next(r for r in runs.values() if r.selection == "best-on-test")
@@ -102,16 +108,28 @@ def _schema_of(conn) -> dict:
     out = {}
     for table in sorted(found.get_table_names()):
         out[table] = {
-            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
-                        for c in found.get_columns(table)],
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in found.get_columns(table)
+            ],
             "pk": sorted(found.get_pk_constraint(table)["constrained_columns"]),
-            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"],
-                           tuple(f["referred_columns"]), str(f.get("options")))
-                          for f in found.get_foreign_keys(table)),
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in found.get_indexes(table)),
-            "checks": sorted((c.get("name"), " ".join(c["sqltext"].split()))
-                             for c in found.get_check_constraints(table)),
+            "fks": sorted(
+                (
+                    tuple(f["constrained_columns"]),
+                    f["referred_table"],
+                    tuple(f["referred_columns"]),
+                    str(f.get("options")),
+                )
+                for f in found.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(table)
+            ),
+            "checks": sorted(
+                (c.get("name"), " ".join(c["sqltext"].split()))
+                for c in found.get_check_constraints(table)
+            ),
             "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
         }
     return out

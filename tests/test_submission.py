@@ -38,8 +38,10 @@ def _counts(path: Path) -> tuple[int, int, int]:
         return (0, 0, 0)
     conn = sqlite3.connect(path)
     try:
-        return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                     for t in ("runs", "folds", "predictions"))
+        return tuple(
+            conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "folds", "predictions")
+        )
     finally:
         conn.close()
 
@@ -74,16 +76,27 @@ def test_round_trip_gives_the_same_scores(tmp_path, exported, megc_manifest):
     record = dst.run(new_id)
     assert record.status == "imported" and record.selection == "best-on-test" and record.seed == 3
     assert record.provenance["imported_from"] == "sub.json"
-    assert dst.predictions(new_id)[["sample", "pred"]].equals(src.predictions(run_id)[["sample", "pred"]])
+    assert dst.predictions(new_id)[["sample", "pred"]].equals(
+        src.predictions(run_id)[["sample", "pred"]]
+    )
     assert _counts(tmp_path / "b.sqlite") == (1, 68, 442)
 
 
 def test_engine_run_round_trips(tmp_path, tiny_model, flows_dir):
     src = Store(tmp_path / "engine.sqlite")
-    summary = run_benchmark(RunConfig(model=tiny_model, protocol="megc2019", source="flows",
-                                      executor="sequential",
-                                      source_options=source_options("flows", data_root=flows_dir),
-                                      epochs=1, device="cpu", seed=1), src)
+    summary = run_benchmark(
+        RunConfig(
+            model=tiny_model,
+            protocol="megc2019",
+            source="flows",
+            executor="sequential",
+            source_options=source_options("flows", data_root=flows_dir),
+            epochs=1,
+            device="cpu",
+            seed=1,
+        ),
+        src,
+    )
     path = _write(tmp_path, json.loads(json.dumps(export_json(src, src.run(summary.run_id)))))
     dst = Store(tmp_path / "dst.sqlite")
     run_id, _ = import_submission(path, dst)
@@ -110,12 +123,18 @@ def test_importing_twice_is_refused(tmp_path, exported, store_path):
     _rejected(tmp_path, store_path, exported, "already in")
 
 
-@pytest.mark.parametrize("content, match", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "a submission is a JSON object"),
-    ('{"format": "mer-bench-submission", "version": 1, "run": {}, "card": {}, "recipe": {}, '
-     '"provenance": {}, "folds": [], "predictions": []', "truncated"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "a submission is a JSON object"),
+        (
+            '{"format": "mer-bench-submission", "version": 1, "run": {}, "card": {}, "recipe": {}, '
+            '"provenance": {}, "folds": [], "predictions": []',
+            "truncated",
+        ),
+    ],
+)
 def test_malformed_files_are_rejected(tmp_path, store_path, content, match):
     _rejected(tmp_path, store_path, content, match)
 
@@ -146,30 +165,48 @@ CASES = {
     "format": (lambda d: d.update(format="other"), "format is 'other'"),
     "version": (lambda d: d.update(version=3), "version 3 is not supported"),
     "run id": (lambda d: d["run"].update(run_id="../escaped"), "not a valid run id"),
-    "identity": (lambda d: d["run"]["identity"].update(seed=99), "does not match its identity|differs"),
+    "identity": (
+        lambda d: d["run"]["identity"].update(seed=99),
+        "does not match its identity|differs",
+    ),
     "section": (lambda d: d.pop("predictions"), "section 'predictions' is missing"),
     "protocol": (lambda d: _retarget(d, protocol="megc2099"), "unknown protocol 'megc2099'"),
     "classes": (lambda d: d["run"].update(classes=["a", "b", "c"]), "classes .* differ"),
     "selection": (lambda d: _retarget(d, selection="best-ever"), "run.selection"),
     "card": (lambda d: d["card"].update(name="other-net"), "card name"),
-    "duplicate": (lambda d: d["predictions"].__setitem__(1, dict(d["predictions"][0])),
-                  "appears twice"),
-    "missing": (lambda d: (d["predictions"].pop(), d["folds"][-1].update(n_test=d["folds"][-1]["n_test"] - 1)),
-                "have no prediction"),
-    "foreign sample": (lambda d: d["predictions"][0].update(sample="made_up_01"),
-                       "is not in protocol megc2019"),
-    "label": (lambda d: d["predictions"][0].update(label=(d["predictions"][0]["label"] + 1) % 3),
-              "but protocol megc2019 says"),
+    "duplicate": (
+        lambda d: d["predictions"].__setitem__(1, dict(d["predictions"][0])),
+        "appears twice",
+    ),
+    "missing": (
+        lambda d: (
+            d["predictions"].pop(),
+            d["folds"][-1].update(n_test=d["folds"][-1]["n_test"] - 1),
+        ),
+        "have no prediction",
+    ),
+    "foreign sample": (
+        lambda d: d["predictions"][0].update(sample="made_up_01"),
+        "is not in protocol megc2019",
+    ),
+    "label": (
+        lambda d: d["predictions"][0].update(label=(d["predictions"][0]["label"] + 1) % 3),
+        "but protocol megc2019 says",
+    ),
     "label range": (lambda d: d["predictions"][0].update(label=7), r"label 7 is not a class index"),
     "pred range": (lambda d: d["predictions"][0].update(pred=-1), r"pred -1 is not a class index"),
     "probs": (lambda d: d["predictions"][0].update(probs=[0.5, 0.5]), "probs must be 3 numbers"),
     "probs sum": (lambda d: d["predictions"][0].update(probs=[0.9, 0.9, 0.9]), "sum to"),
-    "pred vs probs": (lambda d: d["predictions"][0].update(
-        pred=(d["predictions"][0]["pred"] + 1) % 3), "not the most probable class"),
+    "pred vs probs": (
+        lambda d: d["predictions"][0].update(pred=(d["predictions"][0]["pred"] + 1) % 3),
+        "not the most probable class",
+    ),
     "fold count": (lambda d: d["run"].update(n_folds=70), "68 folds but run.n_folds is 70"),
     "fold size": (lambda d: d["folds"][0].update(n_test=99), "declares 99 test samples"),
-    "two folds": (lambda d: (d["predictions"][0].update(fold=d["predictions"][0]["fold"] + 1)),
-                  "declares|held out in two folds"),
+    "two folds": (
+        lambda d: d["predictions"][0].update(fold=d["predictions"][0]["fold"] + 1),
+        "declares|held out in two folds",
+    ),
 }
 
 
@@ -192,8 +229,11 @@ def _retarget(data: dict, **fields) -> None:
 
     data["run"].update(fields)
     identity = RunIdentity.from_dict({**data["run"]["identity"], **fields})
-    data["run"].update(identity=identity.as_dict(), config_hash=identity.config_hash,
-                       group_hash=identity.group_hash)
+    data["run"].update(
+        identity=identity.as_dict(),
+        config_hash=identity.config_hash,
+        group_hash=identity.group_hash,
+    )
 
 
 def test_synthetic_source_runs_are_checked_against_the_regenerated_demo(tmp_path, store_path):
@@ -203,8 +243,9 @@ def test_synthetic_source_runs_are_checked_against_the_regenerated_demo(tmp_path
 
     samples = demo_samples()
     src = Store(tmp_path / "demo.sqlite")
-    run_id = add_fixture_run(src, samples, "demo-net", "fixed", 0, 0.9, 10, source="demo",
-                             data=DEMO_DATA)
+    run_id = add_fixture_run(
+        src, samples, "demo-net", "fixed", 0, 0.9, 10, source="demo", data=DEMO_DATA
+    )
     data = json.loads(json.dumps(export_json(src, src.run(run_id))))
     src.close()
     store = Store(store_path)
@@ -220,9 +261,13 @@ def test_synthetic_source_runs_are_checked_against_the_regenerated_demo(tmp_path
 
 def test_cli_rejects_with_one_line_and_exit_code(tmp_path, store_path):
     bad = _write(tmp_path, "{oops")
-    code = ("import sys; from mer_bench.cli import main; "
-            f"sys.argv = ['mer-bench', 'import', {str(bad)!r}, '--store', {str(store_path)!r}]; main()")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from mer_bench.cli import main; "
+        f"sys.argv = ['mer-bench', 'import', {str(bad)!r}, '--store', {str(store_path)!r}]; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "not valid JSON" in lines[0]

@@ -32,8 +32,11 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_plan_keeps_composite_proportions_and_owner_names() -> None:
@@ -41,14 +44,21 @@ def test_plan_keeps_composite_proportions_and_owner_names() -> None:
     assert subject_counts(12) == {"smic": 3, "casme2": 4, "samm": 5}
     by = Counter((c.record.dataset, c.cls) for c in clips)
     assert (by["smic", "negative"], by["smic", "positive"], by["smic", "surprise"]) == (19, 14, 12)
-    assert (by["casme2", "negative"], by["casme2", "positive"], by["casme2", "surprise"]) == (24, 8, 7)
+    assert (by["casme2", "negative"], by["casme2", "positive"], by["casme2", "surprise"]) == (
+        24,
+        8,
+        7,
+    )
     assert (by["samm", "negative"], by["samm", "positive"], by["samm", "surprise"]) == (25, 7, 4)
     assert by["casme2", "other"] == 3 and by["samm", "other"] == 3 and by["smic", "other"] == 0
     subjects = {c.record.dataset: set() for c in clips}
     for c in clips:
         subjects[c.record.dataset].add(c.record.subject)
-    assert subjects == {"smic": {"s1", "s2", "s3"}, "casme2": {"sub01", "sub02", "sub03", "sub04"},
-                        "samm": {"006", "007", "008", "009", "010"}}
+    assert subjects == {
+        "smic": {"s1", "s2", "s3"},
+        "casme2": {"sub01", "sub02", "sub03", "sub04"},
+        "samm": {"006", "007", "008", "009", "010"},
+    }
     smic_apex = [c.apex_index == (c.length - 1) // 2 for c in clips if c.record.dataset == "smic"]
     assert all(smic_apex)
 
@@ -71,7 +81,9 @@ def test_trees_load_with_the_real_loaders(tree: tuple[Path, list]) -> None:
     first = cv2.imread(str(samm["frames"].iloc[0][0]), cv2.IMREAD_UNCHANGED)
     assert first.ndim == 2 and first.shape == (FRAME_SIZE[1], FRAME_SIZE[0])  # grayscale
     smic = load_dataset("smic", out / "SMIC")
-    assert all(Path(f[0]).suffix == ".bmp" and Path(f[0]).name.startswith("image") for f in smic["frames"])
+    assert all(
+        Path(f[0]).suffix == ".bmp" and Path(f[0]).name.startswith("image") for f in smic["frames"]
+    )
     sheet = pd.read_excel(out / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx", header=None)
     assert list(sheet.iloc[13, :3]) == ["Subject", "Filename", "Inducement Code"]  # row 14
     casme = pd.read_excel(out / "CASME2" / "CASME2-coding-20140508.xlsx")
@@ -100,8 +112,10 @@ def _region_motion(aus: tuple[int, ...]) -> dict[str, float]:
     """Farneback flow onset -> apex of a noise-free clip of `aus` at 3 px: mean |flow| near brows
     and mouth corners, and the brows' mean vertical flow (negative = up)."""
     subject = make_subject(load_photos()[0], np.random.default_rng(3))
-    motion = replace(draw_motion(np.random.default_rng(4), "anger", 9, 4, QUIET),
-                     aus=tuple((au, 3.0) for au in aus))
+    motion = replace(
+        draw_motion(np.random.default_rng(4), "anger", 9, 4, QUIET),
+        aus=tuple((au, 3.0) for au in aus),
+    )
     frames = render_clip(subject, motion)
     onset, apex = (cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in (0, 4))
     flow = cv2.calcOpticalFlowFarneback(onset, apex, None, 0.5, 3, 15, 3, 5, 1.2, 0)
@@ -109,15 +123,17 @@ def _region_motion(aus: tuple[int, ...]) -> dict[str, float]:
     lm = subject.landmarks
 
     def around(points: list[int], values: np.ndarray) -> float:
-        ys, xs = np.mgrid[0:magnitude.shape[0], 0:magnitude.shape[1]]
+        ys, xs = np.mgrid[0 : magnitude.shape[0], 0 : magnitude.shape[1]]
         near = np.zeros(magnitude.shape, bool)
         for x, y in lm[points]:
             near |= (xs - x) ** 2 + (ys - y) ** 2 < 8**2
         return float(values[near].mean())
 
-    return {"brows": around(list(range(17, 27)), magnitude),
-            "mouth": around([48, 54], magnitude),
-            "brows_v": around(list(range(17, 27)), flow[..., 1])}
+    return {
+        "brows": around(list(range(17, 27)), magnitude),
+        "mouth": around([48, 54], magnitude),
+        "brows_v": around(list(range(17, 27)), flow[..., 1]),
+    }
 
 
 def test_flow_at_apex_is_where_the_action_units_are() -> None:

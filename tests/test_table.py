@@ -60,20 +60,24 @@ def test_markdown_numbers_equal_the_board_and_the_stored_predictions(store, caps
     assert htnet["rank"] == "" and htnet["UF1 95% CI"] == ""
     notes = [line for line in out.splitlines() if line.startswith("- ")]
     assert notes[0].startswith("- fixed: 20 epochs, declared before the run")
-    assert any(n.startswith("- reported, test-selected: the epoch with the best accuracy") for n in notes)
+    assert any(
+        n.startswith("- reported, test-selected: the epoch with the best accuracy") for n in notes
+    )
     assert "other sources in this database, never ranked together: demo" in out
 
 
 def test_latex_is_a_booktabs_tabular(store, capsys):
     path, _ = store
-    code, out, err = cli(["table", "-p", "megc2019", "--format", "latex", "--store", path,
-                          "--with-best-on-test"], capsys)
+    code, out, err = cli(
+        ["table", "-p", "megc2019", "--format", "latex", "--store", path, "--with-best-on-test"],
+        capsys,
+    )
     assert code == 0, err
     lines = out.splitlines()
     begin = next(i for i, s in enumerate(lines) if s.startswith(r"\begin{tabular}"))
     spec = re.fullmatch(r"\\begin\{tabular\}\{([lrc]+)\}", lines[begin]).group(1)
     end = lines.index(r"\end{tabular}")
-    body = lines[begin + 1:end]
+    body = lines[begin + 1 : end]
     assert body[0] == r"\toprule" and body[2] == r"\midrule" and body[-1] == r"\bottomrule"
     rows = [s for s in body if s.endswith(r"\\")]
     unescaped_amp = re.compile(r"(?<!\\)&")
@@ -85,53 +89,73 @@ def test_latex_is_a_booktabs_tabular(store, capsys):
     assert ranked_rows[0].split(" & ")[3] == "best-on-test"
     assert r"$\pm$" in ranked_rows[1] and "±" not in out
     assert body.count(r"\midrule") == 2  # under the header, and before the reported rows
-    for line in lines[end + 1:]:  # notes: no LaTeX special character left raw
+    for line in lines[end + 1 :]:  # notes: no LaTeX special character left raw
         assert not re.search(r"(?<!\\)[%&_#]", line.replace(r"\par", "")), line
     assert any(s.startswith("best-on-test: per held-out subject") for s in lines[end:])
 
 
 def test_csv_has_the_rule_of_each_row_and_demo_runs_apart(store, capsys):
     path, _ = store
-    code, out, _ = cli(["table", "-p", "megc2019", "--format", "csv", "--store", path,
-                        "--source", "demo"], capsys)
+    code, out, _ = cli(
+        ["table", "-p", "megc2019", "--format", "csv", "--store", path, "--source", "demo"], capsys
+    )
     table = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
     assert code == 0 and list(table["model"]) == ["demo-net"]  # no reported rows beside the demo
     assert table["rule"].iloc[0].startswith("fixed: 20 epochs")
     assert table["seeds"].iloc[0] == "0"
 
 
-@pytest.mark.parametrize("argv, code, words", [
-    (["--protocol", "megc2091"], 2, "did you mean megc2019"),
-    (["--protocol", "megc2019", "--format", "docx"], 2, "unknown table format 'docx'"),
-    (["--protocol", "megc2019", "--source", "raw"], 2, "--source raw: no complete runs"),
-    (["--protocol", "casme2"], 1, "no complete runs of protocol casme2"),
-])
+@pytest.mark.parametrize(
+    "argv, code, words",
+    [
+        (["--protocol", "megc2091"], 2, "did you mean megc2019"),
+        (["--protocol", "megc2019", "--format", "docx"], 2, "unknown table format 'docx'"),
+        (["--protocol", "megc2019", "--source", "raw"], 2, "--source raw: no complete runs"),
+        (["--protocol", "casme2"], 1, "no complete runs of protocol casme2"),
+    ],
+)
 def test_bad_table_requests_get_one_line(store, capsys, argv, code, words):
     got, out, err = cli(["table", *argv, "--store", store[0]], capsys)
     assert got == code and err.count("\n") == 1 and words in err and not out
 
 
-def test_an_estimator_beside_networks_gets_its_own_words_in_the_footnote(tmp_path, capsys,
-                                                                          megc_manifest):
+def test_an_estimator_beside_networks_gets_its_own_words_in_the_footnote(
+    tmp_path, capsys, megc_manifest
+):
     path = tmp_path / "results.sqlite"
     with Store(path) as s:
-        add_fixture_run(s, megc_manifest, "svm-hoof", "fixed", 0, 0.85, 0, epochs=0,
-                        framework="estimator", rng_seed=1)
+        add_fixture_run(
+            s,
+            megc_manifest,
+            "svm-hoof",
+            "fixed",
+            0,
+            0.85,
+            0,
+            epochs=0,
+            framework="estimator",
+            rng_seed=1,
+        )
         add_fixture_run(s, megc_manifest, "net-a", "fixed", 0, 0.7, 10, rng_seed=2)
         add_fixture_run(s, megc_manifest, "net-b", "fixed", 0, 0.6, 10, epochs=40, rng_seed=3)
-        add_fixture_run(s, megc_manifest, "net-b", "best-on-test", 0, 0.9, 10, epochs=40,
-                        rng_seed=4)
-    code, out, err = cli(["table", "-p", "megc2019", "--store", str(path),
-                          "--with-best-on-test"], capsys)
+        add_fixture_run(
+            s, megc_manifest, "net-b", "best-on-test", 0, 0.9, 10, epochs=40, rng_seed=4
+        )
+    code, out, err = cli(
+        ["table", "-p", "megc2019", "--store", str(path), "--with-best-on-test"], capsys
+    )
     assert code == 0, err
     rows = _markdown_rows(out)
     assert rows.set_index("model").loc["svm-hoof", "epochs"] == "-"
     notes = [line for line in out.splitlines() if line.startswith("- ")]
-    assert notes[0] == ("- fixed: 20 or 40 epochs; estimators (epochs -) fitted once, declared "
-                        "before the run; the held-out subject predicted once")
+    assert notes[0] == (
+        "- fixed: 20 or 40 epochs; estimators (epochs -) fitted once, declared "
+        "before the run; the held-out subject predicted once"
+    )
     assert "nan" not in out
-    assert any(n.startswith("- best-on-test: per held-out subject, the epoch (of 40) ")
-               for n in notes)
+    assert any(
+        n.startswith("- best-on-test: per held-out subject, the epoch (of 40) ") for n in notes
+    )
     alone = rule_text("fixed", float("nan"), True)
     ranking_rule = rule_text("fixed", [20, 20], True)
     assert alone.startswith("fixed: fitted once,") and ranking_rule.startswith("fixed: 20 epochs,")

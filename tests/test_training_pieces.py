@@ -19,8 +19,17 @@ from mer_bench.run.training.augment import HorizontalFlip, SmallShift, make_augm
 from mer_bench.run.training.losses import balanced_weights, make_loss
 from mer_bench.run.training.trainer import TorchTrainer
 
-OLD_RECIPE_KEYS = {"optimizer", "lr", "batch_size", "epochs", "weight_decay", "betas", "eps",
-                   "momentum", "optimizer_impl"}
+OLD_RECIPE_KEYS = {
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "weight_decay",
+    "betas",
+    "eps",
+    "momentum",
+    "optimizer_impl",
+}
 
 
 def _identity(recipe: Recipe) -> RunIdentity:
@@ -37,7 +46,8 @@ def test_defaults_keep_the_stored_recipe_and_identity_others_change_it():
     assert len(hashes) == 3
     assert Recipe.from_dict(flipped.as_dict()) == flipped
     assert Recipe.from_dict(Recipe(augment=(("shift", {"max_pixels": 1}),)).as_dict()).augment == (
-        Augment("shift", (("max_pixels", 1),)),)
+        Augment("shift", (("max_pixels", 1),)),
+    )
 
 
 def test_balanced_weights_make_each_class_weigh_alike():
@@ -53,7 +63,9 @@ def test_losses_per_row():
     ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
     plain = make_loss("cross-entropy", np.array([0, 0, 1]), 3)
     assert torch.equal(plain.mean(logits, y), torch.nn.CrossEntropyLoss()(logits, y))
-    weighted = make_loss("class-weighted-cross-entropy", np.array([0, 0, 0, 1]), 3)  # 3 of 0, 1 of 1
+    weighted = make_loss(
+        "class-weighted-cross-entropy", np.array([0, 0, 0, 1]), 3
+    )  # 3 of 0, 1 of 1
     assert torch.allclose(weighted.rows(logits, y), torch.tensor([2 / 3, 2.0]) * ce)
     focal = make_loss("focal", np.array([0, 1]), 3)
     p = torch.softmax(logits, 1)[[0, 1], y]
@@ -71,8 +83,9 @@ def _imbalanced(n: int = 96, seed: int = 0):
 def _train(recipe: Recipe, stacked: bool = False, jobs: int = 1):
     x, labels = _imbalanced()
     rows = np.arange(len(labels))
-    todo = [TrainJob(k, f"j{k}", 7 + k, recipe, rows[: 80], predict_rows=rows[80:])
-            for k in range(jobs)]
+    todo = [
+        TrainJob(k, f"j{k}", 7 + k, recipe, rows[:80], predict_rows=rows[80:]) for k in range(jobs)
+    ]
     torch.manual_seed(0)
     trainer = TorchTrainer(tiny_spec(), 3, torch.device("cpu"))
     return [r.predicted for r in trainer.train(todo, x, [labels] * jobs, stacked=stacked)]
@@ -86,8 +99,9 @@ def test_a_class_weighted_run_differs_from_the_default_and_stacks_alike(one_thre
     assert np.array_equal(default, again)
     assert np.abs(weighted - default).max() > 1e-3
     # fold-parallel trains each model with its own job's loss: as the one-model path does
-    stacked = _train(dataclasses.replace(base, loss="class-weighted-cross-entropy"), stacked=True,
-                     jobs=2)
+    stacked = _train(
+        dataclasses.replace(base, loss="class-weighted-cross-entropy"), stacked=True, jobs=2
+    )
     assert np.abs(stacked[0] - weighted).max() < 1e-4
 
 
@@ -112,7 +126,9 @@ def test_flip_keeps_regions_consistent():
     assert torch.equal(rows[..., 2:, 2:], x[..., :2, 2:].flip(-1))
     # the horizontal flow u (channel 2 of flow28) changes sign: 255 - u on the 0-255 scale
     signed = HorizontalFlip(p=1, reflect=(2,), level=127.5).mirror(x)
-    assert torch.equal(signed[:, 2], 255 - x[:, 2].flip(-1)) and torch.equal(signed[:, :2], full[:, :2])
+    assert torch.equal(signed[:, 2], 255 - x[:, 2].flip(-1)) and torch.equal(
+        signed[:, :2], full[:, :2]
+    )
     assert torch.equal(HorizontalFlip(p=0)(x, torch.Generator().manual_seed(0)), x)
 
 
@@ -120,8 +136,12 @@ def test_shift_moves_by_whole_pixels_with_edges_repeated():
     x = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
     out = SmallShift(max_pixels=1)(x, torch.Generator().manual_seed(3))
     assert out.shape == x.shape
-    found = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-             if torch.equal(out[0, 0, 1:3, 1:3], x[0, 0, 1 + dy:3 + dy, 1 + dx:3 + dx])]
+    found = [
+        (dy, dx)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if torch.equal(out[0, 0, 1:3, 1:3], x[0, 0, 1 + dy : 3 + dy, 1 + dx : 3 + dx])
+    ]
     assert found
     one, two = make_augmenter([Augment("shift")], 5), make_augmenter([Augment("shift")], 5)
     batch = torch.rand(4, 3, 8, 8)

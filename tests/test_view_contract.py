@@ -25,11 +25,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory):
     paths = []
     for k in range(4):
         image = np.full((80, 80, 3), 60, np.uint8)
-        image[30:50, 25 + 2 * k:45 + 2 * k] = (200, 120, 40)
+        image[30:50, 25 + 2 * k : 45 + 2 * k] = (200, 120, 40)
         paths.append(folder / f"img{k + 1}.png")
         cv2.imwrite(str(paths[-1]), image)
-    return select_frames({"dataset": "casme2", "sample": "EP01", "onset": 1, "apex": 3,
-                          "offset": 4, "frames": paths})
+    return select_frames(
+        {"dataset": "casme2", "sample": "EP01", "onset": 1, "apex": 3, "offset": 4, "frames": paths}
+    )
 
 
 @pytest.mark.parametrize("name", registry.VIEWS.names())

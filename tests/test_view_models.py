@@ -36,10 +36,17 @@ def test_view_baselines_declare_their_view(name):
 
 
 def test_the_flows_source_refuses_another_view_naming_what_would_work(flows_dir):
-    config = RunConfig(model="c3d-small", protocol="megc2019", source="flows",
-                       source_options=source_options("flows", data_root=flows_dir))
-    with pytest.raises(MerBenchError, match=r"consumes the clip view, which source 'flows' "
-                                            r"cannot give .*use --source raw or --source demo"):
+    config = RunConfig(
+        model="c3d-small",
+        protocol="megc2019",
+        source="flows",
+        source_options=source_options("flows", data_root=flows_dir),
+    )
+    with pytest.raises(
+        MerBenchError,
+        match=r"consumes the clip view, which source 'flows' "
+        r"cannot give .*use --source raw or --source demo",
+    ):
         prepare_run(config)
 
 
@@ -55,10 +62,29 @@ def test_view_baseline_runs_on_the_demo(name, demo_cache, tmp_path):
     to keep CI short), stored with its view."""
     store_path, summary_path = tmp_path / "results.sqlite", tmp_path / "summary.json"
     torch.set_num_threads(1)
-    result = CliRunner().invoke(app, [
-        "run", "--model", name, "--protocol", "megc2019", "--source", "demo", "--epochs", "1",
-        "--demo-subjects", "3", "--store", str(store_path), "--cache-dir", str(demo_cache),
-        "--json", str(summary_path), "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            name,
+            "--protocol",
+            "megc2019",
+            "--source",
+            "demo",
+            "--epochs",
+            "1",
+            "--demo-subjects",
+            "3",
+            "--store",
+            str(store_path),
+            "--cache-dir",
+            str(demo_cache),
+            "--json",
+            str(summary_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     summary = json.loads(summary_path.read_text())
     assert summary["model"] == name and summary["epochs"] == 1 and summary["n_subjects"] == 3

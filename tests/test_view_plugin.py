@@ -59,8 +59,9 @@ def motion_plugin(monkeypatch, tmp_path):
     """The plugin module on the path and its entry point listed, as an installed package's."""
     (tmp_path / "mer_bench_motion_view.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    add_entry_points(monkeypatch, registry.VIEWS.group,
-                     {"motion": "mer_bench_motion_view:MotionView"})
+    add_entry_points(
+        monkeypatch, registry.VIEWS.group, {"motion": "mer_bench_motion_view:MotionView"}
+    )
     yield
     monkeypatch.undo()
     registry.refresh()
@@ -73,7 +74,7 @@ def _square_clip(folder: Path, shift: int) -> SampleFrames:
     paths = []
     for k, dx in enumerate((0, shift)):
         image = np.full((96, 96), 40, np.uint8)
-        image[40:56, 30 + dx:46 + dx] = 220
+        image[40:56, 30 + dx : 46 + dx] = 220
         paths.append(folder / f"img{k + 1}.png")
         cv2.imwrite(str(paths[-1]), image)
     return SampleFrames("casme2", folder.name, paths[0], paths[1], "number")
@@ -85,8 +86,9 @@ def test_a_view_from_a_plugin_runs_through_the_pipeline(motion_plugin, tmp_path,
     frames = [_square_clip(tmp_path / "EP01", 4), _square_clip(tmp_path / "EP02", 0)]
     calls = []
     real_flow = view_compute.compute_flow
-    monkeypatch.setattr(view_compute, "compute_flow",
-                        lambda *a, **k: calls.append(1) or real_flow(*a, **k))
+    monkeypatch.setattr(
+        view_compute, "compute_flow", lambda *a, **k: calls.append(1) or real_flow(*a, **k)
+    )
     views = {"motion": view, "frames": FramesView(48, "grey"), "flow": FlowView(48)}
     config = PreprocessConfig().with_flow_method("farneback")
     result = compute_views(frames, views, config, tmp_path / "cache", workers=1)

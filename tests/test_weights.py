@@ -26,9 +26,15 @@ from mer_bench.run.weights import CheckpointError, check_checkpoint, load_model,
 
 def lodo(root, **kw) -> RunConfig:
     kw.setdefault("executor", "sequential")
-    return RunConfig(model=TINY, protocol="megc2019-lodo", source="flows",
-                     source_options=source_options("flows", data_root=root), device="cpu",
-                     epochs=2, **kw)
+    return RunConfig(
+        model=TINY,
+        protocol="megc2019-lodo",
+        source="flows",
+        source_options=source_options("flows", data_root=root),
+        device="cpu",
+        epochs=2,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +53,50 @@ def test_each_fold_keeps_the_model_that_made_its_predictions(saved, flows_dir):
     folds = store.folds(run_id)
     assert folds["artifact"].tolist() == [
         f"results-weights/{run_id}/fold-{i:03d}-{key}.safetensors"
-        for i, key in enumerate(["casme2", "samm", "smic"])]
+        for i, key in enumerate(["casme2", "samm", "smic"])
+    ]
     prepared = prepare_run(lodo(flows_dir))
     stored = store.predictions(run_id).set_index(["dataset", "subject", "sample"])["probs"]
     for (key, file), task in zip(run_artifacts(store, run), prepared.tasks):
         assert file.parent == path.parent / "results-weights" / run_id and task.fold.key == key
-        model, info = load_model(file, registry.get_model(TINY), 3, view={"name": "flow28"},
-                                 run_id=run_id)
+        model, info = load_model(
+            file, registry.get_model(TINY), 3, view={"name": "flow28"}, run_id=run_id
+        )
         assert (info.fold_key, info.kind, info.recipe, info.card["name"], info.classes) == (
-            key, "benchmark", run.recipe, TINY, ("negative", "positive", "surprise"))
+            key,
+            "benchmark",
+            run.recipe,
+            TINY,
+            ("negative", "positive", "surprise"),
+        )
         with torch.no_grad():
-            probs = torch.softmax(model(torch.as_tensor(prepared.context.x[task.fold.test_idx])),
-                                  dim=1).numpy()
+            probs = torch.softmax(
+                model(torch.as_tensor(prepared.context.x[task.fold.test_idx])), dim=1
+            ).numpy()
         rows = prepared.samples.iloc[task.fold.test_idx]
-        expected = np.stack(stored.loc[list(zip(rows["dataset"], rows["subject"],
-                                                rows["sample"]))].map(np.array).to_numpy())
+        expected = np.stack(
+            stored.loc[list(zip(rows["dataset"], rows["subject"], rows["sample"]))]
+            .map(np.array)
+            .to_numpy()
+        )
         assert np.abs(probs - expected).max() < 1e-6
 
 
 def test_stacked_training_hands_back_each_models_own_weights():
     ctx, tasks, _ = small_problem()
     spec = registry.get_model(ctx.model)  # BatchNorm: running statistics are per model
-    jobs = [TrainJob(t.fold.index, "final", t.fold.seed, ctx.recipe, t.fold.train_idx,
-                     predict_rows=t.fold.test_idx, keep_weights=True) for t in tasks[:3]]
+    jobs = [
+        TrainJob(
+            t.fold.index,
+            "final",
+            t.fold.seed,
+            ctx.recipe,
+            t.fold.train_idx,
+            predict_rows=t.fold.test_idx,
+            keep_weights=True,
+        )
+        for t in tasks[:3]
+    ]
     trainer = TorchTrainer(spec, 3, torch.device("cpu"))
     labels = [t.labels for t in tasks[:3]]
     stacked = trainer.train(jobs, ctx.x, labels, stacked=True)
@@ -81,13 +108,17 @@ def test_stacked_training_hands_back_each_models_own_weights():
             assert torch.allclose(stacked[k].weights[name].double(), tensor.double(), atol=1e-4)
         batches = -(-len(job.train_rows) // ctx.recipe.batch_size)
         assert int(stacked[k].weights["net.2.num_batches_tracked"]) == 3 * batches
-    first, second = stacked[0].weights["net.2.running_mean"], stacked[1].weights["net.2.running_mean"]
+    first, second = (
+        stacked[0].weights["net.2.running_mean"],
+        stacked[1].weights["net.2.running_mean"],
+    )
     assert not torch.equal(first, second)
     (plain,) = trainer.train([dataclasses.replace(jobs[0], keep_weights=False)], ctx.x, labels[:1])
     assert plain.weights is None
 
 
 # --- refused checkpoints ----------------------------------------------------------------------
+
 
 @pytest.fixture()
 def good(saved):
@@ -106,8 +137,11 @@ def test_refuses_pickles_other_formats_and_foreign_safetensors(good, tmp_path):
     spec = registry.get_model(TINY)
     pickled = tmp_path / "model.pt"
     torch.save(TinyCNN(3).state_dict(), pickled)
-    with pytest.raises(CheckpointError, match=r"model\.pt: weights are read from \.safetensors "
-                                              r"files only \(never pickle\)$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"model\.pt: weights are read from \.safetensors "
+        r"files only \(never pickle\)$",
+    ):
         check_checkpoint(pickled, spec, 3)
     disguised = tmp_path / "model.safetensors"
     disguised.write_bytes(pickled.read_bytes())
@@ -125,26 +159,38 @@ def test_refuses_another_model_view_or_tensor_shape(good, tmp_path):
     spec = registry.get_model(TINY)
     assert check_checkpoint(good, spec, 3, view={"name": "flow28"}).model == TINY
     registry.register(bn_spec())
-    with pytest.raises(CheckpointError, match=r"a checkpoint of model 'test-tiny-cnn', not "
-                                              r"'test-bn-cnn'$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"a checkpoint of model 'test-tiny-cnn', not "
+        r"'test-bn-cnn'$",
+    ):
         check_checkpoint(good, registry.get_model("test-bn-cnn"), 3)
-    with pytest.raises(CheckpointError, match=r"trained on view \{'name': 'flow28'\}, expected "
-                                              r"\{'name': 'frames'\}$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"trained on view \{'name': 'flow28'\}, expected "
+        r"\{'name': 'frames'\}$",
+    ):
         check_checkpoint(good, spec, 3, view={"name": "frames"})
     meta = _metadata(good)
     wrong = tmp_path / "four.safetensors"
     save_file(TinyCNN(4).state_dict(), str(wrong), metadata=meta)  # a 4-class head
-    with pytest.raises(CheckpointError, match=r"tensor net\.4\.weight is F32 \[4, 128\], model "
-                                              r"'test-tiny-cnn' has F32 \[3, 128\]$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"tensor net\.4\.weight is F32 \[4, 128\], model "
+        r"'test-tiny-cnn' has F32 \[3, 128\]$",
+    ):
         check_checkpoint(wrong, spec, 3)
     state = TinyCNN(3).state_dict()
     state.pop("net.0.bias")
     state["extra"] = torch.zeros(1)
     renamed = tmp_path / "renamed.safetensors"
     save_file(state, str(renamed), metadata=meta)
-    with pytest.raises(CheckpointError, match=r"tensor names are not those of model "
-                                              r"'test-tiny-cnn' \(missing net\.0\.bias; "
-                                              r"unexpected extra\)$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"tensor names are not those of model "
+        r"'test-tiny-cnn' \(missing net\.0\.bias; "
+        r"unexpected extra\)$",
+    ):
         check_checkpoint(renamed, spec, 3)
     with pytest.raises(CheckpointError, match=r"belongs to run"):
         check_checkpoint(good, spec, 3, run_id="another-run")
@@ -154,11 +200,21 @@ def test_runs_that_cannot_keep_weights_stop_before_training(flows_dir, tmp_path)
     registry.register(tiny_spec())
     with pytest.raises(MerBenchError, match=r"^--save-weights with selection 'best-on-test': "):
         prepare_run(lodo(flows_dir, selection="best-on-test", save_weights=True))
-    with pytest.raises(MerBenchError, match=r"^--save-weights keeps torch weights; 'svm-hoof' is "
-                                            r"a fitted estimator$"):
-        prepare_run(RunConfig(model="svm-hoof", protocol="megc2019-lodo", source="flows",
-                              source_options=source_options("flows", data_root=flows_dir),
-                              device="cpu", save_weights=True))
+    with pytest.raises(
+        MerBenchError,
+        match=r"^--save-weights keeps torch weights; 'svm-hoof' is "
+        r"a fitted estimator$",
+    ):
+        prepare_run(
+            RunConfig(
+                model="svm-hoof",
+                protocol="megc2019-lodo",
+                source="flows",
+                source_options=source_options("flows", data_root=flows_dir),
+                device="cpu",
+                save_weights=True,
+            )
+        )
     url_store = Store("sqlite://")  # a database URL: no folder to keep files next to
     with pytest.raises(MerBenchError, match=r"is a database URL: use a SQLite file"):
         run_benchmark(lodo(flows_dir, save_weights=True), url_store)
@@ -169,18 +225,23 @@ def test_export_with_weights_copies_the_checkpoints(saved, tmp_path, capsys):
     path, store, run_id = saved
     target = tmp_path / "out" / "run.json"
     target.parent.mkdir()
-    code, out, err = cli(["export", run_id, "--store", str(path), "-o", str(target),
-                          "--with-weights"], capsys)
+    code, out, err = cli(
+        ["export", run_id, "--store", str(path), "-o", str(target), "--with-weights"], capsys
+    )
     assert code == 0, err
     folder = target.parent / f"{run_id}-weights"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["fold-000-casme2.safetensors", "fold-001-samm.safetensors",
-                     "fold-002-smic.safetensors"]
+    assert names == [
+        "fold-000-casme2.safetensors",
+        "fold-001-samm.safetensors",
+        "fold-002-smic.safetensors",
+    ]
     exported = json.loads(target.read_text())
     assert [f["artifact"].rsplit("/", 1)[1] for f in exported["folds"]] == names
     for name in names:
-        assert (folder / name).read_bytes() == (path.parent / "results-weights" / run_id / name
-                                                ).read_bytes()
+        assert (folder / name).read_bytes() == (
+            path.parent / "results-weights" / run_id / name
+        ).read_bytes()
 
 
 def _torch_models() -> list:
@@ -201,10 +262,20 @@ def test_every_torch_model_round_trips_through_a_checkpoint(name, tmp_path):
     spec = registry.get_model(name)
     torch.manual_seed(0)
     state = spec.build(3).state_dict()
-    info = CheckpointInfo(model=name, view={"name": "flow28"}, classes=("a", "b", "c"),
-                          card={"name": name}, recipe=spec.card.recipe.as_dict(), run_id="r1",
-                          kind="final", protocol="p", fold_index=0, fold_key="all", seed=0,
-                          preprocessing=None)
+    info = CheckpointInfo(
+        model=name,
+        view={"name": "flow28"},
+        classes=("a", "b", "c"),
+        card={"name": name},
+        recipe=spec.card.recipe.as_dict(),
+        run_id="r1",
+        kind="final",
+        protocol="p",
+        fold_index=0,
+        fold_key="all",
+        seed=0,
+        preprocessing=None,
+    )
     path = save_checkpoint(tmp_path / "model.safetensors", state, info)
     model, read = load_model(path, spec, 3, view={"name": "flow28"}, run_id="r1")
     assert read == info and not model.training

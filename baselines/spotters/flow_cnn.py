@@ -49,9 +49,12 @@ def _network(channels: int, seed: int):
 
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv1d(channels, 16, 5, padding=2), nn.ReLU(),
-        nn.Conv1d(16, 16, 5, padding=4, dilation=2), nn.ReLU(),
-        nn.Conv1d(16, 16, 5, padding=8, dilation=4), nn.ReLU(),
+        nn.Conv1d(channels, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(16, 16, 5, padding=4, dilation=2),
+        nn.ReLU(),
+        nn.Conv1d(16, 16, 5, padding=8, dilation=4),
+        nn.ReLU(),
         nn.Conv1d(16, 1, 1),
     )
 
@@ -64,8 +67,9 @@ class FlowCnnSpotter:
         self.threshold = threshold
         self.net = None
 
-    def fit(self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]],
-            seed: int) -> None:
+    def fit(
+        self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]], seed: int
+    ) -> None:
         import torch
 
         xs = [_resample(v.values, v.video.fps) for v in videos]
@@ -76,8 +80,9 @@ class FlowCnnSpotter:
         weight = torch.tensor((total - positive) / max(positive, 1.0))
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
         optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
-        batch = [(torch.from_numpy(x.T[None]), torch.from_numpy(y[None, None])) for x, y in
-                 zip(xs, ys)]
+        batch = [
+            (torch.from_numpy(x.T[None]), torch.from_numpy(y[None, None])) for x, y in zip(xs, ys)
+        ]
         self.net.train()
         for _ in range(EPOCHS):
             for x, y in batch:  # one video a step: videos differ in length

@@ -49,8 +49,13 @@ def _running(x: np.ndarray, width: int, how: str) -> np.ndarray:
 class FlowPeakSpotter:
     """MDMD-style peak spotting on one signal per video (see the module's docstring)."""
 
-    def __init__(self, view: RegionMotionConfig, baseline_seconds: float = 2.0,
-                 smooth_seconds: float = 0.1, min_gap_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        view: RegionMotionConfig,
+        baseline_seconds: float = 2.0,
+        smooth_seconds: float = 0.1,
+        min_gap_seconds: float = 0.5,
+    ) -> None:
         self.view = view
         self.baseline_seconds = baseline_seconds
         self.smooth_seconds = smooth_seconds
@@ -61,8 +66,9 @@ class FlowPeakSpotter:
         columns = [list(REGIONS).index(r) for r in SIGNAL_REGIONS]
         fps = motion.video.fps
         raw = motion.values[:, columns].mean(axis=1).astype(np.float64)
-        detrended = np.clip(raw - _running(raw, round(self.baseline_seconds * fps), "median"),
-                            0, None)
+        detrended = np.clip(
+            raw - _running(raw, round(self.baseline_seconds * fps), "median"), 0, None
+        )
         return _running(detrended, max(1, round(self.smooth_seconds * fps)), "mean")
 
     def _spot(self, motion: VideoMotion, s: np.ndarray, p: float) -> list[tuple[int, int]]:
@@ -92,8 +98,9 @@ class FlowPeakSpotter:
             intervals.append((first + a, first + b))
         return sorted(intervals)
 
-    def fit(self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]],
-            seed: int) -> None:
+    def fit(
+        self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]], seed: int
+    ) -> None:
         signals = [self.signal(v) for v in videos]
         best = None
         for p in P_GRID:

@@ -54,8 +54,9 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     """mer-bench's loggers to stderr: INFO by default, DEBUG with -v, WARNING with -q."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s" if not verbose
-                                           else "%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(message)s" if not verbose else "%(levelname)s %(name)s: %(message)s")
+    )
     logger = logging.getLogger("mer_bench")
     logger.handlers[:] = [handler]
     logger.setLevel(level)
@@ -64,8 +65,9 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug messages from the library."),
-    quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="Warnings and results only: no progress bars or messages."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Warnings and results only: no progress bars or messages."
+    ),
 ) -> None:
     """Benchmark micro-expression recognition models with honest LOSO evaluation."""
     UI.quiet, UI.verbose = quiet, verbose
@@ -120,8 +122,11 @@ def main() -> None:
     except Exception as exc:  # a bug: one line, the traceback with -v
         if UI.verbose:
             logging.getLogger(__name__).exception("unexpected error")
-        _fail(f"error: unexpected {type(exc).__name__}: {exc} (a mer-bench bug? -v shows the "
-              "traceback)", 1)
+        _fail(
+            f"error: unexpected {type(exc).__name__}: {exc} (a mer-bench bug? -v shows the "
+            "traceback)",
+            1,
+        )
     if code == 130:  # typer turns a Ctrl-C outside a run into exit code 130, silently
         _fail("interrupted: nothing was stored", 130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -37,6 +37,9 @@ def check_command(
             mark = "passed" if c.passed else ("FAILED" if c.required else "no (optional)")
             table.add_row(c.name, mark, c.detail)
         Console().print(table)
-        Console().print("all required checks passed" if not failed else
-                        f"{len(failed)} required check(s) failed")
+        Console().print(
+            "all required checks passed"
+            if not failed
+            else f"{len(failed)} required check(s) failed"
+        )
     raise typer.Exit(1 if failed else 0)

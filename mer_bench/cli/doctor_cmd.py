@@ -21,9 +21,11 @@ def where_it_looks() -> str:
     names = dataset_names()
     per_dataset = ", ".join(f"${env_var(d)}" for d in names)
     flags = "/".join(f"--{d}" for d in names)
-    return (f"datasets are looked for in: {flags} (or --dataset-root NAME=DIR), then --data-root, then "
-            f"{per_dataset}, then ${ENV_DATA_ROOT}, then the config file {config_path()} "
-            f"(${ENV_CONFIG} to choose another)")
+    return (
+        f"datasets are looked for in: {flags} (or --dataset-root NAME=DIR), then --data-root, then "
+        f"{per_dataset}, then ${ENV_DATA_ROOT}, then the config file {config_path()} "
+        f"(${ENV_CONFIG} to choose another)"
+    )
 
 
 def _state(d: dict) -> str:
@@ -40,7 +42,10 @@ def _print(report: dict) -> None:
     echo(where_it_looks())
     for d in report["datasets"]:
         if not d["configured"]:
-            looked = "; ".join(d["looked"]) or "no --data-root, --" + d["name"] + ", variable or config entry"
+            looked = (
+                "; ".join(d["looked"])
+                or "no --data-root, --" + d["name"] + ", variable or config entry"
+            )
             echo(f"{d['name']}: not configured (looked at: {looked})")
             continue
         echo(f"{d['name']}: {_state(d)} at {d['path']} (from {d['origin']})")
@@ -60,8 +65,10 @@ def _print(report: dict) -> None:
     echo("protocols:")
     for p in report["protocols"]:
         if p["ok"]:
-            echo(f"  {p['name']}: {p['samples']} samples, {p['subjects']} subjects"
-                 + (f" ({p['message']})" if p["message"] else ""))
+            echo(
+                f"  {p['name']}: {p['samples']} samples, {p['subjects']} subjects"
+                + (f" ({p['message']})" if p["message"] else "")
+            )
         else:
             echo(f"  {p['name']}: not resolvable: {p['message']}")
     if report["ok"]:
@@ -103,12 +110,16 @@ def dataset_flags(args: list[str]) -> dict[str, Path]:
 @app.command("doctor", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def doctor_command(
     ctx: typer.Context,
-    data_root: Path = typer.Option(None, "--data-root",
-                                   help="Folder holding each dataset's folder (CASME2/, SAMM/, ...)."),
+    data_root: Path = typer.Option(
+        None, "--data-root", help="Folder holding each dataset's folder (CASME2/, SAMM/, ...)."
+    ),
     dataset_root: DatasetRootOption = [],
-    protocol: list[str] = typer.Option([], "--protocol", "-p",
-                                       help="A protocol that must resolve (repeatable): exit 1 "
-                                            "when it does not."),
+    protocol: list[str] = typer.Option(
+        [],
+        "--protocol",
+        "-p",
+        help="A protocol that must resolve (repeatable): exit 1 when it does not.",
+    ),
     images: bool = typer.Option(True, "--images/--no-images", help="Decode onset and apex frames."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

@@ -26,11 +26,15 @@ def import_command(
     try:
         run_id, submission = import_submission(file, store)
         console = Console()
-        console.print(f"imported run {run_id} ({len(submission.predictions)} predictions, "
-                      f"{len(submission.folds)} folds) into {store.where}")
+        console.print(
+            f"imported run {run_id} ({len(submission.predictions)} predictions, "
+            f"{len(submission.folds)} folds) into {store.where}"
+        )
         if submission.ignored:
-            console.print(f"ignored fields (scores are recomputed, never read): "
-                          f"{', '.join(submission.ignored)}")
+            console.print(
+                f"ignored fields (scores are recomputed, never read): "
+                f"{', '.join(submission.ignored)}"
+            )
         record = store.run(run_id)
         print_summary(summarize_run(store, record, device="cpu"), record.classes, console)
     finally:

@@ -32,11 +32,26 @@ def streamlit_command(store: str, port: int, address: str) -> list[str]:
     """The `streamlit run` command line: headless, no usage statistics, given address and port,
     and the toolbar of a viewer (no Deploy button, rerun or cache items: the board is read-only
     and served from a user's machine, not deployed from it)."""
-    return [sys.executable, "-m", "streamlit", "run", str(app_file()),
-            "--server.headless", "true", "--server.address", address, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--client.toolbarMode", "viewer",
-            "--"]  # the store travels in $MER_BENCH_STORE: never a password on a command line
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file()),
+        "--server.headless",
+        "true",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
+        "--",
+    ]  # the store travels in $MER_BENCH_STORE: never a password on a command line
 
 
 def serve(command: list[str], env: dict[str, str], grace_s: float = 10.0) -> int:
@@ -80,8 +95,9 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
 def leaderboard_command(
     store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
-    address: str = typer.Option("127.0.0.1", "--address",
-                                help="Address to bind (loopback by default; 0.0.0.0 exposes it)."),
+    address: str = typer.Option(
+        "127.0.0.1", "--address", help="Address to bind (loopback by default; 0.0.0.0 exposes it)."
+    ),
 ) -> None:
     """Serve the leaderboard (Streamlit) on the results database; the board only reads it."""
     from mer_bench.results.store import Store
@@ -102,8 +118,9 @@ def leaderboard_command(
 
         # Without a database of one's own, the board still shows mer-bench's reference runs.
         if not Path(store).exists() and not reference_sets():
-            raise MerBenchError(f"no results database at {store}: run a benchmark or import a "
-                                "file first")
+            raise MerBenchError(
+                f"no results database at {store}: run a benchmark or import a file first"
+            )
     typer.echo(f"leaderboard on http://{address}:{port} for {redact(store)} (Ctrl-C stops it)")
     env = {**os.environ, STORE_ENV: store}
     code = serve(streamlit_command(store, port, address), env)

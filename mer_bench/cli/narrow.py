@@ -49,11 +49,15 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) ->
     """Widths for `rows` in `width` characters: every cell whole when it fits; otherwise the
     cuttable columns give up characters (widest first) down to their `shrink_to`; when even
     that is too wide, columns go in order of `keep`, lowest first (at least one stays)."""
-    natural = [max([len(col.header), *(len(row[i]) for row in rows)])
-               for i, col in enumerate(columns)]
-    floor = [natural[i] if col.shrink_to is None else min(natural[i], max(col.shrink_to,
-                                                                           len(col.header)))
-             for i, col in enumerate(columns)]
+    natural = [
+        max([len(col.header), *(len(row[i]) for row in rows)]) for i, col in enumerate(columns)
+    ]
+    floor = [
+        natural[i]
+        if col.shrink_to is None
+        else min(natural[i], max(col.shrink_to, len(col.header)))
+        for i, col in enumerate(columns)
+    ]
     kept = list(range(len(columns)))
 
     def total(widths: Sequence[int]) -> int:
@@ -71,21 +75,41 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) ->
         widths[widest] -= 1
         excess -= 1
     gone = [i for i in range(len(columns)) if i not in kept]
-    common = {columns[i].header: rows[0][i] for i in gone
-              if rows and all(row[i] == rows[0][i] for row in rows)}
+    common = {
+        columns[i].header: rows[0][i]
+        for i in gone
+        if rows and all(row[i] == rows[0][i] for row in rows)
+    }
     left_out = tuple(columns[i].header for i in gone if columns[i].header not in common)
-    return Layout(kept=tuple(kept), widths=tuple(widths[i] for i in kept), left_out=left_out,
-                  common=common)
+    return Layout(
+        kept=tuple(kept), widths=tuple(widths[i] for i in kept), left_out=left_out, common=common
+    )
 
 
-def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], layout: Layout,
-          title: str | None = None) -> Table:
+def table(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    layout: Layout,
+    title: str | None = None,
+) -> Table:
     """A Rich table of the laid-out columns: fixed widths, one line per row, ellipsis cuts."""
-    out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                padding=(0, 1), collapse_padding=True, title_justify="left")
+    out = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+        title_justify="left",
+    )
     for i, w in zip(layout.kept, layout.widths):
-        out.add_column(columns[i].header, justify=columns[i].justify,  # type: ignore[arg-type]
-                       width=w, no_wrap=True, overflow="ellipsis")
+        out.add_column(
+            columns[i].header,
+            justify=columns[i].justify,  # type: ignore[arg-type]
+            width=w,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
     for row in rows:
         out.add_row(*(row[i] for i in layout.kept))
     return out

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mer_bench.core.progress import Reporter
 
@@ -27,9 +34,16 @@ class RichReporter(Reporter):
     """Bars on stderr; the display starts with the first task and stops with the last."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(),
-                             console=console or Console(stderr=True), transient=False)
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("remaining"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
         self.open: set[TaskID] = set()
 
     def task(self, description: str, total: int | None, completed: int = 0) -> RichTask:

@@ -18,7 +18,9 @@ def selection_label(selection: str | None) -> str:
     return selection or "-"
 
 
-def print_summary(summary: RunSummary, classes: tuple[str, ...], console: Console | None = None) -> None:
+def print_summary(
+    summary: RunSummary, classes: tuple[str, ...], console: Console | None = None
+) -> None:
     """Composite and per-dataset UF1/UAR with the selection policy beside them, then confusion
     (AU tasks: AU-F1 / AU-AUC, then per-AU F1 bars)."""
     console = console or Console()
@@ -86,16 +88,21 @@ def print_au_summary(summary: RunSummary, aus: tuple[str, ...], console: Console
     table.add_row("pooled", *cells(pooled.values), str(pooled.n), sel)
     for name, s in summary.report.per_dataset.items():
         table.add_row(name, *cells(s.values), str(s.n), sel)
-    table.add_row("subject mean", *cells(summary.report.subject_mean), str(summary.n_subjects),
-                  sel)
+    table.add_row("subject mean", *cells(summary.report.subject_mean), str(summary.n_subjects), sel)
     console.print(table)
     per_au = Table(title="per AU (pooled over folds; present = sigmoid > 0.5)")
     for column in ("AU", "F1", "", "recall", "TP", "FP", "FN", "TN"):
         per_au.add_column(column, justify="left" if column in ("AU", "") else "right")
-    for name, f1, recall, counts in zip(aus, pooled.f1_per_class, pooled.recall_per_class,
-                                        pooled.confusion):
-        per_au.add_row(name, "-" if f1 is None else f"{f1:.4f}", bar(f1),
-                       "-" if recall is None else f"{recall:.4f}", *(str(c) for c in counts))
+    for name, f1, recall, counts in zip(
+        aus, pooled.f1_per_class, pooled.recall_per_class, pooled.confusion
+    ):
+        per_au.add_row(
+            name,
+            "-" if f1 is None else f"{f1:.4f}",
+            bar(f1),
+            "-" if recall is None else f"{recall:.4f}",
+            *(str(c) for c in counts),
+        )
     console.print(per_au)
     if pooled.absent_classes:
         absent = ", ".join(aus[i] for i in pooled.absent_classes)

@@ -21,13 +21,19 @@ if TYPE_CHECKING:
 #: run's parameter name -> (its flag, where the stored run keeps it: a run field, or
 #: "recipe.<field>" / "data.<field>" of its identity).
 IDENTITY_OPTIONS = {
-    "model": ("--model", "model"), "protocol": ("--protocol", "protocol"),
-    "source": ("--source", "source"), "selection": ("--selection", "selection"),
-    "seed": ("--seed", "seed"), "epochs": ("--epochs", "recipe.epochs"),
-    "lr": ("--lr", "recipe.lr"), "batch_size": ("--batch-size", "recipe.batch_size"),
-    "flow": ("--flow", "data.flow_method"), "demo_difficulty": ("--demo-difficulty", "data.difficulty"),
+    "model": ("--model", "model"),
+    "protocol": ("--protocol", "protocol"),
+    "source": ("--source", "source"),
+    "selection": ("--selection", "selection"),
+    "seed": ("--seed", "seed"),
+    "epochs": ("--epochs", "recipe.epochs"),
+    "lr": ("--lr", "recipe.lr"),
+    "batch_size": ("--batch-size", "recipe.batch_size"),
+    "flow": ("--flow", "data.flow_method"),
+    "demo_difficulty": ("--demo-difficulty", "data.difficulty"),
     "demo_subjects": ("--demo-subjects", "data.subjects"),
-    "data_root": ("--data-root", "data.data_root"), "faces": ("--faces", "data.faces"),
+    "data_root": ("--data-root", "data.data_root"),
+    "faces": ("--faces", "data.faces"),
     "face_points": ("--face-points", "data.face_points"),
 }
 #: run's parameters that say where and how to run: given now, they apply to the resumed run.
@@ -37,8 +43,11 @@ RUN_OPTIONS = ("device", "executor", "workers")
 def given_options(ctx: Any) -> set[str]:
     """Names of the command's parameters given on the command line (or environment), from its
     typer (click) context."""
-    return {name for name in ctx.params
-            if getattr(ctx.get_parameter_source(name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")}
+    return {
+        name
+        for name in ctx.params
+        if getattr(ctx.get_parameter_source(name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+    }
 
 
 def stored_value(record: RunRecord, where: str) -> Any:
@@ -68,9 +77,11 @@ def check_given(record: RunRecord, values: dict[str, Any], given: set[str]) -> N
         stored = stored_value(record, where)
         if not _same(values[name], stored):
             shown = "not set" if stored is None else f"{stored}"
-            raise UsageError(f"{flag} {values[name]} differs from run {record.run_id}, made with "
-                             f"{flag} {shown}: --resume {record.run_id} alone resumes it as it "
-                             "was made (or start a new run without --resume)")
+            raise UsageError(
+                f"{flag} {values[name]} differs from run {record.run_id}, made with "
+                f"{flag} {shown}: --resume {record.run_id} alone resumes it as it "
+                "was made (or start a new run without --resume)"
+            )
 
 
 def resumed_config(record: RunRecord, fresh: RunConfig, given: set[str]) -> RunConfig:
@@ -82,9 +93,15 @@ def resumed_config(record: RunRecord, fresh: RunConfig, given: set[str]) -> RunC
     from mer_bench.run.engine import resume_config
 
     options = fresh.source_options
-    source_values = {} if options is None else {
-        f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-        if not f.metadata.get("identity")}
+    source_values = (
+        {}
+        if options is None
+        else {
+            f.name: getattr(options, f.name)
+            for f in dataclasses.fields(options)
+            if not f.metadata.get("identity")
+        }
+    )
     run_values = {name: getattr(fresh, name) for name in RUN_OPTIONS if name in given}
     if "ray_address" in given or "executor_options" in given:
         run_values["executor_options"] = dict(fresh.executor_options)

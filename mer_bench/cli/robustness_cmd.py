@@ -43,11 +43,14 @@ def robustness_command(
         raise UsageError(f"--max-jitter must be at least 0, got {max_jitter}")
     if json_path is not None:
         check_output_file(json_path, "--json")
-    require_known((registry.MODELS, model), (registry.PROTOCOLS, protocol),
-                  (registry.SOURCES, source))
+    require_known(
+        (registry.MODELS, model), (registry.PROTOCOLS, protocol), (registry.SOURCES, source)
+    )
     if source == "flows":
-        raise UsageError("--source flows holds precomputed flow images: no apex to move; use "
-                         "--source raw or demo")
+        raise UsageError(
+            "--source flows holds precomputed flow images: no apex to move; use "
+            "--source raw or demo"
+        )
     import json
 
     from mer_bench.cli import show_progress
@@ -60,19 +63,51 @@ def robustness_command(
     curve = []
     with open_store(store_path) as store:
         for k in range(max_jitter + 1):
-            options = build_source_options(source, quiet=quiet, data_root=data_root,
-                                           apex_jitter=k, jitter_seed=jitter_seed if k else None)
-            summary = run_benchmark(RunConfig(model=model, protocol=protocol, source=source,
-                                              source_options=options, seed=seed, device=device,
-                                              epochs=epochs), store)
+            options = build_source_options(
+                source,
+                quiet=quiet,
+                data_root=data_root,
+                apex_jitter=k,
+                jitter_seed=jitter_seed if k else None,
+            )
+            summary = run_benchmark(
+                RunConfig(
+                    model=model,
+                    protocol=protocol,
+                    source=source,
+                    source_options=options,
+                    seed=seed,
+                    device=device,
+                    epochs=epochs,
+                ),
+                store,
+            )
             jitter = store.run(summary.run_id).provenance.get("apex_jitter", {})
-            curve.append({"k": k, label: summary.report.pooled.values[metric],
-                          "run_id": summary.run_id, "clamped": jitter.get("clamped", 0),
-                          "moved": jitter.get("moved", 0)})
+            curve.append(
+                {
+                    "k": k,
+                    label: summary.report.pooled.values[metric],
+                    "run_id": summary.run_id,
+                    "clamped": jitter.get("clamped", 0),
+                    "moved": jitter.get("moved", 0),
+                }
+            )
     typer.echo(f"{model} on {protocol} ({source}): {label} against apex jitter k (frames)")
     for point in curve:
-        typer.echo(f"k={point['k']:<3d} {point[label]:.4f} {bar(point[label], 40)}  "
-                   f"moved {point['moved']}, clamped {point['clamped']}  run {point['run_id']}")
+        typer.echo(
+            f"k={point['k']:<3d} {point[label]:.4f} {bar(point[label], 40)}  "
+            f"moved {point['moved']}, clamped {point['clamped']}  run {point['run_id']}"
+        )
     if json_path is not None:
-        json_path.write_text(json.dumps({"model": model, "protocol": protocol, "source": source,
-                                         "metric": label, "curve": curve}, indent=2))
+        json_path.write_text(
+            json.dumps(
+                {
+                    "model": model,
+                    "protocol": protocol,
+                    "source": source,
+                    "metric": label,
+                    "curve": curve,
+                },
+                indent=2,
+            )
+        )

@@ -9,29 +9,47 @@ import typer
 
 from mer_bench.core import registry
 from mer_bench.cli import UI, app
-from mer_bench.cli.options import (CacheDirOption, DataRootOption, DatasetRootOption,
-                                   DemoDifficultyOption, DemoSubjectsOption, build_source_options,
-                                   check_output_file, require_known, write_output)
+from mer_bench.cli.options import (
+    CacheDirOption,
+    DataRootOption,
+    DatasetRootOption,
+    DemoDifficultyOption,
+    DemoSubjectsOption,
+    build_source_options,
+    check_output_file,
+    require_known,
+    write_output,
+)
 from mer_bench.core.errors import DataError
 
 
 @app.command("score")
 def score_command(
-    predictions: Path = typer.Argument(..., help="CSV with columns dataset, subject, sample, pred."),
-    protocol: str = typer.Option("megc2019", "--protocol", "-p",
-                                 help="Registered protocol whose labels score the predictions."),
-    source: str | None = typer.Option(None, "--source",
-                                      help="Rebuild the protocol's samples from this source (demo, "
-                                           "raw) instead of its shipped list: how runs on the "
-                                           "demo are re-scored."),
+    predictions: Path = typer.Argument(
+        ..., help="CSV with columns dataset, subject, sample, pred."
+    ),
+    protocol: str = typer.Option(
+        "megc2019",
+        "--protocol",
+        "-p",
+        help="Registered protocol whose labels score the predictions.",
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Rebuild the protocol's samples from this source (demo, "
+        "raw) instead of its shipped list: how runs on the "
+        "demo are re-scored.",
+    ),
     data_root: DataRootOption = None,
     dataset_root: DatasetRootOption = [],
     demo_difficulty: DemoDifficultyOption = None,
     demo_subjects: DemoSubjectsOption = None,
     cache_dir: CacheDirOption = None,
     json_path: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
-    device: str = typer.Option("auto", "--device",
-                               help="Where the metrics are computed: auto | cpu | cuda."),
+    device: str = typer.Option(
+        "auto", "--device", help="Where the metrics are computed: auto | cpu | cuda."
+    ),
 ) -> None:
     """Score predictions made elsewhere, with the same metrics as a run."""
     require_known((registry.PROTOCOLS, protocol), (registry.SOURCES, source))
@@ -51,8 +69,14 @@ def score_command(
         from mer_bench.data.sources import make_source
 
         options = build_source_options(
-            source, quiet=UI.quiet, data_root=data_root, dataset_root=dataset_root,
-            cache_dir=cache_dir, demo_difficulty=demo_difficulty, demo_subjects=demo_subjects)
+            source,
+            quiet=UI.quiet,
+            data_root=data_root,
+            dataset_root=dataset_root,
+            cache_dir=cache_dir,
+            demo_difficulty=demo_difficulty,
+            demo_subjects=demo_subjects,
+        )
         manifest, _ = protocol_samples(spec, make_source(source, options))
     summary = score_predictions_file(predictions, spec, device, manifest=manifest)
     print_summary(summary, spec.card.classes)

@@ -32,8 +32,10 @@ def epoch_histogram(chosen: Sequence[int], maximum: int | None = None) -> list[s
     counts = [sum(lo <= v <= hi for v in values) for lo, hi in bins]
     labels = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in bins]
     pad, most = max(len(s) for s in labels), max(counts)
-    return [f"{label:>{pad}} | {'█' * max(1, round(BAR_WIDTH * n / most)) if n else '':<{BAR_WIDTH}} {n}"
-            for label, n in zip(labels, counts)]
+    return [
+        f"{label:>{pad}} | {'█' * max(1, round(BAR_WIDTH * n / most)) if n else '':<{BAR_WIDTH}} {n}"
+        for label, n in zip(labels, counts)
+    ]
 
 
 def sparkline(scores: Sequence[float], width: int = CURVE_WIDTH) -> str:
@@ -44,13 +46,18 @@ def sparkline(scores: Sequence[float], width: int = CURVE_WIDTH) -> str:
         return ""
     if len(values) > width:
         step = len(values) / width
-        values = [sum(chunk) / len(chunk) for chunk in
-                  (values[int(i * step):max(int((i + 1) * step), int(i * step) + 1)]
-                   for i in range(width))]
+        values = [
+            sum(chunk) / len(chunk)
+            for chunk in (
+                values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)]
+                for i in range(width)
+            )
+        ]
     low, high = min(values), max(values)
     span = high - low or 1.0
-    return "".join(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * len(BLOCKS)))]
-                   for v in values)
+    return "".join(
+        BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * len(BLOCKS)))] for v in values
+    )
 
 
 def _point_text(point: dict[str, Any] | None) -> str:
@@ -74,10 +81,18 @@ def fold_choice_rows(folds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             on = f"{len(record['val_subjects'])} validation subjects"
         else:
             on = f"{record.get('inner_folds', '?')} inner folds"
-        rows.append({"fold": fold["fold"], "epoch": epoch, "grid_point": point,
-                     "score": curve[epoch - 1] if epoch and epoch <= len(curve) else None,
-                     "last": curve[-1], "epochs": len(curve), "on": on,
-                     "curve": sparkline(curve)})
+        rows.append(
+            {
+                "fold": fold["fold"],
+                "epoch": epoch,
+                "grid_point": point,
+                "score": curve[epoch - 1] if epoch and epoch <= len(curve) else None,
+                "last": curve[-1],
+                "epochs": len(curve),
+                "on": on,
+                "curve": sparkline(curve),
+            }
+        )
     return rows
 
 
@@ -86,14 +101,21 @@ def options_text(options: dict[str, Any] | None) -> str:
     parts = []
     for name, value in sorted((options or {}).items()):
         if name == "grid":
-            value = "; ".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(value.items())) \
+            value = (
+                "; ".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(value.items()))
                 or "none"
+            )
         parts.append(f"{name} {value}")
     return ", ".join(parts)
 
 
-def print_selection(selection: str, folds: Sequence[dict[str, Any]], maximum: int | None,
-                    console: Console, options: dict[str, Any] | None = None) -> None:
+def print_selection(
+    selection: str,
+    folds: Sequence[dict[str, Any]],
+    maximum: int | None,
+    console: Console,
+    options: dict[str, Any] | None = None,
+) -> None:
     """The chosen-epoch histogram and the per-fold score table of a run (nothing for `fixed`)."""
     chosen = [f["selected_epoch"] for f in folds if f.get("selected_epoch") is not None]
     if not chosen or selection == "fixed":
@@ -107,16 +129,31 @@ def print_selection(selection: str, folds: Sequence[dict[str, Any]], maximum: in
     if not rows:
         return
     metric = ((folds[0].get("selection") or {}).get("metric") or "uf1").upper()
-    scored = "validation" if "validation" in str(folds[0]["selection"].get("rule")) \
-        else "mean inner"
-    table = Table(title=f"what each fold chose: {scored} {metric} per epoch (curve: chosen grid "
-                        "point, low ▁ to high █)")
-    for col, justify in (("fold", "left"), ("epoch", "right"), ("grid point", "left"),
-                         (f"{metric} there", "right"), (f"{metric} at last", "right"),
-                         ("scored on", "left"), ("curve", "left")):
+    scored = (
+        "validation" if "validation" in str(folds[0]["selection"].get("rule")) else "mean inner"
+    )
+    table = Table(
+        title=f"what each fold chose: {scored} {metric} per epoch (curve: chosen grid "
+        "point, low ▁ to high █)"
+    )
+    for col, justify in (
+        ("fold", "left"),
+        ("epoch", "right"),
+        ("grid point", "left"),
+        (f"{metric} there", "right"),
+        (f"{metric} at last", "right"),
+        ("scored on", "left"),
+        ("curve", "left"),
+    ):
         table.add_column(col, justify=justify, no_wrap=col == "curve")
     for r in rows:
-        table.add_row(str(r["fold"]), str(r["epoch"]), _point_text(r["grid_point"]),
-                      "-" if r["score"] is None else f"{r['score']:.4f}", f"{r['last']:.4f}",
-                      r["on"], r["curve"])
+        table.add_row(
+            str(r["fold"]),
+            str(r["epoch"]),
+            _point_text(r["grid_point"]),
+            "-" if r["score"] is None else f"{r['score']:.4f}",
+            f"{r['last']:.4f}",
+            r["on"],
+            r["curve"],
+        )
     console.print(table)

@@ -13,8 +13,12 @@ import typer
 from mer_bench.cli import app
 from mer_bench.core.errors import DataError, UsageError
 
-spot_app = typer.Typer(help="Spotting on long videos: doctor, synth, run, score.",
-                       no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+spot_app = typer.Typer(
+    help="Spotting on long videos: doctor, synth, run, score.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 app.add_typer(spot_app, name="spot")
 
 
@@ -22,8 +26,9 @@ app.add_typer(spot_app, name="spot")
 def spot_doctor(
     dataset: str = typer.Option(..., "--dataset", "-d", help="casme2-lv or samm-lv."),
     root: Path = typer.Option(..., "--root", help="The dataset's folder, as its owners ship it."),
-    images: bool = typer.Option(True, "--images/--no-images",
-                                help="Decode each video's first and last frame."),
+    images: bool = typer.Option(
+        True, "--images/--no-images", help="Decode each video's first and last frame."
+    ),
 ) -> None:
     """Report a long-video dataset (videos, expressions by type, every problem with its file and
     row); exit 3 naming the first problem that makes it unusable."""
@@ -40,8 +45,10 @@ def spot_doctor(
         echo(f"{kind}: {path}")
     minutes = sum(v.minutes for v in found.videos.values())
     counts = {k: sum(e.kind == k for e in found.expressions) for k in ("micro", "macro")}
-    echo(f"{dataset}: {len(found.videos)} videos ({minutes:.1f} min at {found.fps:g} fps), "
-         f"{len(found.subjects())} subjects, {counts['micro']} micro, {counts['macro']} macro")
+    echo(
+        f"{dataset}: {len(found.videos)} videos ({minutes:.1f} min at {found.fps:g} fps), "
+        f"{len(found.subjects())} subjects, {counts['micro']} micro, {counts['macro']} macro"
+    )
     problems = list(found.problems)
     if images:
         from mer_bench.data.datasets._common import Problem, index_frames
@@ -50,8 +57,11 @@ def spot_doctor(
             index = index_frames(v.folder)
             for n in (v.first, v.last):
                 if cv2.imread(str(index[n])) is None:
-                    problems.append(Problem(dataset, str(index[n]), None, v.video,
-                                            f"frame {n} cannot be decoded"))
+                    problems.append(
+                        Problem(
+                            dataset, str(index[n]), None, v.video, f"frame {n} cannot be decoded"
+                        )
+                    )
     for p in problems:
         echo(f"  {'ERROR' if p.fatal else 'warning'} {p.line()}")
     fatal = [p for p in problems if p.fatal]
@@ -75,11 +85,18 @@ def spot_synth(
     from mer_bench.data.longvideo.synth import LongSynthConfig, generate_long_videos
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"--out {out}: " + ("is a file, not a folder" if not out.is_dir()
-                                             else "the folder is not empty"))
+        raise UsageError(
+            f"--out {out}: "
+            + ("is a file, not a folder" if not out.is_dir() else "the folder is not empty")
+        )
     try:
-        config = LongSynthConfig(subjects=subjects, videos_per_subject=videos, seconds=seconds,
-                                 samm_seconds=samm_seconds, seed=seed)
+        config = LongSynthConfig(
+            subjects=subjects,
+            videos_per_subject=videos,
+            seconds=seconds,
+            samm_seconds=samm_seconds,
+            seed=seed,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     try:
@@ -103,8 +120,10 @@ def _print_report(report, chance: float | None = None) -> None:
     for dataset, by in rows:
         for kind in ("micro", "macro", "overall"):
             c = by[kind]
-            echo(f"{dataset:<12} {kind:<8} {c.tp:>4} {c.fp:>4} {c.fn:>4} {c.precision:>6.3f} "
-                 f"{c.recall:>6.3f} {c.f1:>6.3f}")
+            echo(
+                f"{dataset:<12} {kind:<8} {c.tp:>4} {c.fp:>4} {c.fn:>4} {c.precision:>6.3f} "
+                f"{c.recall:>6.3f} {c.f1:>6.3f}"
+            )
     if chance is not None:
         echo(f"chance (uniform spotter, same number and lengths of intervals): F1 {chance:.3f}")
 
@@ -113,14 +132,20 @@ def _print_report(report, chance: float | None = None) -> None:
 def spot_run(
     spotter: str = typer.Option(..., "--spotter", "--model", help="A registered spotter."),
     protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
-    source: str = typer.Option("demo", "--source", help="demo (cached synthetic long videos) "
-                                                         "or raw (--casme2-lv / --samm-lv)."),
+    source: str = typer.Option(
+        "demo",
+        "--source",
+        help="demo (cached synthetic long videos) or raw (--casme2-lv / --samm-lv).",
+    ),
     casme2_lv: Path = typer.Option(None, "--casme2-lv", help="CAS(ME)^2 folder (--source raw)."),
     samm_lv: Path = typer.Option(None, "--samm-lv", help="SAMM Long Videos folder (--source raw)."),
     seed: int = typer.Option(0, "--seed"),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where views and demo videos are cached."),
-    submission: Path = typer.Option(None, "--submission",
-                                    help="Also write MEGC's submission CSV here."),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Where views and demo videos are cached."
+    ),
+    submission: Path = typer.Option(
+        None, "--submission", help="Also write MEGC's submission CSV here."
+    ),
 ) -> None:
     """Run SPOTTER on a spotting protocol (LOSO), print MEGC's scores and store the run (its
     predictions, truth and scores) as JSON under the cache's spotting-runs/."""
@@ -136,8 +161,10 @@ def spot_run(
     run = run_spotting(spotter, protocol, source, roots, cache, seed)
     path = save_run(run, Path(cache) / "spotting-runs")
     _print_report(run.report, run.chance_f1)
-    typer.echo(f"{run.minutes_of_video:.2f} min of video in {run.seconds:.1f} s "
-               f"({run.seconds / max(run.minutes_of_video, 1e-9):.1f} s per minute)")
+    typer.echo(
+        f"{run.minutes_of_video:.2f} min of video in {run.seconds:.1f} s "
+        f"({run.seconds / max(run.minutes_of_video, 1e-9):.1f} s per minute)"
+    )
     typer.echo(f"stored: {path}")
     if submission is not None:
         typer.echo(f"submission: {megc_submission(run, submission)}")
@@ -145,7 +172,9 @@ def spot_run(
 
 @spot_app.command("score")
 def spot_score(
-    file: Path = typer.Argument(..., help="A MEGC spotting submission (vid,pred_onset,pred_offset,type)."),
+    file: Path = typer.Argument(
+        ..., help="A MEGC spotting submission (vid,pred_onset,pred_offset,type)."
+    ),
     protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
     source: str = typer.Option("demo", "--source"),
     casme2_lv: Path = typer.Option(None, "--casme2-lv"),
@@ -166,22 +195,30 @@ def spot_score(
     proto = SPOTTING_PROTOCOLS.get(protocol)
     if not file.is_file():
         raise DataError(f"{file}: no such submission file")
-    sets, _ = long_video_sets(proto, source, _roots(casme2_lv, samm_lv),
-                              Path(cache_dir or default_cache_dir()))
+    sets, _ = long_video_sets(
+        proto, source, _roots(casme2_lv, samm_lv), Path(cache_dir or default_cache_dir())
+    )
     videos = {name: (d, v.first, v.last) for d, s in sets.items() for name, v in s.videos.items()}
     predictions = read_submission(file, videos)
-    truth = [TruthInterval(e.dataset, e.subject, e.video, Interval(e.onset, e.offset), e.kind,
-                           e.emotion or None) for s in sets.values() for e in s.expressions]
-    report = spotting_report(truth, predictions, proto.limits,
-                             videos={v: d for v, (d, _, _) in videos.items()})
+    truth = [
+        TruthInterval(
+            e.dataset, e.subject, e.video, Interval(e.onset, e.offset), e.kind, e.emotion or None
+        )
+        for s in sets.values()
+        for e in s.expressions
+    ]
+    report = spotting_report(
+        truth, predictions, proto.limits, videos={v: d for v, (d, _, _) in videos.items()}
+    )
     _print_report(report)
 
 
 @spot_app.command("str")
 def spot_str(
     spotter: str = typer.Option(..., "--spotter", help="A registered spotter."),
-    model: str = typer.Option(..., "--model", help="A recognition model reading flow28 (htnet, "
-                                                   "ststnet, svm-hoof, ...)."),
+    model: str = typer.Option(
+        ..., "--model", help="A recognition model reading flow28 (htnet, ststnet, svm-hoof, ...)."
+    ),
     protocol: str = typer.Option("casme2-lv-spotting", "--protocol", "-p"),
     source: str = typer.Option("demo", "--source"),
     casme2_lv: Path = typer.Option(None, "--casme2-lv"),
@@ -205,10 +242,14 @@ def spot_str(
     cache = Path(cache_dir or default_cache_dir())
     run = run_str(spotter, model, protocol, source, roots, cache, seed, epochs)
     r = run.report
-    typer.echo(f"spotting (micro-expressions): TP {r.spotting.tp}, FP {r.spotting.fp}, "
-               f"FN {r.spotting.fn}, F1 {r.spotting.f1:.3f}")
-    typer.echo(f"recognition of {sum(map(sum, r.confusion))} hits: UF1 {r.uf1:.3f}, UAR "
-               f"{r.uar:.3f}, F1_A {r.f1_a:.3f} (mean precision {r.mean_precision:.3f})")
+    typer.echo(
+        f"spotting (micro-expressions): TP {r.spotting.tp}, FP {r.spotting.fp}, "
+        f"FN {r.spotting.fn}, F1 {r.spotting.f1:.3f}"
+    )
+    typer.echo(
+        f"recognition of {sum(map(sum, r.confusion))} hits: UF1 {r.uf1:.3f}, UAR "
+        f"{r.uar:.3f}, F1_A {r.f1_a:.3f} (mean precision {r.mean_precision:.3f})"
+    )
     typer.echo(f"STRS {r.strs:.4f}")
     out = cache / "spotting-runs" / f"str-{model}-{run.spotting.run_id}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,12 +269,17 @@ def spot_table(
     from mer_bench.run.spotting.protocol import SPOTTING_PROTOCOLS
 
     proto = SPOTTING_PROTOCOLS.get(protocol)
-    rows = spotting_ranking(Path(cache_dir or default_cache_dir()) / "spotting-runs", protocol,
-                            proto.limits)
+    rows = spotting_ranking(
+        Path(cache_dir or default_cache_dir()) / "spotting-runs", protocol, proto.limits
+    )
     if not rows:
         raise UsageError(f"no stored spotting run of {protocol}: run mer-bench spot run first")
-    typer.echo("| rank | spotter | source | seed | micro F1 | macro F1 | F1 | chance F1 | TP/pred/GT |")
+    typer.echo(
+        "| rank | spotter | source | seed | micro F1 | macro F1 | F1 | chance F1 | TP/pred/GT |"
+    )
     typer.echo("|---|---|---|---|---|---|---|---|---|")
     for rank, r in enumerate(rows, start=1):
-        typer.echo(f"| {rank} | {r.spotter} | {r.source} | {r.seed} | {r.micro_f1:.3f} | "
-                   f"{r.macro_f1:.3f} | {r.f1:.3f} | {r.chance_f1:.3f} | {r.tp}/{r.n_pred}/{r.n_gt} |")
+        typer.echo(
+            f"| {rank} | {r.spotter} | {r.source} | {r.seed} | {r.micro_f1:.3f} | "
+            f"{r.macro_f1:.3f} | {r.f1:.3f} | {r.chance_f1:.3f} | {r.tp}/{r.n_pred}/{r.n_gt} |"
+        )

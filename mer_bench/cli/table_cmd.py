@@ -23,26 +23,43 @@ FORMATS = ("markdown", "latex", "csv")
 #: Columns of text, aligned left (the rest are numbers).
 TEXT_COLUMNS = ("origin", "model", "view", "selection", "seeds")
 #: LaTeX's special characters and what stands for them in text.
-LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                 "^": r"\textasciicircum{}", "±": r"$\pm$"}
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+}
 
 
 @app.command("table")
 def table_command(
     protocol: str = typer.Option(..., "--protocol", "-p", help="Registered protocol to tabulate."),
     fmt: str = typer.Option("markdown", "--format", help="markdown | latex | csv"),
-    source: str | None = typer.Option(None, "--source",
-                                      help="Runs of this source only (default: the board's: real "
-                                           "data when there is any)."),
-    with_test: bool = typer.Option(False, "--with-best-on-test",
-                                   help="Also rank test-selected (best-on-test) runs, flagged."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the table here (default: "
-                                                              "print it)."),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Runs of this source only (default: the board's: real data when there is any).",
+    ),
+    with_test: bool = typer.Option(
+        False, "--with-best-on-test", help="Also rank test-selected (best-on-test) runs, flagged."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the table here (default: print it)."
+    ),
     store_path: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    with_reference: bool = typer.Option(True, "--reference/--no-reference",
-                                        help="Also show mer-bench's shipped reference runs "
-                                             "(results/), marked, and what is not computed yet."),
+    with_reference: bool = typer.Option(
+        True,
+        "--reference/--no-reference",
+        help="Also show mer-bench's shipped reference runs "
+        "(results/), marked, and what is not computed yet.",
+    ),
 ) -> None:
     """The ranking of PROTOCOL as a paper table, every number recomputed from stored predictions."""
     if protocol not in registry.PROTOCOLS:
@@ -67,16 +84,19 @@ def table_command(
             where = store.where
     if with_reference:
         shipped, shipped_predictions = reference.load_reference(protocol)
-        runs, predictions = reference.with_reference(runs, predictions, shipped,
-                                                     shipped_predictions)
+        runs, predictions = reference.with_reference(
+            runs, predictions, shipped, shipped_predictions
+        )
     if not len(runs):
         raise MerBenchError(f"no complete runs of protocol {protocol} in {where}")
     sources = sorted(set(runs["source"]))
     if source is None:
         source = ranking.default_source(runs)
     elif source not in sources:
-        raise UsageError(f"--source {source}: no complete runs of {protocol} on it in {where} "
-                         f"(there are runs on: {', '.join(sources)})")
+        raise UsageError(
+            f"--source {source}: no complete runs of {protocol} on it in {where} "
+            f"(there are runs on: {', '.join(sources)})"
+        )
     runs = runs[runs["source"] == source]
     data = str(runs["data"].iloc[0])
     card = registry.get_protocol(protocol).card
@@ -86,8 +106,10 @@ def table_command(
         cells = au_table(runs, predictions, card.classes, include_test_selected=with_test)
         if not len(cells):
             raise MerBenchError(f"no configuration of {protocol} on {source} to rank")
-        caption = (f"{protocol} on {ranking.source_label(source, data)}: scores recomputed from "
-                   "the stored predictions by mer-bench")
+        caption = (
+            f"{protocol} on {ranking.source_label(source, data)}: scores recomputed from "
+            "the stored predictions by mer-bench"
+        )
         text = {"markdown": markdown, "latex": latex, "csv": csv}[fmt](cells, [RULE], caption)
         if out is None:
             typer.echo(text, nl=False)
@@ -103,12 +125,19 @@ def table_command(
         missing = missing[missing["selection"] != ranking.BEST_ON_TEST]
     cells, rules = ranking.paper_table(table, reported, missing=missing)
     if not len(table):
-        raise MerBenchError(f"no configuration of {protocol} on {source} to rank"
-                            + ("" if with_test else " under an honest policy "
-                               "(--with-best-on-test adds test-selected runs)"))
-    caption = (f"{protocol} on {ranking.source_label(source, data)}: mean ± sd over seeds; 95% "
-               "interval from a bootstrap over held-out subjects; scores recomputed from the "
-               "stored predictions by mer-bench")
+        raise MerBenchError(
+            f"no configuration of {protocol} on {source} to rank"
+            + (
+                ""
+                if with_test
+                else " under an honest policy (--with-best-on-test adds test-selected runs)"
+            )
+        )
+    caption = (
+        f"{protocol} on {ranking.source_label(source, data)}: mean ± sd over seeds; 95% "
+        "interval from a bootstrap over held-out subjects; scores recomputed from the "
+        "stored predictions by mer-bench"
+    )
     others = [s for s in sources if s != source]
     if others:
         caption += f" (other sources in this database, never ranked together: {', '.join(others)})"
@@ -123,11 +152,16 @@ def table_command(
 def markdown(cells, rules: list[str], caption: str) -> str:
     """A pipe table, its caption above and one footnote line per rule below."""
     header = list(cells.columns)
-    lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if c in TEXT_COLUMNS else "---:"
-                            for c in header) + "|"]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-              for row in cells.itertuples(index=False)]
+    lines = [
+        f"**{caption}**",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if c in TEXT_COLUMNS else "---:" for c in header) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+        for row in cells.itertuples(index=False)
+    ]
     lines += [""] + [f"- {rule}" for rule in rules]
     return "\n".join(lines) + "\n"
 
@@ -140,18 +174,21 @@ def latex(cells, rules: list[str], caption: str) -> str:
     """A booktabs `tabular` (needs \\usepackage{booktabs}): header, the ranked rows, a rule, the
     reported rows; then the caption and one line per rule as footnote-size notes under it (for
     a `table` float: the notes wrap to the text width)."""
-    spec = "".join("l" if c in TEXT_COLUMNS else "r"
-                   for c in cells.columns)
-    lines = [r"% needs \usepackage{booktabs}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in cells.columns) + r" \\", r"\midrule"]
+    spec = "".join("l" if c in TEXT_COLUMNS else "r" for c in cells.columns)
+    lines = [
+        r"% needs \usepackage{booktabs}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in cells.columns) + r" \\",
+        r"\midrule",
+    ]
     reported_started = False
     for row in cells.itertuples(index=False):
         if str(row.selection).startswith("reported") and not reported_started:
             lines.append(r"\midrule")
             reported_started = True
         lines.append(" & ".join(latex_escape(v) for v in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
-              r"{\footnotesize\raggedright"]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize\raggedright"]
     lines += [latex_escape(note) + r"\par" for note in [caption, *rules]]
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -44,8 +44,9 @@ def usable_folder(path: Path, what: str = "cache folder") -> Path:
     for place in (path, *path.parents):  # the first that exists must be a folder
         if place.exists() or place.is_symlink():
             if not place.is_dir():
-                raise UsageError(f"{what} {place}: is a file, not a folder (choose another "
-                                 f"with {CACHE_OPTION})")
+                raise UsageError(
+                    f"{what} {place}: is a file, not a folder (choose another with {CACHE_OPTION})"
+                )
             break
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -56,8 +57,10 @@ def usable_folder(path: Path, what: str = "cache folder") -> Path:
     except OSError as exc:
         # Name the folder that refused: the deepest one that exists.
         place = next((p for p in (path, *path.parents) if p.is_dir()), path)
-        raise UsageError(f"{what} {place}: cannot write in it ({_reason(exc)}; choose another "
-                         f"with {CACHE_OPTION})") from None
+        raise UsageError(
+            f"{what} {place}: cannot write in it ({_reason(exc)}; choose another "
+            f"with {CACHE_OPTION})"
+        ) from None
     return path
 
 
@@ -84,8 +87,10 @@ def folder_lock(target: Path) -> Iterator[None]:
     try:
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
-        raise UsageError(f"cache folder {path.parent}: cannot write in it ({_reason(exc)}; "
-                         f"choose another with {CACHE_OPTION})") from None
+        raise UsageError(
+            f"cache folder {path.parent}: cannot write in it ({_reason(exc)}; "
+            f"choose another with {CACHE_OPTION})"
+        ) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -146,8 +151,7 @@ def tree_manifest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, list]:
     return out
 
 
-def check_manifest(root: Path, manifest: dict[str, list], skip: tuple[str, ...] = ()
-                   ) -> str | None:
+def check_manifest(root: Path, manifest: dict[str, list], skip: tuple[str, ...] = ()) -> str | None:
     """None when `root` holds exactly the files of `manifest` with their sizes and checksums;
     else what is wrong, in a few words (the first problem found)."""
     root = Path(root)
@@ -174,8 +178,9 @@ def check_manifest(root: Path, manifest: dict[str, list], skip: tuple[str, ...] 
     return None
 
 
-def build_folder(target: Path, verify: Callable[[Path], str | None],
-                 build: Callable[[Path], None], what: str) -> None:
+def build_folder(
+    target: Path, verify: Callable[[Path], str | None], build: Callable[[Path], None], what: str
+) -> None:
     """Make sure `target` is a folder that `verify` accepts (it returns None, else what is
     wrong). When it is not: under `target`'s lock (another process may be building it: then
     this one waits and finds it built), `build` fills a temporary folder beside it, which is
@@ -191,8 +196,12 @@ def build_folder(target: Path, verify: Callable[[Path], str | None],
             return
         remove_leftovers(target)
         if target.exists() or target.is_symlink():
-            log.warning("the cached %s %s is incomplete or damaged (%s): generating it again",
-                        what, target, problem)
+            log.warning(
+                "the cached %s %s is incomplete or damaged (%s): generating it again",
+                what,
+                target,
+                problem,
+            )
         building = temporary_folder(target)
         try:
             try:
@@ -217,8 +226,7 @@ def read_marker(folder: Path, name: str) -> tuple[dict[str, Any] | None, str | N
     """(the marker, None), or (None, why it cannot be used)."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None, ("absent" if not (folder.exists() or folder.is_symlink())
-                      else "not a folder")
+        return None, ("absent" if not (folder.exists() or folder.is_symlink()) else "not a folder")
     try:
         meta = json.loads((folder / name).read_text())
     except FileNotFoundError:

@@ -103,14 +103,24 @@ class Recipe:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.optimizer_impl not in OPTIMIZER_IMPLEMENTATIONS:
-            raise ValueError(f"optimizer_impl must be one of {OPTIMIZER_IMPLEMENTATIONS}, got "
-                             f"{self.optimizer_impl!r}")
+            raise ValueError(
+                f"optimizer_impl must be one of {OPTIMIZER_IMPLEMENTATIONS}, got "
+                f"{self.optimizer_impl!r}"
+            )
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        problems = [name for name, bad in (
-            ("lr", not self.lr >= 0), ("batch_size", not self.batch_size >= 1),
-            ("epochs", not self.epochs >= 0), ("weight_decay", not self.weight_decay >= 0),
-            ("betas", len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)),
-            ("eps", not self.eps > 0), ("momentum", not 0 <= self.momentum < 1)) if bad]
+        problems = [
+            name
+            for name, bad in (
+                ("lr", not self.lr >= 0),
+                ("batch_size", not self.batch_size >= 1),
+                ("epochs", not self.epochs >= 0),
+                ("weight_decay", not self.weight_decay >= 0),
+                ("betas", len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)),
+                ("eps", not self.eps > 0),
+                ("momentum", not 0 <= self.momentum < 1),
+            )
+            if bad
+        ]
         if problems:
             raise ValueError(f"recipe values out of range ({', '.join(problems)}): {self}")
 
@@ -122,8 +132,11 @@ class Recipe:
         """The stored form (and the run identity's recipe). The loss and the augmentations are
         written only when they differ from the defaults, so runs made before they existed keep
         their identity."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("loss", "augment")}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("loss", "augment")
+        }
         out["betas"] = list(self.betas)
         if self.loss != DEFAULT_LOSS:
             out["loss"] = self.loss
@@ -163,8 +176,9 @@ class ModelCard:
         try:
             self.view_config()
         except (ValueError, MerBenchError) as exc:
-            raise ValueError(f"card {self.name}: view {self.view!r} {dict(self.view_params)}: "
-                             f"{exc}") from exc
+            raise ValueError(
+                f"card {self.name}: view {self.view!r} {dict(self.view_params)}: {exc}"
+            ) from exc
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"card {self.name}: framework must be one of {FRAMEWORKS}")
         if not isinstance(self.num_params, int) or self.num_params < 0:
@@ -255,10 +269,13 @@ class ProtocolSpec:
         if not isinstance(self.card, ProtocolCard):
             raise ValueError("ProtocolSpec.card must be a ProtocolCard")
         if not isinstance(self.protocol, SampleRules):
-            raise ValueError(f"protocol {self.card.name}: ProtocolSpec.protocol must be a "
-                             "SampleRules")
-        unknown = sorted({c for rules in self.protocol.rules.values() for c in rules.values()}
-                         - set(self.card.classes))
+            raise ValueError(
+                f"protocol {self.card.name}: ProtocolSpec.protocol must be a SampleRules"
+            )
+        unknown = sorted(
+            {c for rules in self.protocol.rules.values() for c in rules.values()}
+            - set(self.card.classes)
+        )
         if unknown:
             raise ValueError(f"protocol {self.card.name}: rules map to unknown classes {unknown}")
 
@@ -273,4 +290,6 @@ def _check_identity(name: str, description: str) -> None:
 def _check_name(name: str) -> None:
     ok = name and name == name.lower() and all(c.isalnum() or c in "-_." for c in name)
     if not ok:
-        raise ValueError(f"registry name {name!r} must be lowercase letters, digits, '-', '_' or '.'")
+        raise ValueError(
+            f"registry name {name!r} must be lowercase letters, digits, '-', '_' or '.'"
+        )

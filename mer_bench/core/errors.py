@@ -56,8 +56,10 @@ class RunInterrupted(MerBenchError):
     def __init__(self, run_id: str, done: int, total: int, resume: str | None = None) -> None:
         self.run_id, self.done, self.total = run_id, done, total
         resume = resume or f"mer-bench run --resume {run_id}"
-        super().__init__(f"interrupted: run {run_id} stopped with {done}/{total} folds stored; "
-                         f"resume it with: {resume}")
+        super().__init__(
+            f"interrupted: run {run_id} stopped with {done}/{total} folds stored; "
+            f"resume it with: {resume}"
+        )
 
 
 class RunStoreFailed(MerBenchError):
@@ -69,14 +71,23 @@ class RunStoreFailed(MerBenchError):
 
     exit_code = 1
 
-    def __init__(self, run_id: str, done: int, total: int, cause: str, marked: bool,
-                 resume: str | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        done: int,
+        total: int,
+        cause: str,
+        marked: bool,
+        resume: str | None = None,
+    ) -> None:
         self.run_id, self.done, self.total = run_id, done, total
         self.cause, self.marked = cause, marked
         resume = resume or f"mer-bench run --resume {run_id}"
         state = "marked interrupted" if marked else "not marked (the database took no write)"
-        super().__init__(f"{cause}; run {run_id} stopped with {done}/{total} folds stored, "
-                         f"{state}; when the database works again, resume it with: {resume}")
+        super().__init__(
+            f"{cause}; run {run_id} stopped with {done}/{total} folds stored, "
+            f"{state}; when the database works again, resume it with: {resume}"
+        )
 
     def with_resume(self, resume: str) -> RunStoreFailed:
         """The same failure, with the command that resumes it spelled out in full."""

@@ -36,8 +36,10 @@ class RunIdentity:
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"version": IDENTITY_VERSION, **{f.name: _plain(getattr(self, f.name))
-                                                for f in dataclasses.fields(self)}}
+        return {
+            "version": IDENTITY_VERSION,
+            **{f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)},
+        }
 
     @property
     def config_hash(self) -> str:
@@ -63,8 +65,11 @@ class RunIdentity:
             if a == b:
                 continue
             if isinstance(a, dict) and isinstance(b, dict):
-                out += [f"{key}.{k}: {a.get(k)!r} vs {b.get(k)!r}"
-                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+                out += [
+                    f"{key}.{k}: {a.get(k)!r} vs {b.get(k)!r}"
+                    for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k)
+                ]
             else:
                 out.append(f"{key}: {a!r} vs {b!r}")
         return out

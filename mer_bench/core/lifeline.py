@@ -61,8 +61,9 @@ def die_with_parent(parent_pid: int) -> None:
             pass
     if os.getppid() != parent_pid:  # the parent died before the kernel could be told
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), name="mer-bench-lifeline",
-                     daemon=True).start()
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="mer-bench-lifeline", daemon=True
+    ).start()
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -86,7 +87,8 @@ def starting_children() -> Iterator[list[int]]:
     def spawn(path, args, passfds):  # multiprocessing's own fork + exec, SIGINT ignored across it
         args = list(args)
         if "-c" in args[:-1] and args[args.index("-c") + 1].startswith(
-                "from multiprocessing.spawn import spawn_main"):
+            "from multiprocessing.spawn import spawn_main"
+        ):
             at = args.index("-c") + 1
             args[at] = QUIET_START.format(call=args[at], parent=os.getpid())
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None

@@ -74,8 +74,13 @@ def _from_constructor(cls: type) -> type:
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         default = None if param.default is param.empty else param.default
-        fields.append((name, hints.get(name, Any),
-                       dataclasses.field(default=default, metadata={"help": helps.get(name, "")})))
+        fields.append(
+            (
+                name,
+                hints.get(name, Any),
+                dataclasses.field(default=default, metadata={"help": helps.get(name, "")}),
+            )
+        )
     return dataclasses.make_dataclass(f"{cls.__name__}Options", fields, frozen=True)
 
 
@@ -85,8 +90,12 @@ def type_text(annotation: Any) -> str:
         return annotation
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
-    return (str(annotation).replace("typing.", "").replace("collections.abc.", "")
-            .replace("pathlib.", ""))
+    return (
+        str(annotation)
+        .replace("typing.", "")
+        .replace("collections.abc.", "")
+        .replace("pathlib.", "")
+    )
 
 
 def describe(options: type) -> list[OptionInfo]:
@@ -105,8 +114,14 @@ def describe(options: type) -> list[OptionInfo]:
         elif isinstance(default, Path):
             default = str(default)
         helps = getattr(options, "option_help", {}) or {}
-        out.append(OptionInfo(f.name, type_text(hints.get(f.name, f.type)), default,
-                              f.metadata.get("help") or helps.get(f.name, "")))
+        out.append(
+            OptionInfo(
+                f.name,
+                type_text(hints.get(f.name, f.type)),
+                default,
+                f.metadata.get("help") or helps.get(f.name, ""),
+            )
+        )
     return out
 
 
@@ -125,11 +140,13 @@ def parse_assignments(values: list[str], scopes: tuple[str, ...]) -> dict[str, d
         key, sep, text = value.partition("=")
         scope, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
-            raise UsageError(f"--option expects SCOPE.NAME=VALUE ({' | '.join(scopes)}), got "
-                             f"{value!r}")
+            raise UsageError(
+                f"--option expects SCOPE.NAME=VALUE ({' | '.join(scopes)}), got {value!r}"
+            )
         if scope not in scopes:
-            raise UsageError(f"--option {key}: no scope {scope!r} here (scopes: "
-                             f"{', '.join(scopes)})")
+            raise UsageError(
+                f"--option {key}: no scope {scope!r} here (scopes: {', '.join(scopes)})"
+            )
         if name in out.get(scope, {}):
             raise UsageError(f"--option {key} given twice")
         out.setdefault(scope, {})[name] = text
@@ -145,8 +162,10 @@ def convert(options: type, values: dict[str, str], where: str) -> dict[str, Any]
     for name, text in values.items():
         kind = hints.get(name)
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            raise UsageError(f"{where}: option {name} is a {kind.__name__}, which --option cannot "
-                             "set (it follows from the other options)")
+            raise UsageError(
+                f"{where}: option {name} is a {kind.__name__}, which --option cannot "
+                "set (it follows from the other options)"
+            )
         if name not in fields:
             import difflib
 

@@ -64,19 +64,28 @@ class SampleRules:
         """The class an annotated emotion of `dataset` goes to (None: left out)."""
         return self.rules.get(dataset, {}).get(str(emotion).strip().lower())
 
-    def rule_samples(self, tables: Mapping[str, pd.DataFrame],
-                     classes: tuple[str, ...]) -> pd.DataFrame:
+    def rule_samples(
+        self, tables: Mapping[str, pd.DataFrame], classes: tuple[str, ...]
+    ) -> pd.DataFrame:
         """The rows of the dataset tables whose emotion the rules map to a class, labelled."""
         parts = []
         for dataset, table in tables.items():
             missing = [c for c in ("subject", "sample", self.column) if c not in table.columns]
             if missing:
                 raise DataError(f"{dataset} table lacks columns {missing}")
-            cls = table[self.column].astype(str).str.strip().str.lower().map(
-                dict(self.rules.get(dataset, {})))
+            cls = (
+                table[self.column]
+                .astype(str)
+                .str.strip()
+                .str.lower()
+                .map(dict(self.rules.get(dataset, {})))
+            )
             kept = table[cls.notna()].assign(**{"class": cls[cls.notna()]})
-            parts.append(kept.assign(dataset=dataset,
-                                     label=kept["class"].map({c: i for i, c in enumerate(classes)})))
+            parts.append(
+                kept.assign(
+                    dataset=dataset, label=kept["class"].map({c: i for i, c in enumerate(classes)})
+                )
+            )
         samples = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         if samples.empty:
             known = sorted({e for rules in self.rules.values() for e in rules})

@@ -58,8 +58,9 @@ class Registry(Generic[T]):
     plugin. `kind` names the plugin kind in messages ("model", "source", ...).
     """
 
-    def __init__(self, kind: str, group: str | None, check: Callable[[str, Any], T] | None = None
-                 ) -> None:
+    def __init__(
+        self, kind: str, group: str | None, check: Callable[[str, Any], T] | None = None
+    ) -> None:
         self.kind = kind
         self.group = group
         self._check = check or (lambda name, obj: obj)
@@ -79,8 +80,10 @@ class Registry(Generic[T]):
             elif previous.target == ep.value and previous.origin == origin:
                 continue  # the same distribution seen twice on sys.path
             else:
-                previous.error = (f"name registered twice: {previous.target} (from "
-                                  f"{previous.origin}) and {ep.value} (from {origin})")
+                previous.error = (
+                    f"name registered twice: {previous.target} (from "
+                    f"{previous.origin}) and {ep.value} (from {origin})"
+                )
         self._entries = entries
         return entries
 
@@ -99,12 +102,19 @@ class Registry(Generic[T]):
         obj = self._check(name, obj)
         current = entries.get(name)
         if current is not None:
-            if current.origin == origin and self._load(current) is not None and current.value == obj:
+            if (
+                current.origin == origin
+                and self._load(current) is not None
+                and current.value == obj
+            ):
                 return
-            raise MerBenchError(f"{self.kind} '{name}' is already registered by {current.origin} "
-                                f"({current.target}); {origin} cannot register it again")
-        entries[name] = _Entry(name, f"{type(obj).__module__}.{type(obj).__qualname__}", origin,
-                               value=obj, loaded=True)
+            raise MerBenchError(
+                f"{self.kind} '{name}' is already registered by {current.origin} "
+                f"({current.target}); {origin} cannot register it again"
+            )
+        entries[name] = _Entry(
+            name, f"{type(obj).__module__}.{type(obj).__qualname__}", origin, value=obj, loaded=True
+        )
 
     def unregister(self, name: str) -> None:
         """Remove a name registered in this process (`register`'s undo); installed plugins are
@@ -141,7 +151,9 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, entries)
         value = self._load(entry)
         if entry.error is not None:
-            raise MerBenchError(f"{self.kind} '{name}' from {entry.origin} is broken: {entry.error}")
+            raise MerBenchError(
+                f"{self.kind} '{name}' from {entry.origin} is broken: {entry.error}"
+            )
         return value
 
     def create(self, name: str, **options: Any) -> Any:
@@ -152,7 +164,9 @@ class Registry(Generic[T]):
             return factory(**options)
         except TypeError as exc:
             if "unexpected keyword argument" in str(exc):
-                raise MerBenchError(f"{self.kind} '{name}' does not take that option: {exc}") from exc
+                raise MerBenchError(
+                    f"{self.kind} '{name}' does not take that option: {exc}"
+                ) from exc
             raise
 
     def items(self) -> Iterator[tuple[str, T]]:
@@ -194,6 +208,7 @@ class Registry(Generic[T]):
 def _named_spec(spec_type_path: str) -> Callable[[str, Any], Any]:
     """Check for model and protocol entry points: a spec (or a zero-argument callable returning
     one) whose card is named like the entry point."""
+
     def check(name: str, obj: Any) -> Any:
         import importlib
 
@@ -202,16 +217,20 @@ def _named_spec(spec_type_path: str) -> Callable[[str, Any], Any]:
         if not isinstance(obj, spec_type) and callable(obj):
             obj = obj()
         if not isinstance(obj, spec_type):
-            raise TypeError(f"entry point must give a {spec_type.__name__}, got {type(obj).__name__}")
+            raise TypeError(
+                f"entry point must give a {spec_type.__name__}, got {type(obj).__name__}"
+            )
         if obj.card.name != name:
             raise ValueError(f"entry point name {name!r} differs from card name {obj.card.name!r}")
         return obj
+
     return check
 
 
 def _named_class(base_path: str) -> Callable[[str, Any], Any]:
     """Check for class plugins (sources, executors, policies): a subclass of the base, whose
     `name` attribute equals the entry-point name."""
+
     def check(name: str, obj: Any) -> Any:
         import importlib
 
@@ -220,15 +239,19 @@ def _named_class(base_path: str) -> Callable[[str, Any], Any]:
         if not (isinstance(obj, type) and issubclass(obj, base)):
             raise TypeError(f"entry point must give a subclass of {base.__name__}, got {obj!r}")
         if getattr(obj, "name", None) != name:
-            raise ValueError(f"entry point name {name!r} differs from {obj.__name__}.name "
-                             f"{getattr(obj, 'name', None)!r}")
+            raise ValueError(
+                f"entry point name {name!r} differs from {obj.__name__}.name "
+                f"{getattr(obj, 'name', None)!r}"
+            )
         return obj
+
     return check
 
 
 def _named_object(type_path: str) -> Callable[[str, Any], Any]:
     """Check for declaration plugins (datasets, views): an instance whose `name` equals the
     entry-point name."""
+
     def check(name: str, obj: Any) -> Any:
         import importlib
 
@@ -239,33 +262,58 @@ def _named_object(type_path: str) -> Callable[[str, Any], Any]:
         if obj.name != name:
             raise ValueError(f"entry point name {name!r} differs from its name {obj.name!r}")
         return obj
+
     return check
 
 
-MODELS: Registry = Registry("model", "mer_bench.models", _named_spec("mer_bench.core.cards:ModelSpec"))
-PROTOCOLS: Registry = Registry("protocol", "mer_bench.protocols",
-                               _named_spec("mer_bench.core.cards:ProtocolSpec"))
-SOURCES: Registry = Registry("source", "mer_bench.sources", _named_class("mer_bench.data.contract:Source"))
-EXECUTORS: Registry = Registry("executor", "mer_bench.executors",
-                               _named_class("mer_bench.run.executors.base:Executor"))
-POLICIES: Registry = Registry("selection policy", "mer_bench.selection",
-                              _named_class("mer_bench.run.selection.base:SelectionPolicy"))
-DATASETS: Registry = Registry("dataset", "mer_bench.datasets",
-                              _named_object("mer_bench.data.datasets._common:DatasetInfo"))
-VIEWS: Registry = Registry("view", "mer_bench.views",
-                           _named_class("mer_bench.data.preprocess.views:ViewConfig"))
-LOSSES: Registry = Registry("loss", "mer_bench.losses",
-                            _named_class("mer_bench.run.training.losses:Loss"))
-AUGMENTATIONS: Registry = Registry("augmentation", "mer_bench.augmentations",
-                                   _named_class("mer_bench.run.training.augment:Augmentation"))
-REFERENCE_SETS: Registry = Registry("reference set", "mer_bench.reference_sets",
-                                    _named_object("mer_bench.results.reference:ReferenceSet"))
+MODELS: Registry = Registry(
+    "model", "mer_bench.models", _named_spec("mer_bench.core.cards:ModelSpec")
+)
+PROTOCOLS: Registry = Registry(
+    "protocol", "mer_bench.protocols", _named_spec("mer_bench.core.cards:ProtocolSpec")
+)
+SOURCES: Registry = Registry(
+    "source", "mer_bench.sources", _named_class("mer_bench.data.contract:Source")
+)
+EXECUTORS: Registry = Registry(
+    "executor", "mer_bench.executors", _named_class("mer_bench.run.executors.base:Executor")
+)
+POLICIES: Registry = Registry(
+    "selection policy",
+    "mer_bench.selection",
+    _named_class("mer_bench.run.selection.base:SelectionPolicy"),
+)
+DATASETS: Registry = Registry(
+    "dataset", "mer_bench.datasets", _named_object("mer_bench.data.datasets._common:DatasetInfo")
+)
+VIEWS: Registry = Registry(
+    "view", "mer_bench.views", _named_class("mer_bench.data.preprocess.views:ViewConfig")
+)
+LOSSES: Registry = Registry(
+    "loss", "mer_bench.losses", _named_class("mer_bench.run.training.losses:Loss")
+)
+AUGMENTATIONS: Registry = Registry(
+    "augmentation",
+    "mer_bench.augmentations",
+    _named_class("mer_bench.run.training.augment:Augmentation"),
+)
+REFERENCE_SETS: Registry = Registry(
+    "reference set",
+    "mer_bench.reference_sets",
+    _named_object("mer_bench.results.reference:ReferenceSet"),
+)
 
 #: Every registry by the plural `mer-bench list` uses.
 REGISTRIES: dict[str, Registry] = {
-    "models": MODELS, "protocols": PROTOCOLS, "sources": SOURCES, "executors": EXECUTORS,
-    "policies": POLICIES, "datasets": DATASETS, "views": VIEWS,
-    "losses": LOSSES, "augmentations": AUGMENTATIONS,
+    "models": MODELS,
+    "protocols": PROTOCOLS,
+    "sources": SOURCES,
+    "executors": EXECUTORS,
+    "policies": POLICIES,
+    "datasets": DATASETS,
+    "views": VIEWS,
+    "losses": LOSSES,
+    "augmentations": AUGMENTATIONS,
     "reference-sets": REFERENCE_SETS,
 }
 

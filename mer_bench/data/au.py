@@ -36,28 +36,75 @@ log = logging.getLogger(__name__)
 #: FACS action units (Ekman, Friesen & Hager 2002): main codes, head and eye positions.
 #: The shared vocabulary: a number outside it is refused as a typo.
 FACS_AUS: dict[int, str] = {
-    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
-    6: "cheek raiser", 7: "lid tightener", 8: "lips toward each other", 9: "nose wrinkler",
-    10: "upper lip raiser", 11: "nasolabial deepener", 12: "lip corner puller",
-    13: "sharp lip puller", 14: "dimpler", 15: "lip corner depressor", 16: "lower lip depressor",
-    17: "chin raiser", 18: "lip pucker", 19: "tongue show", 20: "lip stretcher",
-    21: "neck tightener", 22: "lip funneler", 23: "lip tightener", 24: "lip presser",
-    25: "lips part", 26: "jaw drop", 27: "mouth stretch", 28: "lip suck", 29: "jaw thrust",
-    30: "jaw sideways", 31: "jaw clencher", 32: "lip bite", 33: "cheek blow", 34: "cheek puff",
-    35: "cheek suck", 36: "tongue bulge", 37: "lip wipe", 38: "nostril dilator",
-    39: "nostril compressor", 41: "lid droop", 42: "slit", 43: "eyes closed", 44: "squint",
-    45: "blink", 46: "wink", 50: "speech",
-    51: "head turn left", 52: "head turn right", 53: "head up", 54: "head down",
-    55: "head tilt left", 56: "head tilt right", 57: "head forward", 58: "head back",
-    61: "eyes turn left", 62: "eyes turn right", 63: "eyes up", 64: "eyes down",
-    80: "swallow", 81: "chewing", 82: "shoulder shrug", 84: "head shake back and forth",
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    8: "lips toward each other",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    11: "nasolabial deepener",
+    12: "lip corner puller",
+    13: "sharp lip puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    16: "lower lip depressor",
+    17: "chin raiser",
+    18: "lip pucker",
+    19: "tongue show",
+    20: "lip stretcher",
+    21: "neck tightener",
+    22: "lip funneler",
+    23: "lip tightener",
+    24: "lip presser",
+    25: "lips part",
+    26: "jaw drop",
+    27: "mouth stretch",
+    28: "lip suck",
+    29: "jaw thrust",
+    30: "jaw sideways",
+    31: "jaw clencher",
+    32: "lip bite",
+    33: "cheek blow",
+    34: "cheek puff",
+    35: "cheek suck",
+    36: "tongue bulge",
+    37: "lip wipe",
+    38: "nostril dilator",
+    39: "nostril compressor",
+    41: "lid droop",
+    42: "slit",
+    43: "eyes closed",
+    44: "squint",
+    45: "blink",
+    46: "wink",
+    50: "speech",
+    51: "head turn left",
+    52: "head turn right",
+    53: "head up",
+    54: "head down",
+    55: "head tilt left",
+    56: "head tilt right",
+    57: "head forward",
+    58: "head back",
+    61: "eyes turn left",
+    62: "eyes turn right",
+    63: "eyes up",
+    64: "eyes down",
+    80: "swallow",
+    81: "chewing",
+    82: "shoulder shrug",
+    84: "head shake back and forth",
     85: "head nod up and down",
 }
 
 #: Characters that separate tokens: `+` (everyone), `,` and `，` (CAS(ME)^3), `;`.
 _SEPARATORS = re.compile(r"[+,，;]")
 _TOKEN = re.compile(
-    r"(?:AU)?(?P<side>[LRTBU])?(?:AU)?(?P<number>\d{1,2})(?:\.0)?(?P<suffix>[A-E])?(?P<static>\(K\))?")
+    r"(?:AU)?(?P<side>[LRTBU])?(?:AU)?(?P<number>\d{1,2})(?:\.0)?(?P<suffix>[A-E])?(?P<static>\(K\))?"
+)
 _ALTERNATIVE = re.compile(r"/|\bOR\b")
 #: Whole strings that mean "no AU annotated".
 _EMPTY = {"", "NONE", "NAN", "-", "N/A"}
@@ -143,8 +190,9 @@ def au_targets(table: pd.DataFrame, aus: Sequence[int], keep_static: bool = Fals
         try:
             present = au_numbers(text, keep_static)
         except AUParseError as exc:
-            raise DataError(f"{where_of(row)}: AU string {str(text)!r} cannot be parsed "
-                            f"({exc})") from exc
+            raise DataError(
+                f"{where_of(row)}: AU string {str(text)!r} cannot be parsed ({exc})"
+            ) from exc
         for au in present:
             if au in index:
                 out[i, index[au]] = 1
@@ -163,27 +211,46 @@ def au_samples(rules: AURules, card: ProtocolCard, source: Source) -> pd.DataFra
     present = [d for d in card.datasets if source.has_dataset(d)]
     missing = [d for d in card.datasets if d not in present]
     if missing and not rules.optional_datasets:
-        raise UsageError(f"protocol '{card.name}' needs dataset(s) {', '.join(missing)}, which "
-                         f"source '{source.name}' does not have")
+        raise UsageError(
+            f"protocol '{card.name}' needs dataset(s) {', '.join(missing)}, which "
+            f"source '{source.name}' does not have"
+        )
     if len(present) < (2 if card.split == "hold-out-database" else 1):
-        raise UsageError(f"protocol '{card.name}' leaves one dataset out but source "
-                         f"'{source.name}' has {len(present)} of {', '.join(card.datasets)}")
+        raise UsageError(
+            f"protocol '{card.name}' leaves one dataset out but source "
+            f"'{source.name}' has {len(present)} of {', '.join(card.datasets)}"
+        )
     if missing:
-        log.info("%s: source '%s' lacks %s; running over %s", card.name, source.name,
-                 ", ".join(missing), ", ".join(present))
+        log.info(
+            "%s: source '%s' lacks %s; running over %s",
+            card.name,
+            source.name,
+            ", ".join(missing),
+            ", ".join(present),
+        )
     parts = []
     for dataset in present:
         table = source.dataset_table(dataset)
         written = table["action_units"].map(lambda v: str(v).strip() if v is not None else "")
         if not len(table) or not (written != "").any():
-            raise UsageError(f"protocol '{card.name}' is an AU task but dataset '{dataset}' has "
-                             "no AU annotations")
+            raise UsageError(
+                f"protocol '{card.name}' is an AU task but dataset '{dataset}' has "
+                "no AU annotations"
+            )
         targets = au_targets(table, rules.aus, rules.keep_static)
         names = [au_name(a) for a in rules.aus]
         classes = ["+".join(n for n, t in zip(names, row) if t) or "none" for row in targets]
-        parts.append(pd.DataFrame({"dataset": dataset, "subject": table["subject"].to_numpy(),
-                                   "sample": table["sample"].to_numpy(),
-                                   "label": encode_au_targets(targets), "class": classes}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "subject": table["subject"].to_numpy(),
+                    "sample": table["sample"].to_numpy(),
+                    "label": encode_au_targets(targets),
+                    "class": classes,
+                }
+            )
+        )
     samples = pd.concat(parts, ignore_index=True)
     samples["label"] = samples["label"].astype("int64")
     return samples

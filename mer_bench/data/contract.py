@@ -23,7 +23,15 @@ from mer_bench.core.keys import sample_key
 
 #: Columns of a dataset loader's table (one row per annotated micro-expression).
 DATASET_COLUMNS = (
-    "dataset", "subject", "sample", "onset", "apex", "offset", "emotion", "action_units", "frames",
+    "dataset",
+    "subject",
+    "sample",
+    "onset",
+    "apex",
+    "offset",
+    "emotion",
+    "action_units",
+    "frames",
 )
 
 #: The five facial points of `flow28`, in order, as (x, y) in 28x28 pixel coordinates.
@@ -69,8 +77,7 @@ class ViewArrays:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def in_memory(cls, view: Any, data: np.ndarray, extras: dict[str, np.ndarray]
-                  ) -> ViewArrays:
+    def in_memory(cls, view: Any, data: np.ndarray, extras: dict[str, np.ndarray]) -> ViewArrays:
         """Arrays of `view` held in memory (a source that reads them whole, tests, examples)."""
         return cls(view.name, view, data, dict(extras))
 
@@ -80,8 +87,9 @@ class ViewArrays:
             return extras[name]
         if name == getattr(self.__dict__.get("view"), "data_name", None):
             return self.__dict__["data"]
-        raise AttributeError(f"{type(self).__name__} of view {self.__dict__.get('label')!r} "
-                             f"has no {name!r}")
+        raise AttributeError(
+            f"{type(self).__name__} of view {self.__dict__.get('label')!r} has no {name!r}"
+        )
 
     def __len__(self) -> int:
         return len(self.data)
@@ -96,18 +104,19 @@ class ViewArrays:
         rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
         extras = {k: np.asarray(v[rows]) for k, v in self.extras.items()}
         if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
-            return {"data": np.array(self.data[rows[0]:rows[0] + len(rows)]), **extras}
+            return {"data": np.array(self.data[rows[0] : rows[0] + len(rows)]), **extras}
         order = np.argsort(rows, kind="stable")  # read the file forwards, then restore the order
         data = np.empty((len(rows), *self.data.shape[1:]), dtype=self.data.dtype)
         data[order] = self.data[rows[order]]
         return {"data": data, **extras}
 
-    def batches(self, batch_size: int, index: Sequence[int] | np.ndarray | None = None
-                ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    def batches(
+        self, batch_size: int, index: Sequence[int] | np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """(row indices, rows) for consecutive batches of `index` (default: every row)."""
         rows = np.arange(len(self)) if index is None else np.asarray(index)
         for start in range(0, len(rows), batch_size):
-            part = rows[start:start + batch_size]
+            part = rows[start : start + batch_size]
             yield part, self.take(part)
 
 
@@ -128,9 +137,15 @@ class InputArrays(ViewArrays):
             raise ValueError(f"flow28 arrays must be (N, 3, 28, 28), got {flow.shape}")
         if points.shape != (n, 5, 2) or points_fallback.shape != (n,):
             raise ValueError("points must be (N, 5, 2) and points_fallback (N,)")
-        super().__init__("flow28", None, flow.astype(np.float32, copy=False), {
-            "points": points.astype(np.float32, copy=False),
-            "points_fallback": points_fallback.astype(bool, copy=False)})
+        super().__init__(
+            "flow28",
+            None,
+            flow.astype(np.float32, copy=False),
+            {
+                "points": points.astype(np.float32, copy=False),
+                "points_fallback": points_fallback.astype(bool, copy=False),
+            },
+        )
 
     @property
     def flow(self) -> np.ndarray:
@@ -216,9 +231,16 @@ class ProtocolData:
         bad = ~self.samples["label"].between(0, top)
         if bad.any():
             row = self.samples[bad].iloc[0]
-            raise DataError(f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range")
-        keys = (self.samples["dataset"] + "/" + self.samples["subject"].astype(str) + "/"
-                + self.samples["sample"].astype(str))
+            raise DataError(
+                f"sample {row['dataset']}/{row['sample']}: label {row['label']} out of range"
+            )
+        keys = (
+            self.samples["dataset"]
+            + "/"
+            + self.samples["subject"].astype(str)
+            + "/"
+            + self.samples["sample"].astype(str)
+        )
         if keys.duplicated().any():
             raise DataError(f"duplicate samples: {sorted(set(keys[keys.duplicated()]))[:5]}")
 

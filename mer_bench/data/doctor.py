@@ -86,16 +86,25 @@ def unreadable_images(table: pd.DataFrame) -> list[Problem]:
         for what in ("onset", "apex"):
             path = by_number.get(getattr(row, what))
             if path is not None and cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
-                problems.append(Problem(row.dataset, str(path), None, row.sample,
-                                        f"unreadable image ({what} frame)"))
+                problems.append(
+                    Problem(
+                        row.dataset, str(path), None, row.sample, f"unreadable image ({what} frame)"
+                    )
+                )
     return problems
 
 
-def check_dataset(name: str, location: Any, check_images: bool = True
-                  ) -> tuple[DatasetReport, pd.DataFrame | None]:
+def check_dataset(
+    name: str, location: Any, check_images: bool = True
+) -> tuple[DatasetReport, pd.DataFrame | None]:
     """One dataset's report and its table of usable samples (None when it could not be read)."""
-    report = DatasetReport(name, str(location.path) if location.path else None, location.origin,
-                           list(location.looked), configured=location.path is not None)
+    report = DatasetReport(
+        name,
+        str(location.path) if location.path else None,
+        location.origin,
+        list(location.looked),
+        configured=location.path is not None,
+    )
     if location.path is None:
         return report, None
     try:

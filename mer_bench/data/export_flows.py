@@ -66,14 +66,22 @@ def annotation_values(source: Source, samples: pd.DataFrame, column: str) -> lis
             return None
         for subject, sample, value in zip(table["subject"], table["sample"], table[column]):
             index.setdefault(canonical_ids(dataset, subject, sample), str(value))
-    values = [index.get(canonical_ids(d, su, sa)) for d, su, sa in
-              zip(samples["dataset"], samples["subject"], samples["sample"])]
+    values = [
+        index.get(canonical_ids(d, su, sa))
+        for d, su, sa in zip(samples["dataset"], samples["subject"], samples["sample"])
+    ]
     return None if any(v is None for v in values) else values
 
 
-def export_flows(folder: Path, samples: pd.DataFrame, arrays: InputArrays, *,
-                 annotations: dict[str, list[str]] | None = None, sample_ids: str = "real",
-                 about: dict[str, Any] | None = None) -> Path:
+def export_flows(
+    folder: Path,
+    samples: pd.DataFrame,
+    arrays: InputArrays,
+    *,
+    annotations: dict[str, list[str]] | None = None,
+    sample_ids: str = "real",
+    about: dict[str, Any] | None = None,
+) -> Path:
     """Write `arrays` (aligned with `samples`: SAMPLE_COLUMNS and class) into `folder` in the
     field's layout; returns the manifest's path. `annotations`: column -> per-sample values the
     protocol's rules read (written so the `flows` source can apply those rules again)."""
@@ -83,8 +91,10 @@ def export_flows(folder: Path, samples: pd.DataFrame, arrays: InputArrays, *,
     if sample_ids not in ("real", "generated"):
         raise ValueError(f"sample_ids must be 'real' or 'generated', got {sample_ids!r}")
     _clear(folder)
-    names = [flow_file_name(d, su, sa) for d, su, sa in
-             zip(samples["dataset"], samples["subject"], samples["sample"])]
+    names = [
+        flow_file_name(d, su, sa)
+        for d, su, sa in zip(samples["dataset"], samples["subject"], samples["sample"])
+    ]
     clash = pd.Series(names)[pd.Series(names).duplicated()]
     if len(clash):
         raise DataError(f"--export-flows: two samples share the file name {clash.iloc[0]!r}")
@@ -100,27 +110,43 @@ def export_flows(folder: Path, samples: pd.DataFrame, arrays: InputArrays, *,
         table[column] = values
     manifest = folder / MANIFEST
     table.to_csv(manifest, index=False)
-    info = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "samples": len(table),
-            "sample_ids": sample_ids, "png_channels": PNG_CHANNELS,
-            "array_channels": list(FLOW28_CHANNELS), "scale": "0-255, rounded to 8 bits",
-            "annotation_columns": sorted(annotations or {}), **(about or {})}
+    info = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "samples": len(table),
+        "sample_ids": sample_ids,
+        "png_channels": PNG_CHANNELS,
+        "array_channels": list(FLOW28_CHANNELS),
+        "scale": "0-255, rounded to 8 bits",
+        "annotation_columns": sorted(annotations or {}),
+        **(about or {}),
+    }
     (folder / INFO).write_text(json.dumps(info, indent=2, default=str))
     log.info("exported %d flow PNGs to %s", len(table), folder)
     return manifest
 
 
-def export_protocol_flows(folder: Path, protocol: Any, source: Source, samples: pd.DataFrame,
-                          arrays: InputArrays) -> Path:
+def export_protocol_flows(
+    folder: Path, protocol: Any, source: Source, samples: pd.DataFrame, arrays: InputArrays
+) -> Path:
     """`export_flows` for a protocol (`ProtocolSpec`) resolved on `source`: the annotation
     column its rules read comes from the source's tables, where it has them."""
     column = protocol.protocol.column
     values = annotation_values(source, samples, column)
     provenance = source.provenance()
-    about = {"protocol": protocol.card.name, "source": source.name,
-             "preprocessing_hash": provenance.get("preprocessing_hash")}
-    return export_flows(folder, samples, arrays,
-                        annotations={column: values} if values is not None else None,
-                        sample_ids=source.sample_ids, about=about)
+    about = {
+        "protocol": protocol.card.name,
+        "source": source.name,
+        "preprocessing_hash": provenance.get("preprocessing_hash"),
+    }
+    return export_flows(
+        folder,
+        samples,
+        arrays,
+        annotations={column: values} if values is not None else None,
+        sample_ids=source.sample_ids,
+        about=about,
+    )
 
 
 def _clear(folder: Path) -> None:
@@ -132,19 +158,24 @@ def _clear(folder: Path) -> None:
     if not entries:
         return
     if not (folder / MANIFEST).is_file():
-        raise MerBenchError(f"--export-flows {folder}: the folder is not empty and holds no "
-                            f"earlier export ({MANIFEST}); choose an empty or new folder")
+        raise MerBenchError(
+            f"--export-flows {folder}: the folder is not empty and holds no "
+            f"earlier export ({MANIFEST}); choose an empty or new folder"
+        )
     previous = pd.read_csv(folder / MANIFEST, dtype=str, keep_default_na=False)
     listed = set(previous.get("file", pd.Series(dtype=str))) | {MANIFEST, INFO}
     stray = sorted(p.name for p in entries if p.name not in listed)
     if stray:
-        raise MerBenchError(f"--export-flows {folder}: holds files of no earlier export "
-                            f"({', '.join(stray[:3])}); choose an empty or new folder")
+        raise MerBenchError(
+            f"--export-flows {folder}: holds files of no earlier export "
+            f"({', '.join(stray[:3])}); choose an empty or new folder"
+        )
     for entry in entries:
         entry.unlink()
 
 
 # --- reading an export back (the `flows` source) -------------------------------------------
+
 
 @dataclass(frozen=True)
 class FlowExport:

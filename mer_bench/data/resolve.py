@@ -38,13 +38,21 @@ def protocol_samples(protocol: ProtocolSpec, source: Source) -> tuple[pd.DataFra
         match = match_listed(listed, tables, rules.class_of)
         require_all(match, card.name)
         if match.disagreements:
-            log.warning("%s: %d listed labels differ from the annotations (the list is kept): %s",
-                        card.name, len(match.disagreements), match.disagreements[0])
-        return match.found, {"label_disagreements": match.disagreements,
-                             "corrections_version": CORRECTIONS_VERSION}
+            log.warning(
+                "%s: %d listed labels differ from the annotations (the list is kept): %s",
+                card.name,
+                len(match.disagreements),
+                match.disagreements[0],
+            )
+        return match.found, {
+            "label_disagreements": match.disagreements,
+            "corrections_version": CORRECTIONS_VERSION,
+        }
     if not source.has_tables:
-        raise DataError(f"source '{source.name}' has no annotation tables and protocol "
-                        f"'{card.name}' has no explicit sample list: use --source raw or demo")
+        raise DataError(
+            f"source '{source.name}' has no annotation tables and protocol "
+            f"'{card.name}' has no explicit sample list: use --source raw or demo"
+        )
     tables = {d: source.dataset_table(d) for d in card.datasets}
     return rules.rule_samples(tables, card.classes), {"corrections_version": CORRECTIONS_VERSION}
 
@@ -57,17 +65,24 @@ def manifest_version(protocol: ProtocolSpec) -> str:
     return f"{rules.version}/corrections-{CORRECTIONS_VERSION}"
 
 
-def resolve_protocol_data(protocol: ProtocolSpec, source: Source,
-                          view: Any = None) -> ProtocolData:
+def resolve_protocol_data(protocol: ProtocolSpec, source: Source, view: Any = None) -> ProtocolData:
     """The protocol's labelled samples and their input arrays, in `view` (None: flow28), from
     one source."""
     if source.name not in protocol.card.sources:
-        raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{source.name}' "
-                            f"(it has: {', '.join(protocol.card.sources)})")
+        raise MerBenchError(
+            f"protocol '{protocol.card.name}' has no source '{source.name}' "
+            f"(it has: {', '.join(protocol.card.sources)})"
+        )
     samples, notes = protocol_samples(protocol, source)
     arrays = source.arrays(samples, view)
     provenance = {**source.provenance(), **notes, "manifest_version": manifest_version(protocol)}
     if protocol.card.task != "emotion":  # emotion runs keep the provenance they always had
         provenance["task"] = protocol.card.task
-    return ProtocolData(samples, arrays, protocol.card.classes, provenance,
-                        source.data_identity(), task=protocol.card.task)
+    return ProtocolData(
+        samples,
+        arrays,
+        protocol.card.classes,
+        provenance,
+        source.data_identity(),
+        task=protocol.card.task,
+    )

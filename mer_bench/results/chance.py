@@ -40,16 +40,24 @@ def class_prior(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return counts / counts.sum()
 
 
-def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candidates: int = 1,
-                 repeats: int = 200, seed: int = 0) -> ChanceLevel:
+def chance_level(
+    labels: np.ndarray,
+    folds: np.ndarray,
+    num_classes: int,
+    candidates: int = 1,
+    repeats: int = 200,
+    seed: int = 0,
+) -> ChanceLevel:
     """Simulate the class-prior random predictor with `candidates` epochs per fold (1 = fixed).
 
     `folds` gives each sample's held-out fold (for LOSO: its dataset-qualified subject).
     Repeats are simulated CHUNK at a time to bound memory (CHUNK x K x fold size draws).
     """
     if candidates < 1 or repeats < 1:
-        raise ValueError(f"chance needs at least one candidate epoch and one repeat "
-                         f"(got {candidates} and {repeats})")
+        raise ValueError(
+            f"chance needs at least one candidate epoch and one repeat "
+            f"(got {candidates} and {repeats})"
+        )
     labels = np.asarray(labels, dtype=np.int64)
     folds = np.asarray(folds)
     prior = class_prior(labels, num_classes)
@@ -63,16 +71,21 @@ def chance_level(labels: np.ndarray, folds: np.ndarray, num_classes: int, candid
         cm = np.zeros((r, num_classes * num_classes), dtype=np.int64)
         for rows in fold_rows:
             y = labels[rows]
-            draws = np.searchsorted(cumulative, rng.random((r, candidates, len(rows))), side="right")
+            draws = np.searchsorted(
+                cumulative, rng.random((r, candidates, len(rows))), side="right"
+            )
             draws = np.minimum(draws, num_classes - 1)
             accuracy = (draws == y).sum(axis=2)  # (r, K)
             best = candidates - 1 - np.argmax(accuracy[:, ::-1], axis=1)  # ties: later epoch
             chosen = draws[np.arange(r), best]  # (r, n)
-            flat = (y * num_classes)[None, :] + chosen + (np.arange(r) * num_classes ** 2)[:, None]
-            cm += np.bincount(flat.ravel(), minlength=r * num_classes ** 2).reshape(r, -1)
+            flat = (y * num_classes)[None, :] + chosen + (np.arange(r) * num_classes**2)[:, None]
+            cm += np.bincount(flat.ravel(), minlength=r * num_classes**2).reshape(r, -1)
         for name, v in metric_values(cm.reshape(r, num_classes, num_classes)).items():
             values[name].append(v)
     pooled = {name: np.concatenate(v) for name, v in values.items()}
-    return ChanceLevel(candidates=candidates,
-                       mean={name: float(v.mean()) for name, v in pooled.items()},
-                       sd={name: float(v.std()) for name, v in pooled.items()}, repeats=repeats)
+    return ChanceLevel(
+        candidates=candidates,
+        mean={name: float(v.mean()) for name, v in pooled.items()},
+        sd={name: float(v.std()) for name, v in pooled.items()},
+        repeats=repeats,
+    )

@@ -37,10 +37,20 @@ def fold_header(fold: FoldRecord) -> dict[str, Any]:
 
 
 def fold_predictions(fold: FoldRecord) -> list[dict[str, Any]]:
-    return [{"dataset": d, "subject": s, "sample": n, "label": int(y), "pred": int(p),
-             "probs": [float(v) for v in pr], "fold": fold.fold_index}
-            for d, s, n, y, p, pr in zip(fold.datasets, fold.subjects, fold.samples, fold.labels,
-                                         fold.preds, fold.probs)]
+    return [
+        {
+            "dataset": d,
+            "subject": s,
+            "sample": n,
+            "label": int(y),
+            "pred": int(p),
+            "probs": [float(v) for v in pr],
+            "fold": fold.fold_index,
+        }
+        for d, s, n, y, p, pr in zip(
+            fold.datasets, fold.subjects, fold.samples, fold.labels, fold.preds, fold.probs
+        )
+    ]
 
 
 def to_submission(run: RunRecord, folds: list[FoldRecord]) -> dict[str, Any]:
@@ -51,9 +61,14 @@ def to_submission(run: RunRecord, folds: list[FoldRecord]) -> dict[str, Any]:
     sections = {key: record.pop(key) for key in SECTIONS}
     for key in LOCAL_FIELDS:
         record.pop(key, None)
-    data = {"format": SUBMISSION_FORMAT, "version": SUBMISSION_VERSION, "run": record, **sections,
-            "folds": [fold_header(f) for f in folds],
-            "predictions": [p for f in folds for p in fold_predictions(f)]}
+    data = {
+        "format": SUBMISSION_FORMAT,
+        "version": SUBMISSION_VERSION,
+        "run": record,
+        **sections,
+        "folds": [fold_header(f) for f in folds],
+        "predictions": [p for f in folds for p in fold_predictions(f)],
+    }
     model: SubmissionFile = parse_submission(data, f"run {run.run_id}")
     return model.as_json()
 

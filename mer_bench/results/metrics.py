@@ -74,10 +74,16 @@ def unweighted_average_recall(confusion: torch.Tensor) -> torch.Tensor:
 
 METRICS: Registry[Metric] = Registry("metric", "mer_bench.results.metrics")
 for _metric in (
-    Metric("uf1", "UF1", True, "unweighted (macro) F1 over classes, pooled over folds",
-           unweighted_f1),
-    Metric("uar", "UAR", True, "unweighted average recall (macro recall), pooled over folds",
-           unweighted_average_recall),
+    Metric(
+        "uf1", "UF1", True, "unweighted (macro) F1 over classes, pooled over folds", unweighted_f1
+    ),
+    Metric(
+        "uar",
+        "UAR",
+        True,
+        "unweighted average recall (macro recall), pooled over folds",
+        unweighted_average_recall,
+    ),
 ):
     METRICS.register(_metric.name, _metric, origin="mer-bench")
 
@@ -103,12 +109,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
-def metric_values(confusions: np.ndarray | torch.Tensor,
-                  device: str | torch.device | None = "cpu") -> dict[str, np.ndarray]:
+def metric_values(
+    confusions: np.ndarray | torch.Tensor, device: str | torch.device | None = "cpu"
+) -> dict[str, np.ndarray]:
     """Every registered metric of (..., C, C) confusion counts, as float64 arrays of shape (...)."""
     dev = resolve_device(device)
-    cm = torch.as_tensor(np.asarray(confusions) if not isinstance(confusions, torch.Tensor)
-                         else confusions, device=dev).to(torch.float64)
+    cm = torch.as_tensor(
+        np.asarray(confusions) if not isinstance(confusions, torch.Tensor) else confusions,
+        device=dev,
+    ).to(torch.float64)
     return {name: metric(name).from_confusion(cm).cpu().numpy() for name in metric_names()}
 
 
@@ -132,11 +141,14 @@ class Scores:
         return self.values["uar"]
 
     def as_dict(self) -> dict:
-        return {**self.values, "n": self.n,
-                "f1_per_class": list(self.f1_per_class),
-                "recall_per_class": list(self.recall_per_class),
-                "confusion": [list(r) for r in self.confusion],
-                "absent_classes": list(self.absent_classes)}
+        return {
+            **self.values,
+            "n": self.n,
+            "f1_per_class": list(self.f1_per_class),
+            "recall_per_class": list(self.recall_per_class),
+            "confusion": [list(r) for r in self.confusion],
+            "absent_classes": list(self.absent_classes),
+        }
 
 
 @dataclass(frozen=True)
@@ -148,16 +160,26 @@ class ScoreReport:
     subject_mean: dict[str, float] = field(default_factory=dict)
 
 
-def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int,
-                     device: str | torch.device | None = "auto") -> torch.Tensor:
+def confusion_matrix(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    num_classes: int,
+    device: str | torch.device | None = "auto",
+) -> torch.Tensor:
     """Counts (num_classes x num_classes), rows = truth, columns = prediction."""
-    return grouped_confusions(y_true, y_pred, np.zeros(len(np.asarray(y_true)), dtype=np.int64),
-                              num_classes, [0], device)[0]
+    return grouped_confusions(
+        y_true, y_pred, np.zeros(len(np.asarray(y_true)), dtype=np.int64), num_classes, [0], device
+    )[0]
 
 
-def grouped_confusions(y_true: ArrayLike, y_pred: ArrayLike, groups: ArrayLike, num_classes: int,
-                       order: Sequence | None = None,
-                       device: str | torch.device | None = "cpu") -> torch.Tensor:
+def grouped_confusions(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    groups: ArrayLike,
+    num_classes: int,
+    order: Sequence | None = None,
+    device: str | torch.device | None = "cpu",
+) -> torch.Tensor:
     """Per-group confusion matrices (G, C, C), rows = truth; groups in `order` (default: first
     appearance). The groups of LOSO statistics are the held-out subjects."""
     dev = resolve_device(device)
@@ -191,15 +213,24 @@ def scores_from_confusion(confusion: torch.Tensor) -> Scores:
     )
 
 
-def score(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int,
-          device: str | torch.device | None = "auto") -> Scores:
+def score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    num_classes: int,
+    device: str | torch.device | None = "auto",
+) -> Scores:
     """Pooled scores of predictions against labels."""
     return scores_from_confusion(confusion_matrix(y_true, y_pred, num_classes, device))
 
 
-def score_report(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int,
-                 datasets: Sequence[str] | np.ndarray, subjects: Sequence[str] | np.ndarray,
-                 device: str | torch.device | None = "auto") -> ScoreReport:
+def score_report(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    num_classes: int,
+    datasets: Sequence[str] | np.ndarray,
+    subjects: Sequence[str] | np.ndarray,
+    device: str | torch.device | None = "auto",
+) -> ScoreReport:
     """Pooled scores, per-dataset scores on the pooled predictions, and per-subject means.
 
     Subjects must be unique across datasets (pass dataset-qualified ids).
@@ -211,8 +242,10 @@ def score_report(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int,
     subject_values = metric_values(by_subject, by_subject.device) if len(by_subject) else {}
     return ScoreReport(
         pooled=scores_from_confusion(by_dataset.sum(dim=0)),
-        per_dataset={str(d): scores_from_confusion(cm) for d, cm in
-                     zip(dict.fromkeys(datasets.tolist()), by_dataset)},
+        per_dataset={
+            str(d): scores_from_confusion(cm)
+            for d, cm in zip(dict.fromkeys(datasets.tolist()), by_dataset)
+        },
         subject_mean={name: float(np.mean(v)) for name, v in subject_values.items()},
     )
 
@@ -244,8 +277,9 @@ def au_counts(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Per AU, (TP, FP, FN, TN) of (N, A) 0/1 targets against (N, A) probabilities (> 0.5)."""
     t = np.asarray(targets, dtype=bool)
     p = np.asarray(probs, dtype=np.float64) > 0.5
-    return np.stack([(t & p).sum(0), (~t & p).sum(0), (t & ~p).sum(0), (~t & ~p).sum(0)],
-                    axis=1).astype(np.int64)
+    return np.stack(
+        [(t & p).sum(0), (~t & p).sum(0), (t & ~p).sum(0), (~t & ~p).sum(0)], axis=1
+    ).astype(np.int64)
 
 
 def au_scores(targets: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray | float]:
@@ -262,8 +296,14 @@ def au_scores(targets: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray | 
     def mean(v: np.ndarray) -> float:
         return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
-    return {"au_f1": mean(f1), "au_auc": mean(auc), "f1": f1, "recall": recall, "auc": auc,
-            "counts": counts}
+    return {
+        "au_f1": mean(f1),
+        "au_auc": mean(auc),
+        "f1": f1,
+        "recall": recall,
+        "auc": auc,
+        "counts": counts,
+    }
 
 
 def au_scores_of(targets: np.ndarray, probs: np.ndarray) -> Scores:
@@ -274,26 +314,43 @@ def au_scores_of(targets: np.ndarray, probs: np.ndarray) -> Scores:
     def opt(v: float) -> float | None:
         return None if np.isnan(v) else float(v)
 
-    return Scores(values={"au_f1": float(s["au_f1"]), "au_auc": float(s["au_auc"])},
-                  n=len(np.asarray(targets)),
-                  f1_per_class=tuple(opt(v) for v in s["f1"]),
-                  recall_per_class=tuple(opt(v) for v in s["recall"]),
-                  confusion=tuple(tuple(int(x) for x in row) for row in s["counts"]),
-                  absent_classes=tuple(int(j) for j in np.flatnonzero(np.isnan(s["f1"]))))
+    return Scores(
+        values={"au_f1": float(s["au_f1"]), "au_auc": float(s["au_auc"])},
+        n=len(np.asarray(targets)),
+        f1_per_class=tuple(opt(v) for v in s["f1"]),
+        recall_per_class=tuple(opt(v) for v in s["recall"]),
+        confusion=tuple(tuple(int(x) for x in row) for row in s["counts"]),
+        absent_classes=tuple(int(j) for j in np.flatnonzero(np.isnan(s["f1"]))),
+    )
 
 
-def au_score_report(targets: np.ndarray, probs: np.ndarray,
-                    datasets: Sequence[str] | np.ndarray,
-                    subjects: Sequence[str] | np.ndarray) -> ScoreReport:
+def au_score_report(
+    targets: np.ndarray,
+    probs: np.ndarray,
+    datasets: Sequence[str] | np.ndarray,
+    subjects: Sequence[str] | np.ndarray,
+) -> ScoreReport:
     """Pooled AU scores, per-dataset scores on the pooled predictions, per-subject means."""
     targets, probs = np.asarray(targets), np.asarray(probs, dtype=np.float64)
     datasets, subjects = np.asarray(datasets), np.asarray(subjects)
-    per_dataset = {str(d): au_scores_of(targets[datasets == d], probs[datasets == d])
-                   for d in dict.fromkeys(datasets.tolist())}
-    by_subject = [au_scores(targets[subjects == s], probs[subjects == s])
-                  for s in dict.fromkeys(subjects.tolist())]
-    subject_mean = {name: float(np.nanmean([b[name] for b in by_subject]))
-                    if any(np.isfinite(b[name]) for b in by_subject) else float("nan")
-                    for name in AU_METRICS} if by_subject else {}
-    return ScoreReport(pooled=au_scores_of(targets, probs), per_dataset=per_dataset,
-                       subject_mean=subject_mean)
+    per_dataset = {
+        str(d): au_scores_of(targets[datasets == d], probs[datasets == d])
+        for d in dict.fromkeys(datasets.tolist())
+    }
+    by_subject = [
+        au_scores(targets[subjects == s], probs[subjects == s])
+        for s in dict.fromkeys(subjects.tolist())
+    ]
+    subject_mean = (
+        {
+            name: float(np.nanmean([b[name] for b in by_subject]))
+            if any(np.isfinite(b[name]) for b in by_subject)
+            else float("nan")
+            for name in AU_METRICS
+        }
+        if by_subject
+        else {}
+    )
+    return ScoreReport(
+        pooled=au_scores_of(targets, probs), per_dataset=per_dataset, subject_mean=subject_mean
+    )

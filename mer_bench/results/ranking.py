@@ -51,8 +51,11 @@ REPORTED_MARK = "reported"
 NOT_COMPUTED = "not computed yet"
 #: The origin of shipped reference runs (`mer_bench.results.reference`).
 REFERENCE = "reference"
-REPORTED_SELECTION = {"test-selected": "⚠ test-selected", "final-epoch": "final epoch (own code)",
-                      "as-published": "as the paper states (not verified)"}
+REPORTED_SELECTION = {
+    "test-selected": "⚠ test-selected",
+    "final-epoch": "final epoch (own code)",
+    "as-published": "as the paper states (not verified)",
+}
 N_RESAMPLES = 1000
 BOOT_SEED = 0
 #: Chance simulations: repeats for one candidate (fixed rule) and for K candidates.
@@ -60,11 +63,38 @@ CHANCE_REPEATS = (400, 100)
 #: Runs whose every fold is stored; running, interrupted and failed runs are not ranked.
 COMPLETE_STATUSES = ("finished", "imported")
 
-RUN_COLUMNS = ["run_id", "model", "protocol", "source", "data", "view", "selection", "honest",
-               "epochs", "seed", "status", "framework", "num_params", "date", "n_classes",
-               "classes", "config_key", "leak_key", "problem", "origin"]
-UNRANKED_COLUMNS = ["run_id", "model", "protocol", "source", "selection", "status", "folds",
-                    "started"]
+RUN_COLUMNS = [
+    "run_id",
+    "model",
+    "protocol",
+    "source",
+    "data",
+    "view",
+    "selection",
+    "honest",
+    "epochs",
+    "seed",
+    "status",
+    "framework",
+    "num_params",
+    "date",
+    "n_classes",
+    "classes",
+    "config_key",
+    "leak_key",
+    "problem",
+    "origin",
+]
+UNRANKED_COLUMNS = [
+    "run_id",
+    "model",
+    "protocol",
+    "source",
+    "selection",
+    "status",
+    "folds",
+    "started",
+]
 #: `origin` of the runs of the database being read ("reference": shipped with mer-bench).
 OWN = ""
 #: `origin` of runs that came in through `mer-bench import` (status "imported"): shown as such
@@ -99,7 +129,7 @@ def reads_test_labels(selection: str) -> bool:
 
 
 def data_kind(run: RunRecord) -> str:
-    """"synthetic" for runs on generated data (the demo), "real" otherwise. The registered
+    """ "synthetic" for runs on generated data (the demo), "real" otherwise. The registered
     source decides (a run's provenance is what it claims, and an import may claim anything);
     the provenance only for a source not registered here."""
     from mer_bench.core.registry import SOURCES
@@ -117,13 +147,13 @@ def data_kind(run: RunRecord) -> str:
 def leak_key(run: RunRecord) -> str:
     """The run's identity without the seed and without the selection rule: runs of one
     configuration under different policies share it (policies side by side, leakage gap)."""
-    identity = {k: v for k, v in run.identity.items()
-                if k not in ("seed", "selection", "selection_options")}
+    identity = {
+        k: v for k, v in run.identity.items() if k not in ("seed", "selection", "selection_options")
+    }
     return stable_hash(identity)
 
 
-def run_problem(selection: str, epochs: int | None, framework: str,
-                honest: set[str]) -> str | None:
+def run_problem(selection: str, epochs: int | None, framework: str, honest: set[str]) -> str | None:
     """Why a complete run with this policy, epoch count and model framework cannot be ranked
     (the importer refuses such a submission for the same reason), or None."""
     if framework != "estimator" and (epochs is None or epochs < 1):
@@ -146,19 +176,30 @@ def runs_frame(store: Store) -> pd.DataFrame:
         if run.kind != "benchmark" or run.status not in COMPLETE_STATUSES or done < run.n_folds:
             continue
         framework = run.card.get("framework", "torch")
-        rows.append({
-            "run_id": run.run_id, "model": run.model, "protocol": run.protocol,
-            "source": run.source, "data": data_kind(run), "view": run.view,
-            "selection": run.selection, "honest": run.selection in honest,
-            "epochs": run.epochs if framework != "estimator" else None, "seed": run.seed,
-            "status": run.status, "framework": framework,
-            "num_params": run.card.get("num_params") if framework != "estimator" else None,
-            "date": (run.finished_at or run.started_at or "")[:10],
-            "n_classes": len(run.classes), "classes": "|".join(run.classes),
-            "config_key": run.group_hash, "leak_key": leak_key(run),
-            "problem": run_problem(run.selection, run.epochs, framework, honest),
-            "origin": IMPORTED if run.status == IMPORTED else OWN,
-        })
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "model": run.model,
+                "protocol": run.protocol,
+                "source": run.source,
+                "data": data_kind(run),
+                "view": run.view,
+                "selection": run.selection,
+                "honest": run.selection in honest,
+                "epochs": run.epochs if framework != "estimator" else None,
+                "seed": run.seed,
+                "status": run.status,
+                "framework": framework,
+                "num_params": run.card.get("num_params") if framework != "estimator" else None,
+                "date": (run.finished_at or run.started_at or "")[:10],
+                "n_classes": len(run.classes),
+                "classes": "|".join(run.classes),
+                "config_key": run.group_hash,
+                "leak_key": leak_key(run),
+                "problem": run_problem(run.selection, run.epochs, framework, honest),
+                "origin": IMPORTED if run.status == IMPORTED else OWN,
+            }
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -173,10 +214,18 @@ def unranked_runs(store: Store) -> pd.DataFrame:
         done = counts.get(run.run_id, 0)
         if run.kind != "benchmark" or (run.status in COMPLETE_STATUSES and done >= run.n_folds):
             continue
-        rows.append({"run_id": run.run_id, "model": run.model, "protocol": run.protocol,
-                     "source": run.source, "selection": run.selection,
-                     "status": status_label(run, done), "folds": f"{done}/{run.n_folds}",
-                     "started": run.started_at})
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "model": run.model,
+                "protocol": run.protocol,
+                "source": run.source,
+                "selection": run.selection,
+                "status": status_label(run, done),
+                "folds": f"{done}/{run.n_folds}",
+                "started": run.started_at,
+            }
+        )
     return pd.DataFrame(rows, columns=UNRANKED_COLUMNS)
 
 
@@ -203,15 +252,15 @@ def load(store: Store, protocol: str | None = None) -> tuple[pd.DataFrame, dict[
     predictions, problems, kept = {}, [], []
     for run_id, problem in zip(runs["run_id"], runs["problem"]):
         try:
-            predictions[run_id], reason = protocol_labelled(predictions_frame(store, run_id),
-                                                            records[run_id], IMPORTED)
+            predictions[run_id], reason = protocol_labelled(
+                predictions_frame(store, run_id), records[run_id], IMPORTED
+            )
         except DamagedRow as exc:  # a warning naming the run; every other run is ranked
             store.leave_out(exc)
             kept.append(False)
             continue
         kept.append(True)
-        problems.append(problem if not reason or (isinstance(problem, str) and problem)
-                        else reason)
+        problems.append(problem if not reason or (isinstance(problem, str) and problem) else reason)
     runs = runs[pd.Series(kept, index=runs.index, dtype=bool)].reset_index(drop=True)
     return runs.assign(problem=problems), predictions
 
@@ -234,7 +283,9 @@ def source_label(source: str, data: str) -> str:
 # -- scores -------------------------------------------------------------------------------------
 def run_scores(predictions: pd.DataFrame, num_classes: int) -> dict[str, float]:
     """Every metric pooled ("uf1", ...) and per dataset ("casme2 UF1", ...) of one run."""
-    pooled = score(predictions["label"].to_numpy(), predictions["pred"].to_numpy(), num_classes, "cpu")
+    pooled = score(
+        predictions["label"].to_numpy(), predictions["pred"].to_numpy(), num_classes, "cpu"
+    )
     out = dict(pooled.values)
     for dataset, part in predictions.groupby("dataset", sort=True):
         s = score(part["label"].to_numpy(), part["pred"].to_numpy(), num_classes, "cpu")
@@ -245,9 +296,11 @@ def run_scores(predictions: pd.DataFrame, num_classes: int) -> dict[str, float]:
 def aligned(predictions: Sequence[pd.DataFrame]) -> bool:
     """Whether several runs' predictions cover the same samples, in the same order, same labels."""
     first = predictions[0][["dataset", "subject", "sample", "label"]].to_numpy()
-    return all(len(p) == len(first) and
-               (p[["dataset", "subject", "sample", "label"]].to_numpy() == first).all()
-               for p in predictions[1:])
+    return all(
+        len(p) == len(first)
+        and (p[["dataset", "subject", "sample", "label"]].to_numpy() == first).all()
+        for p in predictions[1:]
+    )
 
 
 def check_predictions(predictions: pd.DataFrame, num_classes: int) -> str | None:
@@ -271,8 +324,9 @@ def chance_candidates(selection: str, epochs: int | None) -> int:
 def _epoch_counts(epochs: Any) -> tuple[list[int], bool]:
     """The distinct epoch counts among `epochs` (one value or several), and whether one of them
     is an estimator's (None, NaN or 0: fitted once)."""
-    values = list(epochs) if isinstance(epochs, (list, tuple, set, np.ndarray, pd.Series)) \
-        else [epochs]
+    values = (
+        list(epochs) if isinstance(epochs, (list, tuple, set, np.ndarray, pd.Series)) else [epochs]
+    )
     fitted = [v is None or pd.isna(v) or not v for v in values]
     counts = sorted({int(v) for v, f in zip(values, fitted) if not f})
     return counts, any(fitted)
@@ -291,21 +345,31 @@ def rule_text(selection: str, epochs: Any, honest: bool) -> str:
 
 @lru_cache(maxsize=256)
 def _chance(labels: bytes, groups: tuple, num_classes: int, k: int) -> tuple:
-    level = chance_level(np.frombuffer(labels, dtype=np.int64), np.asarray(groups, dtype=object),
-                         num_classes, k, CHANCE_REPEATS[0] if k == 1 else CHANCE_REPEATS[1], 0)
+    level = chance_level(
+        np.frombuffer(labels, dtype=np.int64),
+        np.asarray(groups, dtype=object),
+        num_classes,
+        k,
+        CHANCE_REPEATS[0] if k == 1 else CHANCE_REPEATS[1],
+        0,
+    )
     return level.mean, level.sd, level.repeats
 
 
-def chance_of(labels: np.ndarray, groups: np.ndarray, num_classes: int, k: int
-              ) -> tuple[dict[str, float], dict[str, float], int]:
+def chance_of(
+    labels: np.ndarray, groups: np.ndarray, num_classes: int, k: int
+) -> tuple[dict[str, float], dict[str, float], int]:
     """Mean and sd of a class-prior random guesser with `k` candidates per fold, on these labels
     and held-out groups (cached: rows with the same labels share it)."""
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     return _chance(labels.tobytes(), tuple(np.asarray(groups).tolist()), num_classes, k)
 
 
-def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
-            problems: dict[str, str] | None = None) -> pd.DataFrame:
+def ranking(
+    runs: pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame],
+    problems: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """Numeric ranking of runs (of one protocol and source): one row per configuration, best mean
     UF1 first.
 
@@ -338,15 +402,22 @@ def ranking(runs: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     table = pd.DataFrame(rows)
     if not len(table):
         return table
-    table = table.sort_values([f"{n}_mean" for n in names],
-                              ascending=[not metric(n).higher_is_better for n in names],
-                              kind="stable")
+    table = table.sort_values(
+        [f"{n}_mean" for n in names],
+        ascending=[not metric(n).higher_is_better for n in names],
+        kind="stable",
+    )
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
 
 
-def _ranking_row(group: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
-                 names: list[str], n_resamples: int, seed: int) -> dict[str, Any]:
+def _ranking_row(
+    group: pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame],
+    names: list[str],
+    n_resamples: int,
+    seed: int,
+) -> dict[str, Any]:
     preds = [predictions[r] for r in group["run_id"]]
     num_classes = int(group["n_classes"].iloc[0])
     for p in preds:
@@ -357,30 +428,46 @@ def _ranking_row(group: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
     first = group.iloc[0]
     epochs = None if first["epochs"] is None or pd.isna(first["epochs"]) else int(first["epochs"])
     row: dict[str, Any] = {
-        "model": first["model"], "source": first["source"], "data": first["data"],
-        "view": first["view"], "selection": first["selection"], "honest": bool(first["honest"]),
-        "epochs": epochs, "seeds": ",".join(str(s) for s in group["seed"]),
-        "n_seeds": len(group), "origin": first["origin"]}
+        "model": first["model"],
+        "source": first["source"],
+        "data": first["data"],
+        "view": first["view"],
+        "selection": first["selection"],
+        "honest": bool(first["honest"]),
+        "epochs": epochs,
+        "seeds": ",".join(str(s) for s in group["seed"]),
+        "n_seeds": len(group),
+        "origin": first["origin"],
+    }
     for name in names:
         spread = seed_spread([s[name] for s in per_run])
         row[f"{name}_mean"], row[f"{name}_sd"] = spread.mean, spread.sd
     if aligned(preds):
-        ci = bootstrap_ci(preds[0]["label"].to_numpy(), [p["pred"].to_numpy() for p in preds],
-                          preds[0]["group"].to_numpy(), num_classes, n_resamples, seed)
+        ci = bootstrap_ci(
+            preds[0]["label"].to_numpy(),
+            [p["pred"].to_numpy() for p in preds],
+            preds[0]["group"].to_numpy(),
+            num_classes,
+            n_resamples,
+            seed,
+        )
         for name in names:
             row[f"{name}_low"], row[f"{name}_high"] = ci[name].low, ci[name].high
     else:
         for name in names:
             row[f"{name}_low"] = row[f"{name}_high"] = float("nan")
     k = chance_candidates(first["selection"], epochs)
-    mean, sd, _ = chance_of(preds[0]["label"].to_numpy(), preds[0]["group"].to_numpy(),
-                            num_classes, k)
+    mean, sd, _ = chance_of(
+        preds[0]["label"].to_numpy(), preds[0]["group"].to_numpy(), num_classes, k
+    )
     row["chance_k"] = k
     for name in names:
         row[f"{name}_chance"], row[f"{name}_chance_sd"] = mean[name], sd[name]
     labels = [metric(n).label for n in names]
-    for key in sorted((k for k in per_run[0] if k not in names),
-                      key=lambda k: (k.rsplit(" ", 1)[0], labels.index(k.rsplit(" ", 1)[1]))):
+    for key in sorted(
+        (k for k in per_run[0] if k not in names),
+        key=lambda k: (k.rsplit(" ", 1)[0], labels.index(k.rsplit(" ", 1)[1])),
+    ):
         row[key] = float(np.mean([s.get(key, np.nan) for s in per_run]))
     params = first["num_params"]
     row["params"] = int(params) if params is not None and not pd.isna(params) else None
@@ -426,10 +513,17 @@ def policies_side_by_side(table: pd.DataFrame) -> pd.DataFrame:
         group = group.sort_values(["honest", "uf1_mean"], ascending=[False, False])
         best_honest = group[group["honest"]]
         for _, r in group.iterrows():
-            row = {"model": r["model"], "view": r["view"], "epochs": r["epochs"],
-                   "selection": r["selection"], "honest": r["honest"], "seed ids": r["seeds"],
-                   "chance rule": "fixed-selection chance" if r["chance_k"] == 1
-                   else f"best-of-{r['chance_k']} chance"}
+            row = {
+                "model": r["model"],
+                "view": r["view"],
+                "epochs": r["epochs"],
+                "selection": r["selection"],
+                "honest": r["honest"],
+                "seed ids": r["seeds"],
+                "chance rule": "fixed-selection chance"
+                if r["chance_k"] == 1
+                else f"best-of-{r['chance_k']} chance",
+            }
             for name in names:
                 label = metric(name).label
                 row[label] = r[f"{name}_mean"]
@@ -458,11 +552,16 @@ def leakage_gaps(table: pd.DataFrame) -> pd.DataFrame:
             row = {"model": f["model"], "epochs": f["epochs"]}
             for name in metric_names():
                 label = metric(name).label
-                row.update({f"{label} {honest_name}": f[f"{name}_mean"],
-                            f"{label} {test_name}": t[f"{name}_mean"],
-                            f"{label} gap": t[f"{name}_mean"] - f[f"{name}_mean"]})
-            rows.append({**row, f"seed ids {honest_name}": f["seeds"],
-                         f"seed ids {test_name}": t["seeds"]})
+                row.update(
+                    {
+                        f"{label} {honest_name}": f[f"{name}_mean"],
+                        f"{label} {test_name}": t[f"{name}_mean"],
+                        f"{label} gap": t[f"{name}_mean"] - f[f"{name}_mean"],
+                    }
+                )
+            rows.append(
+                {**row, f"seed ids {honest_name}": f["seeds"], f"seed ids {test_name}": t["seeds"]}
+            )
     return pd.DataFrame(rows)
 
 
@@ -476,13 +575,24 @@ def chance_table(table: pd.DataFrame) -> pd.DataFrame:
     for _, r in out.sort_values("chance_k").iterrows():
         k = int(r["chance_k"])
         rules = sorted(set(table.loc[table["chance_k"] == k, "selection"]))
-        rows.append({"reference": f"chance, one candidate per subject ({', '.join(rules)})"
-                     if k == 1 else f"chance, {', '.join(rules)} (K={k})", "K": k,
-                     **{n: r[f"{n}_chance"] for n in names},
-                     **{f"{n}_sd": r[f"{n}_chance_sd"] for n in names},
-                     "repeats": CHANCE_REPEATS[0] if k == 1 else CHANCE_REPEATS[1],
-                     "rows": ", ".join(table.loc[(table["chance_k"] == k) & (
-                         table[f"{names[0]}_chance"] == r[f"{names[0]}_chance"]), "model"])})
+        rows.append(
+            {
+                "reference": f"chance, one candidate per subject ({', '.join(rules)})"
+                if k == 1
+                else f"chance, {', '.join(rules)} (K={k})",
+                "K": k,
+                **{n: r[f"{n}_chance"] for n in names},
+                **{f"{n}_sd": r[f"{n}_chance_sd"] for n in names},
+                "repeats": CHANCE_REPEATS[0] if k == 1 else CHANCE_REPEATS[1],
+                "rows": ", ".join(
+                    table.loc[
+                        (table["chance_k"] == k)
+                        & (table[f"{names[0]}_chance"] == r[f"{names[0]}_chance"]),
+                        "model",
+                    ]
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -500,9 +610,12 @@ def reported_table(protocol: str) -> pd.DataFrame | None:
 
 # -- text cells (the board's tables and the paper table print the same strings) ---------------
 def with_spread(mean: float, sd: float, n: int, digits: int = 4) -> str:
-    """"0.7012 ± 0.0123" over several seeds; the mean alone for one."""
-    return (f"{mean:.{digits}f}" if n < 2 or sd is None or np.isnan(sd)
-            else f"{mean:.{digits}f} ± {sd:.{digits}f}")
+    """ "0.7012 ± 0.0123" over several seeds; the mean alone for one."""
+    return (
+        f"{mean:.{digits}f}"
+        if n < 2 or sd is None or np.isnan(sd)
+        else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    )
 
 
 def interval(low: float, high: float, digits: int = 3) -> str:
@@ -523,9 +636,12 @@ def params_text(params: Any) -> str:
     return "-" if params is None or pd.isna(params) or not params else f"{int(params):,}"
 
 
-def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
-                digits: int = 4, missing: pd.DataFrame | None = None
-                ) -> tuple[pd.DataFrame, list[str]]:
+def paper_table(
+    table: pd.DataFrame,
+    reported: pd.DataFrame | None = None,
+    digits: int = 4,
+    missing: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
     """A ranking as a paper prints it: one text row per configuration (model, view, selection,
     epochs, seeds, UF1 and UAR as mean ± sd and their 95% interval, per-dataset means), then the
     published numbers as their own rows labelled "reported, <how chosen>", then the planned
@@ -538,10 +654,15 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
     with_origin = bool(origins & {REFERENCE, IMPORTED})
     rows, rules = [], {}
     for _, r in table.iterrows():
-        row = {"rank": str(r["rank"]), "origin": r.get("origin") or "", "model": r["model"],
-               "view": r["view"],
-               "selection": r["selection"], "epochs": epochs_text(r["epochs"]),
-               "seeds": r["seeds"]}
+        row = {
+            "rank": str(r["rank"]),
+            "origin": r.get("origin") or "",
+            "model": r["model"],
+            "view": r["view"],
+            "selection": r["selection"],
+            "epochs": epochs_text(r["epochs"]),
+            "seeds": r["seeds"],
+        }
         for name in names:
             label = metric(name).label
             row[label] = with_spread(r[f"{name}_mean"], r[f"{name}_sd"], r["n_seeds"], digits)
@@ -551,13 +672,21 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
         rows.append(row)
         # one footnote per rule, over every row under it (an estimator beside networks too)
         under = table["selection"] == r["selection"]
-        rules.setdefault(r["selection"], rule_text(r["selection"], table.loc[under, "epochs"],
-                                                   r["honest"]))
+        rules.setdefault(
+            r["selection"], rule_text(r["selection"], table.loc[under, "epochs"], r["honest"])
+        )
     if reported is not None and len(reported):
         for _, r in reported.iterrows():
             how = r.get("selection", "as-published")
-            row = {"rank": "", "origin": "", "model": r["method"], "view": "", "selection":
-                   f"reported, {how}", "epochs": "", "seeds": ""}
+            row = {
+                "rank": "",
+                "origin": "",
+                "model": r["method"],
+                "view": "",
+                "selection": f"reported, {how}",
+                "epochs": "",
+                "seeds": "",
+            }
             for name in names:
                 label = metric(name).label
                 value = r.get(f"composite_{name}")
@@ -568,29 +697,52 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
                 value = r.get(f"{dataset}_{label.lower()}")
                 row[col] = "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
             rows.append(row)
-            rules.setdefault(f"reported, {how}", f"reported, {how}: "
-                             f"{REPORTED_RULES.get(how, 'as published')}; not reproduced here")
+            rules.setdefault(
+                f"reported, {how}",
+                f"reported, {how}: {REPORTED_RULES.get(how, 'as published')}; not reproduced here",
+            )
     if missing is not None and len(missing):
         with_origin = True
         for _, m in missing.iterrows():
-            row = {"rank": "", "origin": REFERENCE, "model": m["model"], "view": "",
-                   "selection": selection_text(m["selection"]), "epochs": "",
-                   "seeds": m["seeds"]}
+            row = {
+                "rank": "",
+                "origin": REFERENCE,
+                "model": m["model"],
+                "view": "",
+                "selection": selection_text(m["selection"]),
+                "epochs": "",
+                "seeds": m["seeds"],
+            }
             for name in names:
                 row[metric(name).label] = NOT_COMPUTED
                 row[f"{metric(name).label} 95% CI"] = ""
             rows.append(row)
-            rules.setdefault(f"{NOT_COMPUTED}: {m['command']}",
-                             f"{NOT_COMPUTED} ({m['model']}, {m['selection']}): {m['command']}")
+            rules.setdefault(
+                f"{NOT_COMPUTED}: {m['command']}",
+                f"{NOT_COMPUTED} ({m['model']}, {m['selection']}): {m['command']}",
+            )
     if REFERENCE in origins or missing is not None and len(missing):
-        rules.setdefault(REFERENCE, f"{REFERENCE}: computed by mer-bench on public data and "
-                         "shipped with it (results/); `mer-bench reproduce FILE` re-runs one")
+        rules.setdefault(
+            REFERENCE,
+            f"{REFERENCE}: computed by mer-bench on public data and "
+            "shipped with it (results/); `mer-bench reproduce FILE` re-runs one",
+        )
     if IMPORTED in origins:
-        rules.setdefault(IMPORTED, f"{IMPORTED}: read from a submission file (`mer-bench "
-                         "import`), not computed here; scored against the protocol's own labels, "
-                         "never averaged with runs computed here")
-    columns = ["rank", *(["origin"] if with_origin else []), "model", "view", "selection",
-               "epochs", "seeds"]
+        rules.setdefault(
+            IMPORTED,
+            f"{IMPORTED}: read from a submission file (`mer-bench "
+            "import`), not computed here; scored against the protocol's own labels, "
+            "never averaged with runs computed here",
+        )
+    columns = [
+        "rank",
+        *(["origin"] if with_origin else []),
+        "model",
+        "view",
+        "selection",
+        "epochs",
+        "seeds",
+    ]
     for name in names:
         columns += [metric(name).label, f"{metric(name).label} 95% CI"]
     columns += datasets
@@ -600,7 +752,7 @@ def paper_table(table: pd.DataFrame, reported: pd.DataFrame | None = None,
 #: What each published selection means (the reported CSVs' `selection` column).
 REPORTED_RULES = {
     "test-selected": "the epoch with the best accuracy on each held-out subject (test-set "
-                     "selection), as the paper's code does",
+    "selection), as the paper's code does",
     "final-epoch": "the final epoch, as the authors' own code reports",
     "as-published": "as the paper states; the choice of epoch is not verified",
 }

@@ -55,8 +55,10 @@ class PlannedRun:
 
     def stored_runs(self) -> list[tuple[str, str, int]]:
         """(model, selection, seed) of every run this one stores: itself and its paired runs."""
-        return [(self.model, self.selection, self.seed),
-                *[(self.model, name, self.seed) for name in self.paired]]
+        return [
+            (self.model, self.selection, self.seed),
+            *[(self.model, name, self.seed) for name in self.paired],
+        ]
 
 
 @dataclass(frozen=True)
@@ -76,21 +78,36 @@ class ReferenceSet:
         """The export files, sorted by name (none when the folder is absent). Without a package,
         `folder` is a path on disk."""
         try:
-            folder = (resources.files(self.package).joinpath(self.folder) if self.package
-                      else Path(self.folder))
+            folder = (
+                resources.files(self.package).joinpath(self.folder)
+                if self.package
+                else Path(self.folder)
+            )
         except ModuleNotFoundError:
             return []
         if not folder.is_dir():
             return []
-        return sorted((f for f in folder.iterdir() if f.name.endswith(".json")),
-                      key=lambda f: f.name)
+        return sorted(
+            (f for f in folder.iterdir() if f.name.endswith(".json")), key=lambda f: f.name
+        )
 
     def command(self, run: PlannedRun) -> str:
         """The command that computes `run` (the ready GPU script for GPU-sized recipes)."""
         if run.gpu:
             return self.gpu_command
-        return shlex.join(["mer-bench", "run", *run.argv(), "--protocol", self.protocol,
-                           "--source", self.source, "--data-root", self.data_hint])
+        return shlex.join(
+            [
+                "mer-bench",
+                "run",
+                *run.argv(),
+                "--protocol",
+                self.protocol,
+                "--source",
+                self.source,
+                "--data-root",
+                self.data_hint,
+            ]
+        )
 
 
 #: Set to 0 to hide the shipped reference runs everywhere (a board of a team's own runs only).
@@ -105,9 +122,11 @@ def reference_sets(protocol: str | None = None, source: str | None = None) -> li
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "no", "off", "false"):
         return []
 
-    return [s for _, s in sorted(REFERENCE_SETS.items())
-            if (protocol is None or s.protocol == protocol)
-            and (source is None or s.source == source)]
+    return [
+        s
+        for _, s in sorted(REFERENCE_SETS.items())
+        if (protocol is None or s.protocol == protocol) and (source is None or s.source == source)
+    ]
 
 
 def _digest(sets: list[ReferenceSet]) -> str:
@@ -123,8 +142,9 @@ def _digest(sets: list[ReferenceSet]) -> str:
     return h.hexdigest()[:16]
 
 
-def reference_database(sets: list[ReferenceSet] | None = None,
-                       cache_dir: Path | None = None) -> Path | None:
+def reference_database(
+    sets: list[ReferenceSet] | None = None, cache_dir: Path | None = None
+) -> Path | None:
     """A SQLite database holding every file of `sets` (default: all), imported with the
     importer's checks; built once per content in the cache, None when there is no file.
 
@@ -145,8 +165,9 @@ def reference_database(sets: list[ReferenceSet] | None = None,
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MerBenchError(f"cannot write the reference results' database in {folder}: "
-                            f"{exc.strerror or exc}") from exc
+        raise MerBenchError(
+            f"cannot write the reference results' database in {folder}: {exc.strerror or exc}"
+        ) from exc
     handle, temp = tempfile.mkstemp(prefix=".building-", suffix=".sqlite", dir=folder)
     os.close(handle)
     os.unlink(temp)
@@ -163,13 +184,18 @@ def reference_database(sets: list[ReferenceSet] | None = None,
         for leftover in (temp, f"{temp}-wal", f"{temp}-shm"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
-    log.info("reference results: %d files of %s in %s", len(files),
-             ", ".join(s.name for s in sets), target)
+    log.info(
+        "reference results: %d files of %s in %s",
+        len(files),
+        ", ".join(s.name for s in sets),
+        target,
+    )
     return target
 
 
-def load_reference(protocol: str, source: str | None = None, cache_dir: Path | None = None
-                   ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def load_reference(
+    protocol: str, source: str | None = None, cache_dir: Path | None = None
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The reference runs of `protocol` (on `source`, when given) as `ranking.load` gives a
     store's, each marked with origin "reference"."""
     from mer_bench.results import ranking
@@ -194,16 +220,24 @@ def not_computed(protocol: str, source: str, runs: pd.DataFrame) -> pd.DataFrame
     rows: dict[tuple[str, str], dict] = {}
     have = set()
     if len(runs):
-        have = {(m, s, int(seed)) for m, s, seed in zip(runs["model"], runs["selection"],
-                                                        runs["seed"])}
+        have = {
+            (m, s, int(seed)) for m, s, seed in zip(runs["model"], runs["selection"], runs["seed"])
+        }
     for reference in reference_sets(protocol, source):
         for run in reference.planned:
             for model, selection, seed in run.stored_runs():
                 if (model, selection, seed) in have:
                     continue
-                row = rows.setdefault((model, selection), {
-                    "model": model, "selection": selection, "seeds": [],
-                    "command": reference.command(run), "set": reference.name})
+                row = rows.setdefault(
+                    (model, selection),
+                    {
+                        "model": model,
+                        "selection": selection,
+                        "seeds": [],
+                        "command": reference.command(run),
+                        "set": reference.name,
+                    },
+                )
                 row["seeds"].append(seed)
     out = []
     for r in rows.values():
@@ -215,17 +249,22 @@ def not_computed(protocol: str, source: str, runs: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(out, columns=["model", "selection", "seeds", "command", "set"])
 
 
-def with_reference(runs: pd.DataFrame, predictions: dict[str, pd.DataFrame],
-                   shipped: pd.DataFrame, shipped_predictions: dict[str, pd.DataFrame]
-                   ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def with_reference(
+    runs: pd.DataFrame,
+    predictions: dict[str, pd.DataFrame],
+    shipped: pd.DataFrame,
+    shipped_predictions: dict[str, pd.DataFrame],
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """A database's runs and the shipped reference runs together. A reference run that the
     database also holds (imported by its user) is shown once, as the user's own copy."""
     shipped = shipped[~shipped["run_id"].isin(set(runs["run_id"]))]
     if not len(shipped):
         return runs, predictions
     merged = pd.concat([runs, shipped], ignore_index=True) if len(runs) else shipped
-    return (merged.reset_index(drop=True),
-            {**predictions, **{r: shipped_predictions[r] for r in shipped["run_id"]}})
+    return (
+        merged.reset_index(drop=True),
+        {**predictions, **{r: shipped_predictions[r] for r in shipped["run_id"]}},
+    )
 
 
 def summary(protocol: str, source: str, cache_dir: Path | None = None) -> pd.DataFrame:
@@ -240,8 +279,14 @@ def summary(protocol: str, source: str, cache_dir: Path | None = None) -> pd.Dat
     table = ranking.ranking(runs, predictions) if len(runs) else pd.DataFrame()
     planned = [run for s in reference_sets(protocol, source) for run in s.planned]
     models = list(dict.fromkeys(run.model for run in planned))
-    rules = list(dict.fromkeys(sel for run in planned for _, sel, _ in run.stored_runs()
-                               if sel not in ("fixed", ranking.BEST_ON_TEST)))
+    rules = list(
+        dict.fromkeys(
+            sel
+            for run in planned
+            for _, sel, _ in run.stored_runs()
+            if sel not in ("fixed", ranking.BEST_ON_TEST)
+        )
+    )
     planned_cells = {(m, sel) for run in planned for m, sel, _ in run.stored_runs()}
 
     def row_of(model: str, selection: str) -> pd.Series | None:
@@ -255,8 +300,9 @@ def summary(protocol: str, source: str, cache_dir: Path | None = None) -> pd.Dat
         if row is None:
             return ranking.NOT_COMPUTED if (model, selection) in planned_cells else "-"
         seeds = f" ({row['n_seeds']} seeds)" if row["n_seeds"] > 1 else " (seed 0)"
-        return ranking.with_spread(row[f"{name}_mean"], row[f"{name}_sd"], row["n_seeds"],
-                                   3) + seeds
+        return (
+            ranking.with_spread(row[f"{name}_mean"], row[f"{name}_sd"], row["n_seeds"], 3) + seeds
+        )
 
     out = []
     for model in models:
@@ -270,8 +316,10 @@ def summary(protocol: str, source: str, cache_dir: Path | None = None) -> pd.Dat
                 f_id = next(r for r in fixed["run_ids"].split() if by_id[r] == seed)
                 t_id = next(r for r in test["run_ids"].split() if by_id[r] == seed)
                 n = int(runs.loc[runs["run_id"] == f_id, "n_classes"].iloc[0])
-                gaps.append(ranking.run_scores(predictions[t_id], n)["uf1"]
-                            - ranking.run_scores(predictions[f_id], n)["uf1"])
+                gaps.append(
+                    ranking.run_scores(predictions[t_id], n)["uf1"]
+                    - ranking.run_scores(predictions[f_id], n)["uf1"]
+                )
             leak = f"{sum(gaps) / len(gaps):+.3f}" if gaps else "-"
         elif (model, ranking.BEST_ON_TEST) in planned_cells:
             leak = ranking.NOT_COMPUTED
@@ -280,10 +328,15 @@ def summary(protocol: str, source: str, cache_dir: Path | None = None) -> pd.Dat
             card = MODELS.get(model).card
             numbers = card.published
             if numbers.get("composite_uf1"):
-                published = (f"{numbers['composite_uf1']} / {numbers.get('composite_uar', '-')} "
-                             f"({numbers.get('selection', 'as published')})")
-        entry = {"model": model, "fixed UF1": cell(model, "fixed", "uf1"),
-                 "fixed UAR": cell(model, "fixed", "uar")}
+                published = (
+                    f"{numbers['composite_uf1']} / {numbers.get('composite_uar', '-')} "
+                    f"({numbers.get('selection', 'as published')})"
+                )
+        entry = {
+            "model": model,
+            "fixed UF1": cell(model, "fixed", "uf1"),
+            "fixed UAR": cell(model, "fixed", "uar"),
+        }
         entry.update({f"{rule} UF1": cell(model, rule, "uf1") for rule in rules})
         entry["best-on-test UF1"] = cell(model, ranking.BEST_ON_TEST, "uf1")
         entry["leak (UF1)"] = leak

@@ -51,7 +51,9 @@ def status_label(run: Any, done: int) -> str:
     state = process_state(run)
     if state == "gone":
         status = "stopped (process gone)"
-    elif run.status == "running" and state is None and run.host and run.host != socket.gethostname():
+    elif (
+        run.status == "running" and state is None and run.host and run.host != socket.gethostname()
+    ):
         status = f"running on {run.host}?"
     if run.status not in COMPLETE or done < run.n_folds:
         status += f", {done}/{run.n_folds} folds"

@@ -144,14 +144,24 @@ class SpotCounts:
         return 2 * self.tp / total if total else math.nan
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "n_pred": self.n_pred,
-                "n_gt": self.n_gt, "precision": self.precision, "recall": self.recall,
-                "f1": self.f1}
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "n_pred": self.n_pred,
+            "n_gt": self.n_gt,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+        }
 
 
-def match_intervals(truth: Sequence[Interval], predictions: Sequence[Interval],
-                    admissible: Sequence[bool] | None = None,
-                    threshold: float = IOU_THRESHOLD) -> list[tuple[int, int, float]]:
+def match_intervals(
+    truth: Sequence[Interval],
+    predictions: Sequence[Interval],
+    admissible: Sequence[bool] | None = None,
+    threshold: float = IOU_THRESHOLD,
+) -> list[tuple[int, int, float]]:
     """One-to-one hits of one video: (truth index, prediction index, IoU), highest IoU first.
 
     Pairs with IoU >= threshold are taken in order of IoU (ties: earlier truth, then earlier
@@ -159,9 +169,15 @@ def match_intervals(truth: Sequence[Interval], predictions: Sequence[Interval],
     nothing.
     """
     ok = list(admissible) if admissible is not None else [True] * len(predictions)
-    pairs = sorted(((interval_iou(g, p), gi, pi) for gi, g in enumerate(truth)
-                    for pi, p in enumerate(predictions) if ok[pi]),
-                   key=lambda t: (-t[0], t[1], t[2]))
+    pairs = sorted(
+        (
+            (interval_iou(g, p), gi, pi)
+            for gi, g in enumerate(truth)
+            for pi, p in enumerate(predictions)
+            if ok[pi]
+        ),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
     used_g: set[int] = set()
     used_p: set[int] = set()
     hits = []
@@ -199,15 +215,20 @@ class SpottingReport:
         return self.overall["overall"].f1
 
     def as_dict(self) -> dict:
-        return {"f1": self.f1,
-                "overall": {k: c.as_dict() for k, c in self.overall.items()},
-                "per_dataset": {d: {k: c.as_dict() for k, c in by.items()}
-                                for d, by in self.per_dataset.items()}}
+        return {
+            "f1": self.f1,
+            "overall": {k: c.as_dict() for k, c in self.overall.items()},
+            "per_dataset": {
+                d: {k: c.as_dict() for k, c in by.items()} for d, by in self.per_dataset.items()
+            },
+        }
 
 
-def _group(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterval],
-           videos: Mapping[str, str] | None) -> tuple[dict[str, list[int]], dict[str, list[int]],
-                                                      dict[str, str]]:
+def _group(
+    truth: Sequence[TruthInterval],
+    predictions: Sequence[PredictedInterval],
+    videos: Mapping[str, str] | None,
+) -> tuple[dict[str, list[int]], dict[str, list[int]], dict[str, str]]:
     """Truth and prediction indices per video, and each scored video's dataset. Scored videos are
     those with truth plus `videos` (video -> dataset: videos with no annotated expression)."""
     dataset_of: dict[str, str] = dict(videos or {})
@@ -223,9 +244,12 @@ def _group(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterv
     return gt_of, pred_of, dataset_of
 
 
-def spotting_report(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterval],
-                    limits: Mapping[str, LengthLimits],
-                    videos: Mapping[str, str] | None = None) -> SpottingReport:
+def spotting_report(
+    truth: Sequence[TruthInterval],
+    predictions: Sequence[PredictedInterval],
+    limits: Mapping[str, LengthLimits],
+    videos: Mapping[str, str] | None = None,
+) -> SpottingReport:
     """MEGC spotting counts. `limits`: the length limits of each dataset; `videos` (video ->
     dataset) lists scored videos that have no annotated expression (their predictions are all
     false positives)."""
@@ -240,14 +264,17 @@ def spotting_report(truth: Sequence[TruthInterval], predictions: Sequence[Predic
         for kind in KINDS:
             g_idx = [i for i in gt_of.get(video, []) if truth[i].kind == kind]
             p_idx = [i for i in pred_of.get(video, []) if lim.kind(predictions[i].interval) == kind]
-            found = match_intervals([truth[i].interval for i in g_idx],
-                                    [predictions[i].interval for i in p_idx],
-                                    [lim.admissible(predictions[i].interval) for i in p_idx])
+            found = match_intervals(
+                [truth[i].interval for i in g_idx],
+                [predictions[i].interval for i in p_idx],
+                [lim.admissible(predictions[i].interval) for i in p_idx],
+            )
             hits += [Hit(g_idx[g], p_idx[p], iou) for g, p, iou in found]
             counts[dataset][kind] += SpotCounts(len(found), len(p_idx), len(g_idx))
     per_dataset = {d: {**by, "overall": by["micro"] + by["macro"]} for d, by in counts.items()}
-    overall = {k: sum((by[k] for by in per_dataset.values()), SpotCounts())
-               for k in (*KINDS, "overall")}
+    overall = {
+        k: sum((by[k] for by in per_dataset.values()), SpotCounts()) for k in (*KINDS, "overall")
+    }
     return SpottingReport(per_dataset, overall, tuple(sorted(hits, key=lambda h: h.truth)))
 
 
@@ -272,14 +299,25 @@ class StrReport:
         return self.spotting.f1 * f1_a
 
     def as_dict(self) -> dict:
-        return {"spotting": self.spotting.as_dict(), "classes": list(self.classes),
-                "confusion": [list(r) for r in self.confusion], "uf1": self.uf1,
-                "uar": self.uar, "mean_precision": self.mean_precision,
-                "mean_recall": self.mean_recall, "f1_a": self.f1_a, "strs": self.strs}
+        return {
+            "spotting": self.spotting.as_dict(),
+            "classes": list(self.classes),
+            "confusion": [list(r) for r in self.confusion],
+            "uf1": self.uf1,
+            "uar": self.uar,
+            "mean_precision": self.mean_precision,
+            "mean_recall": self.mean_recall,
+            "f1_a": self.f1_a,
+            "strs": self.strs,
+        }
 
 
-def str_report(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterval],
-               classes: Sequence[str], videos: Mapping[str, str] | None = None) -> StrReport:
+def str_report(
+    truth: Sequence[TruthInterval],
+    predictions: Sequence[PredictedInterval],
+    classes: Sequence[str],
+    videos: Mapping[str, str] | None = None,
+) -> StrReport:
     """MEGC STR scores. Matching ignores the micro/macro split (STR's truth is the expressions to
     recognise); hits whose truth emotion is outside `classes` are spotting hits but not
     classified. Each prediction's emotion must be one of `classes`."""
@@ -293,8 +331,9 @@ def str_report(truth: Sequence[TruthInterval], predictions: Sequence[PredictedIn
     hits: list[Hit] = []
     for video in dataset_of:
         g_idx, p_idx = gt_of.get(video, []), pred_of.get(video, [])
-        found = match_intervals([truth[i].interval for i in g_idx],
-                                [predictions[i].interval for i in p_idx])
+        found = match_intervals(
+            [truth[i].interval for i in g_idx], [predictions[i].interval for i in p_idx]
+        )
         hits += [Hit(g_idx[g], p_idx[p], iou) for g, p, iou in found]
     hits.sort(key=lambda h: h.truth)
     spotting = SpotCounts(len(hits), len(predictions), len(truth))
@@ -303,8 +342,13 @@ def str_report(truth: Sequence[TruthInterval], predictions: Sequence[PredictedIn
     y_pred = [classes.index(predictions[h.prediction].emotion) for h in scored]
     cm = confusion_matrix(y_true, y_pred, len(classes), device="cpu")
     rec = recognition_means(np.asarray(cm))
-    return StrReport(spotting, classes, tuple(tuple(int(x) for x in r) for r in cm.tolist()),
-                     *rec, hits=tuple(hits))
+    return StrReport(
+        spotting,
+        classes,
+        tuple(tuple(int(x) for x in r) for r in cm.tolist()),
+        *rec,
+        hits=tuple(hits),
+    )
 
 
 def recognition_means(confusion: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -334,9 +378,15 @@ def recognition_means(confusion: np.ndarray) -> tuple[float, float, float, float
     return uf1, uar, p_bar, r_bar, f1_a
 
 
-def uniform_spotter_f1(truth: Sequence[TruthInterval], predictions: Sequence[PredictedInterval],
-                       frames: Mapping[str, tuple[int, int]], limits: Mapping[str, LengthLimits],
-                       videos: Mapping[str, str], draws: int = 20, seed: int = 0) -> float:
+def uniform_spotter_f1(
+    truth: Sequence[TruthInterval],
+    predictions: Sequence[PredictedInterval],
+    frames: Mapping[str, tuple[int, int]],
+    limits: Mapping[str, LengthLimits],
+    videos: Mapping[str, str],
+    draws: int = 20,
+    seed: int = 0,
+) -> float:
     """Chance line: the pooled F1 of a spotter that puts the same number of intervals of the same
     lengths in each video as `predictions`, at uniformly random places (mean over `draws`).
     `frames`: video -> (first, last) frame; `videos`: video -> dataset of every scored video."""

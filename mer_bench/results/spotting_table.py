@@ -41,25 +41,45 @@ class SpottingRow:
 
 def _row(path: Path, record: dict, limits: dict[str, LengthLimits]) -> SpottingRow:
     try:
-        truth = [TruthInterval(t["dataset"], t["subject"], t["video"],
-                               Interval(t["onset"], t["offset"]), t["kind"], t.get("emotion"))
-                 for t in record["truth"]]
-        predictions = [PredictedInterval(p["video"], Interval(p["onset"], p["offset"]))
-                       for p in record["predictions"]]
+        truth = [
+            TruthInterval(
+                t["dataset"],
+                t["subject"],
+                t["video"],
+                Interval(t["onset"], t["offset"]),
+                t["kind"],
+                t.get("emotion"),
+            )
+            for t in record["truth"]
+        ]
+        predictions = [
+            PredictedInterval(p["video"], Interval(p["onset"], p["offset"]))
+            for p in record["predictions"]
+        ]
         videos = {v: x[0] for v, x in record["videos"].items()}
         report = spotting_report(truth, predictions, limits, videos=videos)
         identity = record["identity"]
         overall = report.overall
-        return SpottingRow(record["run_id"], identity["spotter"], identity["source"],
-                           int(identity["seed"]), overall["micro"].f1, overall["macro"].f1,
-                           report.f1, float(record["chance_f1"]), overall["overall"].tp,
-                           overall["overall"].n_pred, overall["overall"].n_gt)
+        return SpottingRow(
+            record["run_id"],
+            identity["spotter"],
+            identity["source"],
+            int(identity["seed"]),
+            overall["micro"].f1,
+            overall["macro"].f1,
+            report.f1,
+            float(record["chance_f1"]),
+            overall["overall"].tp,
+            overall["overall"].n_pred,
+            overall["overall"].n_gt,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a spotting run record ({type(exc).__name__}: {exc})") from exc
 
 
-def spotting_ranking(store_dir: Path, protocol: str, limits: dict[str, LengthLimits]
-                     ) -> list[SpottingRow]:
+def spotting_ranking(
+    store_dir: Path, protocol: str, limits: dict[str, LengthLimits]
+) -> list[SpottingRow]:
     """Every stored run of `protocol` under `store_dir`, best F1 first."""
     rows = []
     for path in sorted(Path(store_dir).glob("*.json")):

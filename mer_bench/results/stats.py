@@ -62,8 +62,13 @@ class SeedSpread:
         return f"{self.mean:.{digits}f} ± {self.sd:.{digits}f}"
 
 
-def subject_confusions(labels: np.ndarray, preds: np.ndarray, groups: np.ndarray,
-                       num_classes: int, order: Sequence | None = None) -> np.ndarray:
+def subject_confusions(
+    labels: np.ndarray,
+    preds: np.ndarray,
+    groups: np.ndarray,
+    num_classes: int,
+    order: Sequence | None = None,
+) -> np.ndarray:
     """Per-group confusion matrices (G, C, C) as a numpy array (see
     `mer_bench.results.metrics.grouped_confusions`)."""
     return grouped_confusions(labels, preds, groups, num_classes, order, "cpu").numpy()
@@ -94,9 +99,15 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_ci(labels: np.ndarray, preds: np.ndarray | Sequence[np.ndarray], groups: np.ndarray,
-                 num_classes: int, n_resamples: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict[str, Interval]:
+def bootstrap_ci(
+    labels: np.ndarray,
+    preds: np.ndarray | Sequence[np.ndarray],
+    groups: np.ndarray,
+    num_classes: int,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Interval]:
     """UF1 / UAR with percentile intervals from a bootstrap over subjects (`groups`).
 
     `preds` may be one prediction array or several (one per seed, same samples in the same order):
@@ -117,9 +128,16 @@ def bootstrap_ci(labels: np.ndarray, preds: np.ndarray | Sequence[np.ndarray], g
     return out
 
 
-def paired_difference(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray,
-                      groups: np.ndarray, num_classes: int, n_resamples: int = 2000,
-                      seed: int = 0, level: float = 0.95) -> dict[str, PairedDifference]:
+def paired_difference(
+    labels: np.ndarray,
+    preds_a: np.ndarray,
+    preds_b: np.ndarray,
+    groups: np.ndarray,
+    num_classes: int,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, PairedDifference]:
     """B minus A on the same samples: paired bootstrap over subjects and a permutation test.
 
     Bootstrap: both runs are scored on the same drawn subjects; the interval is the percentile
@@ -149,10 +167,17 @@ def paired_difference(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarr
         p_boot = (1 + np.sum(np.abs(boot - d) >= abs(d) - tol)) / (1 + len(boot))
         p_perm = (1 + np.sum(np.abs(perm) >= abs(d) - tol)) / (1 + n_resamples)
         out[metric] = PairedDifference(
-            metric=metric, a=float(point_a[metric]), b=float(point_b[metric]), difference=d,
-            low=_percentiles(boot, level)[0], high=_percentiles(boot, level)[1],
-            p_bootstrap=float(min(1.0, p_boot)), p_permutation=float(min(1.0, p_perm)),
-            n_subjects=len(order), n_resamples=n_resamples)
+            metric=metric,
+            a=float(point_a[metric]),
+            b=float(point_b[metric]),
+            difference=d,
+            low=_percentiles(boot, level)[0],
+            high=_percentiles(boot, level)[1],
+            p_bootstrap=float(min(1.0, p_boot)),
+            p_permutation=float(min(1.0, p_perm)),
+            n_subjects=len(order),
+            n_resamples=n_resamples,
+        )
     return out
 
 

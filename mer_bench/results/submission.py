@@ -78,8 +78,9 @@ def read_submission(path: Path) -> Any:
     except OSError as exc:
         raise DataError(f"{path}: cannot read submission ({exc.strerror})") from exc
     if size > MAX_BYTES:
-        raise DataError(f"{path}: {size} bytes is over the {MAX_BYTES // 2**20} MB limit for a "
-                        "submission file")
+        raise DataError(
+            f"{path}: {size} bytes is over the {MAX_BYTES // 2**20} MB limit for a submission file"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -92,6 +93,7 @@ def read_submission(path: Path) -> Any:
 def validate_submission(data: Any, where: str = "submission") -> Submission:
     """Check format, schema (the `SubmissionFile` model), protocol, samples, labels, folds,
     card, provenance and sizes against what mer-bench knows; never read scores."""
+
     def fail(message: str) -> DataError:
         return DataError(f"{where}: {message}")
 
@@ -112,8 +114,10 @@ def validate_submission(data: Any, where: str = "submission") -> Submission:
         raise fail(f"run.protocol: {exc}") from exc
     classes = tuple(protocol.card.classes)
     if tuple(run["classes"]) != classes:
-        raise fail(f"run.classes: classes {run['classes']} differ from protocol "
-                   f"{protocol.card.name}'s {list(classes)}")
+        raise fail(
+            f"run.classes: classes {run['classes']} differ from protocol "
+            f"{protocol.card.name}'s {list(classes)}"
+        )
     card = model.card.model_dump(mode="json")
     if card["name"] != run["model"]:
         raise fail(f"card name {card['name']!r} differs from run model {run['model']!r}")
@@ -125,21 +129,26 @@ def validate_submission(data: Any, where: str = "submission") -> Submission:
     try:
         truth = protocol_truth(run["protocol"], run["source"], identity.data)
     except MerBenchError as exc:
-        raise fail(f"run.protocol: cannot check its samples and labels ({exc}); nothing "
-                   "mer-bench cannot score is imported") from exc
+        raise fail(
+            f"run.protocol: cannot check its samples and labels ({exc}); nothing "
+            "mer-bench cannot score is imported"
+        ) from exc
     _check_against_truth(predictions, truth, protocol, fail)
     _check_split(predictions, folds, protocol, fail)
     provenance["sample_list_checked"] = True
     provenance["labels_checked_against"] = truth.what
     from mer_bench.results.ranking import honest_policies, run_problem
 
-    problem = run_problem(run["selection"], identity.recipe.get("epochs"),
-                          card.get("framework", "torch"), honest_policies())
+    problem = run_problem(
+        run["selection"],
+        identity.recipe.get("epochs"),
+        card.get("framework", "torch"),
+        honest_policies(),
+    )
     if problem:
         raise fail(f"cannot be scored: {problem}")
     run = {**run, "identity": identity}
-    return Submission(run, card, dict(model.recipe), provenance, folds, predictions,
-                      model.ignored)
+    return Submission(run, card, dict(model.recipe), provenance, folds, predictions, model.ignored)
 
 
 def import_submission(path: Path, store: Store) -> tuple[str, Submission]:
@@ -147,37 +156,66 @@ def import_submission(path: Path, store: Store) -> tuple[str, Submission]:
     submission = validate_submission(read_submission(path), str(path))
     run = submission.run
     identity: RunIdentity = run["identity"]
-    provenance = {**submission.provenance, "imported_from": Path(path).name,
-                  "imported_at": now(), "status_in_file": run.get("status"),
-                  "submission_version": run["_version"]}
+    provenance = {
+        **submission.provenance,
+        "imported_from": Path(path).name,
+        "imported_at": now(),
+        "status_in_file": run.get("status"),
+        "submission_version": run["_version"],
+    }
     record = RunRecord(
-        run_id=run["run_id"], model=run["model"], protocol=run["protocol"], source=run["source"],
-        view=str(identity.view.get("name", "flow28")), selection=run["selection"],
-        seed=int(run["seed"]), identity=identity.as_dict(), config_hash=identity.config_hash,
-        group_hash=identity.group_hash, recipe=dict(identity.recipe),
-        classes=tuple(run["classes"]), card=submission.card, provenance=provenance,
+        run_id=run["run_id"],
+        model=run["model"],
+        protocol=run["protocol"],
+        source=run["source"],
+        view=str(identity.view.get("name", "flow28")),
+        selection=run["selection"],
+        seed=int(run["seed"]),
+        identity=identity.as_dict(),
+        config_hash=identity.config_hash,
+        group_hash=identity.group_hash,
+        recipe=dict(identity.recipe),
+        classes=tuple(run["classes"]),
+        card=submission.card,
+        provenance=provenance,
         mer_bench_version=str(run.get("mer_bench_version") or "?"),
-        git_commit=run.get("git_commit"), torch_version=run.get("torch_version"),
-        device_name=run.get("device_name"), executor=str(run.get("executor") or "sequential"),
-        n_folds=int(run["n_folds"]), started_at=str(run.get("started_at") or ""),
-        finished_at=run.get("finished_at"), status="imported",
-        experiment_id=run.get("experiment_id"), estimated_seconds=run.get("estimated_seconds"),
-        wall_seconds=run.get("wall_seconds"))
+        git_commit=run.get("git_commit"),
+        torch_version=run.get("torch_version"),
+        device_name=run.get("device_name"),
+        executor=str(run.get("executor") or "sequential"),
+        n_folds=int(run["n_folds"]),
+        started_at=str(run.get("started_at") or ""),
+        finished_at=run.get("finished_at"),
+        status="imported",
+        experiment_id=run.get("experiment_id"),
+        estimated_seconds=run.get("estimated_seconds"),
+        wall_seconds=run.get("wall_seconds"),
+    )
     by_fold: dict[int, list[dict[str, Any]]] = {}
     for p in submission.predictions:
         by_fold.setdefault(p["fold"], []).append(p)
     folds = []
     for f in submission.folds:
         rows = by_fold[f["fold_index"]]
-        folds.append(FoldRecord(
-            fold_index=f["fold_index"], fold_key=f["fold_key"], seed=f["seed"],
-            n_train=f["n_train"], epochs_trained=f["epochs_trained"],
-            selected_epoch=f["selected_epoch"], seconds=f["seconds"],
-            datasets=[p["dataset"] for p in rows], subjects=[p["subject"] for p in rows],
-            samples=[p["sample"] for p in rows], labels=np.array([p["label"] for p in rows]),
-            probs=np.array([p["probs"] for p in rows]), selection=f.get("selection"),
-            finished_at=f["finished_at"] or now(),
-            preds_declared=np.array([p["pred"] for p in rows])))
+        folds.append(
+            FoldRecord(
+                fold_index=f["fold_index"],
+                fold_key=f["fold_key"],
+                seed=f["seed"],
+                n_train=f["n_train"],
+                epochs_trained=f["epochs_trained"],
+                selected_epoch=f["selected_epoch"],
+                seconds=f["seconds"],
+                datasets=[p["dataset"] for p in rows],
+                subjects=[p["subject"] for p in rows],
+                samples=[p["sample"] for p in rows],
+                labels=np.array([p["label"] for p in rows]),
+                probs=np.array([p["probs"] for p in rows]),
+                selection=f.get("selection"),
+                finished_at=f["finished_at"] or now(),
+                preds_declared=np.array([p["pred"] for p in rows]),
+            )
+        )
     try:
         store.import_run(record, folds)
     except MerBenchError as exc:
@@ -198,14 +236,19 @@ def _check_identity(model: SubmissionFile, run: dict[str, Any], fail) -> RunIden
         try:
             identity = RunIdentity.from_dict(raw)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise fail(f"run.identity is malformed ({type(exc).__name__}: {str(exc)[:120]})") \
-                from None
+            raise fail(
+                f"run.identity is malformed ({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
         for field_name in ("model", "protocol", "source", "selection", "seed"):
             if getattr(identity, field_name) != run[field_name]:
-                raise fail(f"run.identity.{field_name} {getattr(identity, field_name)!r} differs "
-                           f"from run.{field_name} {run[field_name]!r}")
-        for key, value in (("config_hash", identity.config_hash),
-                           ("group_hash", identity.group_hash)):
+                raise fail(
+                    f"run.identity.{field_name} {getattr(identity, field_name)!r} differs "
+                    f"from run.{field_name} {run[field_name]!r}"
+                )
+        for key, value in (
+            ("config_hash", identity.config_hash),
+            ("group_hash", identity.group_hash),
+        ):
             if run.get(key) != value:
                 raise fail(f"run.{key} {run.get(key)!r} does not match its identity ({value})")
     run["_version"] = model.version
@@ -228,8 +271,9 @@ def _check_run(model: SubmissionFile, fail) -> dict[str, Any]:
     if not 1 <= run["n_folds"] <= MAX_FOLDS:
         raise fail(f"run.n_folds must be between 1 and {MAX_FOLDS}")
     if run.get("kind") not in (None, "benchmark"):
-        raise fail(f"run.kind {run['kind']!r}: only benchmark runs (held-out predictions) can "
-                   "be imported")
+        raise fail(
+            f"run.kind {run['kind']!r}: only benchmark runs (held-out predictions) can be imported"
+        )
     return run
 
 
@@ -242,8 +286,9 @@ def _check_card(card: dict[str, Any], fail) -> None:
     """A registered model's card must be its card (framework, view, parameter count): the board
     ranks and footnotes by them; an outside model's card must name a known framework."""
     if card.get("framework") not in FRAMEWORKS:
-        raise fail(f"card.framework {card.get('framework')!r} is not one of "
-                   f"{', '.join(FRAMEWORKS)}")
+        raise fail(
+            f"card.framework {card.get('framework')!r} is not one of {', '.join(FRAMEWORKS)}"
+        )
     if card["name"] not in registry.MODELS:
         return
     try:
@@ -252,8 +297,10 @@ def _check_card(card: dict[str, Any], fail) -> None:
         return
     for key in CHECKED_CARD_FIELDS:
         if key in known and card.get(key, known[key]) != known[key]:
-            raise fail(f"card.{key} {card.get(key)!r} differs from model {card['name']}'s card "
-                       f"here ({known[key]!r})")
+            raise fail(
+                f"card.{key} {card.get(key)!r} differs from model {card['name']}'s card "
+                f"here ({known[key]!r})"
+            )
 
 
 def _plain(value: Any) -> Any:
@@ -265,27 +312,34 @@ def _plain(value: Any) -> Any:
 def _check_provenance(provenance: dict[str, Any], source: str, fail) -> dict[str, Any]:
     """provenance.synthetic is what the registered source is, never what the file claims."""
     if source not in registry.SOURCES:
-        raise fail(f"run.source: unknown source {source!r} (known: "
-                   f"{', '.join(registry.SOURCES.names())})")
+        raise fail(
+            f"run.source: unknown source {source!r} (known: {', '.join(registry.SOURCES.names())})"
+        )
     synthetic = registry.SOURCES.get(source).sample_ids == "generated"
     claimed = provenance.get("synthetic", synthetic)
     if claimed is not synthetic:
-        raise fail(f"provenance.synthetic is {json.dumps(claimed)} but source '{source}' "
-                   f"{'generates synthetic data' if synthetic else 'reads real data'}")
+        raise fail(
+            f"provenance.synthetic is {json.dumps(claimed)} but source '{source}' "
+            f"{'generates synthetic data' if synthetic else 'reads real data'}"
+        )
     return {**provenance, "synthetic": synthetic}
 
 
 def _check_folds(model: SubmissionFile, run: dict[str, Any], fail) -> list[dict[str, Any]]:
     if len(model.folds) != run["n_folds"]:
-        raise fail(f"{len(model.folds)} folds but run.n_folds is {run['n_folds']}: only complete "
-                   "runs can be imported")
+        raise fail(
+            f"{len(model.folds)} folds but run.n_folds is {run['n_folds']}: only complete "
+            "runs can be imported"
+        )
     out, seen = [], set()
     for i, fold in enumerate(model.folds):
         if fold.fold_index in seen:
             raise fail(f"folds[{i}]: fold_index {fold.fold_index} appears twice")
         seen.add(fold.fold_index)
         row = fold.model_dump(mode="json")
-        out.append({**row, "seconds": float(fold.seconds), "finished_at": str(fold.finished_at or "")})
+        out.append(
+            {**row, "seconds": float(fold.seconds), "finished_at": str(fold.finished_at or "")}
+        )
     return out
 
 
@@ -307,20 +361,32 @@ def _check_predictions(model: SubmissionFile, num_classes: int, fail) -> list[di
         if probs[p.pred] < max(probs):
             raise fail(f"{where}.pred {p.pred} is not the most probable class of its probs")
         key = canonical_ids(p.dataset, p.subject, p.sample)
-        out.append({"dataset": key[0], "subject": key[1], "sample": key[2], "label": p.label,
-                    "pred": p.pred, "probs": [float(v) for v in probs], "fold": p.fold,
-                    "key": key})
+        out.append(
+            {
+                "dataset": key[0],
+                "subject": key[1],
+                "sample": key[2],
+                "label": p.label,
+                "pred": p.pred,
+                "probs": [float(v) for v in probs],
+                "fold": p.fold,
+                "key": key,
+            }
+        )
     seen: dict[tuple[str, str, str], int] = {}
     for i, p in enumerate(out):
         if p["key"] in seen:
-            raise fail(f"predictions[{i}]: sample {'/'.join(p['key'])} appears twice (first at "
-                       f"predictions[{seen[p['key']]}])")
+            raise fail(
+                f"predictions[{i}]: sample {'/'.join(p['key'])} appears twice (first at "
+                f"predictions[{seen[p['key']]}])"
+            )
         seen[p["key"]] = i
     return out
 
 
-def _check_split(predictions: list[dict[str, Any]], folds: list[dict[str, Any]],
-                 protocol: ProtocolSpec, fail) -> None:
+def _check_split(
+    predictions: list[dict[str, Any]], folds: list[dict[str, Any]], protocol: ProtocolSpec, fail
+) -> None:
     """Fold sizes as declared, and the protocol's split: each fold holds out exactly one subject
     (LOSO) or one dataset (hold-out-database), and each of those is held out once."""
     counts: dict[int, int] = {}
@@ -331,7 +397,9 @@ def _check_split(predictions: list[dict[str, Any]], folds: list[dict[str, Any]],
         if fold not in declared:
             raise fail(f"predictions name fold {fold}, which is not in 'folds'")
         if declared[fold] != n:
-            raise fail(f"fold {fold} declares {declared[fold]} test samples but has {n} predictions")
+            raise fail(
+                f"fold {fold} declares {declared[fold]} test samples but has {n} predictions"
+            )
     empty = sorted(set(declared) - set(counts))
     if empty:
         raise fail(f"folds {empty[:5]} have no predictions")
@@ -342,32 +410,43 @@ def _check_split(predictions: list[dict[str, Any]], folds: list[dict[str, Any]],
     for p in predictions:
         group = p["key"][:2] if loso else p["key"][:1]
         if held_out.setdefault(group, p["fold"]) != p["fold"]:
-            raise fail(f"{unit} {'/'.join(group)} is held out in two folds "
-                       f"({held_out[group]} and {p['fold']}): not protocol "
-                       f"{protocol.card.name}'s split ({protocol.card.split})")
+            raise fail(
+                f"{unit} {'/'.join(group)} is held out in two folds "
+                f"({held_out[group]} and {p['fold']}): not protocol "
+                f"{protocol.card.name}'s split ({protocol.card.split})"
+            )
         if in_fold.setdefault(p["fold"], group) != group:
-            raise fail(f"fold {p['fold']} holds out {unit}s {'/'.join(in_fold[p['fold']])} and "
-                       f"{'/'.join(group)}: not protocol {protocol.card.name}'s split "
-                       f"({protocol.card.split})")
+            raise fail(
+                f"fold {p['fold']} holds out {unit}s {'/'.join(in_fold[p['fold']])} and "
+                f"{'/'.join(group)}: not protocol {protocol.card.name}'s split "
+                f"({protocol.card.split})"
+            )
 
 
-def _check_against_truth(predictions: list[dict[str, Any]], truth: Truth,
-                         protocol: ProtocolSpec, fail) -> None:
+def _check_against_truth(
+    predictions: list[dict[str, Any]], truth: Truth, protocol: ProtocolSpec, fail
+) -> None:
     """Every sample of the protocol on this source exactly once, nothing else, each with the
     protocol's own label."""
     classes = protocol.card.classes
     name = protocol.card.name
     for i, p in enumerate(predictions):
         if p["key"] not in truth.labels:
-            raise fail(f"predictions[{i}]: sample {'/'.join(p['key'])} is not in protocol "
-                       f"{name} ({truth.what})")
+            raise fail(
+                f"predictions[{i}]: sample {'/'.join(p['key'])} is not in protocol "
+                f"{name} ({truth.what})"
+            )
         expected = truth.labels[p["key"]]
         if expected != p["label"]:
-            raise fail(f"predictions[{i}].label: sample {'/'.join(p['key'])} has label "
-                       f"{classes[p['label']]} but protocol {name} says {classes[expected]} "
-                       f"({truth.what})")
+            raise fail(
+                f"predictions[{i}].label: sample {'/'.join(p['key'])} has label "
+                f"{classes[p['label']]} but protocol {name} says {classes[expected]} "
+                f"({truth.what})"
+            )
     missing = set(truth.labels) - {p["key"] for p in predictions}
     if missing:
         names = ", ".join("/".join(k) for k in sorted(missing)[:5])
-        raise fail(f"{len(missing)} samples of {name} ({truth.what}) have no prediction: "
-                   f"{names}{' ...' if len(missing) > 5 else ''}")
+        raise fail(
+            f"{len(missing)} samples of {name} ({truth.what}) have no prediction: "
+            f"{names}{' ...' if len(missing) > 5 else ''}"
+        )

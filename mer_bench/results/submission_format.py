@@ -160,16 +160,21 @@ def parse_submission(data: Any, where: str) -> SubmissionFile:
     if not isinstance(data, dict):
         raise DataError(f"{where}: a submission is a JSON object, got {type(data).__name__}")
     if data.get("format") != SUBMISSION_FORMAT:
-        raise DataError(f"{where}: format is {_short(data.get('format'))}, expected "
-                        f"{SUBMISSION_FORMAT!r}")
+        raise DataError(
+            f"{where}: format is {_short(data.get('format'))}, expected {SUBMISSION_FORMAT!r}"
+        )
     if data.get("version") not in READABLE_VERSIONS or isinstance(data.get("version"), bool):
-        raise DataError(f"{where}: version {_short(data.get('version'))} is not supported (this "
-                        f"mer-bench reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+        raise DataError(
+            f"{where}: version {_short(data.get('version'))} is not supported (this "
+            f"mer-bench reads versions {', '.join(map(str, READABLE_VERSIONS))})"
+        )
     for key in SECTIONS:
         kind = list if key in ("folds", "predictions") else dict
         if not isinstance(data.get(key), kind):
-            raise DataError(f"{where}: section '{key}' is missing or not a JSON "
-                            f"{'array' if kind is list else 'object'}")
+            raise DataError(
+                f"{where}: section '{key}' is missing or not a JSON "
+                f"{'array' if kind is list else 'object'}"
+            )
     try:
         return SubmissionFile.model_validate(data)
     except ValidationError as exc:
@@ -182,6 +187,7 @@ def read_submission_text(text: str, where: str) -> Any:
     """The JSON document in `text`, refusing NaN and Infinity literals, numbers beyond a float,
     integers beyond 64 bits' digits, lone surrogates (in keys and values) and deep nesting, each
     with one line naming where."""
+
     def constant(name: str) -> Any:
         raise _Refused(f"{name} is not a number a submission may hold")
 
@@ -193,22 +199,25 @@ def read_submission_text(text: str, where: str) -> Any:
 
     depth = _max_depth(text)
     if depth > MAX_DEPTH:
-        raise DataError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep (a submission "
-                        "needs far fewer)")
+        raise DataError(
+            f"{where}: JSON nested more than {MAX_DEPTH} levels deep (a submission needs far fewer)"
+        )
     try:
         data = json.loads(text, parse_constant=constant, parse_float=number)
     except _Refused as exc:
         raise DataError(f"{where}: not valid JSON for a submission: {exc}") from None
     except json.JSONDecodeError as exc:
         hint = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
-        raise DataError(f"{where}: not valid JSON{hint}: {exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}") from None
+        raise DataError(
+            f"{where}: not valid JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (ValueError, RecursionError) as exc:  # an integer of thousands of digits
         raise DataError(f"{where}: not valid JSON for a submission: {str(exc)[:120]}") from None
     bad = _lone_surrogate(data)
     if bad is not None:
-        raise DataError(f"{where}: {bad or 'the document'}: text with a lone surrogate "
-                        "(not Unicode text)")
+        raise DataError(
+            f"{where}: {bad or 'the document'}: text with a lone surrogate (not Unicode text)"
+        )
     return data
 
 

@@ -54,12 +54,19 @@ class RunSummary:
         }
 
 
-def report_for_predictions(predictions: pd.DataFrame, num_classes: int,
-                           device: str = "auto") -> ScoreReport:
+def report_for_predictions(
+    predictions: pd.DataFrame, num_classes: int, device: str = "auto"
+) -> ScoreReport:
     """ScoreReport of a table with columns dataset, subject, label, pred."""
     subjects = sample_key(predictions["dataset"], predictions["subject"])
-    return score_report(predictions["label"].to_numpy(), predictions["pred"].to_numpy(),
-                        num_classes, predictions["dataset"].to_numpy(), subjects.to_numpy(), device)
+    return score_report(
+        predictions["label"].to_numpy(),
+        predictions["pred"].to_numpy(),
+        num_classes,
+        predictions["dataset"].to_numpy(),
+        subjects.to_numpy(),
+        device,
+    )
 
 
 def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> RunSummary:
@@ -67,8 +74,9 @@ def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> R
     labels (`truth.protocol_labelled`); NotScored says why a run cannot be."""
     record = run if isinstance(run, RunRecord) else store.run(run)
     folds = store.folds(record.run_id)
-    predictions, problem = protocol_labelled(store.predictions(record.run_id), record,
-                                             complete=len(folds) >= record.n_folds)
+    predictions, problem = protocol_labelled(
+        store.predictions(record.run_id), record, complete=len(folds) >= record.n_folds
+    )
     if problem:
         raise NotScored(f"run {record.run_id}: {problem}")
     if record.provenance.get("task") == "au":
@@ -76,8 +84,14 @@ def summarize_run(store: Store, run: RunRecord | str, device: str = "auto") -> R
     else:
         report = report_for_predictions(predictions, len(record.classes), device)
     return RunSummary(
-        run_id=record.run_id, model=record.model, protocol=record.protocol, source=record.source,
-        selection=record.selection, epochs=record.epochs, seed=record.seed, report=report,
+        run_id=record.run_id,
+        model=record.model,
+        protocol=record.protocol,
+        source=record.source,
+        selection=record.selection,
+        epochs=record.epochs,
+        seed=record.seed,
+        report=report,
         n_samples=len(predictions),
         n_subjects=int(sample_key(predictions["dataset"], predictions["subject"]).nunique()),
         seconds=float(folds["seconds"].sum()) if len(folds) else 0.0,
@@ -89,5 +103,9 @@ def au_report_for_predictions(predictions: pd.DataFrame, n_aus: int) -> ScoreRep
     """ScoreReport of an AU task's stored predictions (label: bit mask; probs: per-AU)."""
     subjects = predictions["dataset"] + ":" + predictions["subject"].astype(str)
     probs = np.array(predictions["probs"].tolist(), dtype=np.float64).reshape(-1, n_aus)
-    return au_score_report(decode_au_labels(predictions["label"].to_numpy(), n_aus), probs,
-                           predictions["dataset"].to_numpy(), subjects.to_numpy())
+    return au_score_report(
+        decode_au_labels(predictions["label"].to_numpy(), n_aus),
+        probs,
+        predictions["dataset"].to_numpy(),
+        subjects.to_numpy(),
+    )

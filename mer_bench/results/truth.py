@@ -60,8 +60,10 @@ def _truth(protocol: str, source: str, data_json: str) -> Truth:
         raise TruthUnavailable(f"source '{source}' is not registered here")
     source_class = registry.SOURCES.get(source)
     if spec.card.task != "emotion":  # AU targets come from the loaders' AU strings, not planned
-        raise TruthUnavailable(f"protocol {protocol} is an {spec.card.task} task: its targets "
-                               "cannot be regenerated here")
+        raise TruthUnavailable(
+            f"protocol {protocol} is an {spec.card.task} task: its targets "
+            "cannot be regenerated here"
+        )
     classes = tuple(spec.card.classes)
     if source_class.sample_ids == "generated":
         tables = source_class.planned_tables(json.loads(data_json))
@@ -71,17 +73,26 @@ def _truth(protocol: str, source: str, data_json: str) -> Truth:
         if missing:
             raise TruthUnavailable(f"source '{source}' has no dataset {', '.join(missing)}")
         samples = spec.protocol.rule_samples({d: tables[d] for d in spec.card.datasets}, classes)
-        options = ", ".join(f"{k} {v}" for k, v in sorted(json.loads(data_json).items())
-                            if k in ("subjects", "seed", "difficulty", "clips_per_subject"))
+        options = ", ".join(
+            f"{k} {v}"
+            for k, v in sorted(json.loads(data_json).items())
+            if k in ("subjects", "seed", "difficulty", "clips_per_subject")
+        )
         what = f"the regenerated {source} ({options or 'defaults'})"
     else:
         samples = spec.protocol.listed_samples(classes)
         if samples is None:
-            raise TruthUnavailable(f"protocol {protocol} ships no sample list, so its labels on "
-                                   f"source '{source}' (real data) cannot be checked here")
+            raise TruthUnavailable(
+                f"protocol {protocol} ships no sample list, so its labels on "
+                f"source '{source}' (real data) cannot be checked here"
+            )
         what = f"the {protocol} sample list"
-    labels = {canonical_ids(d, s, n): int(y) for d, s, n, y in
-              zip(samples["dataset"], samples["subject"], samples["sample"], samples["label"])}
+    labels = {
+        canonical_ids(d, s, n): int(y)
+        for d, s, n, y in zip(
+            samples["dataset"], samples["subject"], samples["sample"], samples["label"]
+        )
+    }
     return Truth(labels, what)
 
 
@@ -89,19 +100,23 @@ def relabel(predictions: pd.DataFrame, truth: Truth, complete: bool = True) -> p
     """`predictions` (columns dataset, subject, sample, label, pred, ...) with canonical ids and
     the truth's labels; LabelMismatch when its samples are not the truth's (all of them when
     `complete`; a partial run's finished folds hold only some)."""
-    keys = [canonical_ids(d, s, n) for d, s, n in
-            zip(predictions["dataset"], predictions["subject"], predictions["sample"])]
+    keys = [
+        canonical_ids(d, s, n)
+        for d, s, n in zip(predictions["dataset"], predictions["subject"], predictions["sample"])
+    ]
     unknown = [k for k in keys if k not in truth.labels]
     if unknown:
-        raise LabelMismatch(f"{len(unknown)} samples are not in {truth.what} (first: "
-                            f"{'/'.join(unknown[0])})")
+        raise LabelMismatch(
+            f"{len(unknown)} samples are not in {truth.what} (first: {'/'.join(unknown[0])})"
+        )
     if len(set(keys)) != len(keys):
         raise LabelMismatch("a sample appears twice under different spellings")
     absent = len(truth.labels) - len(keys)
     if absent and complete:
         missing = sorted(set(truth.labels) - set(keys))
-        raise LabelMismatch(f"{absent} samples of {truth.what} have no prediction (first: "
-                            f"{'/'.join(missing[0])})")
+        raise LabelMismatch(
+            f"{absent} samples of {truth.what} have no prediction (first: {'/'.join(missing[0])})"
+        )
     out = predictions.copy()
     out["dataset"] = [k[0] for k in keys]
     out["subject"] = [k[1] for k in keys]
@@ -117,8 +132,9 @@ def run_truth(protocol: str, source: str, identity: Mapping[str, Any]) -> Truth:
     return protocol_truth(protocol, source, identity.get("data") or {})
 
 
-def protocol_labelled(predictions: pd.DataFrame, run: Any, imported: str = "imported",
-                      complete: bool = True) -> tuple[pd.DataFrame, str | None]:
+def protocol_labelled(
+    predictions: pd.DataFrame, run: Any, imported: str = "imported", complete: bool = True
+) -> tuple[pd.DataFrame, str | None]:
     """A stored run's predictions with the protocol's own labels in place of the stored ones
     (scores never come from what a run carries), and why the run cannot be scored, if it
     cannot: its samples are not the protocol's, or it came in with status `imported` and

@@ -88,8 +88,11 @@ def check_model(name: str) -> list[Check]:
     checks.append(_run("parameter count equals the card's", partial(_params, spec, model)))
     del model
     checks.append(_run("trains one step and predicts", lambda: _train(spec, x, y, False)))
-    checks.append(_run("trains stacked (vmap, fold-parallel)", lambda: _train(spec, x, y, True),
-                       required=False))
+    checks.append(
+        _run(
+            "trains stacked (vmap, fold-parallel)", lambda: _train(spec, x, y, True), required=False
+        )
+    )
     return checks
 
 
@@ -107,8 +110,9 @@ def _forward(model: torch.nn.Module, x: np.ndarray) -> str:
 def _params(spec: ModelSpec, model: torch.nn.Module) -> str:
     counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if counted != spec.card.num_params:
-        raise ValueError(f"the card says {spec.card.num_params:,} parameters, the model has "
-                         f"{counted:,}")
+        raise ValueError(
+            f"the card says {spec.card.num_params:,} parameters, the model has {counted:,}"
+        )
     return f"{counted:,} parameters"
 
 
@@ -117,8 +121,10 @@ def _train(spec: ModelSpec, x: np.ndarray, y: np.ndarray, stacked: bool) -> str:
 
     recipe = dataclasses.replace(spec.card.recipe, epochs=1, batch_size=len(x) // 2)
     rows = np.arange(len(x))
-    jobs = [TrainJob(0, f"check{k}", k, recipe, rows, predict_rows=rows[:2])
-            for k in range(2 if stacked else 1)]
+    jobs = [
+        TrainJob(0, f"check{k}", k, recipe, rows, predict_rows=rows[:2])
+        for k in range(2 if stacked else 1)
+    ]
     trainer = TorchTrainer(spec, NUM_CLASSES, torch.device("cpu"))
     results = trainer.train(jobs, x, [y] * len(jobs), stacked=stacked)
     probs = results[0].predicted

@@ -83,25 +83,37 @@ class RunConfig:
         stored, and a sweep over every model with `--epochs N` still runs it."""
         from mer_bench.run.training import trainer_class
 
-        overrides = (("--epochs", self.epochs), ("--lr", self.lr), ("--batch-size", self.batch_size))
+        overrides = (
+            ("--epochs", self.epochs),
+            ("--lr", self.lr),
+            ("--batch-size", self.batch_size),
+        )
         if not trainer_class(spec).has_epochs:
             given = [flag for flag, value in overrides if value is not None]
             if given:
-                log.warning("%s: not used by model '%s' (an estimator, fitted once per fold)",
-                            ", ".join(given), spec.card.name)
+                log.warning(
+                    "%s: not used by model '%s' (an estimator, fitted once per fold)",
+                    ", ".join(given),
+                    spec.card.name,
+                )
             return spec.card.recipe
         for flag, value in overrides:
             if value is not None and not value > 0:
-                raise UsageError(f"{flag} must be {'positive' if flag == '--lr' else 'at least 1'}"
-                                 f", got {value:g}")
+                raise UsageError(
+                    f"{flag} must be {'positive' if flag == '--lr' else 'at least 1'}"
+                    f", got {value:g}"
+                )
         try:
-            recipe = spec.card.recipe.override(epochs=self.epochs, lr=self.lr,
-                                               batch_size=self.batch_size)
+            recipe = spec.card.recipe.override(
+                epochs=self.epochs, lr=self.lr, batch_size=self.batch_size
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         if recipe.epochs < 1:
-            raise UsageError(f"model '{spec.card.name}' trains for {recipe.epochs} epochs: give "
-                             "--epochs 1 or more (nothing trained is nothing to score)")
+            raise UsageError(
+                f"model '{spec.card.name}' trains for {recipe.epochs} epochs: give "
+                "--epochs 1 or more (nothing trained is nothing to score)"
+            )
         _check_pieces(recipe)
         return recipe
 
@@ -140,8 +152,13 @@ class PreparedRun:
 def git_commit() -> str | None:
     """The commit of the mer-bench checkout this code runs from, when it is one."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mer_bench.__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(mer_bench.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -158,8 +175,10 @@ def check_device(name: str) -> torch.device:
     if name not in ("auto", "cpu") and not name.startswith("cuda"):
         raise UsageError(f"--device must be auto, cpu or cuda (or cuda:N), got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MerBenchError(f"--device {name}: no CUDA device is available here (torch "
-                            f"{torch.__version__}); use --device cpu or auto")
+        raise MerBenchError(
+            f"--device {name}: no CUDA device is available here (torch "
+            f"{torch.__version__}); use --device cpu or auto"
+        )
     try:
         return resolve_device(name)
     except RuntimeError as exc:
@@ -176,23 +195,33 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     device = check_device(config.device)
     source_class = registry.SOURCES.get(config.source)  # an unknown name: exit 2, suggestions
     if config.source not in protocol.card.sources:
-        raise MerBenchError(f"protocol '{protocol.card.name}' has no source '{config.source}' "
-                            f"(it has: {', '.join(protocol.card.sources)})")
+        raise MerBenchError(
+            f"protocol '{protocol.card.name}' has no source '{config.source}' "
+            f"(it has: {', '.join(protocol.card.sources)})"
+        )
     if not source_class.can_give(view):
-        others = [n for n in protocol.card.sources
-                  if n in registry.SOURCES and registry.SOURCES.get(n).can_give(view)]
-        raise MerBenchError(f"model '{config.model}' consumes the {view.name} view, which source "
-                            f"'{config.source}' cannot give here: use "
-                            f"{' or '.join(f'--source {n}' for n in others) or 'another model'}")
+        others = [
+            n
+            for n in protocol.card.sources
+            if n in registry.SOURCES and registry.SOURCES.get(n).can_give(view)
+        ]
+        raise MerBenchError(
+            f"model '{config.model}' consumes the {view.name} view, which source "
+            f"'{config.source}' cannot give here: use "
+            f"{' or '.join(f'--source {n}' for n in others) or 'another model'}"
+        )
     if protocol.card.task == "au":
         test_chosen = [p.name for p in (policy, *paired_policies(config)) if p.reads_test_labels]
         if test_chosen:  # its epoch choice scores accuracy of an argmax: no AU-task meaning
-            raise UsageError(f"--selection/--paired {test_chosen[0]} chooses by test-set "
-                             f"accuracy, which AU task '{protocol.card.name}' does not have; "
-                             "use an honest policy")
+            raise UsageError(
+                f"--selection/--paired {test_chosen[0]} chooses by test-set "
+                f"accuracy, which AU task '{protocol.card.name}' does not have; "
+                "use an honest policy"
+            )
     options = config.source_options or source_options(config.source)
-    executor = make_executor(config.executor, workers=config.workers,
-                             **dict(config.executor_options))
+    executor = make_executor(
+        config.executor, workers=config.workers, **dict(config.executor_options)
+    )
     data = resolve_protocol_data(protocol, make_source(config.source, options), view)
     x = model_inputs(spec, data.arrays)
     groups = data.fold_keys().to_numpy()
@@ -200,20 +229,35 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     policy.check(spec, recipe, groups, datasets)
     folds = make_folds(protocol.card.split, data, config.seed)
     identity = RunIdentity(
-        model=config.model, protocol=config.protocol, source=config.source,
-        data=data.data_identity or identity_of(options), view={"name": view.name, **view.params()},
-        selection=config.selection, selection_options=policy.options(),
-        recipe=recipe.as_dict(), seed=config.seed)
-    paired = [(p, dataclasses.replace(identity, selection=p.name, selection_options=p.options()))
-              for p in paired_policies(config)]
+        model=config.model,
+        protocol=config.protocol,
+        source=config.source,
+        data=data.data_identity or identity_of(options),
+        view={"name": view.name, **view.params()},
+        selection=config.selection,
+        selection_options=policy.options(),
+        recipe=recipe.as_dict(),
+        seed=config.seed,
+    )
+    paired = [
+        (p, dataclasses.replace(identity, selection=p.name, selection_options=p.options()))
+        for p in paired_policies(config)
+    ]
     trained_policy = RecordHeldOut(policy) if paired else policy
     if config.save_weights:  # the folds hand their models back; `policy` concludes as before
         from mer_bench.run.weights import KeepWeights, check_can_save
 
         check_can_save(spec, policy)
         trained_policy = KeepWeights(trained_policy)
-    context = RunContext(config.model, trained_policy, recipe, len(protocol.card.classes),
-                         str(device), x, task=protocol.card.task)
+    context = RunContext(
+        config.model,
+        trained_policy,
+        recipe,
+        len(protocol.card.classes),
+        str(device),
+        x,
+        task=protocol.card.task,
+    )
     executor.check(context)
     labels = data.labels
     tasks = [FoldTask.hide_test_labels(f, labels, groups, datasets) for f in folds]
@@ -231,8 +275,22 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         provenance["points_fallback"] = int(data.arrays.points_fallback.sum())
     if config.command:
         provenance["command"] = config.command
-    return PreparedRun(config, spec, recipe, policy, executor, identity, paired, context, tasks,
-                       labels, data.samples, protocol.card.classes, provenance, device)
+    return PreparedRun(
+        config,
+        spec,
+        recipe,
+        policy,
+        executor,
+        identity,
+        paired,
+        context,
+        tasks,
+        labels,
+        data.samples,
+        protocol.card.classes,
+        provenance,
+        device,
+    )
 
 
 def paired_policies(config: RunConfig) -> list[SelectionPolicy]:
@@ -243,8 +301,10 @@ def paired_policies(config: RunConfig) -> list[SelectionPolicy]:
         policy = make_policy(name)
         if config.selection not in policy.pairs_with or name == config.selection:
             able = ", ".join(policy.pairs_with) or "none"
-            raise UsageError(f"--paired {name} cannot be concluded from --selection "
-                             f"{config.selection} runs (it pairs with: {able})")
+            raise UsageError(
+                f"--paired {name} cannot be concluded from --selection "
+                f"{config.selection} runs (it pairs with: {able})"
+            )
         out.append(policy)
     return out
 
@@ -298,29 +358,44 @@ def _digest(x: np.ndarray, chunk: int = 64) -> str:
     """A short hash of the inputs (read chunk by chunk: views may be memory-mapped)."""
     digest = hashlib.sha256()
     for start in range(0, len(x), chunk):
-        digest.update(np.ascontiguousarray(x[start:start + chunk]).tobytes())
+        digest.update(np.ascontiguousarray(x[start : start + chunk]).tobytes())
     return digest.hexdigest()[:16]
 
 
-def new_run_record(run: PreparedRun, estimate: Estimate | None = None,
-                   identity: RunIdentity | None = None) -> RunRecord:
+def new_run_record(
+    run: PreparedRun, estimate: Estimate | None = None, identity: RunIdentity | None = None
+) -> RunRecord:
     """The runs-table row of a run about to start (`identity`: a paired run's, else the run's)."""
     identity = identity or run.identity
     return RunRecord(
-        run_id=new_run_id(), model=run.config.model, protocol=run.config.protocol,
-        source=run.config.source, view=str(identity.view.get("name")),
-        selection=identity.selection, seed=run.config.seed, identity=identity.as_dict(),
-        config_hash=identity.config_hash, group_hash=identity.group_hash,
-        recipe=run.recipe.as_dict(), classes=tuple(run.classes),
+        run_id=new_run_id(),
+        model=run.config.model,
+        protocol=run.config.protocol,
+        source=run.config.source,
+        view=str(identity.view.get("name")),
+        selection=identity.selection,
+        seed=run.config.seed,
+        identity=identity.as_dict(),
+        config_hash=identity.config_hash,
+        group_hash=identity.group_hash,
+        recipe=run.recipe.as_dict(),
+        classes=tuple(run.classes),
         card=dataclasses.asdict(run.spec.card),
         provenance={**run.provenance, "executor": run.executor.describe()},
-        mer_bench_version=mer_bench.__version__, git_commit=git_commit(),
-        torch_version=torch.__version__, device_name=device_name(run.device),
-        executor=run.executor.name, n_folds=len(run.tasks), started_at=_now(), finished_at=None,
+        mer_bench_version=mer_bench.__version__,
+        git_commit=git_commit(),
+        torch_version=torch.__version__,
+        device_name=device_name(run.device),
+        executor=run.executor.name,
+        n_folds=len(run.tasks),
+        started_at=_now(),
+        finished_at=None,
         status="running",
         experiment_id=run.config.experiment_id if identity is run.identity else None,
         host=socket.gethostname(),
-        pid=os.getpid(), estimated_seconds=None if estimate is None else round(estimate.seconds, 1))
+        pid=os.getpid(),
+        estimated_seconds=None if estimate is None else round(estimate.seconds, 1),
+    )
 
 
 def _now() -> str:
@@ -329,8 +404,9 @@ def _now() -> str:
     return now()
 
 
-def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = None,
-                  **run_values: Any) -> RunConfig:
+def resume_config(
+    record: RunRecord, source_values: Mapping[str, Any] | None = None, **run_values: Any
+) -> RunConfig:
     """The configuration that resumes stored run `record`: model, protocol, source and its data
     options, selection and its options, recipe and seed from the run's stored identity, and its
     executor. `source_values` (the source's options given now: where the data and caches are,
@@ -343,12 +419,19 @@ def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = N
     # Where the data was (not part of the identity when the source identifies it by content):
     # the run's record of its location options, then the identity's own fields over them.
     stored = {k: v for k, v in record.provenance.get("source_options", {}).items() if k in types}
-    data: dict[str, Any] = {k: Path(v) if isinstance(v, str) and "Path" in str(types[k].type)
-                            else v for k, v in stored.items()}
+    data: dict[str, Any] = {
+        k: Path(v) if isinstance(v, str) and "Path" in str(types[k].type) else v
+        for k, v in stored.items()
+    }
     for key, value in identity.data.items():
         f = types.get(key)
-        default = None if f is None else (f.default_factory() if f.default_factory
-                                          is not dataclasses.MISSING else f.default)
+        default = (
+            None
+            if f is None
+            else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+        )
         if f is None or dataclasses.is_dataclass(default):
             continue  # stored as its hash: the default is what the identity check compares
         data[key] = Path(value) if isinstance(value, str) and "Path" in str(f.type) else value
@@ -358,14 +441,20 @@ def resume_config(record: RunRecord, source_values: Mapping[str, Any] | None = N
 
     trained = trainer_class(spec).has_epochs
     config = RunConfig(
-        model=identity.model, protocol=identity.protocol, source=identity.source,
-        source_options=source_options(identity.source, **data), selection=identity.selection,
-        selection_options=dict(identity.selection_options), seed=identity.seed,
-        executor=record.executor, experiment_id=record.experiment_id,
+        model=identity.model,
+        protocol=identity.protocol,
+        source=identity.source,
+        source_options=source_options(identity.source, **data),
+        selection=identity.selection,
+        selection_options=dict(identity.selection_options),
+        seed=identity.seed,
+        executor=record.executor,
+        experiment_id=record.experiment_id,
         paired=tuple(record.provenance.get("paired_runs", {})),
         epochs=recipe.get("epochs") if trained else None,
         lr=recipe.get("lr") if trained else None,
-        batch_size=recipe.get("batch_size") if trained else None)
+        batch_size=recipe.get("batch_size") if trained else None,
+    )
     return dataclasses.replace(config, **{k: v for k, v in run_values.items() if v is not None})
 
 
@@ -381,8 +470,10 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
 
     previous = store.run(resume) if resume else None
     if previous is not None and live_elsewhere(previous):
-        raise MerBenchError(f"run {previous.run_id} is being trained by process "
-                            f"{previous.pid} on this host: stop it before resuming")
+        raise MerBenchError(
+            f"run {previous.run_id} is being trained by process "
+            f"{previous.pid} on this host: stop it before resuming"
+        )
     run = prepare_run(config)
     if config.save_weights:
         from mer_bench.run.weights import check_weights_dir, save_fold_weights
@@ -390,37 +481,56 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
         check_weights_dir(store)  # a URL, or a file in the way: fail before training
     if previous is not None:
         if previous.kind != "benchmark":
-            raise MerBenchError(f"run {previous.run_id} is a {previous.kind} model (mer-bench "
-                                "train), not a benchmark run: there is nothing to resume")
+            raise MerBenchError(
+                f"run {previous.run_id} is a {previous.kind} model (mer-bench "
+                "train), not a benchmark run: there is nothing to resume"
+            )
         if previous.provenance.get("paired_with"):
             primary = previous.provenance["paired_with"]
-            raise UsageError(f"run {previous.run_id} is concluded from the models of run "
-                             f"{primary}: resume that run (mer-bench run --resume {primary})")
+            raise UsageError(
+                f"run {previous.run_id} is concluded from the models of run "
+                f"{primary}: resume that run (mer-bench run --resume {primary})"
+            )
         if previous.config_hash != run.identity.config_hash:
             differences = run.identity.differences(RunIdentity.from_dict(previous.identity))
-            raise UsageError(f"run {previous.run_id} was made with another configuration "
-                             f"({'; '.join(differences[:4]) or 'identity version'}; given vs "
-                             f"stored); --resume {previous.run_id} alone resumes it as it was made")
+            raise UsageError(
+                f"run {previous.run_id} was made with another configuration "
+                f"({'; '.join(differences[:4]) or 'identity version'}; given vs "
+                f"stored); --resume {previous.run_id} alone resumes it as it was made"
+            )
         paired_ids = previous.provenance.get("paired_runs", {})
         targets = [_Target(previous.run_id, run.policy)]
         for policy, identity in run.paired:
             if policy.name not in paired_ids:
-                raise UsageError(f"run {previous.run_id} was not started with --paired "
-                                 f"{policy.name}; resume it without")
+                raise UsageError(
+                    f"run {previous.run_id} was not started with --paired "
+                    f"{policy.name}; resume it without"
+                )
             targets.append(_Target(paired_ids[policy.name], policy, identity))
         for target in targets:
             target.done = store.finished_folds(target.run_id)
         if previous.status in ("finished", "imported") and all(
-                len(t.done) >= previous.n_folds for t in targets):
-            log.info("run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
-                     previous.run_id, previous.status, len(targets[0].done), previous.n_folds)
+            len(t.done) >= previous.n_folds for t in targets
+        ):
+            log.info(
+                "run %s is already %s (%d/%d folds): nothing to resume, nothing changed",
+                previous.run_id,
+                previous.status,
+                len(targets[0].done),
+                previous.n_folds,
+            )
             return summarize_run(store, previous, config.device)
         done = set.intersection(*(t.done for t in targets))
         todo = [t for t in run.tasks if t.fold.index not in done]
         estimate = say_estimate(run, todo)
         for target in targets:
-            store.set_status(target.run_id, "running", finished_at=None,
-                             host=socket.gethostname(), pid=os.getpid())
+            store.set_status(
+                target.run_id,
+                "running",
+                finished_at=None,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
         wall_before = previous.wall_seconds or 0.0
     else:
         todo = list(run.tasks)
@@ -432,8 +542,13 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
             targets.append(_Target(store.create_run(record), policy, identity))
         if len(targets) > 1:
             first = store.run(targets[0].run_id)
-            store.update_run(first.run_id, provenance={
-                **first.provenance, "paired_runs": {t.policy.name: t.run_id for t in targets[1:]}})
+            store.update_run(
+                first.run_id,
+                provenance={
+                    **first.provenance,
+                    "paired_runs": {t.policy.name: t.run_id for t in targets[1:]},
+                },
+            )
         done, wall_before = set(), 0.0
     run_id = targets[0].run_id
     samples, labels = run.samples, run.labels
@@ -450,35 +565,59 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
             output = policy.conclude(trace, test_labels)
             artifact = None
             if trace.weights is not None and target.identity is None:
-                artifact = save_fold_weights(store, store.run(run_id), fold.index, fold.key,
-                                             fold.seed, trace.weights)
-            store.add_fold(target.run_id, FoldRecord(
-                fold_index=fold.index, fold_key=fold.key, seed=fold.seed,
-                n_train=len(fold.train_idx), epochs_trained=output.epochs_trained,
-                selected_epoch=output.selected_epoch, seconds=output.seconds,
-                datasets=rows["dataset"].tolist(), subjects=rows["subject"].astype(str).tolist(),
-                samples=rows["sample"].astype(str).tolist(), labels=rows["label"].to_numpy(),
-                probs=output.probs, selection=output.selection or None, artifact=artifact))
+                artifact = save_fold_weights(
+                    store, store.run(run_id), fold.index, fold.key, fold.seed, trace.weights
+                )
+            store.add_fold(
+                target.run_id,
+                FoldRecord(
+                    fold_index=fold.index,
+                    fold_key=fold.key,
+                    seed=fold.seed,
+                    n_train=len(fold.train_idx),
+                    epochs_trained=output.epochs_trained,
+                    selected_epoch=output.selected_epoch,
+                    seconds=output.seconds,
+                    datasets=rows["dataset"].tolist(),
+                    subjects=rows["subject"].astype(str).tolist(),
+                    samples=rows["sample"].astype(str).tolist(),
+                    labels=rows["label"].to_numpy(),
+                    probs=output.probs,
+                    selection=output.selection or None,
+                    artifact=artifact,
+                ),
+            )
         stored[0] += 1
         tracker.fold_done(fold.index, fold.key)
 
     started = time.perf_counter()
-    progress.message(f"run {run_id}" + "".join(f" (+ {t.policy.name} run {t.run_id})"
-                                                for t in targets[1:]))
-    tracker = RunTracker(f"{config.model} on {config.protocol}", run.tasks, done,
-                         run.policy.epochs_per_fold(run.recipe))
+    progress.message(
+        f"run {run_id}" + "".join(f" (+ {t.policy.name} run {t.run_id})" for t in targets[1:])
+    )
+    tracker = RunTracker(
+        f"{config.model} on {config.protocol}",
+        run.tasks,
+        done,
+        run.policy.epochs_per_fold(run.recipe),
+    )
     try:
         run.executor.execute(run.context, todo, on_done, tracker.epoch)
     except KeyboardInterrupt:
         for target in targets:
-            _stop(store, target.run_id, "interrupted",
-                  wall_before + time.perf_counter() - started)
-        raise RunInterrupted(run_id, _stored_folds(store, run_id, stored[0]),
-                             len(run.tasks)) from None
+            _stop(store, target.run_id, "interrupted", wall_before + time.perf_counter() - started)
+        raise RunInterrupted(
+            run_id, _stored_folds(store, run_id, stored[0]), len(run.tasks)
+        ) from None
     except BaseException as exc:
         if storage_failure(exc):
-            raise _store_failed(store, targets, exc, stored[0], len(run.tasks),
-                                wall_before + time.perf_counter() - started) from None
+            raise _store_failed(
+                store,
+                targets,
+                exc,
+                stored[0],
+                len(run.tasks),
+                wall_before + time.perf_counter() - started,
+            ) from None
         for target in targets:
             _stop(store, target.run_id, "failed", wall_before + time.perf_counter() - started)
         raise
@@ -488,11 +627,17 @@ def run_benchmark(config: RunConfig, store: Store, resume: str | None = None) ->
     try:
         for target in targets:
             record = store.run(target.run_id)
-            provenance = {**record.provenance, **run.provenance,
-                          "executor": run.executor.describe()}
+            provenance = {
+                **record.provenance,
+                **run.provenance,
+                "executor": run.executor.describe(),
+            }
             if estimate is not None:
-                provenance["estimate"] = {**estimate.as_dict(), "measured_seconds": round(
-                    time.perf_counter() - started, 3), "folds": len(todo)}
+                provenance["estimate"] = {
+                    **estimate.as_dict(),
+                    "measured_seconds": round(time.perf_counter() - started, 3),
+                    "folds": len(todo),
+                }
             store.update_run(target.run_id, provenance=provenance)
             store.set_status(target.run_id, "finished", wall_seconds=round(wall, 3))
     except StoreError as exc:  # every fold is stored; a resume only marks it finished
@@ -531,8 +676,9 @@ class RunTracker:
         self.per_fold = max(epochs_per_fold, 0)
         self.keys = {t.fold.index: t.fold.key for t in tasks}
         unit = self.per_fold or 1  # estimators: count folds
-        self.run = progress.task(f"{label}: {len(tasks)} folds", len(tasks) * unit,
-                                 completed=len(done) * unit)
+        self.run = progress.task(
+            f"{label}: {len(tasks)} folds", len(tasks) * unit, completed=len(done) * unit
+        )
         self.passed: dict[int, int] = {}
         self.finished = len(done)
         self.folds: dict[int, progress.ProgressTask] = {}
@@ -577,8 +723,12 @@ def _stop(store: Store, run_id: str, status: str, wall: float) -> bool:
     try:
         store.set_status(run_id, status, wall_seconds=round(wall, 3))
     except Exception as exc:  # the database may be what failed; the original error matters more
-        log.debug("could not mark run %s as %s: %s", run_id, status,
-                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.debug(
+            "could not mark run %s as %s: %s",
+            run_id,
+            status,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
         return False
     return True
 
@@ -591,17 +741,22 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS
 def storage_failure(exc: BaseException) -> bool:
     """Whether `exc` is the results database (or the disk it and the weights are on) failing,
     not the run's own code: the run stops, resumable, instead of being marked failed."""
-    return isinstance(exc, StoreError) or (isinstance(exc, OSError)
-                                           and exc.errno in STORAGE_ERRNOS)
+    return isinstance(exc, StoreError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS)
 
 
-def _store_failed(store: Store, targets: list[_Target], exc: BaseException, counted: int,
-                  total: int, wall: float) -> RunStoreFailed:
+def _store_failed(
+    store: Store, targets: list[_Target], exc: BaseException, counted: int, total: int, wall: float
+) -> RunStoreFailed:
     """The one-line error of a run whose store failed: marked interrupted where the database
     still takes a write (each of its runs), resumable in any case."""
-    tried = [_stop(store, t.run_id, "interrupted", wall) for t in targets]  # each, not all()'s first
+    tried = [
+        _stop(store, t.run_id, "interrupted", wall) for t in targets
+    ]  # each, not all()'s first
     marked = all(tried)
-    cause = str(exc) if isinstance(exc, StoreError) else (
-        f"{exc.filename or store.where}: {exc.strerror or exc}")
+    cause = (
+        str(exc)
+        if isinstance(exc, StoreError)
+        else (f"{exc.filename or store.where}: {exc.strerror or exc}")
+    )
     run_id = targets[0].run_id
     return RunStoreFailed(run_id, _stored_folds(store, run_id, counted), total, cause, marked)

@@ -70,8 +70,10 @@ def duration(seconds: float) -> str:
 def _steps(run: Any, tasks: list) -> int:
     """Training steps of `tasks` (the folds still to train)."""
     per_fold_epochs = run.policy.epochs_per_fold(run.recipe)
-    return sum(len(batch_slices(len(t.fold.train_idx), run.recipe.batch_size)) * per_fold_epochs
-               for t in tasks)
+    return sum(
+        len(batch_slices(len(t.fold.train_idx), run.recipe.batch_size)) * per_fold_epochs
+        for t in tasks
+    )
 
 
 def _training_flops(run: Any) -> float:
@@ -82,7 +84,9 @@ def _training_flops(run: Any) -> float:
     model = spec.build(run.context.num_classes)
     x = torch.as_tensor(np.asarray(run.context.x[:2])).float()
     with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.cross_entropy(model(x), torch.zeros(len(x), dtype=torch.long)).backward()
+        torch.nn.functional.cross_entropy(
+            model(x), torch.zeros(len(x), dtype=torch.long)
+        ).backward()
     return counter.get_total_flops() / len(x)
 
 
@@ -105,7 +109,7 @@ def estimate_run(run: Any, tasks: list | None = None) -> Estimate | None:
         executor = "fold-parallel" if torch.device(run.context.device).type == "cuda" else "local"
     folds = len(tasks)
     if executor == "fold-parallel":
-        stacked = tasks[:min(4, folds)]
+        stacked = tasks[: min(4, folds)]
         step_s = time_stacked_folds(run.context, stacked) / len(stacked)
         parallel = 1  # the stack's time is already per fold
     elif executor == "sequential":
@@ -124,9 +128,16 @@ def estimate_run(run: Any, tasks: list | None = None) -> Estimate | None:
             log.debug("FLOP count failed", exc_info=True)
         shorter = max(1, math.floor(run.recipe.epochs * SHORT_RUN_S / seconds))
         shorter_s = seconds * shorter / max(run.recipe.epochs, 1)
-    return Estimate(seconds=seconds, step_seconds=step_s, steps=steps, parallel=parallel,
-                    executor=executor, gpu_seconds=gpu_s, shorter_epochs=shorter,
-                    shorter_seconds=shorter_s)
+    return Estimate(
+        seconds=seconds,
+        step_seconds=step_s,
+        steps=steps,
+        parallel=parallel,
+        executor=executor,
+        gpu_seconds=gpu_s,
+        shorter_epochs=shorter,
+        shorter_seconds=shorter_s,
+    )
 
 
 def eta_line(run: Any, estimate: Estimate, folds: int | None = None) -> str:
@@ -136,15 +147,21 @@ def eta_line(run: Any, estimate: Estimate, folds: int | None = None) -> str:
     from mer_bench.run.executors.local import cpu_count
 
     recipe_note = "card recipe" if run.recipe == run.spec.card.recipe else "recipe as given"
-    where = (f"on this CPU ({cpu_count()} cores, {estimate.executor})"
-             if torch.device(run.context.device).type == "cpu"
-             else f"on {run.context.device} ({estimate.executor})")
-    parts = [f"{run.config.model} ({recipe_note}), {folds or len(run.tasks)} folds x "
-             f"{run.policy.epochs_per_fold(run.recipe)} epochs: {duration(estimate.seconds)} "
-             f"{where}"]
+    where = (
+        f"on this CPU ({cpu_count()} cores, {estimate.executor})"
+        if torch.device(run.context.device).type == "cpu"
+        else f"on {run.context.device} ({estimate.executor})"
+    )
+    parts = [
+        f"{run.config.model} ({recipe_note}), {folds or len(run.tasks)} folds x "
+        f"{run.policy.epochs_per_fold(run.recipe)} epochs: {duration(estimate.seconds)} "
+        f"{where}"
+    ]
     if estimate.gpu_seconds is not None:
-        parts.append(f"{duration(estimate.gpu_seconds)} with --device cuda --executor "
-                     "fold-parallel on one H100 (projected from the run's FLOPs)")
+        parts.append(
+            f"{duration(estimate.gpu_seconds)} with --device cuda --executor "
+            "fold-parallel on one H100 (projected from the run's FLOPs)"
+        )
     if estimate.shorter_epochs is not None:
         parts.append(f"--epochs {estimate.shorter_epochs}: {duration(estimate.shorter_seconds)}")
     return "; ".join(parts)

@@ -48,8 +48,9 @@ def parse_seeds(text: str) -> list[int]:
     for part in str(text).split(","):
         match = _SEED_PART.fullmatch(part.strip())
         if not match:
-            raise UsageError(f"--seeds expects non-negative integers and ranges like 0-4 or "
-                             f"0,1,2; got {text!r}")
+            raise UsageError(
+                f"--seeds expects non-negative integers and ranges like 0-4 or 0,1,2; got {text!r}"
+            )
         low, high = int(match[1]), int(match[2] if match[2] is not None else match[1])
         if high < low:
             raise UsageError(f"--seeds range {part.strip()!r} runs backwards")
@@ -71,13 +72,18 @@ def new_experiment_id() -> str:
 def experiment_runs(store: Store, experiment_id: str) -> list[RunRecord]:
     """The runs of an experiment (a unique prefix of its id is accepted), in seed order."""
     ids = {r.experiment_id for r in store.runs() if r.experiment_id}
-    matches = [experiment_id] if experiment_id in ids else \
-        sorted(i for i in ids if i.startswith(experiment_id))
+    matches = (
+        [experiment_id]
+        if experiment_id in ids
+        else sorted(i for i in ids if i.startswith(experiment_id))
+    )
     if not matches:
         raise MerBenchError(f"no experiment '{experiment_id}' in {store.where}")
     if len(matches) > 1:
-        raise MerBenchError(f"experiment id prefix '{experiment_id}' is ambiguous in "
-                            f"{store.where}: {', '.join(matches[:5])}")
+        raise MerBenchError(
+            f"experiment id prefix '{experiment_id}' is ambiguous in "
+            f"{store.where}: {', '.join(matches[:5])}"
+        )
     runs = [r for r in store.runs() if r.experiment_id == matches[0]]
     return sorted(runs, key=lambda r: (r.seed, r.started_at, r.run_id))
 
@@ -116,9 +122,17 @@ class ExperimentSummary:
             "selection": first.selection if first else None,
             "epochs": first.epochs if first else None,
             "seeds": self.seeds,
-            "runs": [{"run_id": r.run_id, "seed": r.seed, "status": r.status, "complete": c,
-                      **r.report.pooled.values, "seconds": r.seconds}
-                     for r, c in zip(self.runs, self.complete)],
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "seed": r.seed,
+                    "status": r.status,
+                    "complete": c,
+                    **r.report.pooled.values,
+                    "seconds": r.seconds,
+                }
+                for r, c in zip(self.runs, self.complete)
+            ],
             "mean": {m: s.mean for m, s in self.spread.items()},
             "sd": {m: s.sd for m, s in self.spread.items()},
             "n_seeds": sum(self.complete),
@@ -136,15 +150,21 @@ def _check_same_configuration(config: RunConfig, runs: Sequence[RunRecord]) -> N
     identity = prepare_run(config).identity
     for run in runs:
         if run.group_hash != identity.group_hash:
-            differences = [d for d in identity.differences(RunIdentity.from_dict(run.identity))
-                           if not d.startswith("seed:")]
-            raise UsageError(f"experiment {run.experiment_id} was made with another configuration "
-                             f"({'; '.join(differences[:4]) or 'identity version'}); resume it "
-                             "with the same options")
+            differences = [
+                d
+                for d in identity.differences(RunIdentity.from_dict(run.identity))
+                if not d.startswith("seed:")
+            ]
+            raise UsageError(
+                f"experiment {run.experiment_id} was made with another configuration "
+                f"({'; '.join(differences[:4]) or 'identity version'}); resume it "
+                "with the same options"
+            )
 
 
-def run_experiment(config: RunConfig, seeds: Sequence[int] | None, store: Store,
-                   resume: str | None = None) -> ExperimentSummary:
+def run_experiment(
+    config: RunConfig, seeds: Sequence[int] | None, store: Store, resume: str | None = None
+) -> ExperimentSummary:
     """Run `config` for every seed as one experiment (or resume one); see the module docstring.
     On resume, `seeds` None means the experiment's stored seeds; a list must contain them."""
     if resume:
@@ -154,9 +174,11 @@ def run_experiment(config: RunConfig, seeds: Sequence[int] | None, store: Store,
         seeds = list(seeds) if seeds else stored_seeds
         left_out = [s for s in stored_seeds if s not in seeds]
         if left_out:
-            raise UsageError(f"experiment {experiment_id} has seeds "
-                             f"{', '.join(map(str, stored_seeds))}; --seeds leaves out "
-                             f"{', '.join(map(str, left_out))}")
+            raise UsageError(
+                f"experiment {experiment_id} has seeds "
+                f"{', '.join(map(str, stored_seeds))}; --seeds leaves out "
+                f"{', '.join(map(str, left_out))}"
+            )
         _check_same_configuration(_seed_config(config, seeds[0], experiment_id), stored)
         latest = {r.seed: r for r in stored}  # the last started run of each seed
     else:
@@ -168,20 +190,30 @@ def run_experiment(config: RunConfig, seeds: Sequence[int] | None, store: Store,
     with progress.tracked(f"experiment {experiment_id}: seeds", len(seeds)) as bar:
         for seed in seeds:
             previous = latest.get(seed)
-            if previous is not None and previous.status == "finished" \
-                    and counts.get(previous.run_id, 0) >= previous.n_folds:
+            if (
+                previous is not None
+                and previous.status == "finished"
+                and counts.get(previous.run_id, 0) >= previous.n_folds
+            ):
                 log.info("seed %d: run %s is finished", seed, previous.run_id)
             else:
-                log.info("seed %d: %s", seed, f"resuming run {previous.run_id}" if previous
-                         else "starting")
-                run_benchmark(_seed_config(config, seed, experiment_id), store,
-                              resume=previous.run_id if previous else None)
+                log.info(
+                    "seed %d: %s",
+                    seed,
+                    f"resuming run {previous.run_id}" if previous else "starting",
+                )
+                run_benchmark(
+                    _seed_config(config, seed, experiment_id),
+                    store,
+                    resume=previous.run_id if previous else None,
+                )
             bar.advance()
     return summarize_experiment(store, experiment_id, config.device)
 
 
-def summarize_experiment(store: Store, experiment_id: str, device: str = "cpu",
-                         n_resamples: int = 1000, seed: int = 0) -> ExperimentSummary:
+def summarize_experiment(
+    store: Store, experiment_id: str, device: str = "cpu", n_resamples: int = 1000, seed: int = 0
+) -> ExperimentSummary:
     """The experiment's summary, recomputed from its stored predictions (see the module
     docstring). Runs without folds are left out; partial runs are listed, not averaged."""
     runs = experiment_runs(store, experiment_id)
@@ -196,22 +228,28 @@ def summarize_experiment(store: Store, experiment_id: str, device: str = "cpu",
         values = [s.report.pooled.values for s, c in zip(summaries, complete) if c]
         spread = {m: seed_spread([v[m] for v in values]) for m in metric_names()}
         labels, preds, groups = _aligned_predictions(store, done)
-        interval = bootstrap_ci(labels, preds, groups, len(done[0].classes),
-                                n_resamples=n_resamples, seed=seed)
-    return ExperimentSummary(runs[0].experiment_id, summaries, complete, spread, interval,
-                             n_resamples)
+        interval = bootstrap_ci(
+            labels, preds, groups, len(done[0].classes), n_resamples=n_resamples, seed=seed
+        )
+    return ExperimentSummary(
+        runs[0].experiment_id, summaries, complete, spread, interval, n_resamples
+    )
 
 
-def _aligned_predictions(store: Store, runs: Sequence[RunRecord]
-                         ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def _aligned_predictions(
+    store: Store, runs: Sequence[RunRecord]
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Labels, each run's predictions and subject groups, on the same samples in one order."""
     keys = ["dataset", "subject", "sample"]
     tables = [store.predictions(r.run_id).sort_values(keys).reset_index(drop=True) for r in runs]
     first = tables[0]
     for run, table in zip(runs[1:], tables[1:]):
-        if not (len(table) == len(first) and table[keys + ["label"]].equals(first[keys + ["label"]])):
-            raise MerBenchError(f"run {run.run_id} of experiment {run.experiment_id} predicted "
-                                f"other samples than run {runs[0].run_id}")
+        if not (
+            len(table) == len(first) and table[keys + ["label"]].equals(first[keys + ["label"]])
+        ):
+            raise MerBenchError(
+                f"run {run.run_id} of experiment {run.experiment_id} predicted "
+                f"other samples than run {runs[0].run_id}"
+            )
     groups = sample_key(first["dataset"], first["subject"]).to_numpy()
     return first["label"].to_numpy(), [t["pred"].to_numpy() for t in tables], groups
-

@@ -56,8 +56,9 @@ def make_folds(split: str, data: ProtocolData, run_seed: int) -> list[Fold]:
         raise ValueError(f"unknown split rule {split!r} (known: {', '.join(SPLITS)})")
     folds = SPLITS[split](data, run_seed)
     if len(folds) < 2:
-        raise DataError(f"split '{split}' needs at least two groups to hold out; the data has "
-                        f"{len(folds)}")
+        raise DataError(
+            f"split '{split}' needs at least two groups to hold out; the data has {len(folds)}"
+        )
     return folds
 
 

@@ -53,37 +53,60 @@ class Agreement:
         return {name: new[name] - old[name] for name in new}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"result_file": self.result_file, "stored_run": self.stored.run_id,
-                "new_run": self.new.run_id, "kept_in": self.kept_in,
-                "samples": self.new.n_samples, "same_class": self.same_class,
-                "max_prob_difference": self.max_prob_difference,
-                "stored": self.stored.report.pooled.values, "new": self.new.report.pooled.values,
-                "difference": self.differences(), "stored_seconds": self.stored_seconds,
-                "new_seconds": self.new_seconds}
+        return {
+            "result_file": self.result_file,
+            "stored_run": self.stored.run_id,
+            "new_run": self.new.run_id,
+            "kept_in": self.kept_in,
+            "samples": self.new.n_samples,
+            "same_class": self.same_class,
+            "max_prob_difference": self.max_prob_difference,
+            "stored": self.stored.report.pooled.values,
+            "new": self.new.report.pooled.values,
+            "difference": self.differences(),
+            "stored_seconds": self.stored_seconds,
+            "new_seconds": self.new_seconds,
+        }
 
 
-def reproduce(result_file: Path, source_values: Mapping[str, Any],
-              run_values: Mapping[str, Any] | None = None, store: Store | None = None,
-              device: str = "cpu") -> Agreement:
+def reproduce(
+    result_file: Path,
+    source_values: Mapping[str, Any],
+    run_values: Mapping[str, Any] | None = None,
+    store: Store | None = None,
+    device: str = "cpu",
+) -> Agreement:
     """Re-run `result_file`'s run on the data `source_values` point to (its `data_root`, ...)
     and compare. `run_values` say how to run (device, executor, workers); `store` keeps the new
     run (None: a temporary database, removed afterwards)."""
-    with tempfile.TemporaryDirectory(prefix="mer-bench-reproduce-") as scratch, \
-            Store(Path(scratch) / "result.sqlite") as original:
+    with (
+        tempfile.TemporaryDirectory(prefix="mer-bench-reproduce-") as scratch,
+        Store(Path(scratch) / "result.sqlite") as original,
+    ):
         run_id, _ = import_submission(Path(result_file), original)
         record = original.run(run_id)
         config = dataclasses.replace(
             resume_config(record, source_values, **dict(run_values or {})),
-            experiment_id=None, paired=(), command=None)
+            experiment_id=None,
+            paired=(),
+            command=None,
+        )
         check_same_data(RunIdentity.from_dict(record.identity), config, result_file)
         with _scratch_store(store, Path(scratch)) as target:
             started = time.perf_counter()
             new = run_benchmark(config, target)
             seconds = time.perf_counter() - started
             same, max_diff = compare_predictions(original, run_id, target, new.run_id)
-        return Agreement(str(result_file), summarize_run(original, record, device), new, same,
-                         max_diff, record.wall_seconds, seconds,
-                         None if store is None else store.where)
+        return Agreement(
+            str(result_file),
+            summarize_run(original, record, device),
+            new,
+            same,
+            max_diff,
+            record.wall_seconds,
+            seconds,
+            None if store is None else store.where,
+        )
 
 
 @contextlib.contextmanager
@@ -103,8 +126,10 @@ def check_same_data(stored: RunIdentity, config: RunConfig, result_file: Path) -
     differences = prepared.identity.differences(stored)
     data = [d for d in differences if d.startswith("data.")]
     if data:
-        raise DataError(f"{result_file}: the data found now is not the data of this result "
-                        f"({'; '.join(data[:3])}; now vs stored)")
+        raise DataError(
+            f"{result_file}: the data found now is not the data of this result "
+            f"({'; '.join(data[:3])}; now vs stored)"
+        )
     for difference in differences:
         log.warning("%s: identity differs from the stored run's: %s", result_file, difference)
 
@@ -112,10 +137,15 @@ def check_same_data(stored: RunIdentity, config: RunConfig, result_file: Path) -
 def compare_predictions(a: Store, run_a: str, b: Store, run_b: str) -> tuple[float, float]:
     """Share of samples given the same class by both runs, and the largest difference of a
     class probability, matched by canonical sample key."""
+
     def by_key(store: Store, run_id: str) -> dict[tuple[str, str, str], np.ndarray]:
         table = store.predictions(run_id)
-        return {canonical_ids(d, su, sa): np.asarray(p, dtype=np.float64) for d, su, sa, p in
-                table[["dataset", "subject", "sample", "probs"]].itertuples(index=False)}
+        return {
+            canonical_ids(d, su, sa): np.asarray(p, dtype=np.float64)
+            for d, su, sa, p in table[["dataset", "subject", "sample", "probs"]].itertuples(
+                index=False
+            )
+        }
 
     old, new = by_key(a, run_a), by_key(b, run_b)
     if set(old) != set(new):

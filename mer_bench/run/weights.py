@@ -46,9 +46,18 @@ SUFFIX = ".safetensors"
 #: Largest header read (the JSON before the tensors); real headers are kilobytes.
 MAX_HEADER_BYTES = 64 << 20
 
-_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
-           torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32", torch.int16: "I16",
-           torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
+_DTYPES = {
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
 
 
 class CheckpointError(DataError):
@@ -57,12 +66,15 @@ class CheckpointError(DataError):
 
 # --- where files live ---------------------------------------------------------------------
 
+
 def weights_dir(store: Store) -> Path:
     """The folder of a store's weights: `<store folder>/<store name>-weights`. Only a store that
     is a file has one (a database URL has no folder to keep files next to)."""
     if store.path is None:
-        raise MerBenchError(f"--save-weights keeps files next to the results database; "
-                            f"{store.where} is a database URL: use a SQLite file (--store PATH)")
+        raise MerBenchError(
+            f"--save-weights keeps files next to the results database; "
+            f"{store.where} is a database URL: use a SQLite file (--store PATH)"
+        )
     return store.path.parent / f"{store.path.stem}-weights"
 
 
@@ -71,17 +83,21 @@ def check_weights_dir(store: Store) -> Path:
     made) this user can write; a one-line error naming the path otherwise."""
     folder = weights_dir(store)
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--save-weights keeps the weights in {folder}, which is a file, not a "
-                         "folder: move it, or give another --store")
+        raise UsageError(
+            f"--save-weights keeps the weights in {folder}, which is a file, not a "
+            "folder: move it, or give another --store"
+        )
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"--save-weights keeps the weights in {folder}, but {existing} is a "
-                         "file, not a folder")
+        raise UsageError(
+            f"--save-weights keeps the weights in {folder}, but {existing} is a file, not a folder"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--save-weights keeps the weights in {folder}, but {existing} cannot "
-                         "be written")
+        raise UsageError(
+            f"--save-weights keeps the weights in {folder}, but {existing} cannot be written"
+        )
     return folder
 
 
@@ -97,12 +113,15 @@ def artifact_path(store: Store, artifact: str) -> Path:
     root = weights_dir(store).resolve()
     path = (store.path.parent / artifact).resolve()
     if root not in path.parents or path.suffix != SUFFIX:
-        raise CheckpointError(f"fold artifact {artifact!r} is not a weights file of "
-                              f"{store.where}'s weights folder {root}")
+        raise CheckpointError(
+            f"fold artifact {artifact!r} is not a weights file of "
+            f"{store.where}'s weights folder {root}"
+        )
     return path
 
 
 # --- metadata -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -126,18 +145,27 @@ class CheckpointInfo:
         out = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value if isinstance(value, str) else json.dumps(
-                list(value) if isinstance(value, tuple) else value, sort_keys=True, default=str)
+            out[f.name] = (
+                value
+                if isinstance(value, str)
+                else json.dumps(
+                    list(value) if isinstance(value, tuple) else value, sort_keys=True, default=str
+                )
+            )
         return out
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, str], where: str) -> CheckpointInfo:
         if meta.get("format") != WEIGHTS_FORMAT:
-            raise CheckpointError(f"{where}: not a mer-bench checkpoint (metadata format "
-                                  f"{meta.get('format')!r}, expected {WEIGHTS_FORMAT!r})")
+            raise CheckpointError(
+                f"{where}: not a mer-bench checkpoint (metadata format "
+                f"{meta.get('format')!r}, expected {WEIGHTS_FORMAT!r})"
+            )
         if meta.get("version") != WEIGHTS_VERSION:
-            raise CheckpointError(f"{where}: checkpoint version {meta.get('version')!r}; this "
-                                  f"mer-bench reads version {WEIGHTS_VERSION}")
+            raise CheckpointError(
+                f"{where}: checkpoint version {meta.get('version')!r}; this "
+                f"mer-bench reads version {WEIGHTS_VERSION}"
+            )
         values: dict[str, Any] = {}
         try:
             for f in dataclasses.fields(cls):
@@ -151,13 +179,24 @@ class CheckpointInfo:
     @classmethod
     def of_run(cls, run: RunRecord, fold_index: int, fold_key: str, seed: int) -> CheckpointInfo:
         view = dict(run.identity.get("view") or {"name": run.view})
-        return cls(model=run.model, view=view, classes=tuple(run.classes), card=dict(run.card),
-                   recipe=dict(run.recipe), run_id=run.run_id, kind=run.kind,
-                   protocol=run.protocol, fold_index=fold_index, fold_key=fold_key, seed=seed,
-                   preprocessing=run.provenance.get("preprocessing"))
+        return cls(
+            model=run.model,
+            view=view,
+            classes=tuple(run.classes),
+            card=dict(run.card),
+            recipe=dict(run.recipe),
+            run_id=run.run_id,
+            kind=run.kind,
+            protocol=run.protocol,
+            fold_index=fold_index,
+            fold_key=fold_key,
+            seed=seed,
+            preprocessing=run.provenance.get("preprocessing"),
+        )
 
 
 # --- writing ------------------------------------------------------------------------------
+
 
 def save_checkpoint(path: Path, state: Mapping[str, torch.Tensor], info: CheckpointInfo) -> Path:
     """Write `state` (a state dict) and `info` as one safetensors file, atomically."""
@@ -178,17 +217,25 @@ def _umask() -> int:
     return mask
 
 
-def save_fold_weights(store: Store, run: RunRecord, fold_index: int, fold_key: str, seed: int,
-                      state: Mapping[str, torch.Tensor]) -> str:
+def save_fold_weights(
+    store: Store,
+    run: RunRecord,
+    fold_index: int,
+    fold_key: str,
+    seed: int,
+    state: Mapping[str, torch.Tensor],
+) -> str:
     """Keep one fold's weights next to `store`; returns the artifact name for its record."""
     name = artifact_name(store, run.run_id, fold_index, fold_key)
-    save_checkpoint(store.path.parent / name, state,
-                    CheckpointInfo.of_run(run, fold_index, fold_key, seed))
+    save_checkpoint(
+        store.path.parent / name, state, CheckpointInfo.of_run(run, fold_index, fold_key, seed)
+    )
     log.debug("fold %s of run %s: weights in %s", fold_key, run.run_id, name)
     return name
 
 
 # --- reading and checking -----------------------------------------------------------------
+
 
 def read_header(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """The tensor entries and the metadata of a safetensors file, read without loading tensors;
@@ -211,8 +258,11 @@ def read_header(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors file (header is not a table)")
     meta = header.pop("__metadata__", None) or {}
-    bad = [k for k, v in header.items()
-           if not (isinstance(v, dict) and {"dtype", "shape", "data_offsets"} <= set(v))]
+    bad = [
+        k
+        for k, v in header.items()
+        if not (isinstance(v, dict) and {"dtype", "shape", "data_offsets"} <= set(v))
+    ]
     if bad or not isinstance(meta, dict):
         raise CheckpointError(f"{path}: not a safetensors file (malformed entry {bad[:1]})")
     return header, meta
@@ -226,13 +276,19 @@ def expected_tensors(spec: ModelSpec, num_classes: int) -> dict[str, tuple[str, 
             model = spec.build(num_classes)
     except Exception:  # a model whose construction needs real tensors: build it for real
         model = spec.build(num_classes)
-    return {name: (_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
-            for name, t in model.state_dict().items()}
+    return {
+        name: (_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
+        for name, t in model.state_dict().items()
+    }
 
 
-def check_checkpoint(path: Path, spec: ModelSpec, num_classes: int,
-                     view: Mapping[str, Any] | None = None,
-                     run_id: str | None = None) -> CheckpointInfo:
+def check_checkpoint(
+    path: Path,
+    spec: ModelSpec,
+    num_classes: int,
+    view: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> CheckpointInfo:
     """The checkpoint's info if `path` is a mer-bench checkpoint of model `spec` (and `view`,
     and run `run_id`) with exactly the tensors `spec` builds; CheckpointError (one line) else."""
     header, meta = read_header(path)
@@ -251,20 +307,32 @@ def check_checkpoint(path: Path, spec: ModelSpec, num_classes: int,
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if missing or extra:
-        what = "; ".join(part for part in (
-            f"missing {', '.join(missing[:3])}" if missing else "",
-            f"unexpected {', '.join(extra[:3])}" if extra else "") if part)
+        what = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(extra[:3])}" if extra else "",
+            )
+            if part
+        )
         raise CheckpointError(f"{path}: tensor names are not those of model '{name}' ({what})")
     for key, want in expected.items():
         if found[key] != want:
-            raise CheckpointError(f"{path}: tensor {key} is {found[key][0]} {list(found[key][1])}"
-                                  f", model '{name}' has {want[0]} {list(want[1])}")
+            raise CheckpointError(
+                f"{path}: tensor {key} is {found[key][0]} {list(found[key][1])}"
+                f", model '{name}' has {want[0]} {list(want[1])}"
+            )
     return info
 
 
-def load_model(path: Path, spec: ModelSpec, num_classes: int,
-               view: Mapping[str, Any] | None = None, run_id: str | None = None,
-               device: torch.device | str = "cpu") -> tuple[torch.nn.Module, CheckpointInfo]:
+def load_model(
+    path: Path,
+    spec: ModelSpec,
+    num_classes: int,
+    view: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.nn.Module, CheckpointInfo]:
     """The model of a checkpoint, checked (`check_checkpoint`) before anything is loaded, in
     eval mode on `device`."""
     from safetensors import SafetensorError
@@ -284,15 +352,20 @@ def load_model(path: Path, spec: ModelSpec, num_classes: int,
 
 # --- the policy wrapper of --save-weights ---------------------------------------------------
 
+
 def check_can_save(spec: ModelSpec, policy: SelectionPolicy) -> None:
     """One-line error, before training, where `--save-weights` cannot keep a fold's model."""
     if spec.card.framework != "torch":
-        raise MerBenchError(f"--save-weights keeps torch weights; '{spec.card.name}' is a fitted "
-                            f"{spec.card.framework}")
+        raise MerBenchError(
+            f"--save-weights keeps torch weights; '{spec.card.name}' is a fitted "
+            f"{spec.card.framework}"
+        )
     if policy.reads_test_labels:
-        raise MerBenchError(f"--save-weights with selection '{policy.name}': its epoch is chosen "
-                            "after training from the held-out labels, so no kept weights match "
-                            "its stored predictions; use an honest policy (--selection fixed)")
+        raise MerBenchError(
+            f"--save-weights with selection '{policy.name}': its epoch is chosen "
+            "after training from the held-out labels, so no kept weights match "
+            "its stored predictions; use an honest policy (--selection fixed)"
+        )
 
 
 class _KeepingFold(WrappedFold):
@@ -313,9 +386,11 @@ class _KeepingFold(WrappedFold):
     def trace(self) -> FoldTrace:
         trace = self.inner.trace()
         if len(self.kept) != 1:
-            raise MerBenchError(f"--save-weights: selection '{self.policy}' predicted fold "
-                                f"{self.task.fold.key} with {len(self.kept)} models; one model "
-                                "per fold can be kept")
+            raise MerBenchError(
+                f"--save-weights: selection '{self.policy}' predicted fold "
+                f"{self.task.fold.key} with {len(self.kept)} models; one model "
+                "per fold can be kept"
+            )
         return dataclasses.replace(trace, weights=self.kept[0])
 
 
@@ -326,19 +401,24 @@ class KeepWeights(PolicyWrapper):
     def wrap(self, fold: FoldSelection, task: FoldTask) -> WrappedFold:
         return _KeepingFold(fold, task, self.policy.name)
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
+    def check(
+        self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray, datasets: np.ndarray
+    ) -> None:
         check_can_save(spec, self.policy)
         self.policy.check(spec, recipe, groups, datasets)
 
 
 # --- export -------------------------------------------------------------------------------
 
+
 def run_artifacts(store: Store, run: RunRecord) -> list[tuple[str, Path]]:
     """(fold key, file) of every stored fold of `run` that kept its weights."""
     folds = store.folds(run.run_id)
-    return [(str(row.fold_key), artifact_path(store, row.artifact))
-            for row in folds.itertuples(index=False) if isinstance(row.artifact, str)]
+    return [
+        (str(row.fold_key), artifact_path(store, row.artifact))
+        for row in folds.itertuples(index=False)
+        if isinstance(row.artifact, str)
+    ]
 
 
 def export_weights(store: Store, run: RunRecord, folder: Path) -> list[Path]:

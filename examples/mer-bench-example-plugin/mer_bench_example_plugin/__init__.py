@@ -63,7 +63,7 @@ class TinyClipNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
-        frames = x.flatten(0, 1) / 127.5 - 1.0                        # (B*T, 1, 64, 64)
+        frames = x.flatten(0, 1) / 127.5 - 1.0  # (B*T, 1, 64, 64)
         feats = self.pool(torch.relu(self.conv(frames))).flatten(1)  # (B*T, 128)
         feats = feats.reshape(b, t, -1)
         return self.head(torch.cat([feats.mean(1), feats[:, -1] - feats[:, 0]], dim=1))

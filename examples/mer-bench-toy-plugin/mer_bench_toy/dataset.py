@@ -38,24 +38,54 @@ def inspect(root: Path) -> LoadResult:
         raise DataError(f"{root}: no labels.csv (toyfaces keeps one row per clip there)")
     with labels.open(newline="") as fh:
         table = list(csv.DictReader(fh))
-    missing = {"person", "clip", "onset", "apex", "offset", "feeling"} - set(table[0] if table else {})
+    missing = {"person", "clip", "onset", "apex", "offset", "feeling"} - set(
+        table[0] if table else {}
+    )
     if missing:
         raise DataError(f"{labels}, row 1: header lacks {sorted(missing)}")
-    rows = [RawRow(canonical_person(r["person"]), r["clip"], r["onset"], r["apex"], r["offset"],
-                   r["feeling"], "", labels, number + 2,
-                   root / "faces" / canonical_person(r["person"]) / r["clip"])
-            for number, r in enumerate(table)]
-    return finish(NAME, root, rows, FEELINGS, {"annotation": str(labels),
-                                               "frames": str(root / "faces")})
+    rows = [
+        RawRow(
+            canonical_person(r["person"]),
+            r["clip"],
+            r["onset"],
+            r["apex"],
+            r["offset"],
+            r["feeling"],
+            "",
+            labels,
+            number + 2,
+            root / "faces" / canonical_person(r["person"]) / r["clip"],
+        )
+        for number, r in enumerate(table)
+    ]
+    return finish(
+        NAME, root, rows, FEELINGS, {"annotation": str(labels), "frames": str(root / "faces")}
+    )
 
 
 def short_clips(table: pd.DataFrame, root: Path) -> list[Problem]:
     """A doctor check of this dataset: clips of fewer than 3 frames (too short for a flow)."""
-    return [Problem(NAME, str(root / "labels.csv"), None, row.sample,
-                    f"only {row.offset - row.onset + 1} frames", fatal=False)
-            for row in table.itertuples(index=False) if row.offset - row.onset < 2]
+    return [
+        Problem(
+            NAME,
+            str(root / "labels.csv"),
+            None,
+            row.sample,
+            f"only {row.offset - row.onset + 1} frames",
+            fatal=False,
+        )
+        for row in table.itertuples(index=False)
+        if row.offset - row.onset < 2
+    ]
 
 
-DATASET = DatasetInfo(name=NAME, folder="TOYFACES", order=10, inspect=inspect,
-                      title="Toy faces (example plugin)", aliases=("toy-faces",),
-                      canonical_subject=canonical_person, checks=(short_clips,))
+DATASET = DatasetInfo(
+    name=NAME,
+    folder="TOYFACES",
+    order=10,
+    inspect=inspect,
+    title="Toy faces (example plugin)",
+    aliases=("toy-faces",),
+    canonical_subject=canonical_person,
+    checks=(short_clips,),
+)

@@ -26,8 +26,10 @@ class ReversedExecutor(Executor):
 
     name = "reversed"
     description = "one fold after another in this process, last fold first"
-    option_help: ClassVar[dict[str, str]] = {**Executor.option_help,
-                                             "order": "reversed (default) | as-given"}
+    option_help: ClassVar[dict[str, str]] = {
+        **Executor.option_help,
+        "order": "reversed (default) | as-given",
+    }
 
     def __init__(self, workers: int | None = None, order: str = "reversed") -> None:
         super().__init__(workers)
@@ -37,9 +39,14 @@ class ReversedExecutor(Executor):
             raise UsageError(f"executor reversed: order is reversed or as-given, got {order!r}")
         self.order = order
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
-        for task in (reversed(tasks) if self.order == "reversed" else tasks):
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
+        for task in reversed(tasks) if self.order == "reversed" else tasks:
             on_done(task, run_fold(ctx, task, fold_epochs(on_epoch, task.fold.index)))
 
     def describe(self) -> dict:

@@ -28,12 +28,18 @@ card = ModelCard(
     description="Toy plugin: one convolution on the apex-minus-onset difference (32 px grey).",
     reference="mer-bench toy plugin (no paper)",
     year=2026,
-    view="apex-difference", view_params={"size": 32},
+    view="apex-difference",
+    view_params={"size": 32},
     num_params=1 * 8 * 9 + 8 + 8 * 3 + 3,
-    recipe=Recipe(optimizer="adam", lr=1e-2, batch_size=16, epochs=3,
-                  loss="class-weighted-cross-entropy",
-                  # a grey difference mirrors as it is (a flow view would also reflect its u)
-                  augment=("hflip", ("shift", {"max_pixels": 1}))),
+    recipe=Recipe(
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=16,
+        epochs=3,
+        loss="class-weighted-cross-entropy",
+        # a grey difference mirrors as it is (a flow view would also reflect its u)
+        augment=("hflip", ("shift", {"max_pixels": 1})),
+    ),
 )
 
 spec = ModelSpec(card=card, build=ToyNet)

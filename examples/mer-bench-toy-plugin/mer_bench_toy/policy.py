@@ -20,7 +20,9 @@ class HalfEpochs(SelectionPolicy):
     """Half the declared epochs (at least one), then one prediction."""
 
     name = "half-epochs"
-    description = "train half the declared epochs (at least `minimum`); predict the held-out subject once"
+    description = (
+        "train half the declared epochs (at least `minimum`); predict the held-out subject once"
+    )
     option_help: ClassVar[dict[str, str]] = {"minimum": "the fewest epochs trained"}
 
     def __init__(self, minimum: int = 1) -> None:
@@ -30,5 +32,8 @@ class HalfEpochs(SelectionPolicy):
         return max(self.minimum, recipe.epochs // 2)
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
-        return whole_fold_job(task, dataclasses.replace(recipe, epochs=self.epochs_per_fold(recipe)),
-                              predict_rows=task.fold.test_idx)
+        return whole_fold_job(
+            task,
+            dataclasses.replace(recipe, epochs=self.epochs_per_fold(recipe)),
+            predict_rows=task.fold.test_idx,
+        )

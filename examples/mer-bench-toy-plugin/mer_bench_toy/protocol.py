@@ -22,6 +22,10 @@ CARD = ProtocolCard(
     notes="Neutral clips are left out.",
 )
 
-spec = ProtocolSpec(card=CARD, protocol=SampleRules(
-    rules={"toyfaces": {"sad": "negative", "glad": "positive", "startled": "surprise"}},
-    version="toyfaces-3c-1"))
+spec = ProtocolSpec(
+    card=CARD,
+    protocol=SampleRules(
+        rules={"toyfaces": {"sad": "negative", "glad": "positive", "startled": "surprise"}},
+        version="toyfaces-3c-1",
+    ),
+)

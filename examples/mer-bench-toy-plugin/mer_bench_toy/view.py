@@ -41,6 +41,8 @@ class ApexDifference(ViewConfig):
         return {"face": config.face, "align": dataclasses.replace(config.align, size=self.size)}
 
     def compute(self, ctx: Any) -> dict[str, np.ndarray]:
-        onset, apex = (ctx.crop(path, self.size, "grey").astype(np.float32)
-                       for path in (ctx.frames.onset_path, ctx.frames.apex_path))
+        onset, apex = (
+            ctx.crop(path, self.size, "grey").astype(np.float32)
+            for path in (ctx.frames.onset_path, ctx.frames.apex_path)
+        )
         return {"data": apex - onset}

@@ -18,8 +18,16 @@ from mer_bench.data.datasets.corrections import CORRECTIONS_VERSION
 from mer_bench.core.errors import DataError
 from mer_bench.core.registry import DATASETS as REGISTRY
 
-__all__ = ["CORRECTIONS_VERSION", "DatasetInfo", "LoadResult", "Problem", "dataset_names",
-           "inspect_dataset", "load_dataset", "subfolder_name"]
+__all__ = [
+    "CORRECTIONS_VERSION",
+    "DatasetInfo",
+    "LoadResult",
+    "Problem",
+    "dataset_names",
+    "inspect_dataset",
+    "load_dataset",
+    "subfolder_name",
+]
 
 
 def dataset_names() -> list[str]:

@@ -126,9 +126,13 @@ def _norm(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-def read_sheet(path: Path, columns: dict[str, tuple[str, ...]], sheet: str | int = 0,
-               required: tuple[str, ...] = (), header_key: str = "Filename",
-               ) -> list[tuple[int, dict[str, Any]]]:
+def read_sheet(
+    path: Path,
+    columns: dict[str, tuple[str, ...]],
+    sheet: str | int = 0,
+    required: tuple[str, ...] = (),
+    header_key: str = "Filename",
+) -> list[tuple[int, dict[str, Any]]]:
     """Rows of an annotation sheet as (spreadsheet row number, {field: cell}).
 
     The header is the first of the top 30 rows naming a `header_key` column (`Filename`; 4DME
@@ -167,8 +171,12 @@ def read_sheet(path: Path, columns: dict[str, tuple[str, ...]], sheet: str | int
         cells = raw.iloc[i]
         if all(pd.isna(v) or str(v).strip() == "" for v in cells):
             continue
-        rows.append((i + 1, {k: (None if pd.isna(cells.iloc[j]) else cells.iloc[j])
-                              for k, j in where.items()}))
+        rows.append(
+            (
+                i + 1,
+                {k: (None if pd.isna(cells.iloc[j]) else cells.iloc[j]) for k, j in where.items()},
+            )
+        )
     return rows
 
 
@@ -197,8 +205,9 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _apply_corrections(row: RawRow, fixes: list[Correction], dataset: str,
-                       problems: list[Problem]) -> tuple[bool, int]:
+def _apply_corrections(
+    row: RawRow, fixes: list[Correction], dataset: str, problems: list[Problem]
+) -> tuple[bool, int]:
     """Apply matching corrections in place; returns (excluded, number applied)."""
     applied = 0
     for fix in fixes:
@@ -209,9 +218,17 @@ def _apply_corrections(row: RawRow, fixes: list[Correction], dataset: str,
         current = cell_text(getattr(row, fix.field))
         if fix.old and current != fix.old:
             if fix.sample != "*":
-                problems.append(Problem(dataset, str(row.file), row.row, row.sample,
-                                        f"correction of {fix.field} not applied: expected "
-                                        f"{fix.old!r}, sheet has {current!r}", fatal=False))
+                problems.append(
+                    Problem(
+                        dataset,
+                        str(row.file),
+                        row.row,
+                        row.sample,
+                        f"correction of {fix.field} not applied: expected "
+                        f"{fix.old!r}, sheet has {current!r}",
+                        fatal=False,
+                    )
+                )
             continue
         if fix.new == "middle":
             onset, offset = as_int(row.onset), as_int(row.offset)
@@ -225,9 +242,15 @@ def _apply_corrections(row: RawRow, fixes: list[Correction], dataset: str,
     return False, applied
 
 
-def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ...],
-           files: dict[str, str], exclude: dict[str, str] | None = None,
-           problems: list[Problem] | None = None) -> LoadResult:
+def finish(
+    dataset: str,
+    root: Path,
+    rows: list[RawRow],
+    emotions: tuple[str, ...],
+    files: dict[str, str],
+    exclude: dict[str, str] | None = None,
+    problems: list[Problem] | None = None,
+) -> LoadResult:
     """Corrections, checks and frame look-up for a loader's rows -> `LoadResult`.
 
     `exclude` maps sample ids to a reason (an owner's exclusion list) and drops them silently
@@ -245,9 +268,15 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
             continue
         where = (dataset, str(r.file), r.row, r.sample)
         onset, apex, offset = as_int(r.onset), as_int(r.apex), as_int(r.offset)
-        bad = [f"{name} {cell_text(v)!r} is not a frame number"
-               for name, v, n in (("onset", r.onset, onset), ("apex", r.apex, apex),
-                                  ("offset", r.offset, offset)) if n is None]
+        bad = [
+            f"{name} {cell_text(v)!r} is not a frame number"
+            for name, v, n in (
+                ("onset", r.onset, onset),
+                ("apex", r.apex, apex),
+                ("offset", r.offset, offset),
+            )
+            if n is None
+        ]
         if bad:
             problems.append(Problem(*where, "; ".join(bad)))
             continue
@@ -255,45 +284,79 @@ def finish(dataset: str, root: Path, rows: list[RawRow], emotions: tuple[str, ..
             problems.append(Problem(*where, f"offset {offset} before onset {onset}"))
             continue
         if not onset <= apex <= offset:
-            problems.append(Problem(*where, f"apex {apex} outside [onset {onset}, offset {offset}]"))
+            problems.append(
+                Problem(*where, f"apex {apex} outside [onset {onset}, offset {offset}]")
+            )
             continue
         emotion = cell_text(r.emotion).lower()
         if emotion not in emotions:
-            problems.append(Problem(*where, f"unknown emotion {emotion!r} (known: "
-                                    f"{', '.join(emotions)})", fatal=False))
+            problems.append(
+                Problem(
+                    *where,
+                    f"unknown emotion {emotion!r} (known: {', '.join(emotions)})",
+                    fatal=False,
+                )
+            )
         try:
             parse_au_string(cell_text(r.action_units))
         except AUParseError as exc:  # fatal only for AU tasks, which refuse it when they read it
-            problems.append(Problem(*where, f"AU string {cell_text(r.action_units)!r} cannot be "
-                                    f"parsed ({exc})", fatal=False))
+            problems.append(
+                Problem(
+                    *where,
+                    f"AU string {cell_text(r.action_units)!r} cannot be parsed ({exc})",
+                    fatal=False,
+                )
+            )
         key = (r.subject, r.sample)
         if key in seen:
             problems.append(Problem(*where, f"duplicate sample (also row {seen[key]})"))
             continue
         seen[key] = r.row
         if r.clip is None or not r.clip.is_dir():
-            problems.append(Problem(dataset, str(r.clip or root), r.row, r.sample,
-                                    "clip folder missing"))
+            problems.append(
+                Problem(dataset, str(r.clip or root), r.row, r.sample, "clip folder missing")
+            )
             continue
         if r.clip not in frame_cache:
             frame_cache[r.clip] = index_frames(r.clip)
         index = frame_cache[r.clip]
-        need = [f"{name} frame {n}" for name, n in (("onset", onset), ("apex", apex))
-                if n not in index]
+        need = [
+            f"{name} frame {n}" for name, n in (("onset", onset), ("apex", apex)) if n not in index
+        ]
         if need:
-            problems.append(Problem(dataset, str(r.clip), r.row, r.sample,
-                                    f"missing {' and '.join(need)}"))
+            problems.append(
+                Problem(dataset, str(r.clip), r.row, r.sample, f"missing {' and '.join(need)}")
+            )
             continue
         gaps = [n for n in range(onset, offset + 1) if n not in index]
         if gaps:
-            problems.append(Problem(dataset, str(r.clip), r.row, r.sample,
-                                    f"{len(gaps)} missing frames in [onset, offset], first {gaps[0]}",
-                                    fatal=False))
+            problems.append(
+                Problem(
+                    dataset,
+                    str(r.clip),
+                    r.row,
+                    r.sample,
+                    f"{len(gaps)} missing frames in [onset, offset], first {gaps[0]}",
+                    fatal=False,
+                )
+            )
         frames = [index[n] for n in range(onset, offset + 1) if n in index]
-        records.append({"dataset": dataset, "subject": r.subject, "sample": r.sample,
-                        "onset": onset, "apex": apex, "offset": offset, "emotion": emotion,
-                        "action_units": cell_text(r.action_units), "frames": frames,
-                        "annotation_file": str(r.file), "annotation_row": r.row, **r.extra})
+        records.append(
+            {
+                "dataset": dataset,
+                "subject": r.subject,
+                "sample": r.sample,
+                "onset": onset,
+                "apex": apex,
+                "offset": offset,
+                "emotion": emotion,
+                "action_units": cell_text(r.action_units),
+                "frames": frames,
+                "annotation_file": str(r.file),
+                "annotation_row": r.row,
+                **r.extra,
+            }
+        )
     table = pd.DataFrame.from_records(records)
     if table.empty:
         table = pd.DataFrame({c: pd.Series(dtype=object) for c in DATASET_COLUMNS})

@@ -38,15 +38,27 @@ from mer_bench.data.datasets._common import (
 
 NAME = "casme"
 #: Emotions CASME (I) annotates (Yan et al. 2013).
-EMOTIONS = ("happiness", "surprise", "disgust", "fear", "sadness", "repression", "tense",
-            "contempt")
+EMOTIONS = (
+    "happiness",
+    "surprise",
+    "disgust",
+    "fear",
+    "sadness",
+    "repression",
+    "tense",
+    "contempt",
+)
 LAYOUTS = ("CASME_raw_selected", "CASME_RAW_selected", "Cropped", "CASME_Cropped")
 SHEETS = ("casme.xlsx", "CASME*.xlsx", "CASME*.xls", "casme*.xls*")
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",),
-    "onset": ("OnsetF", "OnsetFrame", "Onset"), "apex": ("ApexF1", "ApexFrame", "Apex"),
-    "apex2": ("ApexF2",), "offset": ("OffsetF", "OffsetFrame", "Offset"),
-    "action_units": ("AU", "AUs", "Action Units"), "emotion": ("Emotion", "Estimated Emotion"),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("OnsetF", "OnsetFrame", "Onset"),
+    "apex": ("ApexF1", "ApexFrame", "Apex"),
+    "apex2": ("ApexF2",),
+    "offset": ("OffsetF", "OffsetFrame", "Offset"),
+    "action_units": ("AU", "AUs", "Action Units"),
+    "emotion": ("Emotion", "Estimated Emotion"),
 }
 _SUBJECT_DIR = r"sub\d+"
 
@@ -76,17 +88,36 @@ def inspect(root: Path) -> LoadResult:
     frames = frames_root(root)
     problems: list[Problem] = []
     if frames is None:
-        problems.append(Problem(NAME, str(root), None, None,
-                                f"no frames folder ({', '.join(LAYOUTS)} with subNN folders)"))
+        problems.append(
+            Problem(
+                NAME,
+                str(root),
+                None,
+                None,
+                f"no frames folder ({', '.join(LAYOUTS)} with subNN folders)",
+            )
+        )
     rows = []
-    for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
-                                                               "apex", "offset", "emotion")):
+    for number, cells in read_sheet(
+        sheet, COLUMNS, required=("subject", "filename", "onset", "apex", "offset", "emotion")
+    ):
         subject = subject_folder(cells.get("subject"))
         clip = cell_text(cells.get("filename"))
-        rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
-                           cells.get("offset"), cells.get("emotion"), cells.get("action_units"),
-                           sheet, number, frames / subject / clip if frames else None,
-                           {"apex2": cell_text(cells.get("apex2"))}))
+        rows.append(
+            RawRow(
+                subject,
+                clip,
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                sheet,
+                number,
+                frames / subject / clip if frames else None,
+                {"apex2": cell_text(cells.get("apex2"))},
+            )
+        )
     files = {"annotation": str(sheet), "frames": str(frames) if frames else ""}
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
 

@@ -14,19 +14,35 @@ import re
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
-    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo,
+    LoadResult,
+    Problem,
+    RawRow,
+    cell_text,
+    find_dir,
+    find_file,
+    finish,
+    has_child,
+    read_sheet,
 )
 from mer_bench.core.errors import DataError
 
 NAME = "casme2"
 EMOTIONS = ("happiness", "disgust", "repression", "surprise", "others", "fear", "sadness")
 LAYOUTS = ("CASME2_RAW_selected", "CASME2-RAW", "CASME2_RAW", "Cropped", "CASME2_Cropped")
-SHEETS = ("CASME2-coding-*.xlsx", "CASME2-coding*.xls*", "CASME2_label_Ver_*.xls*",
-          "CASME2*coding*.xls*", "CASME2*label*.xls*")
+SHEETS = (
+    "CASME2-coding-*.xlsx",
+    "CASME2-coding*.xls*",
+    "CASME2_label_Ver_*.xls*",
+    "CASME2*coding*.xls*",
+    "CASME2*label*.xls*",
+)
 OBJECTIVE_SHEETS = ("CASME2-ObjectiveClasses.xlsx", "CASME2*Objective*.xls*")
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",),
-    "onset": ("OnsetFrame", "Onset Frame", "Onset"), "apex": ("ApexFrame", "Apex Frame", "Apex"),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("OnsetFrame", "Onset Frame", "Onset"),
+    "apex": ("ApexFrame", "Apex Frame", "Apex"),
     "offset": ("OffsetFrame", "Offset Frame", "Offset"),
     "action_units": ("Action Units", "AUs", "AU", "Aus"),
     "emotion": ("Estimated Emotion", "Emotion"),
@@ -60,11 +76,21 @@ def _objective_classes(root: Path) -> tuple[dict[tuple[str, str], str], str | No
     path = find_file(root, OBJECTIVE_SHEETS)
     if path is None:
         return {}, None
-    cols = {"subject": ("Subject",), "filename": ("Filename",),
-            "objective_class": ("Objective Class", "Objective Classes")}
+    cols = {
+        "subject": ("Subject",),
+        "filename": ("Filename",),
+        "objective_class": ("Objective Class", "Objective Classes"),
+    }
     rows = read_sheet(path, cols, required=tuple(cols))
-    return ({(canonical_subject(c["subject"]), cell_text(c["filename"])):
-             cell_text(c["objective_class"]) for _, c in rows}, str(path))
+    return (
+        {
+            (canonical_subject(c["subject"]), cell_text(c["filename"])): cell_text(
+                c["objective_class"]
+            )
+            for _, c in rows
+        },
+        str(path),
+    )
 
 
 def inspect(root: Path) -> LoadResult:
@@ -76,23 +102,50 @@ def inspect(root: Path) -> LoadResult:
     objective, objective_file = _objective_classes(root)
     problems: list[Problem] = []
     if frames is None:
-        problems.append(Problem(NAME, str(root), None, None,
-                                f"no frames folder ({', '.join(LAYOUTS)} with subNN folders)"))
+        problems.append(
+            Problem(
+                NAME,
+                str(root),
+                None,
+                None,
+                f"no frames folder ({', '.join(LAYOUTS)} with subNN folders)",
+            )
+        )
     rows = []
-    for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
-                                                               "offset", "emotion")):
+    for number, cells in read_sheet(
+        sheet, COLUMNS, required=("subject", "filename", "onset", "offset", "emotion")
+    ):
         subject = canonical_subject(cell_text(cells.get("subject")))
         clip = cell_text(cells.get("filename"))
         extra = {"objective_class": objective.get((subject, clip), "")} if objective else {}
-        rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
-                           cells.get("offset"), cells.get("emotion"), cells.get("action_units"),
-                           sheet, number, frames / subject / clip if frames else None, extra))
+        rows.append(
+            RawRow(
+                subject,
+                clip,
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                sheet,
+                number,
+                frames / subject / clip if frames else None,
+                extra,
+            )
+        )
     files = {"annotation": str(sheet), "frames": str(frames) if frames else ""}
     if objective_file:
         files["objective_classes"] = objective_file
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
 
 
-DATASET = DatasetInfo(name="casme2", folder="CASME2", order=0, inspect=inspect, title="CASME II",
-                      aliases=("casmeii", "casme_2", "casme-2"), canonical_subject=canonical_subject,
-                      subject_spellings=subject_spellings)
+DATASET = DatasetInfo(
+    name="casme2",
+    folder="CASME2",
+    order=0,
+    inspect=inspect,
+    title="CASME II",
+    aliases=("casmeii", "casme_2", "casme-2"),
+    canonical_subject=canonical_subject,
+    subject_spellings=subject_spellings,
+)

@@ -14,19 +14,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
-    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo,
+    LoadResult,
+    Problem,
+    RawRow,
+    cell_text,
+    find_dir,
+    find_file,
+    finish,
+    has_child,
+    read_sheet,
 )
 from mer_bench.data.datasets.corrections import corrections_for
 from mer_bench.core.errors import DataError
 
 NAME = "casme3"
 EMOTIONS = ("disgust", "surprise", "others", "fear", "anger", "sad", "happy")
-SHEETS = ("cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", "*part_A*ME_label*.xlsx", "*part_A*label*.xls*")
+SHEETS = (
+    "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+    "*part_A*ME_label*.xlsx",
+    "*part_A*label*.xls*",
+)
 ERROR_LISTS = ("casme3_partA_error_list*.xlsx", "*partA*error*list*.xls*")
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",), "onset": ("Onset",), "apex": ("Apex",),
-    "offset": ("Offset",), "action_units": ("AU", "AUs", "Action Units"),
-    "objective_class": ("Objective class", "Objective Classes"), "emotion": ("emotion",),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("Onset",),
+    "apex": ("Apex",),
+    "offset": ("Offset",),
+    "action_units": ("AU", "AUs", "Action Units"),
+    "objective_class": ("Objective class", "Objective Classes"),
+    "emotion": ("emotion",),
 }
 
 
@@ -70,18 +88,39 @@ def inspect(root: Path) -> LoadResult:
     if frames is None:
         problems.append(Problem(NAME, str(root), None, None, "no frames folder (spNO.N folders)"))
     rows = []
-    for number, c in read_sheet(sheet, COLUMNS, sheet="label",
-                                required=("subject", "filename", "onset", "apex", "offset", "emotion")):
+    for number, c in read_sheet(
+        sheet,
+        COLUMNS,
+        sheet="label",
+        required=("subject", "filename", "onset", "apex", "offset", "emotion"),
+    ):
         subject, filename = cell_text(c.get("subject")), cell_text(c.get("filename")).lower()
-        rows.append(RawRow(subject, sample_id(subject, filename, c.get("onset")), c.get("onset"),
-                           c.get("apex"), c.get("offset"), c.get("emotion"), c.get("action_units"),
-                           sheet, number, _clip_dir(frames, subject, filename) if frames else None,
-                           {"objective_class": cell_text(c.get("objective_class"))}))
+        rows.append(
+            RawRow(
+                subject,
+                sample_id(subject, filename, c.get("onset")),
+                c.get("onset"),
+                c.get("apex"),
+                c.get("offset"),
+                c.get("emotion"),
+                c.get("action_units"),
+                sheet,
+                number,
+                _clip_dir(frames, subject, filename) if frames else None,
+                {"objective_class": cell_text(c.get("objective_class"))},
+            )
+        )
     files = {"annotation": str(sheet), "frames": str(frames) if frames else ""}
     if error_file:
         files["error_list"] = error_file
     return finish(NAME, root, rows, EMOTIONS, files, exclude=excluded, problems=problems)
 
 
-DATASET = DatasetInfo(name="casme3", folder="CASME3", order=3, inspect=inspect,
-                      title="CAS(ME)^3 Part A", aliases=("cas(me)3", "cas(me)^3", "casme^3"))
+DATASET = DatasetInfo(
+    name="casme3",
+    folder="CASME3",
+    order=3,
+    inspect=inspect,
+    title="CAS(ME)^3 Part A",
+    aliases=("cas(me)3", "cas(me)^3", "casme^3"),
+)

@@ -41,8 +41,12 @@ def load_corrections() -> tuple[Correction, ...]:
     lines = [ln for ln in _text().splitlines() if ln.strip() and not ln.startswith("#")]
     out = []
     for i, rec in enumerate(csv.DictReader(io.StringIO("\n".join(lines)))):
-        fix = Correction(**{k: (rec[k] or "").strip() for k in
-                            ("dataset", "sample", "field", "old", "new", "reason")})
+        fix = Correction(
+            **{
+                k: (rec[k] or "").strip()
+                for k in ("dataset", "sample", "field", "old", "new", "reason")
+            }
+        )
         if fix.field not in FIELDS or not fix.reason:
             raise ValueError(f"corrections.csv entry {i + 1}: bad field {fix.field!r} or no reason")
         out.append(fix)
@@ -56,8 +60,10 @@ def corrections_for(dataset: str) -> list[Correction]:
 
 def _version() -> str:
     text = _text()
-    declared = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                     if ln.startswith("# version:")), "0")
+    declared = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("# version:")),
+        "0",
+    )
     return f"{declared}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 

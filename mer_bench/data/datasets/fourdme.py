@@ -37,9 +37,12 @@ EMOTIONS = ("positive", "negative", "surprise", "repression", "others")
 LAYOUTS = ("gray_micro", "gray_micro_crop")
 SHEETS = ("4DME_Labelling_Micro_release*.xlsx", "4DME*Micro*.xls*")
 COLUMNS = {
-    "subject": ("sub_ID", "Subject"), "filename": ("fold_name", "Filename"),
-    "onset": ("Onset", "OnsetFrame"), "apex": ("Apex", "ApexFrame"),
-    "offset": ("Offset", "OffsetFrame"), "action_units": ("AUs", "AU", "Action Units"),
+    "subject": ("sub_ID", "Subject"),
+    "filename": ("fold_name", "Filename"),
+    "onset": ("Onset", "OnsetFrame"),
+    "apex": ("Apex", "ApexFrame"),
+    "offset": ("Offset", "OffsetFrame"),
+    "action_units": ("AUs", "AU", "Action Units"),
     "emotion": ("Emotion", "Estimated Emotion"),
 }
 
@@ -61,17 +64,32 @@ def inspect(root: Path) -> LoadResult:
     frames = frames_root(root)
     problems: list[Problem] = []
     if frames is None:
-        problems.append(Problem(NAME, str(root), None, None,
-                                f"no frames folder ({' or '.join(LAYOUTS)})"))
+        problems.append(
+            Problem(NAME, str(root), None, None, f"no frames folder ({' or '.join(LAYOUTS)})")
+        )
     rows = []
-    for number, cells in read_sheet(sheet, COLUMNS, header_key="fold_name",
-                                    required=("subject", "filename", "onset", "apex", "offset",
-                                              "emotion")):
+    for number, cells in read_sheet(
+        sheet,
+        COLUMNS,
+        header_key="fold_name",
+        required=("subject", "filename", "onset", "apex", "offset", "emotion"),
+    ):
         subject = cell_text(cells.get("subject"))
         clip = cell_text(cells.get("filename"))
-        rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
-                           cells.get("offset"), cells.get("emotion"), cells.get("action_units"),
-                           sheet, number, frames / subject / clip if frames else None))
+        rows.append(
+            RawRow(
+                subject,
+                clip,
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                sheet,
+                number,
+                frames / subject / clip if frames else None,
+            )
+        )
     files = {"annotation": str(sheet), "frames": str(frames) if frames else ""}
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
 

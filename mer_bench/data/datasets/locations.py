@@ -65,11 +65,13 @@ def read_config(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise DataError(f"{path}: unreadable config file ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: the config file is not UTF-8 text (byte {exc.start}: "
-                        f"{exc.object[exc.start:exc.start + 1]!r})") from None
+        raise DataError(
+            f"{path}: the config file is not UTF-8 text (byte {exc.start}: "
+            f"{exc.object[exc.start : exc.start + 1]!r})"
+        ) from None
     datasets = config.get("datasets", {})
     if not isinstance(datasets, dict) or not isinstance(config.get("data_root", ""), str):
-        raise DataError(f"{path}: expected `data_root = \"DIR\"` and a [datasets] table of paths")
+        raise DataError(f'{path}: expected `data_root = "DIR"` and a [datasets] table of paths')
     return config
 
 

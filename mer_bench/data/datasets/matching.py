@@ -34,8 +34,11 @@ class Match:
     disagreements: list[str]
 
 
-def match_listed(listed: pd.DataFrame, tables: dict[str, pd.DataFrame],
-                 annotation_class: Callable[[str, str], str | None]) -> Match:
+def match_listed(
+    listed: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    annotation_class: Callable[[str, str], str | None],
+) -> Match:
     """Match `listed` (dataset, subject, sample, class) to `tables` (dataset -> loader table).
 
     `annotation_class(dataset, emotion)` is the class the protocol's rules give an emotion (None:
@@ -56,8 +59,10 @@ def match_listed(listed: pd.DataFrame, tables: dict[str, pd.DataFrame],
         emotion = index[key]
         cls = annotation_class(key[0], emotion)
         if cls != listed_class:
-            disagreements.append(f"{name}: list says {listed_class}, annotation says "
-                                 f"{emotion!r} -> {cls or 'not in protocol'}")
+            disagreements.append(
+                f"{name}: list says {listed_class}, annotation says "
+                f"{emotion!r} -> {cls or 'not in protocol'}"
+            )
         keep.append(i)
         found_class.append(cls or "")
     found = listed.iloc[keep].reset_index(drop=True).assign(annotation_class=found_class)
@@ -68,6 +73,8 @@ def require_all(match: Match, what: str) -> None:
     """MissingSamplesError naming the first missing samples, unless every listed one was found."""
     if match.missing:
         more = f" (and {len(match.missing) - 10} more)" if len(match.missing) > 10 else ""
-        raise MissingSamplesError(f"{what}: {len(match.missing)} listed samples are not in the "
-                                  f"dataset tables: {', '.join(match.missing[:10])}{more}",
-                                  match.missing)
+        raise MissingSamplesError(
+            f"{what}: {len(match.missing)} listed samples are not in the "
+            f"dataset tables: {', '.join(match.missing[:10])}{more}",
+            match.missing,
+        )

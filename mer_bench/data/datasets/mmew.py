@@ -35,16 +35,18 @@ from mer_bench.data.datasets._common import (
 )
 
 NAME = "mmew"
-EMOTIONS = ("happiness", "surprise", "disgust", "repression", "fear", "sadness", "anger",
-            "others")
+EMOTIONS = ("happiness", "surprise", "disgust", "repression", "fear", "sadness", "anger", "others")
 #: Sheet emotion -> the folder its clips live in (where they differ).
 FOLDER_OF = {"others": "repression"}
 SHEETS = ("MMEW_Micro_Exp.xlsx", "MMEW*Micro*.xls*", "MMEW*.xlsx")
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",),
-    "onset": ("OnsetFrame", "Onset Frame", "Onset"), "apex": ("ApexFrame", "Apex Frame", "Apex"),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("OnsetFrame", "Onset Frame", "Onset"),
+    "apex": ("ApexFrame", "Apex Frame", "Apex"),
     "offset": ("OffsetFrame", "Offset Frame", "Offset"),
-    "action_units": ("Action Units", "AUs", "AU"), "emotion": ("Estimated Emotion", "Emotion"),
+    "action_units": ("Action Units", "AUs", "AU"),
+    "emotion": ("Estimated Emotion", "Emotion"),
     "remarks": ("remarks", "Remarks"),
 }
 
@@ -79,15 +81,27 @@ def inspect(root: Path) -> LoadResult:
     micro = _micro_root(root)
     problems: list[Problem] = []
     rows = []
-    for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
-                                                               "apex", "offset", "emotion")):
+    for number, cells in read_sheet(
+        sheet, COLUMNS, required=("subject", "filename", "onset", "apex", "offset", "emotion")
+    ):
         subject = subject_id(cells.get("subject"))
         clip = cell_text(cells.get("filename"))
         emotion = cell_text(cells.get("emotion")).lower()
-        rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
-                           cells.get("offset"), cells.get("emotion"), cells.get("action_units"),
-                           sheet, number, clip_folder(root, micro, subject, emotion, clip),
-                           {"remarks": cell_text(cells.get("remarks"))}))
+        rows.append(
+            RawRow(
+                subject,
+                clip,
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                sheet,
+                number,
+                clip_folder(root, micro, subject, emotion, clip),
+                {"remarks": cell_text(cells.get("remarks"))},
+            )
+        )
     files = {"annotation": str(sheet), "frames": str(micro or root)}
     return finish(NAME, root, rows, EMOTIONS, files, problems=problems)
 

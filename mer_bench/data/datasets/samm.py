@@ -14,16 +14,31 @@ import re
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
-    DatasetInfo, LoadResult, Problem, RawRow, cell_text, find_dir, find_file, finish, has_child, read_sheet,
+    DatasetInfo,
+    LoadResult,
+    Problem,
+    RawRow,
+    cell_text,
+    find_dir,
+    find_file,
+    finish,
+    has_child,
+    read_sheet,
 )
 from mer_bench.core.errors import DataError
 
 NAME = "samm"
 EMOTIONS = ("anger", "contempt", "happiness", "surprise", "disgust", "fear", "sadness", "other")
-SHEETS = ("SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_*Micro_FACS_Codes*.xls*", "*Micro_FACS_Codes*.xls*")
+SHEETS = (
+    "SAMM_Micro_FACS_Codes_v2.xlsx",
+    "SAMM_*Micro_FACS_Codes*.xls*",
+    "*Micro_FACS_Codes*.xls*",
+)
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",),
-    "onset": ("Onset Frame", "OnsetFrame", "Onset"), "apex": ("Apex Frame", "ApexFrame", "Apex"),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("Onset Frame", "OnsetFrame", "Onset"),
+    "apex": ("Apex Frame", "ApexFrame", "Apex"),
     "offset": ("Offset Frame", "OffsetFrame", "Offset"),
     "action_units": ("Action Units", "AUs", "AU"),
     "emotion": ("Estimated Emotion", "Emotion"),
@@ -50,21 +65,50 @@ def inspect(root: Path) -> LoadResult:
     frames = frames_root(root)
     problems: list[Problem] = []
     if frames is None:
-        problems.append(Problem(NAME, str(root), None, None, "no frames folder (subject folders 006, 007, ...)"))
+        problems.append(
+            Problem(NAME, str(root), None, None, "no frames folder (subject folders 006, 007, ...)")
+        )
     rows = []
-    for number, cells in read_sheet(sheet, COLUMNS, required=("subject", "filename", "onset",
-                                                               "apex", "offset", "emotion")):
+    for number, cells in read_sheet(
+        sheet, COLUMNS, required=("subject", "filename", "onset", "apex", "offset", "emotion")
+    ):
         subject = canonical_subject(cell_text(cells.get("subject")))
         clip = cell_text(cells.get("filename"))
-        extra = ({"objective_class": cell_text(cells.get("objective_class"))}
-                 if "objective_class" in cells else {})
-        rows.append(RawRow(subject, clip, cells.get("onset"), cells.get("apex"),
-                           cells.get("offset"), cells.get("emotion"), cells.get("action_units"),
-                           sheet, number, frames / subject / clip if frames else None, extra))
-    return finish(NAME, root, rows, EMOTIONS,
-                  {"annotation": str(sheet), "frames": str(frames) if frames else ""},
-                  problems=problems)
+        extra = (
+            {"objective_class": cell_text(cells.get("objective_class"))}
+            if "objective_class" in cells
+            else {}
+        )
+        rows.append(
+            RawRow(
+                subject,
+                clip,
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                sheet,
+                number,
+                frames / subject / clip if frames else None,
+                extra,
+            )
+        )
+    return finish(
+        NAME,
+        root,
+        rows,
+        EMOTIONS,
+        {"annotation": str(sheet), "frames": str(frames) if frames else ""},
+        problems=problems,
+    )
 
 
-DATASET = DatasetInfo(name="samm", folder="SAMM", order=1, inspect=inspect, title="SAMM",
-                      canonical_subject=canonical_subject)
+DATASET = DatasetInfo(
+    name="samm",
+    folder="SAMM",
+    order=1,
+    inspect=inspect,
+    title="SAMM",
+    canonical_subject=canonical_subject,
+)

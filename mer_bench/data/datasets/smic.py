@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 
 from mer_bench.data.datasets._common import (
-    DatasetInfo, LoadResult, Problem, RawRow, find_dir, finish, has_child, index_frames,
+    DatasetInfo,
+    LoadResult,
+    Problem,
+    RawRow,
+    find_dir,
+    finish,
+    has_child,
+    index_frames,
 )
 from mer_bench.core.errors import DataError
 
@@ -63,11 +70,15 @@ def inspect(root: Path) -> LoadResult:
     """Read SMIC-HS under `root`; every problem is collected, nothing raised per clip."""
     frames = frames_root(root)
     if frames is None:
-        raise DataError(f"{root}: no SMIC-HS subject folders (looked for {', '.join(LAYOUTS)} "
-                        "holding s1, s2, ...)")
+        raise DataError(
+            f"{root}: no SMIC-HS subject folders (looked for {', '.join(LAYOUTS)} "
+            "holding s1, s2, ...)"
+        )
     rows, problems = [], []
-    subjects = sorted((d for d in frames.iterdir() if d.is_dir() and re.fullmatch(_SUBJECT_DIR, d.name)),
-                      key=lambda d: int(d.name[1:]))
+    subjects = sorted(
+        (d for d in frames.iterdir() if d.is_dir() and re.fullmatch(_SUBJECT_DIR, d.name)),
+        key=lambda d: int(d.name[1:]),
+    )
     for subject_dir in subjects:
         subject = canonical_subject(subject_dir.name)
         micro = subject_dir / "micro"
@@ -81,14 +92,35 @@ def inspect(root: Path) -> LoadResult:
                 if not numbers:
                     problems.append(Problem(NAME, str(clip), None, sample, "no frames"))
                     continue
-                rows.append(RawRow(subject, sample, numbers[0], numbers[(len(numbers) - 1) // 2],
-                                   numbers[-1], emotion_dir.name, "", clip, None, clip))
-    return finish(NAME, root, rows, EMOTIONS, {"annotation": "", "frames": str(frames)},
-                  problems=problems)
+                rows.append(
+                    RawRow(
+                        subject,
+                        sample,
+                        numbers[0],
+                        numbers[(len(numbers) - 1) // 2],
+                        numbers[-1],
+                        emotion_dir.name,
+                        "",
+                        clip,
+                        None,
+                        clip,
+                    )
+                )
+    return finish(
+        NAME, root, rows, EMOTIONS, {"annotation": "", "frames": str(frames)}, problems=problems
+    )
 
 
-DATASET = DatasetInfo(name="smic", folder="SMIC", order=2, inspect=inspect, title="SMIC-HS",
-                      aliases=("smic-hs", "smic_hs", "smichs"), canonical_subject=canonical_subject,
-                      canonical_sample=canonical_sample, file_subject=file_subject,
-                      subject_spellings=subject_spellings,
-                      sample_spellings=sample_spellings)
+DATASET = DatasetInfo(
+    name="smic",
+    folder="SMIC",
+    order=2,
+    inspect=inspect,
+    title="SMIC-HS",
+    aliases=("smic-hs", "smic_hs", "smichs"),
+    canonical_subject=canonical_subject,
+    canonical_sample=canonical_sample,
+    file_subject=file_subject,
+    subject_spellings=subject_spellings,
+    sample_spellings=sample_spellings,
+)

@@ -20,8 +20,16 @@ from mer_bench.data.longvideo.model import (
     LongVideoSet,
 )
 
-__all__ = ["KINDS", "LONG_VIDEO_DATASETS", "Expression", "LongVideo", "LongVideoDataset",
-           "LongVideoSet", "inspect_long_videos", "load_long_videos"]
+__all__ = [
+    "KINDS",
+    "LONG_VIDEO_DATASETS",
+    "Expression",
+    "LongVideo",
+    "LongVideoDataset",
+    "LongVideoSet",
+    "inspect_long_videos",
+    "load_long_videos",
+]
 
 
 def _check(name: str, obj: object) -> LongVideoDataset:
@@ -33,7 +41,8 @@ def _check(name: str, obj: object) -> LongVideoDataset:
 
 
 LONG_VIDEO_DATASETS: Registry[LongVideoDataset] = Registry(
-    "long-video dataset", "mer_bench.long_video_datasets", _check)
+    "long-video dataset", "mer_bench.long_video_datasets", _check
+)
 
 
 def inspect_long_videos(name: str, root: Path) -> LongVideoSet:
@@ -52,6 +61,8 @@ def load_long_videos(name: str, root: Path) -> LongVideoSet:
     found = inspect_long_videos(name, root)
     fatal = found.fatal
     if fatal:
-        more = f" (and {len(fatal) - 1} more; see `mer-bench spot doctor`)" if len(fatal) > 1 else ""
+        more = (
+            f" (and {len(fatal) - 1} more; see `mer-bench spot doctor`)" if len(fatal) > 1 else ""
+        )
         raise DataError(f"{fatal[0].line()}{more}")
     return found

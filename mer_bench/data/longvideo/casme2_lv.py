@@ -82,8 +82,15 @@ def inspect(root: Path) -> LongVideoSet:
                     continue
                 video = video_of_folder(NAME, subject_dir.name, m.group(0), folder, FPS)
                 if video is None:
-                    problems.append(Problem(NAME, str(folder), None, m.group(0),
-                                            "no numbered frame in the video folder"))
+                    problems.append(
+                        Problem(
+                            NAME,
+                            str(folder),
+                            None,
+                            m.group(0),
+                            "no numbered frame in the video folder",
+                        )
+                    )
                 else:
                     videos[video.video] = video
     rows: list[RawExpression] = []
@@ -96,18 +103,26 @@ def inspect(root: Path) -> LongVideoSet:
         folder = folders.get(participant) if participant is not None else None
         code = codes.get(name.split("_")[0].lower())
         if folder is None or code is None:
-            what = (f"participant {cell_text(c[0])!r} is not in sheet {SHEET_RULE1!r}"
-                    if folder is None else
-                    f"expression {name!r} has no code in sheet {SHEET_RULE2!r}")
+            what = (
+                f"participant {cell_text(c[0])!r} is not in sheet {SHEET_RULE1!r}"
+                if folder is None
+                else f"expression {name!r} has no code in sheet {SHEET_RULE2!r}"
+            )
             problems.append(Problem(NAME, str(book), number, name or None, what))
             continue
         prefix = re.sub(r"\D", "", folder)
         video = f"{int(prefix):02d}_{code}" if prefix else f"{folder}_{code}"
-        rows.append(RawExpression(folder, video, c[2], c[3], c[4], c[7], c[6], c[5], book,
-                                  number))
+        rows.append(RawExpression(folder, video, c[2], c[3], c[4], c[7], c[6], c[5], book, number))
     expressions, found = check_annotations(NAME, rows, videos, kind_of)
-    return LongVideoSet(NAME, root, FPS, videos, expressions, problems + found,
-                        {"annotation": str(book), "frames": str(rawpic or "")})
+    return LongVideoSet(
+        NAME,
+        root,
+        FPS,
+        videos,
+        expressions,
+        problems + found,
+        {"annotation": str(book), "frames": str(rawpic or "")},
+    )
 
 
 DATASET = LongVideoDataset(name=NAME, folder="CASME2_LV", fps=FPS, inspect=inspect)

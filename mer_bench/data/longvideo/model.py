@@ -48,8 +48,10 @@ class LongVideo:
         index = index_frames(self.folder)
         missing = [n for n in range(self.first, self.last + 1) if n not in index]
         if missing:
-            raise DataError(f"{self.folder}: frame {missing[0]} missing "
-                            f"({len(missing)} of {self.first}..{self.last} missing)")
+            raise DataError(
+                f"{self.folder}: frame {missing[0]} missing "
+                f"({len(missing)} of {self.first}..{self.last} missing)"
+            )
         return [index[n] for n in range(self.first, self.last + 1)]
 
 
@@ -117,8 +119,9 @@ class RawExpression:
     row: int | None
 
 
-def video_of_folder(dataset: str, subject: str, video: str, folder: Path, fps: float
-                    ) -> LongVideo | None:
+def video_of_folder(
+    dataset: str, subject: str, video: str, folder: Path, fps: float
+) -> LongVideo | None:
     """The `LongVideo` of a frames folder (None when it holds no numbered frame)."""
     numbers = [frame_number(p) for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
     numbers = [n for n in numbers if n is not None]
@@ -141,8 +144,12 @@ def _frame(value: Any) -> tuple[int | None, bool]:
     return math.floor(x + 0.5), not x.is_integer()
 
 
-def check_annotations(dataset: str, rows: list[RawExpression], videos: dict[str, LongVideo],
-                      kind_of: Callable[[Any], str | None]) -> tuple[list[Expression], list[Problem]]:
+def check_annotations(
+    dataset: str,
+    rows: list[RawExpression],
+    videos: dict[str, LongVideo],
+    kind_of: Callable[[Any], str | None],
+) -> tuple[list[Expression], list[Problem]]:
     """Checked expressions and every problem (each naming its file and row).
 
     Fatal (the row is unusable, and `load_long_videos` refuses the dataset): a frame that is not a
@@ -164,35 +171,64 @@ def check_annotations(dataset: str, rows: list[RawExpression], videos: dict[str,
             continue
         if onset is None or offset is None:
             bad = "onset" if onset is None else "offset"
-            problems.append(Problem(*where, f"{bad} {r.onset if onset is None else r.offset!r} "
-                                    "is not a frame number"))
+            problems.append(
+                Problem(
+                    *where,
+                    f"{bad} {r.onset if onset is None else r.offset!r} is not a frame number",
+                )
+            )
             continue
         if f_on or f_ap or f_off:
-            problems.append(Problem(*where, "fractional frame numbers rounded half up",
-                                    fatal=False))
+            problems.append(
+                Problem(*where, "fractional frame numbers rounded half up", fatal=False)
+            )
         if offset == 0 and apex is not None and apex > 0:
-            problems.append(Problem(*where, f"offset 0: the apex {apex} is used as the offset",
-                                    fatal=False))
+            problems.append(
+                Problem(*where, f"offset 0: the apex {apex} is used as the offset", fatal=False)
+            )
             offset = apex
         if offset < onset:
-            problems.append(Problem(*where, f"reversed interval: offset {offset} before onset "
-                                    f"{onset}"))
+            problems.append(
+                Problem(*where, f"reversed interval: offset {offset} before onset {onset}")
+            )
             continue
         video = videos.get(r.video)
         if video is None:
             problems.append(Problem(*where, "no frames folder for this video"))
             continue
         if onset < video.first or offset > video.last:
-            problems.append(Problem(*where, f"interval [{onset}, {offset}] outside the video's "
-                                    f"frames {video.first}..{video.last} ({video.folder})"))
+            problems.append(
+                Problem(
+                    *where,
+                    f"interval [{onset}, {offset}] outside the video's "
+                    f"frames {video.first}..{video.last} ({video.folder})",
+                )
+            )
             continue
         if apex is not None and not onset <= apex <= offset:
-            problems.append(Problem(*where, f"apex {apex} outside [onset {onset}, offset "
-                                    f"{offset}]: not used", fatal=False))
+            problems.append(
+                Problem(
+                    *where,
+                    f"apex {apex} outside [onset {onset}, offset {offset}]: not used",
+                    fatal=False,
+                )
+            )
             apex = None
-        kept.append(Expression(dataset, r.subject, r.video, onset, apex, offset, kind,
-                               str(r.emotion or "").strip().lower(),
-                               str(r.action_units or "").strip(), str(r.file), r.row))
+        kept.append(
+            Expression(
+                dataset,
+                r.subject,
+                r.video,
+                onset,
+                apex,
+                offset,
+                kind,
+                str(r.emotion or "").strip().lower(),
+                str(r.action_units or "").strip(),
+                str(r.file),
+                r.row,
+            )
+        )
     by_video: dict[tuple[str, str], list[Expression]] = {}
     for e in kept:
         by_video.setdefault((e.video, e.kind), []).append(e)
@@ -201,8 +237,15 @@ def check_annotations(dataset: str, rows: list[RawExpression], videos: dict[str,
         group.sort(key=lambda e: (e.onset, e.offset))
         for a, b in itertools.pairwise(group):
             if b.onset <= a.offset:
-                problems.append(Problem(dataset, b.file, b.row, b.video,
-                                        f"{b.kind} interval [{b.onset}, {b.offset}] overlaps "
-                                        f"[{a.onset}, {a.offset}] (row {a.row})"))
+                problems.append(
+                    Problem(
+                        dataset,
+                        b.file,
+                        b.row,
+                        b.video,
+                        f"{b.kind} interval [{b.onset}, {b.offset}] overlaps "
+                        f"[{a.onset}, {a.offset}] (row {a.row})",
+                    )
+                )
                 overlapping.add(id(b))
     return [e for e in kept if id(e) not in overlapping], problems

@@ -76,14 +76,15 @@ def _read_gray(path: Path, video: LongVideo, number: int) -> np.ndarray:
     return image
 
 
-def _face_geometry(gray: np.ndarray, video: LongVideo, config: RegionMotionConfig
-                   ) -> tuple[tuple[int, int, int, int], list[tuple[int, int, int, int]],
-                              tuple[int, int, int, int]]:
+def _face_geometry(
+    gray: np.ndarray, video: LongVideo, config: RegionMotionConfig
+) -> tuple[tuple[int, int, int, int], list[tuple[int, int, int, int]], tuple[int, int, int, int]]:
     """Crop box (full frame), region boxes and the reference box (crop pixels at face_size)."""
     found = detect(gray, FaceConfig())
     if found is None:
-        raise DataError(f"{video.folder}: no face found in frame {video.first} of video "
-                        f"{video.video}")
+        raise DataError(
+            f"{video.folder}: no face found in frame {video.first} of video {video.video}"
+        )
     lm = found.landmarks.astype(np.float64)
     x0, y0 = lm.min(0)
     x1, y1 = lm.max(0)
@@ -120,8 +121,11 @@ def compute_motion(video: LongVideo, config: RegionMotionConfig) -> np.ndarray:
         if crop_box is None:
             crop_box, regions, reference = _face_geometry(gray, video, config)
         left, top, right, bottom = crop_box
-        crops.append(cv2.resize(gray[top:bottom, left:right], (config.face_size,) * 2,
-                                interpolation=cv2.INTER_AREA))
+        crops.append(
+            cv2.resize(
+                gray[top:bottom, left:right], (config.face_size,) * 2, interpolation=cv2.INTER_AREA
+            )
+        )
         if len(crops) <= k:
             continue
         flow = compute_flow(crops[0], crops[-1], flow_config)
@@ -135,17 +139,24 @@ def compute_motion(video: LongVideo, config: RegionMotionConfig) -> np.ndarray:
 def _frames_key(video: LongVideo) -> dict:
     first, last = video.frame_paths()[0], video.frame_paths()[-1]
     stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (first, last)]
-    return {"folder": str(video.folder.resolve()), "first": video.first, "last": video.last,
-            "fps": video.fps, "files": stats}
+    return {
+        "folder": str(video.folder.resolve()),
+        "first": video.first,
+        "last": video.last,
+        "fps": video.fps,
+        "files": stats,
+    }
 
 
-def video_motion(video: LongVideo, config: RegionMotionConfig, cache_dir: Path | None
-                 ) -> VideoMotion:
+def video_motion(
+    video: LongVideo, config: RegionMotionConfig, cache_dir: Path | None
+) -> VideoMotion:
     """The view of `video`, from the cache when it was computed before (then stored there)."""
     if cache_dir is None:
         return VideoMotion(video, compute_motion(video, config))
-    key = stable_hash({"frames": _frames_key(video), "config": asdict(config),
-                       "version": MOTION_VERSION})
+    key = stable_hash(
+        {"frames": _frames_key(video), "config": asdict(config), "version": MOTION_VERSION}
+    )
     # Written atomically with a checksum; a damaged entry is named in a warning and recomputed.
     cache = ArrayCache(Path(cache_dir) / "spotting-motion")
     cached = cache.load("motion", key)

@@ -37,10 +37,14 @@ FPS = 200.0
 WORKBOOKS = ("SAMM_LongVideos_V*_Release.xlsx", "SAMM_LongVideos*.xls*", "*LongVideos*.xls*")
 SHEET = "FACS_Movement_Only"
 COLUMNS = {
-    "subject": ("Subject",), "filename": ("Filename",), "onset": ("Onset", "Onset Frame"),
-    "apex": ("Apex", "Apex Frame"), "offset": ("Offset", "Offset Frame"),
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("Onset", "Onset Frame"),
+    "apex": ("Apex", "Apex Frame"),
+    "offset": ("Offset", "Offset Frame"),
     "type": ("Type", "Type(Macro/Micro)", "Type (Macro / Micro - 1/2)"),
-    "action_units": ("Action Units", "AUs"), "emotion": ("Estimated Emotion", "Emotion"),
+    "action_units": ("Action Units", "AUs"),
+    "emotion": ("Estimated Emotion", "Emotion"),
 }
 _VIDEO = re.compile(r"\d{3}_\d+")
 
@@ -55,41 +59,73 @@ def inspect(root: Path) -> LongVideoSet:
     """Read SAMM Long Videos under `root`; every problem collected, none raised per row."""
     book = find_file(root, WORKBOOKS)
     if book is None:
-        raise DataError(f"{root}: no SAMM Long Videos workbook (looked for "
-                        f"{', '.join(WORKBOOKS)})")
-    frames = find_dir(root, lambda d: any(c.is_dir() and _VIDEO.fullmatch(c.name)
-                                          for c in d.iterdir()), depth=2)
+        raise DataError(f"{root}: no SAMM Long Videos workbook (looked for {', '.join(WORKBOOKS)})")
+    frames = find_dir(
+        root, lambda d: any(c.is_dir() and _VIDEO.fullmatch(c.name) for c in d.iterdir()), depth=2
+    )
     problems: list[Problem] = []
     videos: dict[str, LongVideo] = {}
     if frames is None:
-        problems.append(Problem(NAME, str(root), None, None,
-                                "no folder of video folders (006_1, 006_2, ...)"))
+        problems.append(
+            Problem(NAME, str(root), None, None, "no folder of video folders (006_1, 006_2, ...)")
+        )
     else:
-        for folder in sorted(d for d in frames.iterdir() if d.is_dir() and _VIDEO.fullmatch(d.name)):
+        for folder in sorted(
+            d for d in frames.iterdir() if d.is_dir() and _VIDEO.fullmatch(d.name)
+        ):
             video = video_of_folder(NAME, folder.name.split("_")[0], folder.name, folder, FPS)
             if video is None:
-                problems.append(Problem(NAME, str(folder), None, folder.name,
-                                        "no numbered frame in the video folder"))
+                problems.append(
+                    Problem(
+                        NAME,
+                        str(folder),
+                        None,
+                        folder.name,
+                        "no numbered frame in the video folder",
+                    )
+                )
             else:
                 videos[video.video] = video
     try:
-        table = read_sheet(book, COLUMNS, sheet=SHEET, required=("subject", "filename", "onset",
-                                                                 "apex", "offset", "type"))
+        table = read_sheet(
+            book,
+            COLUMNS,
+            sheet=SHEET,
+            required=("subject", "filename", "onset", "apex", "offset", "type"),
+        )
     except DataError as exc:
         if f"{SHEET!r}" not in str(exc):
             raise
-        table = read_sheet(book, COLUMNS, required=("subject", "filename", "onset", "apex",
-                                                    "offset", "type"))
+        table = read_sheet(
+            book, COLUMNS, required=("subject", "filename", "onset", "apex", "offset", "type")
+        )
     rows = []
     for number, cells in table:
         name = cell_text(cells.get("filename"))
-        rows.append(RawExpression(canonical_subject("samm", cell_text(cells.get("subject"))),
-                                  name.rsplit("_", 1)[0], cells.get("onset"), cells.get("apex"),
-                                  cells.get("offset"), cells.get("type"), cells.get("emotion"),
-                                  cells.get("action_units"), book, number))
+        rows.append(
+            RawExpression(
+                canonical_subject("samm", cell_text(cells.get("subject"))),
+                name.rsplit("_", 1)[0],
+                cells.get("onset"),
+                cells.get("apex"),
+                cells.get("offset"),
+                cells.get("type"),
+                cells.get("emotion"),
+                cells.get("action_units"),
+                book,
+                number,
+            )
+        )
     expressions, found = check_annotations(NAME, rows, videos, kind_of)
-    return LongVideoSet(NAME, root, FPS, videos, expressions, problems + found,
-                        {"annotation": str(book), "frames": str(frames or "")})
+    return LongVideoSet(
+        NAME,
+        root,
+        FPS,
+        videos,
+        expressions,
+        problems + found,
+        {"annotation": str(book), "frames": str(frames or "")},
+    )
 
 
 DATASET = LongVideoDataset(name=NAME, folder="SAMM_LV", fps=FPS, inspect=inspect)

@@ -43,11 +43,19 @@ LAYOUTS = {
     "samm-lv": {"fps": 200, "folder": "SAMM_LV", "micro": (60, 100), "macro": (140, 400)},
 }
 #: Emotion label of the sheets -> the AU prototype the demo renders for it.
-EMOTION_PROTOTYPE = {"negative": "disgust", "positive": "happiness", "surprise": "surprise",
-                     "others": "others"}
+EMOTION_PROTOTYPE = {
+    "negative": "disgust",
+    "positive": "happiness",
+    "surprise": "surprise",
+    "others": "others",
+}
 #: CAS(ME)^2 video codes and names (naming rule2), as the owners number them.
-CASME2_VIDEOS = (("0101", "disgust1", "disgustingteeth"), ("0102", "disgust2", "smellingdisgust"),
-                 ("0401", "anger1", "angerwhole"), ("0502", "happy2", "happycoffee"))
+CASME2_VIDEOS = (
+    ("0101", "disgust1", "disgustingteeth"),
+    ("0102", "disgust2", "smellingdisgust"),
+    ("0401", "anger1", "angerwhole"),
+    ("0502", "happy2", "happycoffee"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,9 @@ class LongSynthConfig:
     def __post_init__(self) -> None:
         unknown = [d for d in self.datasets if d not in LAYOUTS]
         if unknown:
-            raise ValueError(f"unknown long-video dataset {unknown[0]!r} (known: "
-                             f"{', '.join(LAYOUTS)})")
+            raise ValueError(
+                f"unknown long-video dataset {unknown[0]!r} (known: {', '.join(LAYOUTS)})"
+            )
         if self.subjects < 2:
             raise ValueError(f"LOSO needs at least 2 subjects, got {self.subjects}")
 
@@ -94,8 +103,14 @@ class PlannedVideo:
     expressions: list[PlantedExpression] = field(default_factory=list)
 
 
-def _plan_video(rng: np.random.Generator, dataset: str, subject: str, video: str, seconds: float,
-                config: LongSynthConfig) -> PlannedVideo:
+def _plan_video(
+    rng: np.random.Generator,
+    dataset: str,
+    subject: str,
+    video: str,
+    seconds: float,
+    config: LongSynthConfig,
+) -> PlannedVideo:
     layout = LAYOUTS[dataset]
     fps = int(layout["fps"])
     n = round(seconds * fps)
@@ -162,8 +177,15 @@ def render_video(subject: Subject, video: PlannedVideo, rng: np.random.Generator
     courses = [_course(e) for e in video.expressions]
     # Slow head drift (a smooth random path, under a pixel) and a few blinks as distractors.
     knots = rng.normal(0.0, 0.35, size=(max(2, video.n_frames // (2 * video.fps) + 2), 2))
-    path = np.stack([np.interp(np.linspace(0, len(knots) - 1, video.n_frames),
-                               np.arange(len(knots)), knots[:, i]) for i in range(2)], axis=1)
+    path = np.stack(
+        [
+            np.interp(
+                np.linspace(0, len(knots) - 1, video.n_frames), np.arange(len(knots)), knots[:, i]
+            )
+            for i in range(2)
+        ],
+        axis=1,
+    )
     blink_len = max(3, video.fps // 8)
     blinks = set()
     for _ in range(max(1, video.n_frames // (video.fps * 10))):
@@ -229,24 +251,56 @@ def write_annotations(root: Path, dataset: str, videos: list[PlannedVideo]) -> P
         for v in videos:
             name = next(n for c, n, _ in CASME2_VIDEOS if c == v.video.split("_")[1])
             for k, e in enumerate(v.expressions, start=1):
-                rows.append([participant[v.subject], f"{name}_{k}", e.onset, e.apex, e.offset,
-                             "+".join(str(au) for au, _ in e.aus), e.emotion,
-                             f"{e.kind}-expression", e.emotion])
+                rows.append(
+                    [
+                        participant[v.subject],
+                        f"{name}_{k}",
+                        e.onset,
+                        e.apex,
+                        e.offset,
+                        "+".join(str(au) for au, _ in e.aus),
+                        e.emotion,
+                        f"{e.kind}-expression",
+                        e.emotion,
+                    ]
+                )
         rule1 = [[s, s[1:], participant[s]] for s in subjects]
         rule2 = [[int(c), n] for c, n, _ in CASME2_VIDEOS]
         path = root / "CAS(ME)^2code_final.xlsx"
-        _write_book(path, [("CASFEcode_final", rows), ("naming rule1", rule1),
-                           ("naming rule2", rule2)])
+        _write_book(
+            path, [("CASFEcode_final", rows), ("naming rule1", rule1), ("naming rule2", rule2)]
+        )
         return path
     preamble = [["SAMM Long Videos (synthetic copy made by mer-bench)"]] + [[]] * 8
-    header = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration",
-              "Type", "Action Units", "Notes"]
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset",
+        "Apex",
+        "Offset",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Notes",
+    ]
     rows = []
     for v in videos:
         for k, e in enumerate(v.expressions, start=1):
-            rows.append([v.subject, f"{v.video}_{k}", 1, e.onset, e.apex, e.offset,
-                         e.offset - e.onset + 1, "Micro - 1/2" if e.kind == "micro" else "Macro",
-                         "+".join(str(au) for au, _ in e.aus), None])
+            rows.append(
+                [
+                    v.subject,
+                    f"{v.video}_{k}",
+                    1,
+                    e.onset,
+                    e.apex,
+                    e.offset,
+                    e.offset - e.onset + 1,
+                    "Micro - 1/2" if e.kind == "micro" else "Macro",
+                    "+".join(str(au) for au, _ in e.aus),
+                    None,
+                ]
+            )
     path = root / "SAMM_LongVideos_V2_Release.xlsx"
     _write_book(path, [("FACS_Movement_Only", [*preamble, header, *rows])])
     return path
@@ -271,8 +325,11 @@ def generate_long_videos(out: Path, config: LongSynthConfig) -> dict[str, Path]:
                 path = _frame_path(root, v, t)
                 if t == 1:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 92])
+                cv2.imwrite(
+                    str(path),
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92],
+                )
         write_annotations(root, dataset, mine)
         roots[dataset] = root
         log.info("wrote %d %s videos into %s", len(mine), dataset, root)
@@ -281,8 +338,11 @@ def generate_long_videos(out: Path, config: LongSynthConfig) -> dict[str, Path]:
 
 def long_demo_dir(cache_dir: Path, config: LongSynthConfig) -> Path:
     """<cache>/demo-long/<hash of the config and generator version>."""
-    return Path(cache_dir) / "demo-long" / stable_hash({"config": asdict(config),
-                                                         "generator": LONG_GENERATOR_VERSION})
+    return (
+        Path(cache_dir)
+        / "demo-long"
+        / stable_hash({"config": asdict(config), "generator": LONG_GENERATOR_VERSION})
+    )
 
 
 def ensure_long_demo(cache_dir: Path, config: LongSynthConfig) -> dict[str, Path]:
@@ -293,14 +353,14 @@ def ensure_long_demo(cache_dir: Path, config: LongSynthConfig) -> dict[str, Path
     before use; runs started at once generate it once, and a damaged copy is generated again
     with a notice naming it."""
     root = long_demo_dir(cache_dir, config)
-    expect = {"config": json.loads(json.dumps(asdict(config))),
-              "generator": LONG_GENERATOR_VERSION}
+    expect = {"config": json.loads(json.dumps(asdict(config))), "generator": LONG_GENERATOR_VERSION}
 
     def build(folder: Path) -> None:
         log.info("generating the long-video demo into %s", root)
         generate_long_videos(folder, config)
         write_marker(folder, MARKER, expect)
 
-    build_folder(root, lambda folder: check_marker(folder, MARKER, expect), build,
-                 "long-video demo")
+    build_folder(
+        root, lambda folder: check_marker(folder, MARKER, expect), build, "long-video demo"
+    )
     return {d: root / str(LAYOUTS[d]["folder"]) for d in config.datasets}

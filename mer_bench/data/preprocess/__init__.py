@@ -9,10 +9,30 @@ See docs/preprocessing.md for the exact conventions (channel order, scaling, poi
 """
 
 from mer_bench.data.preprocess.config import AlignConfig, FaceConfig, FlowConfig, PreprocessConfig
-from mer_bench.data.preprocess.views import (ClipView, Flow28View, FlowView, FramesView,
-                                             LandmarksView, View, ViewConfig, make_view,
-                                             view_hash)
+from mer_bench.data.preprocess.views import (
+    ClipView,
+    Flow28View,
+    FlowView,
+    FramesView,
+    LandmarksView,
+    View,
+    ViewConfig,
+    make_view,
+    view_hash,
+)
 
-__all__ = ["AlignConfig", "ClipView", "FaceConfig", "Flow28View", "FlowConfig", "FlowView",
-           "FramesView", "LandmarksView", "PreprocessConfig", "View", "ViewConfig", "make_view",
-           "view_hash"]
+__all__ = [
+    "AlignConfig",
+    "ClipView",
+    "FaceConfig",
+    "Flow28View",
+    "FlowConfig",
+    "FlowView",
+    "FramesView",
+    "LandmarksView",
+    "PreprocessConfig",
+    "View",
+    "ViewConfig",
+    "make_view",
+    "view_hash",
+]

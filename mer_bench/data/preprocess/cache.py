@@ -82,8 +82,9 @@ class ArrayCache:
     @staticmethod
     def _damaged(path: Path, why: str) -> None:
         """Name the damaged entry in one line and remove it (the caller computes it again)."""
-        log.warning("cached array %s is damaged (%s): computing it again",
-                    path, " ".join(why.split()))
+        log.warning(
+            "cached array %s is damaged (%s): computing it again", path, " ".join(why.split())
+        )
         path.unlink(missing_ok=True)
 
     def save(self, stage: str, key: str, arrays: dict[str, np.ndarray]) -> None:
@@ -95,8 +96,9 @@ class ArrayCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays,
-                         **{CHECKSUM: np.array(entry_checksum(stage, key, arrays))})
+                np.savez(
+                    handle, **arrays, **{CHECKSUM: np.array(entry_checksum(stage, key, arrays))}
+                )
             os.replace(tmp, path)
         except OSError as exc:
             raise write_failed(path, exc) from None

@@ -95,8 +95,13 @@ def detect_box(gray: np.ndarray, config: FaceConfig) -> tuple[int, int, int, int
     detector, _ = _models()
     h, w = gray.shape[:2]
     for scale, upsample in detection_scales(gray.shape, config):
-        small = gray if scale == 1.0 else cv2.resize(
-            gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        small = (
+            gray
+            if scale == 1.0
+            else cv2.resize(
+                gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
+        )
         box = _largest(detector(small, upsample))  # type: ignore[operator]
         if box is not None:
             return tuple(int(round(v / scale)) for v in box)  # type: ignore[return-value]
@@ -127,7 +132,9 @@ def alignment_matrix(landmarks: np.ndarray, config: AlignConfig) -> np.ndarray:
     angle = -math.atan2(dy, dx)
     a, b = scale * math.cos(angle), scale * math.sin(angle)
     linear = np.array([[a, -b], [b, a]])
-    target_left = np.array([(1 - config.eye_distance) / 2 * config.size, config.eye_y * config.size])
+    target_left = np.array(
+        [(1 - config.eye_distance) / 2 * config.size, config.eye_y * config.size]
+    )
     shift = target_left - linear @ left.astype(np.float64)
     return np.hstack([linear, shift[:, None]])
 
@@ -151,8 +158,13 @@ def warp(gray: np.ndarray, matrix: np.ndarray, config: AlignConfig) -> np.ndarra
         image = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         fx, fy = size[0] / w, size[1] / h
         m = np.hstack([m[:, :2] / np.array([[fx, fy]]), m[:, 2:]])
-    out = cv2.warpAffine(image, m, (config.size, config.size), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpAffine(
+        image,
+        m,
+        (config.size, config.size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return out.astype(np.float32)
 
 

@@ -21,10 +21,15 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def tvl1(onset: np.ndarray, apex: np.ndarray, config: FlowConfig) -> np.ndarray:
     """TV-L1 (Zach et al. 2007; Wedel et al. 2009) via OpenCV contrib's DualTVL1."""
     solver = cv2.optflow.DualTVL1OpticalFlow_create(
-        tau=config.tvl1_tau, lambda_=config.tvl1_lambda, theta=config.tvl1_theta,
-        nscales=config.tvl1_nscales, warps=config.tvl1_warps, epsilon=config.tvl1_epsilon,
+        tau=config.tvl1_tau,
+        lambda_=config.tvl1_lambda,
+        theta=config.tvl1_theta,
+        nscales=config.tvl1_nscales,
+        warps=config.tvl1_warps,
+        epsilon=config.tvl1_epsilon,
         innnerIterations=config.tvl1_inner_iterations,
-        outerIterations=config.tvl1_outer_iterations, scaleStep=config.tvl1_scale_step,
+        outerIterations=config.tvl1_outer_iterations,
+        scaleStep=config.tvl1_scale_step,
         medianFiltering=config.tvl1_median_filtering,
     )
     return solver.calc(_to_uint8(onset), _to_uint8(apex), None)
@@ -33,9 +38,16 @@ def tvl1(onset: np.ndarray, apex: np.ndarray, config: FlowConfig) -> np.ndarray:
 def farneback(onset: np.ndarray, apex: np.ndarray, config: FlowConfig) -> np.ndarray:
     """Farneback's polynomial-expansion flow (every OpenCV build)."""
     return cv2.calcOpticalFlowFarneback(
-        _to_uint8(onset), _to_uint8(apex), None, config.farneback_pyr_scale,
-        config.farneback_levels, config.farneback_winsize, config.farneback_iterations,
-        config.farneback_poly_n, config.farneback_poly_sigma, 0,
+        _to_uint8(onset),
+        _to_uint8(apex),
+        None,
+        config.farneback_pyr_scale,
+        config.farneback_levels,
+        config.farneback_winsize,
+        config.farneback_iterations,
+        config.farneback_poly_n,
+        config.farneback_poly_sigma,
+        0,
     )
 
 

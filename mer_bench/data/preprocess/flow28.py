@@ -39,8 +39,9 @@ def minmax_255(channels: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 255.0, out=out)  # float rounding may overshoot 255 by 1e-5
 
 
-def to_flow28(flow: np.ndarray, strain: np.ndarray, output_size: int = 28,
-              scaling: str = "minmax") -> np.ndarray:
+def to_flow28(
+    flow: np.ndarray, strain: np.ndarray, output_size: int = 28, scaling: str = "minmax"
+) -> np.ndarray:
     """The network input (3, S, S) float32 on the 0-255 scale (see the module docstring)."""
     channels = resize_channels(flow, strain, output_size)
     if scaling != "minmax":

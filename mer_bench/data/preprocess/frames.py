@@ -93,8 +93,17 @@ def select_frames(row: Any) -> SampleFrames:
             apex_path, rule = frames[apex - onset], "position"
     if apex_path is None:
         apex_path = frames[len(frames) // 2]
-    return SampleFrames(dataset, sample, frames[0], apex_path, rule, frames=tuple(frames),
-                        onset=onset, apex=apex, offset=_as_int(row.get("offset")))
+    return SampleFrames(
+        dataset,
+        sample,
+        frames[0],
+        apex_path,
+        rule,
+        frames=tuple(frames),
+        onset=onset,
+        apex=apex,
+        offset=_as_int(row.get("offset")),
+    )
 
 
 def _read_frame(path: Path, sample: str, flags: int) -> np.ndarray:

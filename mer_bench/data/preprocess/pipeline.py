@@ -46,10 +46,14 @@ R = TypeVar("R")
 
 # --- cache keys ---------------------------------------------------------------------------
 
+
 def sample_identity(frames: SampleFrames) -> dict[str, Any]:
     """What every cache key of a sample starts from: its id and its onset and apex files."""
-    return {"sample": frames.key, "onset": file_signature(frames.onset_path),
-            "apex": file_signature(frames.apex_path)}
+    return {
+        "sample": frames.key,
+        "onset": file_signature(frames.onset_path),
+        "apex": file_signature(frames.apex_path),
+    }
 
 
 def frame_signature(path: Path, sample: str) -> tuple[str, int, int]:
@@ -81,8 +85,9 @@ class FaceResult:
     box: tuple[int, int, int, int] | None = None
 
 
-def _find_landmarks(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig,
-                    seconds: dict[str, float]) -> FaceResult:
+def _find_landmarks(
+    onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig, seconds: dict[str, float]
+) -> FaceResult:
     """Detection and landmarks; empty landmark arrays where no face was found."""
     cfg = config.face
     t = time.perf_counter()
@@ -116,13 +121,23 @@ def _find_landmarks(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfi
 def face_from_entry(entry: dict[str, np.ndarray]) -> FaceResult:
     """A landmark cache entry as a FaceResult (entries written before boxes were kept: no box)."""
     box = entry.get("box")
-    return FaceResult(entry["align"], entry["apex"], str(entry["fallback"]),
-                      tuple(int(v) for v in box) if box is not None and len(box) == 4 else None)
+    return FaceResult(
+        entry["align"],
+        entry["apex"],
+        str(entry["fallback"]),
+        tuple(int(v) for v in box) if box is not None and len(box) == 4 else None,
+    )
 
 
-def sample_face(frames: SampleFrames, onset: np.ndarray, apex: np.ndarray,
-                config: PreprocessConfig, cache: ArrayCache, seconds: dict[str, float],
-                need_box: bool = False) -> FaceResult:
+def sample_face(
+    frames: SampleFrames,
+    onset: np.ndarray,
+    apex: np.ndarray,
+    config: PreprocessConfig,
+    cache: ArrayCache,
+    seconds: dict[str, float],
+    need_box: bool = False,
+) -> FaceResult:
     """The sample's face from the landmark cache, else detected and cached. `need_box` re-detects
     when a cached entry predates boxes (same landmarks: detection is deterministic)."""
     key = landmark_key(frames, config)
@@ -133,8 +148,11 @@ def sample_face(frames: SampleFrames, onset: np.ndarray, apex: np.ndarray,
             return face
     face = _find_landmarks(onset, apex, config, seconds)
     box = np.array(face.box if face.box is not None else [], dtype=np.int64)
-    cache.save("landmarks", key, {"align": face.align, "apex": face.apex,
-                                  "fallback": np.array(face.fallback), "box": box})
+    cache.save(
+        "landmarks",
+        key,
+        {"align": face.align, "apex": face.apex, "fallback": np.array(face.fallback), "box": box},
+    )
     return face
 
 
@@ -145,8 +163,10 @@ def read_pair(frames: SampleFrames, seconds: dict[str, float]) -> tuple[np.ndarr
     apex = read_gray(frames.apex_path, frames.key)
     seconds["read"] = seconds.get("read", 0.0) + time.perf_counter() - t
     if onset.shape != apex.shape:
-        raise DataError(f"sample {frames.key}: onset {frames.onset_path} is {onset.shape[::-1]} "
-                        f"(w, h) but apex {frames.apex_path} is {apex.shape[::-1]}")
+        raise DataError(
+            f"sample {frames.key}: onset {frames.onset_path} is {onset.shape[::-1]} "
+            f"(w, h) but apex {frames.apex_path} is {apex.shape[::-1]}"
+        )
     return onset, apex
 
 
@@ -158,6 +178,7 @@ def second_pass_face(mean_landmarks: np.ndarray | None) -> FaceResult:
 
 
 # --- many samples -----------------------------------------------------------------------------
+
 
 def default_workers() -> int:
     """All cores this process may use."""
@@ -173,8 +194,9 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # parallelism is over samples; nested threads only contend
 
 
-def run_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int,
-              bar: ProgressTask | None = None) -> list[R]:
+def run_tasks(
+    fn: Callable[[T], R], tasks: Sequence[T], workers: int, bar: ProgressTask | None = None
+) -> list[R]:
     """`fn` over `tasks`: in this process for one worker or task, else in worker processes
     (forkserver; results in completion order). A worker's exception stops the run at once.
     `bar` (a `mer_bench.core.progress` task) advances once per finished task."""
@@ -190,8 +212,11 @@ def run_tasks(fn: Callable[[T], R], tasks: Sequence[T], workers: int,
     # Never plain fork: OpenCV's and dlib's thread pools deadlock in forked children.
     method = "forkserver" if "forkserver" in _start_methods() else "spawn"
     outcomes = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context(method),
-                             initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        mp_context=get_context(method),
+        initializer=_init_worker,
+    ) as pool:
         futures = [pool.submit(fn, task) for task in tasks]
         try:
             for future in as_completed(futures):

@@ -12,19 +12,27 @@ import numpy as np
 import cv2
 
 from mer_bench.data.preprocess.config import FaceConfig
-from mer_bench.data.preprocess.face import (LEFT_MOUTH, NOSE_TIP, RIGHT_MOUTH, detect,
-                                            eye_centres, transform_points)
+from mer_bench.data.preprocess.face import (
+    LEFT_MOUTH,
+    NOSE_TIP,
+    RIGHT_MOUTH,
+    detect,
+    eye_centres,
+    transform_points,
+)
 
 
 def five_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """(5, 2) points in the landmarks' own coordinates."""
     left_eye, right_eye = eye_centres(landmarks)
-    return np.stack([left_eye, right_eye, landmarks[NOSE_TIP], landmarks[LEFT_MOUTH],
-                     landmarks[RIGHT_MOUTH]]).astype(np.float64)
+    return np.stack(
+        [left_eye, right_eye, landmarks[NOSE_TIP], landmarks[LEFT_MOUTH], landmarks[RIGHT_MOUTH]]
+    ).astype(np.float64)
 
 
-def five_points(landmarks: np.ndarray, matrix: np.ndarray, crop_size: int,
-                output_size: int = 28) -> np.ndarray:
+def five_points(
+    landmarks: np.ndarray, matrix: np.ndarray, crop_size: int, output_size: int = 28
+) -> np.ndarray:
     """float32 (5, 2): the five points of full-frame landmarks, mapped through the alignment
     `matrix` into the crop and scaled to the output image (pixel centres kept aligned)."""
     in_crop = transform_points(five_from_landmarks(landmarks), matrix)
@@ -32,8 +40,9 @@ def five_points(landmarks: np.ndarray, matrix: np.ndarray, crop_size: int,
     return ((in_crop + 0.5) * scale - 0.5).astype(np.float32)
 
 
-def five_points_in_image(image: np.ndarray, output_size: int = 28,
-                         config: FaceConfig | None = None) -> np.ndarray | None:
+def five_points_in_image(
+    image: np.ndarray, output_size: int = 28, config: FaceConfig | None = None
+) -> np.ndarray | None:
     """float32 (5, 2): the five points of the largest face in a (BGR or grey) image, scaled to an
     `output_size` square image (as if the image were resized to it, pixel centres aligned); None
     when no face is found. HTNet's reference finds its points on the apex face resized to 28x28

@@ -57,8 +57,10 @@ def apex_notes(frames: SampleFrames) -> tuple[str, ...]:
     onset, apex, offset = frames.onset, frames.apex, frames.offset
     if apex is None or onset is None or offset is None or onset <= apex <= offset:
         return ()
-    return (f"apex_outside: apex {apex} not in onset..offset {onset}..{offset}, "
-            f"{frames.apex_rule} frame {Path(frames.apex_path).name} used",)
+    return (
+        f"apex_outside: apex {apex} not in onset..offset {onset}..{offset}, "
+        f"{frames.apex_rule} frame {Path(frames.apex_path).name} used",
+    )
 
 
 def select_clip(frames: SampleFrames, length: int, span: str) -> ClipSelection:
@@ -73,18 +75,23 @@ def select_clip(frames: SampleFrames, length: int, span: str) -> ClipSelection:
         try:
             end = times[clip.index(Path(frames.apex_path))]
         except ValueError:
-            raise DataError(f"sample {frames.key}: apex frame {frames.apex_path} is not in the "
-                            "clip's frame list") from None
+            raise DataError(
+                f"sample {frames.key}: apex frame {frames.apex_path} is not in the "
+                "clip's frame list"
+            ) from None
     elif numbered and frames.offset is not None:
         end = frames.offset
         if end < start:
-            raise DataError(f"sample {frames.key}: offset {end} is before the onset frame "
-                            f"{clip[0]} ({start})")
+            raise DataError(
+                f"sample {frames.key}: offset {end} is before the onset frame {clip[0]} ({start})"
+            )
     else:
         end = times[-1]
     if end - start + 1 < length:
-        notes.append(f"short_clip: {end - start + 1} frames in onset..{span} for T={length}, "
-                     "nearest frames repeated")
+        notes.append(
+            f"short_clip: {end - start + 1} frames in onset..{span} for T={length}, "
+            "nearest frames repeated"
+        )
     wanted = uniform_times(start, end, length)
     chosen, missing = [], []
     for t in wanted:
@@ -101,5 +108,6 @@ def select_clip(frames: SampleFrames, length: int, span: str) -> ClipSelection:
     if missing:
         shown = ", ".join(str(t) for t in sorted(set(missing)))
         notes.append(f"missing_frames: {shown} not listed, nearest listed frames used")
-    return ClipSelection(tuple(clip[i] for i in chosen), tuple(times[i] for i in chosen),
-                         tuple(notes))
+    return ClipSelection(
+        tuple(clip[i] for i in chosen), tuple(times[i] for i in chosen), tuple(notes)
+    )

@@ -68,10 +68,12 @@ class ViewContext:
                 with self.timed("read"):
                     image = reader(path, self.frames.key)
             if image.shape[:2] != self.onset.shape[:2]:
-                raise DataError(f"sample {self.frames.key}: frame {path} is "
-                                f"{image.shape[1]}x{image.shape[0]} (w x h) but the onset "
-                                f"{self.frames.onset_path} is "
-                                f"{self.onset.shape[1]}x{self.onset.shape[0]}")
+                raise DataError(
+                    f"sample {self.frames.key}: frame {path} is "
+                    f"{image.shape[1]}x{image.shape[0]} (w x h) but the onset "
+                    f"{self.frames.onset_path} is "
+                    f"{self.onset.shape[1]}x{self.onset.shape[0]}"
+                )
             self._images[key] = image
         return self._images[key]
 
@@ -122,5 +124,3 @@ class ViewContext:
             with self.timed("clip_landmarks"):
                 self._landmarks[key] = face_step.landmarks_in_box(image, face.box)
         return self._landmarks[key]
-
-

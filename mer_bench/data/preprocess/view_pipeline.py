@@ -106,12 +106,17 @@ class ViewsSummary:
     assemble_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"samples": self.samples, "workers": self.workers,
-                "seconds": round(self.seconds, 3), "computed": dict(self.computed),
-                "cached": dict(self.cached), "fallbacks": dict(self.fallbacks),
-                "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
-                "view_seconds": {k: round(v, 3) for k, v in self.view_seconds.items()},
-                "assemble_seconds": round(self.assemble_seconds, 3)}
+        return {
+            "samples": self.samples,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 3),
+            "computed": dict(self.computed),
+            "cached": dict(self.cached),
+            "fallbacks": dict(self.fallbacks),
+            "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
+            "view_seconds": {k: round(v, 3) for k, v in self.view_seconds.items()},
+            "assemble_seconds": round(self.assemble_seconds, 3),
+        }
 
     def line(self) -> str:
         return summary_line(self.as_dict())
@@ -123,9 +128,11 @@ def summary_line(summary: dict[str, Any]) -> str:
     fallbacks = summary.get("fallbacks", {})
     detail = ", ".join(f"{k} {v}" for k, v in sorted(fallbacks.items()))
     computed = max(summary["computed"].values(), default=0)
-    return (f"{summary['samples']} samples ({computed} computed, {summary['samples'] - computed} "
-            f"from cache), {sum(fallbacks.values())} fallbacks{f' ({detail})' if detail else ''}, "
-            f"{summary['seconds']:.1f} s on {summary['workers']} worker(s)")
+    return (
+        f"{summary['samples']} samples ({computed} computed, {summary['samples'] - computed} "
+        f"from cache), {sum(fallbacks.values())} fallbacks{f' ({detail})' if detail else ''}, "
+        f"{summary['seconds']:.1f} s on {summary['workers']} worker(s)"
+    )
 
 
 @dataclass
@@ -142,6 +149,7 @@ class ViewsResult:
 
 # --- keys -----------------------------------------------------------------------------------
 
+
 def _labelled(views: Mapping[str, ViewConfig] | Sequence[ViewConfig]) -> dict[str, ViewConfig]:
     if isinstance(views, Mapping):
         return dict(views)
@@ -153,9 +161,14 @@ def _labelled(views: Mapping[str, ViewConfig] | Sequence[ViewConfig]) -> dict[st
     return out
 
 
-def _jobs(frames: SampleFrames, views: dict[str, ViewConfig], config: PreprocessConfig,
-          selections: dict[str, ClipSelection | None], second_pass: bool = False,
-          mean: np.ndarray | None = None) -> tuple[_Job, ...]:
+def _jobs(
+    frames: SampleFrames,
+    views: dict[str, ViewConfig],
+    config: PreprocessConfig,
+    selections: dict[str, ClipSelection | None],
+    second_pass: bool = False,
+    mean: np.ndarray | None = None,
+) -> tuple[_Job, ...]:
     jobs = []
     for label, view in views.items():
         selection = selections[label]
@@ -165,6 +178,7 @@ def _jobs(frames: SampleFrames, views: dict[str, ViewConfig], config: Preprocess
 
 
 # --- one sample -------------------------------------------------------------------------------
+
 
 def compute_sample(task: _SampleTask) -> _SampleDone:
     """Read, find the face (cached), and compute and cache each job's view of one sample."""
@@ -183,11 +197,17 @@ def compute_sample(task: _SampleTask) -> _SampleDone:
         t = time.perf_counter()
         cache.save(job.stage, job.key, job.view.compute(ctx))
         view_seconds[job.label] = time.perf_counter() - t
-    return _SampleDone(task.index, face, tuple(j.label for j in task.jobs), seconds=seconds,
-                       view_seconds=view_seconds)
+    return _SampleDone(
+        task.index,
+        face,
+        tuple(j.label for j in task.jobs),
+        seconds=seconds,
+        view_seconds=view_seconds,
+    )
 
 
 # --- many samples -----------------------------------------------------------------------------
+
 
 def _missing(cache: ArrayCache, jobs: tuple[_Job, ...]) -> tuple[_Job, ...]:
     return tuple(j for j in jobs if not cache.path(j.stage, j.key).is_file())
@@ -199,14 +219,20 @@ def _means(frames: Sequence[SampleFrames], faces: dict[int, FaceResult]) -> dict
     for i in sorted(faces):
         if len(faces[i].align) and faces[i].fallback not in ("dataset_mean", "fixed"):
             by_dataset.setdefault(frames[i].dataset, []).append(faces[i].align)
-    return {name: np.mean(np.stack(marks), axis=0).astype(np.float32)
-            for name, marks in by_dataset.items()}
+    return {
+        name: np.mean(np.stack(marks), axis=0).astype(np.float32)
+        for name, marks in by_dataset.items()
+    }
 
 
-def compute_views(frames: Sequence[SampleFrames],
-                  views: Mapping[str, ViewConfig] | Sequence[ViewConfig],
-                  config: PreprocessConfig, cache_dir: Path, workers: int | None = None,
-                  progress: bool = False) -> ViewsResult:
+def compute_views(
+    frames: Sequence[SampleFrames],
+    views: Mapping[str, ViewConfig] | Sequence[ViewConfig],
+    config: PreprocessConfig,
+    cache_dir: Path,
+    workers: int | None = None,
+    progress: bool = False,
+) -> ViewsResult:
     """Every view in `views` (a list, labelled by view name, or a mapping label -> view) for
     `frames` (one per sample), each as memory-mapped arrays in the order of `frames`."""
     start = time.perf_counter()
@@ -241,6 +267,7 @@ def compute_views(frames: Sequence[SampleFrames],
     computed: Counter[str] = Counter()
     steps: Counter[str] = Counter()
     view_seconds: Counter[str] = Counter()
+
     def record(done: list[_SampleDone]) -> None:
         for d in done:
             if d.face is not None:
@@ -267,12 +294,18 @@ def compute_views(frames: Sequence[SampleFrames],
                 jobs[i] = _jobs(f, labelled, config, selections[i], True, mean)
                 todo = _missing(cache, jobs[i])
                 if todo:
-                    second.append(_SampleTask(i, f, config, cache_root, todo, second_pass=True,
-                                              mean_landmarks=mean))
+                    second.append(
+                        _SampleTask(
+                            i, f, config, cache_root, todo, second_pass=True, mean_landmarks=mean
+                        )
+                    )
             if bar is not None:
                 bar.close()
-            bar = progress_task("no face: fallback", total=len(second)) \
-                if progress and second else None
+            bar = (
+                progress_task("no face: fallback", total=len(second))
+                if progress and second
+                else None
+            )
             record(run_tasks(compute_sample, second, workers, bar))
     finally:
         if bar is not None:
@@ -286,10 +319,22 @@ def compute_views(frames: Sequence[SampleFrames],
         job = next(j for j in jobs[i] if j.label == label)
         arrays = cache.load(job.stage, job.key)
         if arrays is None:
-            record([compute_sample(_SampleTask(
-                i, frames[i], config, cache_root, (job,),
-                need_box=job.view.needs_face_box, second_pass=i in mean_of,
-                mean_landmarks=mean_of.get(i)))])
+            record(
+                [
+                    compute_sample(
+                        _SampleTask(
+                            i,
+                            frames[i],
+                            config,
+                            cache_root,
+                            (job,),
+                            need_box=job.view.needs_face_box,
+                            second_pass=i in mean_of,
+                            mean_landmarks=mean_of.get(i),
+                        )
+                    )
+                ]
+            )
             arrays = cache.load(job.stage, job.key)
         return _entry(arrays, job.stage, job.key, frames[i])
 
@@ -300,29 +345,53 @@ def compute_views(frames: Sequence[SampleFrames],
         folder = set_folder(Path(cache_dir), label, set_key(label, view, keys))
         opened = open_set(folder, view)
         if opened is None:
-            notes = [apex_notes(frames[i]) if selections[i][label] is None
-                     else selections[i][label].notes for i in range(n)]  # type: ignore[union-attr]
-            opened = write_set(folder, label, view, [f.key for f in frames],
-                               lambda i, lb=label, v=view: v.from_cache(entry(i, lb)),
-                               fallbacks, notes)
+            notes = [
+                apex_notes(frames[i])
+                if selections[i][label] is None
+                else selections[i][label].notes
+                for i in range(n)
+            ]  # type: ignore[union-attr]
+            opened = write_set(
+                folder,
+                label,
+                view,
+                [f.key for f in frames],
+                lambda i, lb=label, v=view: v.from_cache(entry(i, lb)),
+                fallbacks,
+                notes,
+            )
         result[label] = opened
     assemble = time.perf_counter() - t_assemble
 
     summary = ViewsSummary(
-        samples=n, workers=workers, seconds=time.perf_counter() - start,
+        samples=n,
+        workers=workers,
+        seconds=time.perf_counter() - start,
         computed={label: computed.get(label, 0) for label in labelled},
         cached={label: n - computed.get(label, 0) for label in labelled},
-        fallbacks=dict(Counter(f for f in fallbacks if f)), step_seconds=dict(steps),
-        view_seconds=dict(view_seconds), assemble_seconds=assemble)
-    log.info("views %s: %d samples, computed %s, %.1f s on %d worker(s)", ", ".join(labelled), n,
-             summary.computed, summary.seconds, workers)
+        fallbacks=dict(Counter(f for f in fallbacks if f)),
+        step_seconds=dict(steps),
+        view_seconds=dict(view_seconds),
+        assemble_seconds=assemble,
+    )
+    log.info(
+        "views %s: %d samples, computed %s, %.1f s on %d worker(s)",
+        ", ".join(labelled),
+        n,
+        summary.computed,
+        summary.seconds,
+        workers,
+    )
     return ViewsResult(result, fallbacks, summary)
 
 
-def _entry(arrays: dict[str, np.ndarray] | None, stage: str, key: str, frames: SampleFrames
-           ) -> dict[str, np.ndarray]:
+def _entry(
+    arrays: dict[str, np.ndarray] | None, stage: str, key: str, frames: SampleFrames
+) -> dict[str, np.ndarray]:
     """A sample's cached entry (as its view's `compute` returned it)."""
     if arrays is None:
-        raise DataError(f"sample {frames.key}: cached {stage} entry {key} vanished while "
-                        "assembling (cache folder removed during the run?)")
+        raise DataError(
+            f"sample {frames.key}: cached {stage} entry {key} vanished while "
+            "assembling (cache folder removed during the run?)"
+        )
     return arrays

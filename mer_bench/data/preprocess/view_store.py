@@ -59,8 +59,9 @@ def open_set(folder: Path, view: View) -> ViewArrays | None:
     verify is named in a warning and None is returned: the caller assembles it again."""
     opened, problem = _open(Path(folder), view)
     if problem is not None and problem != ABSENT:
-        log.warning("view set %s is incomplete or damaged (%s): assembling it again", folder,
-                    problem)
+        log.warning(
+            "view set %s is incomplete or damaged (%s): assembling it again", folder, problem
+        )
     return opened
 
 
@@ -93,14 +94,24 @@ def _open(folder: Path, view: View) -> tuple[ViewArrays | None, str | None]:
     except (OSError, ValueError, EOFError) as exc:
         return None, f"unreadable arrays ({exc})"
     if list(data.shape) != meta["shape"] or str(data.dtype) != meta["dtype"] or len(data) != n:
-        return None, (f"{DATA}.npy is {tuple(data.shape)} {data.dtype}, {META} says "
-                      f"{tuple(meta['shape'])} {meta['dtype']} for {n} samples")
+        return None, (
+            f"{DATA}.npy is {tuple(data.shape)} {data.dtype}, {META} says "
+            f"{tuple(meta['shape'])} {meta['dtype']} for {n} samples"
+        )
     short = sorted(name for name, values in extras.items() if len(values) != n)
     if short:
         return None, f"{short[0]}.npy does not hold {n} samples"
-    return ViewArrays(meta["label"], view, data, extras, list(meta["samples"]),
-                      list(meta["fallbacks"]), [tuple(x) for x in meta["notes"]], folder,
-                      meta), None
+    return ViewArrays(
+        meta["label"],
+        view,
+        data,
+        extras,
+        list(meta["samples"]),
+        list(meta["fallbacks"]),
+        [tuple(x) for x in meta["notes"]],
+        folder,
+        meta,
+    ), None
 
 
 #: The field of `meta.json` that holds the sha256 of the rest of it.
@@ -114,14 +125,25 @@ def _meta_digest(meta: dict[str, Any]) -> str:
 
 
 def _write_header(handle: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    np.lib.format.write_array_header_1_0(handle, {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-        "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        handle,
+        {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": shape,
+        },
+    )
 
 
-def write_set(folder: Path, label: str, view: View, samples: Sequence[str],
-              load: Callable[[int], dict[str, np.ndarray]], fallbacks: Sequence[str],
-              notes: Sequence[tuple[str, ...]]) -> ViewArrays:
+def write_set(
+    folder: Path,
+    label: str,
+    view: View,
+    samples: Sequence[str],
+    load: Callable[[int], dict[str, np.ndarray]],
+    fallbacks: Sequence[str],
+    notes: Sequence[tuple[str, ...]],
+) -> ViewArrays:
     """Assemble `load(i)` (each sample's arrays, {"data": ..., extras}) for i = 0..N-1 into
     `folder`, streaming `data` to disk one sample at a time. Under the folder's lock, into a
     temporary folder renamed into place when complete (with every file's checksum in
@@ -143,9 +165,15 @@ def write_set(folder: Path, label: str, view: View, samples: Sequence[str],
     return opened
 
 
-def _assemble(folder: Path, label: str, view: View, samples: Sequence[str],
-              load: Callable[[int], dict[str, np.ndarray]], fallbacks: Sequence[str],
-              notes: Sequence[tuple[str, ...]]) -> None:
+def _assemble(
+    folder: Path,
+    label: str,
+    view: View,
+    samples: Sequence[str],
+    load: Callable[[int], dict[str, np.ndarray]],
+    fallbacks: Sequence[str],
+    notes: Sequence[tuple[str, ...]],
+) -> None:
     tmp = temporary_folder(folder)
     n = len(samples)
     try:
@@ -158,22 +186,36 @@ def _assemble(folder: Path, label: str, view: View, samples: Sequence[str],
                 arrays = first if i == 0 else load(i)
                 data = np.ascontiguousarray(arrays[DATA], dtype=dtype)
                 if data.shape != shape:
-                    raise ValueError(f"{label}: sample {samples[i]} has shape {data.shape}, "
-                                     f"expected {shape}")
+                    raise ValueError(
+                        f"{label}: sample {samples[i]} has shape {data.shape}, expected {shape}"
+                    )
                 handle.write(data.tobytes())
                 for name in extras:
                     extras[name].append(np.asarray(arrays[name]))
         for name, values in extras.items():
             np.save(tmp / f"{name}.npy", np.stack(values))
-        meta = {"label": label, "view": view.name, "params": view.params(),
-                "view_hash": view.hash(), "shape": [n, *shape], "dtype": str(dtype),
-                "extras": sorted(extras), "samples": list(samples),
-                "fallbacks": list(fallbacks), "notes": [list(x) for x in notes],
-                "files": tree_manifest(tmp)}
+        meta = {
+            "label": label,
+            "view": view.name,
+            "params": view.params(),
+            "view_hash": view.hash(),
+            "shape": [n, *shape],
+            "dtype": str(dtype),
+            "extras": sorted(extras),
+            "samples": list(samples),
+            "fallbacks": list(fallbacks),
+            "notes": [list(x) for x in notes],
+            "files": tree_manifest(tmp),
+        }
         meta[CHECK] = _meta_digest(meta)
         (tmp / META).write_text(json.dumps(meta, indent=1))
         install_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone unless assembling failed
-    log.info("view %s: %d samples assembled into %s (%.1f MB)", label, n, folder,
-             n * int(np.prod(shape)) * np.dtype(dtype).itemsize / 1e6)
+    log.info(
+        "view %s: %d samples assembled into %s (%.1f MB)",
+        label,
+        n,
+        folder,
+        n * int(np.prod(shape)) * np.dtype(dtype).itemsize / 1e6,
+    )

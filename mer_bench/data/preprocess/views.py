@@ -135,9 +135,14 @@ class ViewConfig(ABC):
         """The frames this view reads besides the onset and apex, with their notes; None: none."""
         return None
 
-    def cache_entry(self, frames: SampleFrames, config: PreprocessConfig,
-                    selection: ClipSelection | None,
-                    mean_landmarks: np.ndarray | None, second_pass: bool) -> tuple[str, str]:
+    def cache_entry(
+        self,
+        frames: SampleFrames,
+        config: PreprocessConfig,
+        selection: ClipSelection | None,
+        mean_landmarks: np.ndarray | None,
+        second_pass: bool,
+    ) -> tuple[str, str]:
         """(stage, key) of one sample's cached arrays: the sample and its onset and apex files,
         this view's hash with the preprocessing parts it uses, the other frames it reads, and
         for a sample aligned with its dataset's mean landmarks (`second_pass`), those."""
@@ -161,8 +166,9 @@ class ViewConfig(ABC):
         (flow28 keeps its first one), maps it here."""
         return entry
 
-    def from_flow_images(self, flows: np.ndarray, points: np.ndarray,
-                         points_fallback: np.ndarray) -> dict[str, np.ndarray] | None:
+    def from_flow_images(
+        self, flows: np.ndarray, points: np.ndarray, points_fallback: np.ndarray
+    ) -> dict[str, np.ndarray] | None:
         """This view of N samples from published 28x28 flow PNGs (the `flows` source: flows
         (N, 3, 28, 28) float32 0-255 in FLOW28_CHANNELS order, points (N, 5, 2), points_fallback
         (N,)); None (the default, also for N = 0) when the view cannot be made from them."""
@@ -214,21 +220,34 @@ class Flow28View(ViewConfig):
         with ctx.timed("flow28"):
             data = to_flow28(flow, strain, config.output_size, config.scaling)
             if len(face.apex):
-                points = five_points(face.apex, ctx.matrix(config.align.size), config.align.size,
-                                     config.output_size)
+                points = five_points(
+                    face.apex, ctx.matrix(config.align.size), config.align.size, config.output_size
+                )
             else:
                 points = FALLBACK_POINTS * (config.output_size / 28.0)
         # The entry keeps its first layout (read by `from_cache`), so mer-bench versions that
         # share a cache folder read each other's entries.
         points_fallback = face.fallback in ("dataset_mean", "fixed")
-        return {"flow": data.astype(np.float32), "points": points.astype(np.float32),
-                "points_fallback": np.array(points_fallback), "fallback": np.array(face.fallback),
-                "landmarks": (np.asarray(face.align, dtype=np.float32) if not points_fallback
-                              else np.zeros((0, 2), dtype=np.float32))}
+        return {
+            "flow": data.astype(np.float32),
+            "points": points.astype(np.float32),
+            "points_fallback": np.array(points_fallback),
+            "fallback": np.array(face.fallback),
+            "landmarks": (
+                np.asarray(face.align, dtype=np.float32)
+                if not points_fallback
+                else np.zeros((0, 2), dtype=np.float32)
+            ),
+        }
 
-    def cache_entry(self, frames: SampleFrames, config: PreprocessConfig,
-                    selection: ClipSelection | None,
-                    mean_landmarks: np.ndarray | None, second_pass: bool) -> tuple[str, str]:
+    def cache_entry(
+        self,
+        frames: SampleFrames,
+        config: PreprocessConfig,
+        selection: ClipSelection | None,
+        mean_landmarks: np.ndarray | None,
+        second_pass: bool,
+    ) -> tuple[str, str]:
         from mer_bench.data.preprocess.cache import ArrayCache
         from mer_bench.data.preprocess.pipeline import mean_hash, sample_identity
 
@@ -238,18 +257,27 @@ class Flow28View(ViewConfig):
         return "flow28", ArrayCache.key(parts)
 
     def from_cache(self, entry: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"data": entry["flow"], "points": entry["points"],
-                "points_fallback": entry["points_fallback"]}
+        return {
+            "data": entry["flow"],
+            "points": entry["points"],
+            "points_fallback": entry["points_fallback"],
+        }
 
-    def from_flow_images(self, flows: np.ndarray, points: np.ndarray,
-                         points_fallback: np.ndarray) -> dict[str, np.ndarray] | None:
+    def from_flow_images(
+        self, flows: np.ndarray, points: np.ndarray, points_fallback: np.ndarray
+    ) -> dict[str, np.ndarray] | None:
         return {"data": flows, "points": points, "points_fallback": points_fallback}
 
     def example(self, n: int = 4, seed: int = 0) -> ViewArrays:
         data = np.random.default_rng(seed).uniform(0, 255, (n, 3, 28, 28)).astype(np.float32)
-        return ViewArrays.in_memory(self, data, {
-            "points": np.repeat(FALLBACK_POINTS[None], n, axis=0),
-            "points_fallback": np.ones(n, dtype=bool)})
+        return ViewArrays.in_memory(
+            self,
+            data,
+            {
+                "points": np.repeat(FALLBACK_POINTS[None], n, axis=0),
+                "points_fallback": np.ones(n, dtype=bool),
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -284,8 +312,7 @@ class FlowView(ViewConfig):
 
     def depends_on(self, config: PreprocessConfig) -> dict[str, Any]:
         align = dataclasses.replace(config.align, size=self.flow_size)
-        return {"face": config.face, "align": align, "flow": config.flow,
-                "scaling": config.scaling}
+        return {"face": config.face, "align": align, "flow": config.flow, "scaling": config.scaling}
 
     def compute(self, ctx: ViewContext) -> dict[str, np.ndarray]:
         """(3, size, size) float32 on the 0-255 min-max scale: the flow of the flow_size crops
@@ -328,8 +355,11 @@ class FramesView(ViewConfig):
 
     def compute(self, ctx: ViewContext) -> dict[str, np.ndarray]:
         f = ctx.frames
-        return {"data": np.stack([ctx.crop(p, self.size, self.color)
-                                  for p in (f.onset_path, f.apex_path)])}
+        return {
+            "data": np.stack(
+                [ctx.crop(p, self.size, self.color) for p in (f.onset_path, f.apex_path)]
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -412,8 +442,9 @@ class LandmarksView(ViewConfig):
             data = np.stack([face_step.transform_points(m, matrix) for m in marks])
             fallback = False
         elif len(ctx.face.align):
-            data = np.repeat(face_step.transform_points(ctx.face.align, matrix)[None],
-                             self.length, 0)
+            data = np.repeat(
+                face_step.transform_points(ctx.face.align, matrix)[None], self.length, 0
+            )
             fallback = True
         else:
             data = np.full((self.length, 68, 2), np.nan)
@@ -422,8 +453,9 @@ class LandmarksView(ViewConfig):
 
     def example(self, n: int = 4, seed: int = 0) -> ViewArrays:
         data = np.random.default_rng(seed).uniform(0, self.size, (n, *self.sample_shape()))
-        return ViewArrays.in_memory(self, data.astype(np.float32),
-                                    {"fallback": np.zeros(n, dtype=bool)})
+        return ViewArrays.in_memory(
+            self, data.astype(np.float32), {"fallback": np.zeros(n, dtype=bool)}
+        )
 
 
 def make_view(name: str, **params: Any) -> ViewConfig:
@@ -445,5 +477,6 @@ def default_view() -> ViewConfig:
 
 def view_hash(view: ViewConfig, config: PreprocessConfig) -> str:
     """Stable hash of a view's arrays: its own parameters and the preprocessing parts it uses."""
-    return stable_hash({"view": view.hash(), "depends_on": view.depends_on(config),
-                        "pipeline": PIPELINE_VERSION})
+    return stable_hash(
+        {"view": view.hash(), "depends_on": view.depends_on(config), "pipeline": PIPELINE_VERSION}
+    )

@@ -30,6 +30,7 @@ def make_source(name: str, options: Any = None, **values: Any) -> Source:
     elif values:
         raise TypeError("give either options or keyword values")
     if not isinstance(options, cls.Options):
-        raise TypeError(f"source '{name}' takes {cls.Options.__name__}, got "
-                        f"{type(options).__name__}")
+        raise TypeError(
+            f"source '{name}' takes {cls.Options.__name__}, got {type(options).__name__}"
+        )
     return cls(options)

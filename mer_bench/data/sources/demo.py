@@ -27,8 +27,14 @@ from mer_bench.data.preprocess.views import ViewConfig
 from mer_bench.data.sources.options import identity_field
 from mer_bench.data.sources.raw import PreprocessedOptions, RawSource
 from mer_bench.data.naming import canonical_ids
-from mer_bench.data.synth.generate import (DEFAULT_CLIPS_PER_SUBJECT, DEFAULT_SUBJECTS,
-                                      GENERATOR_VERSION, SynthConfig, generate, plan)
+from mer_bench.data.synth.generate import (
+    DEFAULT_CLIPS_PER_SUBJECT,
+    DEFAULT_SUBJECTS,
+    GENERATOR_VERSION,
+    SynthConfig,
+    generate,
+    plan,
+)
 from mer_bench.data.synth.motion import DIFFICULTIES
 from mer_bench.data.synth.writers import DATASET_DIRS
 
@@ -50,31 +56,43 @@ class DemoOptions(PreprocessedOptions):
     seed: int = identity_field(0)  # the data seed (not the run seed)
     clips_per_subject: int = identity_field(DEFAULT_CLIPS_PER_SUBJECT)
 
-    option_help = {**PreprocessedOptions.option_help,
-                   "subjects": "synthetic subjects (also --demo-subjects)",
-                   "difficulty": "easy | standard | hard (also --demo-difficulty)",
-                   "seed": "the data's seed (not the run's)",
-                   "clips_per_subject": "clips generated per subject"}
+    option_help = {
+        **PreprocessedOptions.option_help,
+        "subjects": "synthetic subjects (also --demo-subjects)",
+        "difficulty": "easy | standard | hard (also --demo-difficulty)",
+        "seed": "the data's seed (not the run's)",
+        "clips_per_subject": "clips generated per subject",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.difficulty not in DIFFICULTIES:
-            raise ValueError(f"--demo-difficulty must be one of {', '.join(DIFFICULTIES)}, got "
-                             f"{self.difficulty!r}")
+            raise ValueError(
+                f"--demo-difficulty must be one of {', '.join(DIFFICULTIES)}, got "
+                f"{self.difficulty!r}"
+            )
         if self.subjects < len(DATASET_DIRS):
-            raise ValueError(f"the demo needs at least {len(DATASET_DIRS)} subjects (one per "
-                             f"dataset), got {self.subjects}")
+            raise ValueError(
+                f"the demo needs at least {len(DATASET_DIRS)} subjects (one per "
+                f"dataset), got {self.subjects}"
+            )
         if self.clips_per_subject < 1:
             raise ValueError(f"clips per subject must be at least 1, got {self.clips_per_subject}")
 
     def synth_config(self) -> SynthConfig:
-        return SynthConfig(subjects=self.subjects, seed=self.seed, difficulty=self.difficulty,
-                           clips_per_subject=self.clips_per_subject)
+        return SynthConfig(
+            subjects=self.subjects,
+            seed=self.seed,
+            difficulty=self.difficulty,
+            clips_per_subject=self.clips_per_subject,
+        )
 
 
 def demo_dir(cache_dir: Path, config: SynthConfig) -> Path:
     """Where the demo for `config` lives: <cache>/demo/<hash of the parameters and generator version>."""
-    return Path(cache_dir) / "demo" / stable_hash({"config": config, "generator": GENERATOR_VERSION})
+    return (
+        Path(cache_dir) / "demo" / stable_hash({"config": config, "generator": GENERATOR_VERSION})
+    )
 
 
 def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) -> Path:
@@ -87,16 +105,25 @@ def ensure_demo(cache_dir: Path, config: SynthConfig, progress: bool = False) ->
     damaged one is generated again, with a notice naming it.
     """
     root = demo_dir(cache_dir, config)
-    build_folder(root, lambda folder: verify_demo(folder, config),
-                 lambda folder: _generate_into(folder, root, config, progress), "demo")
+    build_folder(
+        root,
+        lambda folder: verify_demo(folder, config),
+        lambda folder: _generate_into(folder, root, config, progress),
+        "demo",
+    )
     return root
 
 
 def _expected(config: SynthConfig) -> dict[str, Any]:
-    return {"config": {"subjects": config.subjects, "seed": config.seed,
-                       "difficulty": config.difficulty,
-                       "clips_per_subject": config.clips_per_subject},
-            "generator": GENERATOR_VERSION}
+    return {
+        "config": {
+            "subjects": config.subjects,
+            "seed": config.seed,
+            "difficulty": config.difficulty,
+            "clips_per_subject": config.clips_per_subject,
+        },
+        "generator": GENERATOR_VERSION,
+    }
 
 
 def verify_demo(root: Path, config: SynthConfig) -> str | None:
@@ -106,8 +133,13 @@ def verify_demo(root: Path, config: SynthConfig) -> str | None:
         return problem
     meta, _ = read_marker(root, MARKER)
     assert meta is not None
-    clips = len({str(Path(rel).parent) for rel in meta["files"]
-                 if Path(rel).suffix.lower() in FRAME_SUFFIXES})
+    clips = len(
+        {
+            str(Path(rel).parent)
+            for rel in meta["files"]
+            if Path(rel).suffix.lower() in FRAME_SUFFIXES
+        }
+    )
     if clips != meta.get("clips"):
         return f"{clips} clips with frames, the marker says {meta.get('clips')}"
     return None
@@ -117,23 +149,38 @@ def _generate_into(folder: Path, root: Path, config: SynthConfig, progress: bool
     """Generate the trees and their marker into `folder` (a temporary folder, renamed to
     `root` once complete)."""
     start = time.perf_counter()
-    log.info("generating the synthetic demo (%d subjects, %s) into %s", config.subjects,
-             config.difficulty, root)
+    log.info(
+        "generating the synthetic demo (%d subjects, %s) into %s",
+        config.subjects,
+        config.difficulty,
+        root,
+    )
     bar = progress_task("generating the demo", None) if progress else None
 
     def report(done: int, total: int) -> None:
         bar.update(completed=done, total=total)
 
     try:
-        records = generate(folder, subjects=config.subjects, seed=config.seed,
-                           difficulty=config.difficulty,
-                           clips_per_subject=config.clips_per_subject,
-                           progress=report if bar is not None else None)
+        records = generate(
+            folder,
+            subjects=config.subjects,
+            seed=config.seed,
+            difficulty=config.difficulty,
+            clips_per_subject=config.clips_per_subject,
+            progress=report if bar is not None else None,
+        )
     finally:
         if bar is not None:
             bar.close()
-    write_marker(folder, MARKER, {**_expected(config), "clips": len(records),
-                                  "seconds": round(time.perf_counter() - start, 2)})
+    write_marker(
+        folder,
+        MARKER,
+        {
+            **_expected(config),
+            "clips": len(records),
+            "seconds": round(time.perf_counter() - start, 2),
+        },
+    )
 
 
 class DemoSource(Source):
@@ -162,25 +209,35 @@ class DemoSource(Source):
                 subjects=int(data.get("subjects", defaults.subjects)),
                 seed=int(data.get("seed", defaults.seed)),
                 difficulty=str(data.get("difficulty", defaults.difficulty)),
-                clips_per_subject=int(data.get("clips_per_subject", defaults.clips_per_subject)))
+                clips_per_subject=int(data.get("clips_per_subject", defaults.clips_per_subject)),
+            )
         except (TypeError, ValueError) as exc:
             raise DataError(f"demo options {dict(data)} do not describe a demo ({exc})") from None
         rows: dict[str, list[dict[str, str]]] = {d: [] for d in DATASET_DIRS}
         for clip in plan(config):
             r = clip.record
             subject, sample = canonical_ids(r.dataset, r.subject, r.clip)[1:]
-            rows[r.dataset].append({"subject": subject, "sample": sample,
-                                    "emotion": r.emotion.strip().lower(),
-                                    "objective_class": str(r.objective_class)})
-        return {d: pd.DataFrame(v, columns=["subject", "sample", "emotion", "objective_class"])
-                for d, v in rows.items()}
+            rows[r.dataset].append(
+                {
+                    "subject": subject,
+                    "sample": sample,
+                    "emotion": r.emotion.strip().lower(),
+                    "objective_class": str(r.objective_class),
+                }
+            )
+        return {
+            d: pd.DataFrame(v, columns=["subject", "sample", "emotion", "objective_class"])
+            for d, v in rows.items()
+        }
 
     def has_dataset(self, dataset: str) -> bool:
         return dataset in DATASET_DIRS
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if dataset not in DATASET_DIRS:
-            raise DataError(f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})")
+            raise DataError(
+                f"source 'demo' has no dataset '{dataset}' (it has {', '.join(DATASET_DIRS)})"
+            )
         return self.raw.dataset_table(dataset)
 
     def arrays(self, samples: pd.DataFrame, view: ViewConfig | None = None) -> ViewArrays:
@@ -188,9 +245,18 @@ class DemoSource(Source):
 
     def provenance(self) -> dict[str, Any]:
         info = self.raw.provenance()
-        info.update({"source": self.name, "synthetic": True, "demo_root": str(self.root),
-                     "demo": {"subjects": self.config.subjects, "seed": self.config.seed,
-                              "difficulty": self.config.difficulty,
-                              "clips_per_subject": self.config.clips_per_subject,
-                              "generator": GENERATOR_VERSION}})
+        info.update(
+            {
+                "source": self.name,
+                "synthetic": True,
+                "demo_root": str(self.root),
+                "demo": {
+                    "subjects": self.config.subjects,
+                    "seed": self.config.seed,
+                    "difficulty": self.config.difficulty,
+                    "clips_per_subject": self.config.clips_per_subject,
+                    "generator": GENERATOR_VERSION,
+                },
+            }
+        )
         return info

@@ -36,8 +36,13 @@ import pandas as pd
 
 from mer_bench.core.errors import DataError
 from mer_bench.data.contract import FALLBACK_POINTS, Source, ViewArrays
-from mer_bench.data.naming import (canonical_dataset, canonical_ids, canonical_sample,
-                                   sample_spellings, subject_spellings)
+from mer_bench.data.naming import (
+    canonical_dataset,
+    canonical_ids,
+    canonical_sample,
+    sample_spellings,
+    subject_spellings,
+)
 from mer_bench.data.sources.options import SourceOptions
 
 log = logging.getLogger(__name__)
@@ -67,16 +72,20 @@ class FlowsOptions(SourceOptions):
     faces: Path | None = None
     face_points: str = "dlib"
 
-    option_help = {**SourceOptions.option_help,
-                   "data_root": "folder of the flow PNGs (also --data-root)",
-                   "faces": "folder of one aligned face per sample, for region points (also --faces)",
-                   "face_points": "how region points are found: dlib | mtcnn (also --face-points)"}
+    option_help = {
+        **SourceOptions.option_help,
+        "data_root": "folder of the flow PNGs (also --data-root)",
+        "faces": "folder of one aligned face per sample, for region points (also --faces)",
+        "face_points": "how region points are found: dlib | mtcnn (also --face-points)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.face_points not in FACE_POINT_METHODS:
-            raise ValueError(f"--face-points must be one of {', '.join(FACE_POINT_METHODS)}, got "
-                             f"{self.face_points!r}")
+            raise ValueError(
+                f"--face-points must be one of {', '.join(FACE_POINT_METHODS)}, got "
+                f"{self.face_points!r}"
+            )
 
 
 class FlowsSource(Source):
@@ -101,13 +110,17 @@ class FlowsSource(Source):
         """The views that say they can be made from published flow images
         (`ViewConfig.from_flow_images`)."""
         empty = np.zeros((0, 3, 28, 28), np.float32)
-        return view.from_flow_images(empty, np.zeros((0, 5, 2), np.float32),
-                                     np.zeros(0, bool)) is not None
+        return (
+            view.from_flow_images(empty, np.zeros((0, 5, 2), np.float32), np.zeros(0, bool))
+            is not None
+        )
 
     def __init__(self, options: FlowsOptions) -> None:
         if options.data_root is None:
-            raise DataError("source 'flows' needs --data-root: a folder of 28x28x3 flow PNGs "
-                            "(or try the built-in demo: --source demo)")
+            raise DataError(
+                "source 'flows' needs --data-root: a folder of 28x28x3 flow PNGs "
+                "(or try the built-in demo: --source demo)"
+            )
         root = Path(options.data_root)
         if not root.is_dir():
             raise DataError(f"{root}: no such folder of flow PNGs (try --source demo)")
@@ -133,16 +146,20 @@ class FlowsSource(Source):
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         if self.export is not None and self.export.has_tables:
             return self.export.dataset_table(dataset)
-        raise DataError("source 'flows' holds only flow images, no annotation tables; "
-                        "use a protocol with an explicit sample list (megc2019)")
+        raise DataError(
+            "source 'flows' holds only flow images, no annotation tables; "
+            "use a protocol with an explicit sample list (megc2019)"
+        )
 
     def arrays(self, samples: pd.DataFrame, view: Any = None) -> ViewArrays:
         from mer_bench.data.preprocess.views import default_view
 
         view = view if view is not None else default_view()
         if not self.can_give(view):
-            raise DataError(f"source 'flows' holds 28x28 flow images only, from which view "
-                            f"{view.name} cannot be made: use --source raw or --source demo")
+            raise DataError(
+                f"source 'flows' holds 28x28 flow images only, from which view "
+                f"{view.name} cannot be made: use --source raw or --source demo"
+            )
         paths = match_sample_files(self.root, samples, (".png",), "flow PNG")
         flows = np.stack([read_flow_png(p) for p in paths])
         identity: dict[str, Any] = {"flows_sha256": files_digest(paths)}
@@ -154,14 +171,21 @@ class FlowsSource(Source):
         else:
             face_paths = match_sample_files(self.faces, samples, FACE_SUFFIXES, "face image")
             faces_digest = files_digest(face_paths)
-            points, fallback = cached_face_points(face_paths, faces_digest, self.cache_dir,
-                                                  self.method)
+            points, fallback = cached_face_points(
+                face_paths, faces_digest, self.cache_dir, self.method
+            )
             identity.update(points=FACE_POINT_METHODS[self.method], faces_sha256=faces_digest)
-            keys = ["/".join(canonical_ids(d, su, sa)) for d, su, sa in
-                    samples[["dataset", "subject", "sample"]].itertuples(index=False, name=None)]
-            self._points = {"points": f"faces ({FACE_POINT_METHODS[self.method]})",
-                            "points_found": int((~fallback).sum()),
-                            "points_fallback_samples": [k for k, f in zip(keys, fallback) if f]}
+            keys = [
+                "/".join(canonical_ids(d, su, sa))
+                for d, su, sa in samples[["dataset", "subject", "sample"]].itertuples(
+                    index=False, name=None
+                )
+            ]
+            self._points = {
+                "points": f"faces ({FACE_POINT_METHODS[self.method]})",
+                "points_found": int((~fallback).sum()),
+                "points_fallback_samples": [k for k, f in zip(keys, fallback) if f],
+            }
         self._identity = identity
         arrays = view.from_flow_images(flows, points.astype(np.float32), fallback)
         return ViewArrays.in_memory(view, arrays.pop("data"), arrays)
@@ -186,8 +210,9 @@ def files_digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_face_points(paths: list[Path], digest: str, cache_dir: Path,
-                       method: str = "dlib") -> tuple[np.ndarray, np.ndarray]:
+def cached_face_points(
+    paths: list[Path], digest: str, cache_dir: Path, method: str = "dlib"
+) -> tuple[np.ndarray, np.ndarray]:
     """`face_points`, kept in the cache under the face files' digest (a second run, a resume or
     a reproduction does not detect the faces again); an unreadable cache entry is recomputed."""
     name = FACE_POINT_METHODS[method].replace(":", "-")
@@ -204,8 +229,11 @@ def cached_face_points(paths: list[Path], digest: str, cache_dir: Path,
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         damaged = f"{type(exc).__name__}: {exc}"
     if damaged:
-        log.warning("cached face points %s are damaged (%s): finding them again", path,
-                    " ".join(damaged.split()))
+        log.warning(
+            "cached face points %s are damaged (%s): finding them again",
+            path,
+            " ".join(damaged.split()),
+        )
     points, fallback = face_points(paths, method)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,10 +273,11 @@ def _mtcnn_points() -> Any:
     try:
         from facenet_pytorch import MTCNN
     except ImportError as exc:
-        raise DataError("--face-points mtcnn needs facenet-pytorch (pip install --no-deps "
-                        f"facenet-pytorch; its own pins ask for an old torch): {exc}") from None
-    mtcnn = MTCNN(margin=0, image_size=28, select_largest=True, post_process=False,
-                  device="cpu")
+        raise DataError(
+            "--face-points mtcnn needs facenet-pytorch (pip install --no-deps "
+            f"facenet-pytorch; its own pins ask for an old torch): {exc}"
+        ) from None
+    mtcnn = MTCNN(margin=0, image_size=28, select_largest=True, post_process=False, device="cpu")
 
     def find(image: np.ndarray) -> np.ndarray | None:
         small = cv2.resize(image, (28, 28), interpolation=cv2.INTER_AREA)
@@ -280,8 +309,9 @@ def _file_keys(path: Path) -> list[str]:
     return [stem, f"{path.parent.name}/{stem}"]
 
 
-def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, ...],
-                       what: str) -> list[Path]:
+def match_sample_files(
+    root: Path, samples: pd.DataFrame, suffixes: tuple[str, ...], what: str
+) -> list[Path]:
     """One file (of `suffixes`) per sample row, in row order, named as HTNet's or STSTNet's copy
     names them. Missing, ambiguous and unmatched files are reported by name."""
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
@@ -309,17 +339,22 @@ def match_sample_files(root: Path, samples: pd.DataFrame, suffixes: tuple[str, .
         elif not hits:
             missing.append(f"{dataset}/{subject}/{sample}")
         else:
-            raise DataError(f"{root}: several files match {dataset}/{subject}/{sample}: "
-                            f"{', '.join(sorted(p.name for p in hits))}")
+            raise DataError(
+                f"{root}: several files match {dataset}/{subject}/{sample}: "
+                f"{', '.join(sorted(p.name for p in hits))}"
+            )
     if missing:
         more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
-        raise DataError(f"{root}: {len(missing)} of {len(samples)} samples have no {what}: "
-                        f"{', '.join(missing[:10])}{more}")
+        raise DataError(
+            f"{root}: {len(missing)} of {len(samples)} samples have no {what}: "
+            f"{', '.join(missing[:10])}{more}"
+        )
     extra = sorted(set(files) - set(found))
     if extra:
         names = ", ".join(str(p.relative_to(root)) for p in extra[:10])
-        raise DataError(f"{root}: {len(extra)} {what} files match no sample of the protocol: "
-                        f"{names}")
+        raise DataError(
+            f"{root}: {len(extra)} {what} files match no sample of the protocol: {names}"
+        )
     if len(set(found)) != len(found):
         duplicated = next(p for p in found if found.count(p) > 1)
         raise DataError(f"{duplicated}: one {what} matches several samples")

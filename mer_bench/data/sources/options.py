@@ -19,8 +19,12 @@ from mer_bench.core.paths import default_cache_dir
 _IDENTITY = {"identity": True}
 
 
-def identity_field(default: Any = dataclasses.MISSING, omit_at_default: bool = False,
-                   only_with: str | None = None, **kwargs: Any) -> Any:
+def identity_field(
+    default: Any = dataclasses.MISSING,
+    omit_at_default: bool = False,
+    only_with: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """A dataclass field that is part of the run's identity. `omit_at_default`: only when it
     differs from its default (an option added later: runs made before it keep their identity);
     `only_with`: only when that other field is set (not falsy)."""
@@ -61,9 +65,11 @@ class SourceOptions:
     progress: bool = False
 
     #: The words of each option (`--option source.NAME=VALUE`, `mer-bench list sources`).
-    option_help = {"cache_dir": "demo data and preprocessed arrays (also --cache-dir)",
-                   "workers": "preprocessing processes (also --workers)",
-                   "progress": "draw progress bars (the CLI sets it)"}
+    option_help = {
+        "cache_dir": "demo data and preprocessed arrays (also --cache-dir)",
+        "workers": "preprocessing processes (also --workers)",
+        "progress": "draw progress bars (the CLI sets it)",
+    }
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -81,8 +87,10 @@ def build_options(options_type: type, source: str, values: dict[str, Any]) -> An
     given = {k: v for k, v in values.items() if v is not None}
     unknown = sorted(set(given) - known)
     if unknown:
-        raise MerBenchError(f"source '{source}' does not take {', '.join(unknown)} (it takes: "
-                            f"{', '.join(sorted(known))})")
+        raise MerBenchError(
+            f"source '{source}' does not take {', '.join(unknown)} (it takes: "
+            f"{', '.join(sorted(known))})"
+        )
     try:
         return options_type(**given)
     except MerBenchError:

@@ -42,19 +42,23 @@ class PreprocessedOptions(SourceOptions):
     apex_jitter: int = identity_field(0, omit_at_default=True)
     jitter_seed: int = identity_field(0, only_with="apex_jitter")
 
-    option_help = {**SourceOptions.option_help,
-                   "flow_method": "optical flow: tvl1 (default) | farneback | dis (also --flow)",
-                   "preprocessing": "the preprocessing configuration (faces, sizes, flow)"}
+    option_help = {
+        **SourceOptions.option_help,
+        "flow_method": "optical flow: tvl1 (default) | farneback | dis (also --flow)",
+        "preprocessing": "the preprocessing configuration (faces, sizes, flow)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.apex_jitter < 0:
             raise ValueError(f"--apex-jitter must be at least 0, got {self.apex_jitter}")
         if self.flow_method not in FLOW_METHODS:
-            raise ValueError(f"--flow must be one of {', '.join(FLOW_METHODS)}, got "
-                             f"{self.flow_method!r}")
-        object.__setattr__(self, "preprocessing",
-                           self.preprocessing.with_flow_method(self.flow_method))
+            raise ValueError(
+                f"--flow must be one of {', '.join(FLOW_METHODS)}, got {self.flow_method!r}"
+            )
+        object.__setattr__(
+            self, "preprocessing", self.preprocessing.with_flow_method(self.flow_method)
+        )
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,12 @@ class RawOptions(PreprocessedOptions):
     data_root: Path | None = None
     dataset_roots: Mapping[str, Path] = field(default_factory=dict)
 
-    option_help = {**PreprocessedOptions.option_help,
-                   "data_root": "folder of the datasets' folders (also --data-root)",
-                   "dataset_roots": "one dataset's folder, as JSON {\"casme2\": \"DIR\"} "
-                                    "(also --dataset-root NAME=DIR)"}
+    option_help = {
+        **PreprocessedOptions.option_help,
+        "data_root": "folder of the datasets' folders (also --data-root)",
+        "dataset_roots": 'one dataset\'s folder, as JSON {"casme2": "DIR"} '
+        "(also --dataset-root NAME=DIR)",
+    }
 
 
 class RawSource(Source):
@@ -79,8 +85,12 @@ class RawSource(Source):
     sample_ids = "real"
     Options = RawOptions
 
-    def __init__(self, options: PreprocessedOptions, roots: Mapping[str, Path] | None = None,
-                 loader: TableLoader | None = None) -> None:
+    def __init__(
+        self,
+        options: PreprocessedOptions,
+        roots: Mapping[str, Path] | None = None,
+        loader: TableLoader | None = None,
+    ) -> None:
         self.options = options
         self._roots = dict(roots) if roots is not None else None
         self._explicit_roots = roots is not None
@@ -128,9 +138,11 @@ class RawSource(Source):
 
             places = locate(dataset, self.options).looked
             looked = f" (looked in {', '.join(places)})" if places else ""
-        return (f"source '{self.name}': no folder for dataset '{dataset}'{looked}; give "
-                f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR "
-                f"(no licensed data? try the synthetic demo: --source demo)")
+        return (
+            f"source '{self.name}': no folder for dataset '{dataset}'{looked}; give "
+            f"--data-root DIR with a sub-folder per dataset, or --dataset-root {dataset}=DIR "
+            f"(no licensed data? try the synthetic demo: --source demo)"
+        )
 
     # --- arrays ---
     def sample_frames(self, samples: pd.DataFrame) -> list[SampleFrames]:
@@ -144,9 +156,11 @@ class RawSource(Source):
         for _, sample in samples.iterrows():
             key = canonical_ids(sample["dataset"], sample["subject"], sample["sample"])
             if key not in rows:
-                raise DataError(f"sample {sample['dataset']}/{sample['sample']} (subject "
-                                f"{sample['subject']}) is not in the '{sample['dataset']}' "
-                                "dataset table")
+                raise DataError(
+                    f"sample {sample['dataset']}/{sample['sample']} (subject "
+                    f"{sample['subject']}) is not in the '{sample['dataset']}' "
+                    "dataset table"
+                )
             row = rows[key]
             if self.options.apex_jitter:
                 row = self._jittered(row, "/".join(key))
@@ -158,8 +172,14 @@ class RawSource(Source):
         `key` is the canonical "dataset/subject/sample": a sample moves the same way every run."""
         from mer_bench.data.jitter import jitter_apex
 
-        moved = jitter_apex(int(row["onset"]), int(row["apex"]), int(row["offset"]),
-                            self.options.apex_jitter, self.options.jitter_seed, key)
+        moved = jitter_apex(
+            int(row["onset"]),
+            int(row["apex"]),
+            int(row["offset"]),
+            self.options.apex_jitter,
+            self.options.jitter_seed,
+            key,
+        )
         self._jitter_counts["samples"] += 1
         self._jitter_counts["moved"] += int(moved.apex != int(row["apex"]))
         self._jitter_counts["clamped"] += int(moved.clamped)
@@ -177,11 +197,22 @@ class RawSource(Source):
         # the others wait, then find every entry cached. (Entries are written atomically and
         # verified on reading, so correctness does not depend on this lock, only the work.)
         locks = usable_folder(self.cache_dir / "locks")
-        name = stable_hash({"config": self.config.hash(), "samples": [f.key for f in frames],
-                            "view": view_hash(view, self.config)})
+        name = stable_hash(
+            {
+                "config": self.config.hash(),
+                "samples": [f.key for f in frames],
+                "view": view_hash(view, self.config),
+            }
+        )
         with folder_lock(locks / name):
-            result = compute_views(frames, [view], self.config, self.cache_dir,
-                                   workers=self.workers, progress=self.progress)
+            result = compute_views(
+                frames,
+                [view],
+                self.config,
+                self.cache_dir,
+                workers=self.workers,
+                progress=self.progress,
+            )
         arrays = result.views[view.name]
         self._view_notes = {f.key: list(n) for f, n in zip(frames, arrays.notes) if n}
         self._view = view
@@ -202,10 +233,16 @@ class RawSource(Source):
             info["preprocessing_summary"] = self.last_summary.as_dict()
             info["preprocessing_fallbacks"] = dict(self._fallback_samples)  # "dataset/sample": kind
         if self.options.apex_jitter:
-            info["apex_jitter"] = {"k": self.options.apex_jitter, "seed": self.options.jitter_seed,
-                                   **self._jitter_counts}
+            info["apex_jitter"] = {
+                "k": self.options.apex_jitter,
+                "seed": self.options.jitter_seed,
+                **self._jitter_counts,
+            }
         if self._view is not None:
-            info["view"] = {"name": self._view.name, **self._view.params(),
-                            "hash": view_hash(self._view, self.config)}
+            info["view"] = {
+                "name": self._view.name,
+                **self._view.params(),
+                "hash": view_hash(self._view, self.config),
+            }
             info["view_notes"] = dict(self._view_notes)  # "dataset/sample": bad-input rules used
         return info

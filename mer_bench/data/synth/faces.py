@@ -36,8 +36,14 @@ def shape_predictor_path() -> Path:
     """
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("package face-recognition-models is not installed: pip install face-recognition-models")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+        raise DataError(
+            "package face-recognition-models is not installed: pip install face-recognition-models"
+        )
+    path = (
+        Path(list(spec.submodule_search_locations)[0])
+        / "models"
+        / "shape_predictor_68_face_landmarks.dat"
+    )
     if not path.is_file():
         raise DataError(f"{path}: 68-point landmark model missing from face-recognition-models")
     return path

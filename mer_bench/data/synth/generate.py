@@ -21,7 +21,9 @@ from mer_bench.data.synth.writers import ClipRecord, write_annotations, write_fr
 
 #: Composite counts (negative, positive, surprise) and subject counts of the real datasets.
 COMPOSITE_COUNTS: dict[str, tuple[int, int, int]] = {
-    "smic": (70, 51, 43), "casme2": (88, 32, 25), "samm": (92, 26, 15),
+    "smic": (70, 51, 43),
+    "casme2": (88, 32, 25),
+    "samm": (92, 26, 15),
 }
 REAL_SUBJECTS = {"smic": 16, "casme2": 24, "samm": 28}
 CLASSES = ("negative", "positive", "surprise")
@@ -37,11 +39,18 @@ OTHERS_SHARE = 0.08
 #: Composite class -> (owner's emotion, weight) for each dataset, weights as in the real sheets.
 EMOTIONS: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {
     "smic": {c: ((c, 1.0),) for c in CLASSES},
-    "casme2": {"negative": (("disgust", 63), ("repression", 27)), "positive": (("happiness", 1.0),),
-               "surprise": (("surprise", 1.0),), "other": (("others", 1.0),)},
-    "samm": {"negative": (("Anger", 57), ("Contempt", 12), ("Disgust", 9), ("Fear", 8), ("Sadness", 6)),
-             "positive": (("Happiness", 1.0),), "surprise": (("Surprise", 1.0),),
-             "other": (("Other", 1.0),)},
+    "casme2": {
+        "negative": (("disgust", 63), ("repression", 27)),
+        "positive": (("happiness", 1.0),),
+        "surprise": (("surprise", 1.0),),
+        "other": (("others", 1.0),),
+    },
+    "samm": {
+        "negative": (("Anger", 57), ("Contempt", 12), ("Disgust", 9), ("Fear", 8), ("Sadness", 6)),
+        "positive": (("Happiness", 1.0),),
+        "surprise": (("Surprise", 1.0),),
+        "other": (("Other", 1.0),),
+    },
 }
 _SMIC_CODES = {"negative": "ne", "positive": "po", "surprise": "sur"}
 _OBJECTIVE = {"positive": 1, "negative": 2, "surprise": 4, "other": 7}
@@ -58,9 +67,13 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.subjects < len(DATASETS):
-            raise ValueError(f"need at least {len(DATASETS)} subjects (one per dataset), got {self.subjects}")
+            raise ValueError(
+                f"need at least {len(DATASETS)} subjects (one per dataset), got {self.subjects}"
+            )
         if self.difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
+            raise ValueError(
+                f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}"
+            )
         if self.clips_per_subject < 1:
             raise ValueError(f"clips_per_subject must be positive, got {self.clips_per_subject}")
 
@@ -81,7 +94,9 @@ class PlannedClip:
 def _apportion(total: int, weights: list[float], minimum: int = 0) -> list[int]:
     """Integer counts summing to `total`, proportional to `weights` (largest remainder)."""
     raw = np.asarray(weights, dtype=float) / sum(weights) * total
-    counts = np.maximum(np.floor(raw).astype(int), minimum if total >= minimum * len(weights) else 0)
+    counts = np.maximum(
+        np.floor(raw).astype(int), minimum if total >= minimum * len(weights) else 0
+    )
     order = np.argsort(-(raw - np.floor(raw)), kind="stable")
     i = 0
     while counts.sum() < total:
@@ -100,7 +115,9 @@ def subject_counts(subjects: int) -> dict[str, int]:
 
 
 def _subject_id(dataset: str, number: int) -> str:
-    return {"smic": f"s{number}", "casme2": f"sub{number:02d}", "samm": f"{number + 5:03d}"}[dataset]
+    return {"smic": f"s{number}", "casme2": f"sub{number:02d}", "samm": f"{number + 5:03d}"}[
+        dataset
+    ]
 
 
 def plan(config: SynthConfig) -> list[PlannedClip]:
@@ -127,8 +144,9 @@ def plan(config: SynthConfig) -> list[PlannedClip]:
     return clips
 
 
-def _subject_clips(dataset: str, d_index: int, s: int, global_index: int, labels: list[str],
-                   seed: int) -> list[PlannedClip]:
+def _subject_clips(
+    dataset: str, d_index: int, s: int, global_index: int, labels: list[str], seed: int
+) -> list[PlannedClip]:
     """One subject's clips: names, emotions and frame numbers in the owner's conventions."""
     rng = np.random.default_rng([seed, d_index, s, 7])
     subject = _subject_id(dataset, s + 1)
@@ -167,17 +185,34 @@ def _subject_clips(dataset: str, d_index: int, s: int, global_index: int, labels
             name = f"{subject}_{_SMIC_CODES[cls]}_{counters[cls]:02d}"
             onset = int(rng.integers(100000, 900000))
         used.add(name)
-        record = ClipRecord(dataset=dataset, subject=subject, clip=name, emotion=emotion,
-                            action_units="", onset=onset, apex=onset + apex_index,
-                            offset=onset + length - 1, inducement=inducement,
-                            objective_class=_OBJECTIVE[cls])
-        out.append(PlannedClip(record, cls, expression, global_index, length, apex_index, (seed, d_index, s, k)))
+        record = ClipRecord(
+            dataset=dataset,
+            subject=subject,
+            clip=name,
+            emotion=emotion,
+            action_units="",
+            onset=onset,
+            apex=onset + apex_index,
+            offset=onset + length - 1,
+            inducement=inducement,
+            objective_class=_OBJECTIVE[cls],
+        )
+        out.append(
+            PlannedClip(
+                record, cls, expression, global_index, length, apex_index, (seed, d_index, s, k)
+            )
+        )
     return out
 
 
-def generate(out: Path, subjects: int = DEFAULT_SUBJECTS, seed: int = 0, difficulty: str = "standard",
-             clips_per_subject: int = DEFAULT_CLIPS_PER_SUBJECT,
-             progress: Callable[[int, int], None] | None = None) -> list[ClipRecord]:
+def generate(
+    out: Path,
+    subjects: int = DEFAULT_SUBJECTS,
+    seed: int = 0,
+    difficulty: str = "standard",
+    clips_per_subject: int = DEFAULT_CLIPS_PER_SUBJECT,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ClipRecord]:
     """Write the three trees and their annotation sheets under `out`; return the clip records.
 
     `progress(done, total)` is called after each clip. The same arguments give identical files.
@@ -192,10 +227,17 @@ def generate(out: Path, subjects: int = DEFAULT_SUBJECTS, seed: int = 0, difficu
         if clip.subject_index not in identities:
             identities.clear()  # clips are grouped by subject: keep one identity in memory
             rng = np.random.default_rng([seed, 1_000_003, clip.subject_index])
-            identities[clip.subject_index] = make_subject(photos[clip.subject_index % len(photos)], rng)
+            identities[clip.subject_index] = make_subject(
+                photos[clip.subject_index % len(photos)], rng
+            )
         subject = identities[clip.subject_index]
-        motion = draw_motion(np.random.default_rng(list(clip.seed)), clip.expression, clip.length,
-                             clip.apex_index, level)
+        motion = draw_motion(
+            np.random.default_rng(list(clip.seed)),
+            clip.expression,
+            clip.length,
+            clip.apex_index,
+            level,
+        )
         record = _with_action_units(clip.record, motion.aus)
         write_frames(out, record, render_clip(subject, motion))
         records.append(record)

@@ -55,7 +55,9 @@ def _pose(rng: np.random.Generator) -> np.ndarray:
     k = np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1]])
     yaw, pitch = np.radians(rng.uniform(-9, 9)), np.radians(rng.uniform(-6, 6))
     ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    rx = np.array(
+        [[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]]
+    )
     return k @ ry @ rx @ np.linalg.inv(k)
 
 
@@ -82,15 +84,21 @@ def make_subject(photo: FacePhoto, rng: np.random.Generator) -> Subject:
     """A new identity from `photo`, fully determined by `rng`'s state."""
     w, h = FRAME_SIZE
     transform = _pose(rng) @ _placement(photo, rng)
-    image = cv2.warpPerspective(photo.image.astype(np.float32), transform, (w, h),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    image = cv2.warpPerspective(
+        photo.image.astype(np.float32),
+        transform,
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     lm = cv2.perspectiveTransform(photo.landmarks[None].astype(np.float64), transform)[0]
 
     # Face geometry: a smooth displacement d, out(x) = in(x + d(x)), so points move by about -d.
     warp = _smooth_field(rng, (4, 5, 2), 2.6)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    image = cv2.remap(image, xs + warp[..., 0], ys + warp[..., 1], cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REFLECT)
+    image = cv2.remap(
+        image, xs + warp[..., 0], ys + warp[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     moved = lm.copy()
     for _ in range(3):  # fixed point of p_out = p_in - d(p_out)
         ix = np.clip(np.round(moved).astype(int), 0, [w - 1, h - 1])
@@ -110,5 +118,8 @@ def make_subject(photo: FacePhoto, rng: np.random.Generator) -> Subject:
     background = colour + _smooth_field(rng, (3, 4, 3), 18.0) + _smooth_field(rng, (12, 16, 1), 5.0)
     mask = _face_mask(lm, rng)[..., None]
     image = mask * image + (1.0 - mask) * background
-    return Subject(image=np.clip(image, 0, 255).astype(np.float32),
-                   landmarks=lm.astype(np.float32), photo=photo.name)
+    return Subject(
+        image=np.clip(image, 0, 255).astype(np.float32),
+        landmarks=lm.astype(np.float32),
+        photo=photo.name,
+    )

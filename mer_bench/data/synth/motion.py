@@ -42,17 +42,31 @@ class Anchor:
 
 #: Action units used by the demo (FACS numbers), each a set of anchors.
 ACTION_UNITS: dict[int, tuple[Anchor, ...]] = {
-    1: (Anchor((20, 21, 22, 23), 0.1, -1.0), Anchor((19, 24), 0.0, -0.5)),            # inner brow raiser
-    2: (Anchor((17, 18, 25, 26), -0.1, -0.9), Anchor((19, 24), 0.0, -0.5)),           # outer brow raiser
-    4: (Anchor(_BROW_INNER, 0.6, 0.8), Anchor(_BROW_OUTER, 0.2, 0.4)),                 # brow lowerer
-    5: (Anchor(_UPPER_LIDS, 0.0, -0.55, sigma=0.05),),                                 # upper lid raiser
-    6: (Anchor(_LOWER_LIDS, 0.0, -0.3, sigma=0.05),
-        Anchor((40, 47), 0.0, -0.55, sigma=0.08, below=0.17)),                         # cheek raiser
-    7: (Anchor(_LOWER_LIDS, 0.0, -0.45, sigma=0.05), Anchor(_UPPER_LIDS, 0.0, 0.15, sigma=0.05)),  # lid tightener
-    12: (Anchor(_MOUTH_CORNERS, -0.6, -0.7, sigma=0.085), Anchor(_NEAR_CORNERS, -0.3, -0.35, sigma=0.07)),  # lip corner puller
-    9: (Anchor((31, 35), 0.15, -0.7, sigma=0.06), Anchor((21, 22), 0.2, 0.3, sigma=0.06)),  # nose wrinkler
-    14: (Anchor((54,), -0.45, -0.25, sigma=0.08),),                                    # dimpler, one side
-    15: (Anchor(_MOUTH_CORNERS, 0.1, 0.8, sigma=0.085), Anchor(_NEAR_CORNERS, 0.0, 0.4, sigma=0.07)),      # lip corner depressor
+    1: (Anchor((20, 21, 22, 23), 0.1, -1.0), Anchor((19, 24), 0.0, -0.5)),  # inner brow raiser
+    2: (Anchor((17, 18, 25, 26), -0.1, -0.9), Anchor((19, 24), 0.0, -0.5)),  # outer brow raiser
+    4: (Anchor(_BROW_INNER, 0.6, 0.8), Anchor(_BROW_OUTER, 0.2, 0.4)),  # brow lowerer
+    5: (Anchor(_UPPER_LIDS, 0.0, -0.55, sigma=0.05),),  # upper lid raiser
+    6: (
+        Anchor(_LOWER_LIDS, 0.0, -0.3, sigma=0.05),
+        Anchor((40, 47), 0.0, -0.55, sigma=0.08, below=0.17),
+    ),  # cheek raiser
+    7: (
+        Anchor(_LOWER_LIDS, 0.0, -0.45, sigma=0.05),
+        Anchor(_UPPER_LIDS, 0.0, 0.15, sigma=0.05),
+    ),  # lid tightener
+    12: (
+        Anchor(_MOUTH_CORNERS, -0.6, -0.7, sigma=0.085),
+        Anchor(_NEAR_CORNERS, -0.3, -0.35, sigma=0.07),
+    ),  # lip corner puller
+    9: (
+        Anchor((31, 35), 0.15, -0.7, sigma=0.06),
+        Anchor((21, 22), 0.2, 0.3, sigma=0.06),
+    ),  # nose wrinkler
+    14: (Anchor((54,), -0.45, -0.25, sigma=0.08),),  # dimpler, one side
+    15: (
+        Anchor(_MOUTH_CORNERS, 0.1, 0.8, sigma=0.085),
+        Anchor(_NEAR_CORNERS, 0.0, 0.4, sigma=0.07),
+    ),  # lip corner depressor
 }
 
 #: Per emotion: the AUs always present and optional ones with their probability (after the
@@ -72,8 +86,14 @@ EMOTION_AUS: dict[str, tuple[tuple[int, ...], dict[int, float]]] = {
 CLASS_EMOTIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "positive": (("happiness", 1.0),),
     "surprise": (("surprise", 1.0),),
-    "negative": (("anger", 0.35), ("disgust", 0.25), ("repression", 0.15), ("contempt", 0.08),
-                 ("fear", 0.09), ("sadness", 0.08)),
+    "negative": (
+        ("anger", 0.35),
+        ("disgust", 0.25),
+        ("repression", 0.15),
+        ("contempt", 0.08),
+        ("fear", 0.09),
+        ("sadness", 0.08),
+    ),
 }
 #: Single AUs of the samples the composite drops ("others").
 OTHER_AUS = (2, 5, 6, 7, 9, 14, 15)
@@ -118,8 +138,9 @@ class ClipMotion:
     seed: int  # sensor noise stream
 
 
-def draw_motion(rng: np.random.Generator, emotion: str, length: int, apex: int,
-                difficulty: Difficulty) -> ClipMotion:
+def draw_motion(
+    rng: np.random.Generator, emotion: str, length: int, apex: int, difficulty: Difficulty
+) -> ClipMotion:
     """The random motion of one clip showing `emotion` (EMOTION_AUS; anything else: "others")."""
     level = difficulty.amplitude * float(np.exp(rng.normal(0.0, difficulty.amplitude_spread)))
     if emotion not in EMOTION_AUS:
@@ -127,15 +148,21 @@ def draw_motion(rng: np.random.Generator, emotion: str, length: int, apex: int,
     else:
         always, optional = EMOTION_AUS[emotion]
         aus = [(au, level * rng.uniform(0.8, 1.2)) for au in always]
-        aus += [(au, level * rng.uniform(0.5, 1.0)) for au, p in optional.items() if rng.random() < p]
+        aus += [
+            (au, level * rng.uniform(0.5, 1.0)) for au, p in optional.items() if rng.random() < p
+        ]
         if rng.random() < difficulty.confuser:
             others = [e for e in EMOTION_AUS if e != emotion]
             other = others[int(rng.integers(len(others)))]
-            aus.append((EMOTION_AUS[other][0][0], level * rng.uniform(*difficulty.confuser_strength)))
+            aus.append(
+                (EMOTION_AUS[other][0][0], level * rng.uniform(*difficulty.confuser_strength))
+            )
     angle = rng.uniform(0, 2 * np.pi)
     drift = difficulty.head_motion * rng.uniform(0.2, 1.0) * length / max(apex, 1)
     return ClipMotion(
-        aus=tuple(aus), length=length, apex=apex,
+        aus=tuple(aus),
+        length=length,
+        apex=apex,
         head_shift=(float(drift * np.cos(angle)), float(drift * np.sin(angle))),
         head_roll=float(rng.normal(0.0, 0.15 * difficulty.head_motion)),
         blink_frame=int(rng.integers(1, length)) if rng.random() < difficulty.blink else -1,
@@ -211,14 +238,21 @@ def render_clip(subject: Subject, motion: ClipMotion) -> list[np.ndarray]:
             disp = disp + blink * np.float32(weight)
         # Head motion: rigid drift and roll about the face centre, growing linearly over the clip.
         frac = t / max(motion.length - 1, 1)
-        rot = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), motion.head_roll * frac, 1.0)
+        rot = cv2.getRotationMatrix2D(
+            (float(centre[0]), float(centre[1])), motion.head_roll * frac, 1.0
+        )
         rot[:, 2] += np.array(motion.head_shift) * frac
         inv = cv2.invertAffineTransform(rot)
         # out(x) = neutral(R^-1(x) - disp(x)): expression displacement, then head pose.
         bx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2] - disp[..., 0]
         by = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - disp[..., 1]
-        frame = cv2.remap(subject.image, bx.astype(np.float32), by.astype(np.float32),
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.remap(
+            subject.image,
+            bx.astype(np.float32),
+            by.astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
+        )
         frame = frame * np.float32(1.0 + motion.flicker[t])
         frame = frame + noise_rng.normal(0.0, motion.noise, size=frame.shape).astype(np.float32)
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))

@@ -52,7 +52,9 @@ def clip_dir(out: Path, record: ClipRecord) -> Path:
     if record.dataset == "samm":
         return root / record.subject / record.clip
     if record.dataset == "smic":
-        return root / "SMIC_all_raw" / "HS" / record.subject / "micro" / record.emotion / record.clip
+        return (
+            root / "SMIC_all_raw" / "HS" / record.subject / "micro" / record.emotion / record.clip
+        )
     raise ValueError(f"no writer for dataset {record.dataset!r}")
 
 
@@ -68,7 +70,9 @@ def frame_name(record: ClipRecord, frame: int) -> str:
 def write_frames(out: Path, record: ClipRecord, frames: list[np.ndarray]) -> list[Path]:
     """Write RGB uint8 frames onset..offset (SAMM as grayscale, as its camera records)."""
     if len(frames) != record.offset - record.onset + 1:
-        raise ValueError(f"{record.clip}: {len(frames)} frames for onset {record.onset}..offset {record.offset}")
+        raise ValueError(
+            f"{record.clip}: {len(frames)} frames for onset {record.onset}..offset {record.offset}"
+        )
     folder = clip_dir(out, record)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -100,10 +104,31 @@ def write_annotations(out: Path, records: list[ClipRecord]) -> list[Path]:
 def _write_casme2(path: Path, records: list[ClipRecord]) -> Path:
     """`Subject | Filename | (blank) | OnsetFrame | ApexFrame | OffsetFrame | (blank) | Action Units
     | Estimated Emotion`, Subject as an int, emotions lower case."""
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-              "Action Units", "Estimated Emotion"]
-    rows = [[int(r.subject.removeprefix("sub")), r.clip, None, r.onset, r.apex, r.offset, None,
-             r.action_units, r.emotion] for r in records]
+    header = [
+        "Subject",
+        "Filename",
+        None,
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        None,
+        "Action Units",
+        "Estimated Emotion",
+    ]
+    rows = [
+        [
+            int(r.subject.removeprefix("sub")),
+            r.clip,
+            None,
+            r.onset,
+            r.apex,
+            r.offset,
+            None,
+            r.action_units,
+            r.emotion,
+        ]
+        for r in records
+    ]
     return _write_xlsx(path, "Sheet1", [header, *rows])
 
 
@@ -118,12 +143,43 @@ def _write_samm(path: Path, records: list[ClipRecord]) -> Path:
         ["Estimated Emotion: the emotion the inducement aimed at."],
         ["Objective Classes: I-VII of the MEGC2018 objective classes (numbered 1-7)."],
         [],
-        [], [], [], [], [],
+        [],
+        [],
+        [],
+        [],
+        [],
     ]
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-              "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
-    rows = [[r.subject, r.clip, r.inducement, r.onset, r.apex, r.offset, r.offset - r.onset + 1,
-             "Micro", r.action_units, r.emotion, r.objective_class, None] for r in records]
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Micro",
+        "Action Units",
+        "Estimated Emotion",
+        "Objective Classes",
+        "Notes",
+    ]
+    rows = [
+        [
+            r.subject,
+            r.clip,
+            r.inducement,
+            r.onset,
+            r.apex,
+            r.offset,
+            r.offset - r.onset + 1,
+            "Micro",
+            r.action_units,
+            r.emotion,
+            r.objective_class,
+            None,
+        ]
+        for r in records
+    ]
     return _write_xlsx(path, "MICRO_ONLY", [*preamble, header, *rows])
 
 
@@ -150,8 +206,11 @@ def _normalise_zip(data: bytes) -> bytes:
         for info in src.infolist():
             content = src.read(info.filename)
             if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)",
-                                 rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>", content)
+                content = re.sub(
+                    rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)",
+                    rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>",
+                    content,
+                )
             entry = zipfile.ZipInfo(info.filename, date_time=(2019, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16

@@ -26,21 +26,25 @@ def stored_version(conn: Connection, where: str) -> int | None:
     tables = set(inspect(conn).get_table_names())
     if "runs" not in tables:
         if tables - {"meta"}:
-            raise StoreError(f"{where}: not a mer-bench results database "
-                             f"(tables {', '.join(sorted(tables))})")
+            raise StoreError(
+                f"{where}: not a mer-bench results database (tables {', '.join(sorted(tables))})"
+            )
         return None
     if "meta" not in tables:
         return 1
-    row = conn.execute(select(schema.meta.c.value).where(
-        schema.meta.c.key == "schema_version")).first()
+    row = conn.execute(
+        select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+    ).first()
     if not row:
         return 1
     try:
         return int(row[0])
     except (TypeError, ValueError):
-        raise StoreError(f"{where}: its stored schema version {str(row[0])[:40]!r} (table meta) "
-                         "is not a number: a damaged or foreign database; mer-bench leaves it as "
-                         "it is") from None
+        raise StoreError(
+            f"{where}: its stored schema version {str(row[0])[:40]!r} (table meta) "
+            "is not a number: a damaged or foreign database; mer-bench leaves it as "
+            "it is"
+        ) from None
 
 
 def create_schema(conn: Connection) -> None:
@@ -71,7 +75,8 @@ def sqlite_events(engine: Engine, wal: bool) -> None:
 
 def memory_engine() -> Engine:
     """An in-memory SQLite database shared by every connection of the engine."""
-    engine = create_engine("sqlite://", poolclass=StaticPool,
-                           connect_args={"check_same_thread": False})
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
     sqlite_events(engine, wal=False)
     return engine

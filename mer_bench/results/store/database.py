@@ -28,18 +28,29 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (Connection, Engine, create_engine, event, func, insert, select,
-                        text, update)
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError
 
 from mer_bench.core.errors import MerBenchError
 from mer_bench.core.redact import is_url, redact, scrub  # noqa: F401 (is_url: re-exported)
 from mer_bench.results.store import schema
-from mer_bench.results.store.connection import (BUSY_TIMEOUT_S, StoreError, sqlite_events,
-                                                  stored_version)
-from mer_bench.results.store.records import (DamagedRow, FoldRecord, RunRecord, check_run_id,
-                                             content_hash, dumps, load_json, now)
+from mer_bench.results.store.connection import (
+    BUSY_TIMEOUT_S,
+    StoreError,
+    sqlite_events,
+    stored_version,
+)
+from mer_bench.results.store.records import (
+    DamagedRow,
+    FoldRecord,
+    RunRecord,
+    check_run_id,
+    content_hash,
+    dumps,
+    load_json,
+    now,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +66,8 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 LOCK_KEYS = {"schema": 0x6D65_7262_0001, "import": 0x6D65_7262_0002}
 #: SQLSTATEs of a transaction that may simply be run again (serialization failure, deadlock).
 RETRY_SQLSTATES = ("40001", "40P01")
+
+
 def sqlite_file(location: str | Path) -> Path | None:
     """The file a location names when it is a SQLite file (a path or a `sqlite:///path` URL)."""
     location = str(location)
@@ -62,7 +75,7 @@ def sqlite_file(location: str | Path) -> Path | None:
         return Path(location).expanduser()
     prefix = "sqlite:///"
     if location.startswith(prefix) and len(location) > len(prefix) and "?" not in location:
-        return Path(location[len(prefix):]).expanduser()
+        return Path(location[len(prefix) :]).expanduser()
     return None
 
 
@@ -73,9 +86,11 @@ def server_url(location: str) -> URL:
     except Exception:  # ArgumentError, or ValueError for a bad port
         # The parser's message quotes pieces of the URL (a password cut at a delimiter among
         # them), so it is not shown; the usual cause is.
-        raise StoreError(f"{redact(location)}: not a database URL (write it as "
-                         "dialect://user:password@host:port/database, with @ : / ? # % + and "
-                         "spaces in the password percent-encoded)") from None
+        raise StoreError(
+            f"{redact(location)}: not a database URL (write it as "
+            "dialect://user:password@host:port/database, with @ : / ? # % + and "
+            "spaces in the password percent-encoded)"
+        ) from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername=POSTGRES_DRIVER)
     return url
@@ -104,8 +119,7 @@ class Store:
         self.damaged: dict[str, str] = {}
         if self.path is not None:
             _check_name_lengths(self.path)
-        self._deferred = (lazy and self.path is not None and not read_only
-                          and not self.path.exists())
+        self._deferred = lazy and self.path is not None and not read_only and not self.path.exists()
         if self._deferred:
             _check_can_make(self.path)  # a location that can never be written fails now
             self.engine = _empty_database()
@@ -120,10 +134,13 @@ class Store:
         except (DatabaseError, sqlite3.DatabaseError) as exc:
             self.engine.dispose()
             if isinstance(exc, DBAPIError) and _retryable(exc):
-                raise StoreError(f"{self.where}: still held by another process after "
-                                 f"{WRITE_ATTEMPTS} attempts ({self._reason(exc)})") from None
-            raise StoreError(f"{self.where}: not a mer-bench results database "
-                             f"({self._reason(exc)})") from None
+                raise StoreError(
+                    f"{self.where}: still held by another process after "
+                    f"{WRITE_ATTEMPTS} attempts ({self._reason(exc)})"
+                ) from None
+            raise StoreError(
+                f"{self.where}: not a mer-bench results database ({self._reason(exc)})"
+            ) from None
         except BaseException:
             self.engine.dispose()
             raise
@@ -151,11 +168,18 @@ class Store:
             try:
                 return work()
             except DBAPIError as exc:
-                if (isinstance(exc, IntegrityError) or not _retryable(exc)
-                        or attempt == WRITE_ATTEMPTS - 1):
+                if (
+                    isinstance(exc, IntegrityError)
+                    or not _retryable(exc)
+                    or attempt == WRITE_ATTEMPTS - 1
+                ):
                     raise
-                log.debug("results database busy while %s (%s), retrying (%d)", doing,
-                          _sqlstate(exc) or self._reason(exc), attempt + 1)
+                log.debug(
+                    "results database busy while %s (%s), retrying (%d)",
+                    doing,
+                    _sqlstate(exc) or self._reason(exc),
+                    attempt + 1,
+                )
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
@@ -176,16 +200,20 @@ class Store:
             else:
                 _refuse_unread_log(self.path)
                 mode = "mode=ro&immutable=1"
-            engine = create_engine(f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
-                                   connect_args={"timeout": BUSY_TIMEOUT_S})
+            engine = create_engine(
+                f"sqlite:///file:{self.path.resolve()}?{mode}&uri=true",
+                connect_args={"timeout": BUSY_TIMEOUT_S},
+            )
         else:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"{self.path}: cannot make its folder "
-                                 f"({exc.strerror or exc})") from None
-            engine = create_engine(f"sqlite:///{self.path}",
-                                   connect_args={"timeout": BUSY_TIMEOUT_S})
+                raise StoreError(
+                    f"{self.path}: cannot make its folder ({exc.strerror or exc})"
+                ) from None
+            engine = create_engine(
+                f"sqlite:///{self.path}", connect_args={"timeout": BUSY_TIMEOUT_S}
+            )
         sqlite_events(engine, wal=not self.read_only)
         return engine
 
@@ -195,24 +223,30 @@ class Store:
         if url.get_backend_name() == "postgresql":
             if url.get_driver_name() == "psycopg":
                 _require_psycopg(self.where)
-            options["connect_args"] = {"application_name": application_name(self.read_only),
-                                       "connect_timeout": CONNECT_TIMEOUT_S}
+            options["connect_args"] = {
+                "application_name": application_name(self.read_only),
+                "connect_timeout": CONNECT_TIMEOUT_S,
+            }
         try:
             engine = create_engine(url, **options)
         except Exception as exc:  # an unknown dialect or driver
-            raise StoreError(f"{self.where}: cannot use this database URL "
-                             f"({self._reason(exc)})") from None
+            raise StoreError(
+                f"{self.where}: cannot use this database URL ({self._reason(exc)})"
+            ) from None
         if self.read_only and url.get_backend_name() == "postgresql":
+
             @event.listens_for(engine, "begin")
             def _read_only(conn: Connection) -> None:  # the server refuses any write
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
         try:
             with engine.connect():
                 pass
         except Exception as exc:  # server down, refused, authentication, no such database
             engine.dispose()
-            raise StoreError(f"cannot connect to the results database {self.where} "
-                             f"({self._reason(exc)})") from None
+            raise StoreError(
+                f"cannot connect to the results database {self.where} ({self._reason(exc)})"
+            ) from None
         return engine
 
     def _prepare(self) -> None:
@@ -223,18 +257,24 @@ class Store:
         if version == schema.SCHEMA_VERSION:
             return
         if version is not None and version > schema.SCHEMA_VERSION:
-            raise StoreError(f"{self.where}: results schema version {version} was written by a "
-                             f"newer mer-bench (this one reads version {schema.SCHEMA_VERSION}); "
-                             "upgrade mer-bench")
+            raise StoreError(
+                f"{self.where}: results schema version {version} was written by a "
+                f"newer mer-bench (this one reads version {schema.SCHEMA_VERSION}); "
+                "upgrade mer-bench"
+            )
         if self.read_only:
             if version is None:
                 raise StoreError(f"{self.where}: not a mer-bench results database (no runs table)")
             if self.path is None:
-                raise StoreError(f"{self.where}: results schema version {version}; a writer "
-                                 f"(any mer-bench run or import) migrates it to version "
-                                 f"{schema.SCHEMA_VERSION} when it first opens it")
-            file_engine, self.engine = self.engine, migrations.migrated_copy_in_memory(
-                self.path, version)
+                raise StoreError(
+                    f"{self.where}: results schema version {version}; a writer "
+                    f"(any mer-bench run or import) migrates it to version "
+                    f"{schema.SCHEMA_VERSION} when it first opens it"
+                )
+            file_engine, self.engine = (
+                self.engine,
+                migrations.migrated_copy_in_memory(self.path, version),
+            )
             file_engine.dispose()
             return
         migrations.migrate(self, version)
@@ -319,13 +359,17 @@ class Store:
             conn.execute(insert(schema.folds).values(**fold_row))
             if prediction_rows:  # a final model's one fold predicts nothing
                 conn.execute(insert(schema.predictions), prediction_rows)
-            conn.execute(update(schema.runs).where(schema.runs.c.run_id == run_id)
-                         .values(heartbeat_at=now()))
+            conn.execute(
+                update(schema.runs).where(schema.runs.c.run_id == run_id).values(heartbeat_at=now())
+            )
+
         try:
             self._write(work)
         except IntegrityError:
-            raise StoreError(f"fold {fold.fold_index} ({fold.fold_key}) of run {run_id} is already "
-                             f"in {self.where} (is another process running this run?)") from None
+            raise StoreError(
+                f"fold {fold.fold_index} ({fold.fold_key}) of run {run_id} is already "
+                f"in {self.where} (is another process running this run?)"
+            ) from None
 
     def set_status(self, run_id: str, status: str, **fields: Any) -> None:
         """Change a run's status (and any other runs-table fields given)."""
@@ -336,55 +380,73 @@ class Store:
             values.setdefault("finished_at", now())
         if status == "finished":
             values.setdefault("content_hash", self._content_hash(run_id))
-        self._write(lambda conn: conn.execute(
-            update(schema.runs).where(schema.runs.c.run_id == run_id).values(**values)))
+        self._write(
+            lambda conn: conn.execute(
+                update(schema.runs).where(schema.runs.c.run_id == run_id).values(**values)
+            )
+        )
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Update runs-table fields (provenance as a dict, the rest as stored)."""
         if "provenance" in fields:
             fields["provenance_json"] = dumps(fields.pop("provenance"))
-        self._write(lambda conn: conn.execute(
-            update(schema.runs).where(schema.runs.c.run_id == run_id).values(**fields)))
+        self._write(
+            lambda conn: conn.execute(
+                update(schema.runs).where(schema.runs.c.run_id == run_id).values(**fields)
+            )
+        )
 
     def import_run(self, record: RunRecord, folds: Sequence[FoldRecord]) -> str:
         """Store a complete run read from elsewhere (a submission) in one transaction; refuses a
         run id already present and predictions equal to a stored run's. Concurrent imports take
         the 'import' lock, so the same submission imported twice at once is stored once."""
         check_run_id(record.run_id)
-        rows = [(d, s, n, int(p)) for f in folds
-                for d, s, n, p in zip(f.datasets, f.subjects, f.samples, f.preds)]
+        rows = [
+            (d, s, n, int(p))
+            for f in folds
+            for d, s, n, p in zip(f.datasets, f.subjects, f.samples, f.preds)
+        ]
         digest = content_hash(rows)
 
         def work(conn: Connection) -> None:
             self.lock(conn, "import")
-            if conn.execute(select(schema.runs.c.run_id).where(
-                    schema.runs.c.run_id == record.run_id)).first():
-                raise MerBenchError(f"run {record.run_id} is already in {self.where} (imported "
-                                    "twice?); nothing written")
-            same = conn.execute(select(schema.runs.c.run_id).where(
-                schema.runs.c.content_hash == digest)).first() or \
-                _same_predictions(conn, record.protocol, digest, len(rows))
+            if conn.execute(
+                select(schema.runs.c.run_id).where(schema.runs.c.run_id == record.run_id)
+            ).first():
+                raise MerBenchError(
+                    f"run {record.run_id} is already in {self.where} (imported "
+                    "twice?); nothing written"
+                )
+            same = conn.execute(
+                select(schema.runs.c.run_id).where(schema.runs.c.content_hash == digest)
+            ).first() or _same_predictions(conn, record.protocol, digest, len(rows))
             if same:
-                raise MerBenchError(f"run {record.run_id} has the same predictions as run "
-                                    f"{same[0]} already in {self.where}; nothing written")
+                raise MerBenchError(
+                    f"run {record.run_id} has the same predictions as run "
+                    f"{same[0]} already in {self.where}; nothing written"
+                )
             row = {**record.to_row(), "content_hash": digest}
             conn.execute(insert(schema.runs).values(**row))
             for fold in folds:
                 fold_row, prediction_rows = _fold_rows(record.run_id, fold)
                 conn.execute(insert(schema.folds).values(**fold_row))
                 conn.execute(insert(schema.predictions), prediction_rows)
+
         try:
             self._write(work)
         except IntegrityError:  # a concurrent writer of the same run id won the race
-            raise MerBenchError(f"run {record.run_id} is already in {self.where} (imported "
-                                f"concurrently?); nothing written") from None
+            raise MerBenchError(
+                f"run {record.run_id} is already in {self.where} (imported "
+                f"concurrently?); nothing written"
+            ) from None
         return record.run_id
 
     def _content_hash(self, run_id: str) -> str:
         p = schema.predictions.c
         with self._connection() as conn:
-            rows = conn.execute(select(p.dataset, p.subject, p.sample, p.pred)
-                                .where(p.run_id == run_id)).all()
+            rows = conn.execute(
+                select(p.dataset, p.subject, p.sample, p.pred).where(p.run_id == run_id)
+            ).all()
         return content_hash([tuple(r) for r in rows])
 
     # -- reading ------------------------------------------------------------------------------
@@ -392,15 +454,24 @@ class Store:
         """The run `run_id` (a unique prefix of it is accepted)."""
         r = schema.runs.c
         with self._connection() as conn:
-            rows = conn.execute(select(schema.runs).where(
-                (r.run_id == run_id) | r.run_id.startswith(run_id, autoescape=True))).mappings().all()
+            rows = (
+                conn.execute(
+                    select(schema.runs).where(
+                        (r.run_id == run_id) | r.run_id.startswith(run_id, autoescape=True)
+                    )
+                )
+                .mappings()
+                .all()
+            )
         exact = [row for row in rows if row["run_id"] == run_id]
         rows = exact or rows
         if not rows:
             raise MerBenchError(f"no run '{run_id}' in {self.where}")
         if len(rows) > 1:
-            raise MerBenchError(f"run id prefix '{run_id}' is ambiguous in {self.where}: "
-                                f"{', '.join(sorted(row['run_id'] for row in rows)[:5])}")
+            raise MerBenchError(
+                f"run id prefix '{run_id}' is ambiguous in {self.where}: "
+                f"{', '.join(sorted(row['run_id'] for row in rows)[:5])}"
+            )
         return RunRecord.from_row(dict(rows[0]))
 
     def runs(self, protocol: str | None = None) -> list[RunRecord]:
@@ -430,8 +501,10 @@ class Store:
         """Finished folds per run id (one query for a whole listing)."""
         f = schema.folds.c
         with self._connection() as conn:
-            return {run_id: n for run_id, n in conn.execute(
-                select(f.run_id, func.count()).group_by(f.run_id))}
+            return {
+                run_id: n
+                for run_id, n in conn.execute(select(f.run_id, func.count()).group_by(f.run_id))
+            }
 
     def finished_folds(self, run_id: str) -> set[int]:
         f = schema.folds.c
@@ -443,8 +516,14 @@ class Store:
         transaction): a readers' cache key that works on a server as on a file."""
         r = schema.runs.c
         with self._connection() as conn:
-            runs = conn.execute(select(func.count(), func.max(r.started_at), func.max(r.finished_at),
-                                       func.max(r.heartbeat_at))).one()
+            runs = conn.execute(
+                select(
+                    func.count(),
+                    func.max(r.started_at),
+                    func.max(r.finished_at),
+                    func.max(r.heartbeat_at),
+                )
+            ).one()
             statuses = conn.execute(select(r.status, func.count()).group_by(r.status)).all()
             folds = conn.execute(select(func.count()).select_from(schema.folds)).scalar_one()
         return (*runs, *sorted(tuple(s) for s in statuses), folds)
@@ -452,17 +531,27 @@ class Store:
     def folds(self, run_id: str) -> pd.DataFrame:
         """The folds table of a run, with `n_test` counted from its predictions."""
         f, p = schema.folds.c, schema.predictions.c
-        counts = (select(p.fold_index, func.count().label("n_test")).where(p.run_id == run_id)
-                  .group_by(p.fold_index).subquery())
-        query = (select(schema.folds, counts.c.n_test)
-                 .join(counts, counts.c.fold_index == f.fold_index, isouter=True)
-                 .where(f.run_id == run_id).order_by(f.fold_index))
+        counts = (
+            select(p.fold_index, func.count().label("n_test"))
+            .where(p.run_id == run_id)
+            .group_by(p.fold_index)
+            .subquery()
+        )
+        query = (
+            select(schema.folds, counts.c.n_test)
+            .join(counts, counts.c.fold_index == f.fold_index, isouter=True)
+            .where(f.run_id == run_id)
+            .order_by(f.fold_index)
+        )
         with self._connection() as conn:
-            table = pd.DataFrame(conn.execute(query).mappings().all(),
-                                 columns=[c.name for c in schema.folds.columns] + ["n_test"])
+            table = pd.DataFrame(
+                conn.execute(query).mappings().all(),
+                columns=[c.name for c in schema.folds.columns] + ["n_test"],
+            )
         table["n_test"] = table["n_test"].fillna(0).astype(int)
         table["selection"] = table.pop("selection_json").map(
-            lambda v: load_json(v, run_id, "folds.selection_json") if isinstance(v, str) else None)
+            lambda v: load_json(v, run_id, "folds.selection_json") if isinstance(v, str) else None
+        )
         return table
 
     def predictions(self, run_id: str) -> pd.DataFrame:
@@ -470,13 +559,16 @@ class Store:
         fold then sample (sorted here, so the order does not depend on a server's collation)."""
         p = schema.predictions.c
         with self._connection() as conn:
-            table = pd.DataFrame(conn.execute(select(schema.predictions).where(p.run_id == run_id))
-                                 .mappings().all(),
-                                 columns=[c.name for c in schema.predictions.columns])
-        table = table.sort_values(["fold_index", "dataset", "subject", "sample"], kind="stable",
-                                  ignore_index=True)
+            table = pd.DataFrame(
+                conn.execute(select(schema.predictions).where(p.run_id == run_id)).mappings().all(),
+                columns=[c.name for c in schema.predictions.columns],
+            )
+        table = table.sort_values(
+            ["fold_index", "dataset", "subject", "sample"], kind="stable", ignore_index=True
+        )
         table["probs"] = table.pop("probs_json").map(
-            lambda v: load_json(v, run_id, "predictions.probs_json", list))
+            lambda v: load_json(v, run_id, "predictions.probs_json", list)
+        )
         return table
 
     def fold_records(self, run_id: str) -> list[FoldRecord]:
@@ -486,17 +578,28 @@ class Store:
         out = []
         for row in folds.itertuples(index=False):
             part = predictions[predictions["fold_index"] == row.fold_index]
-            out.append(FoldRecord(
-                fold_index=int(row.fold_index), fold_key=row.fold_key, seed=int(row.seed),
-                n_train=int(row.n_train), epochs_trained=int(row.epochs_trained),
-                selected_epoch=None if pd.isna(row.selected_epoch) else int(row.selected_epoch),
-                seconds=float(row.seconds), datasets=part["dataset"].tolist(),
-                subjects=part["subject"].tolist(), samples=part["sample"].tolist(),
-                labels=part["label"].to_numpy(),
-                probs=np.array(part["probs"].tolist()) if len(part) else
-                np.zeros((0, len(self.run(run_id).classes))),  # a final model's fold
-                selection=row.selection, finished_at=row.finished_at, artifact=row.artifact,
-                preds_declared=part["pred"].to_numpy()))
+            out.append(
+                FoldRecord(
+                    fold_index=int(row.fold_index),
+                    fold_key=row.fold_key,
+                    seed=int(row.seed),
+                    n_train=int(row.n_train),
+                    epochs_trained=int(row.epochs_trained),
+                    selected_epoch=None if pd.isna(row.selected_epoch) else int(row.selected_epoch),
+                    seconds=float(row.seconds),
+                    datasets=part["dataset"].tolist(),
+                    subjects=part["subject"].tolist(),
+                    samples=part["sample"].tolist(),
+                    labels=part["label"].to_numpy(),
+                    probs=np.array(part["probs"].tolist())
+                    if len(part)
+                    else np.zeros((0, len(self.run(run_id).classes))),  # a final model's fold
+                    selection=row.selection,
+                    finished_at=row.finished_at,
+                    artifact=row.artifact,
+                    preds_declared=part["pred"].to_numpy(),
+                )
+            )
         return out
 
 
@@ -505,32 +608,52 @@ def _same_predictions(conn: Connection, protocol: str, digest: str, n: int) -> t
     recomputed from its rows: a run stored before hashes were taken on canonical sample keys
     (SAMM '10' beside '010') keeps its old hash, and a respelled copy must still collide."""
     p = schema.predictions.c
-    counts = (select(p.run_id).group_by(p.run_id).having(func.count() == n).subquery())
-    candidates = conn.execute(select(schema.runs.c.run_id).where(
-        schema.runs.c.protocol == protocol, schema.runs.c.run_id.in_(select(counts.c.run_id)))
+    counts = select(p.run_id).group_by(p.run_id).having(func.count() == n).subquery()
+    candidates = conn.execute(
+        select(schema.runs.c.run_id).where(
+            schema.runs.c.protocol == protocol, schema.runs.c.run_id.in_(select(counts.c.run_id))
+        )
     ).all()
     for (run_id,) in candidates:
-        rows = conn.execute(select(p.dataset, p.subject, p.sample, p.pred)
-                            .where(p.run_id == run_id)).all()
+        rows = conn.execute(
+            select(p.dataset, p.subject, p.sample, p.pred).where(p.run_id == run_id)
+        ).all()
         if content_hash([tuple(r) for r in rows]) == digest:
             return (run_id,)
     return None
 
 
 def _fold_rows(run_id: str, fold: FoldRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    fold_row = {"run_id": run_id, "fold_index": fold.fold_index, "fold_key": fold.fold_key,
-                "seed": fold.seed, "n_train": fold.n_train, "epochs_trained": fold.epochs_trained,
-                "selected_epoch": fold.selected_epoch,
-                "selection_json": None if fold.selection is None else dumps(fold.selection),
-                "seconds": float(fold.seconds), "finished_at": fold.finished_at,
-                "artifact": fold.artifact}
+    fold_row = {
+        "run_id": run_id,
+        "fold_index": fold.fold_index,
+        "fold_key": fold.fold_key,
+        "seed": fold.seed,
+        "n_train": fold.n_train,
+        "epochs_trained": fold.epochs_trained,
+        "selected_epoch": fold.selected_epoch,
+        "selection_json": None if fold.selection is None else dumps(fold.selection),
+        "seconds": float(fold.seconds),
+        "finished_at": fold.finished_at,
+        "artifact": fold.artifact,
+    }
     preds = fold.preds
     probs = np.asarray(fold.probs, dtype=np.float64)
     prediction_rows = [
-        {"run_id": run_id, "fold_index": fold.fold_index, "dataset": d, "subject": s,
-         "sample": n, "label": int(y), "pred": int(p), "probs_json": json.dumps(pr.tolist())}
-        for d, s, n, y, p, pr in zip(fold.datasets, fold.subjects, fold.samples, fold.labels,
-                                     preds, probs)]
+        {
+            "run_id": run_id,
+            "fold_index": fold.fold_index,
+            "dataset": d,
+            "subject": s,
+            "sample": n,
+            "label": int(y),
+            "pred": int(p),
+            "probs_json": json.dumps(pr.tolist()),
+        }
+        for d, s, n, y, p, pr in zip(
+            fold.datasets, fold.subjects, fold.samples, fold.labels, preds, probs
+        )
+    ]
     return fold_row, prediction_rows
 
 
@@ -544,10 +667,13 @@ def _check_name_lengths(path: Path) -> None:
         name_max, path_max = 255, 4096
     long = next((part for part in path.parts if len(part.encode()) > name_max), None)
     if long is not None or len(str(path).encode()) >= path_max:
-        size, limit = (len(long.encode()), name_max) if long else (len(str(path).encode()),
-                                                                    path_max)
-        raise StoreError(f"{str(path)[:60]}...: {'a name in ' if long else ''}the path is "
-                         f"{size} bytes long, over the system's {limit}")
+        size, limit = (
+            (len(long.encode()), name_max) if long else (len(str(path).encode()), path_max)
+        )
+        raise StoreError(
+            f"{str(path)[:60]}...: {'a name in ' if long else ''}the path is "
+            f"{size} bytes long, over the system's {limit}"
+        )
 
 
 def _check_can_make(path: Path) -> None:
@@ -601,19 +727,22 @@ def _refuse_unread_log(path: Path) -> None:
     except OSError:
         return
     if size > 0:
-        raise StoreError(f"{path}: its latest writes are still in {log_file.name} ({size} "
-                         "bytes), which SQLite cannot read in a folder it may not write; reading "
-                         "without them would leave runs out. Copy both files to a folder you can "
-                         "write and give that copy to --store")
+        raise StoreError(
+            f"{path}: its latest writes are still in {log_file.name} ({size} "
+            "bytes), which SQLite cannot read in a folder it may not write; reading "
+            "without them would leave runs out. Copy both files to a folder you can "
+            "write and give that copy to --store"
+        )
 
 
 def _require_psycopg(where: str) -> None:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        raise StoreError(f"{where}: a PostgreSQL store needs the psycopg 3 driver: pip install "
-                         "'mer-bench[postgres]' (or pip install '.[postgres]' in a checkout)"
-                         ) from None
+        raise StoreError(
+            f"{where}: a PostgreSQL store needs the psycopg 3 driver: pip install "
+            "'mer-bench[postgres]' (or pip install '.[postgres]' in a checkout)"
+        ) from None
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

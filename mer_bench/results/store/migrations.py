@@ -24,9 +24,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (CheckConstraint, Column, Connection, Engine, Float, ForeignKeyConstraint,
-                        Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text, insert, inspect,
-                        text)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    insert,
+    inspect,
+    text,
+)
 
 from mer_bench.core.cards import Recipe
 from mer_bench.core.identity import RunIdentity
@@ -46,7 +60,8 @@ def _tables_v2() -> MetaData:
     Table("meta", md, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
     statuses = ("running", "interrupted", "failed", "finished", "imported")
     Table(
-        "runs", md,
+        "runs",
+        md,
         Column("run_id", Text, primary_key=True),
         Column("kind", Text, nullable=False, default="benchmark"),
         Column("experiment_id", Text),
@@ -78,12 +93,14 @@ def _tables_v2() -> MetaData:
         Column("host", Text),
         Column("pid", Integer),
         Column("heartbeat_at", Text),
-        CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in statuses)),
-                        name="runs_status"),
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s}'" for s in statuses)), name="runs_status"
+        ),
         CheckConstraint("kind IN ('benchmark', 'final')", name="runs_kind"),
     )
     Table(
-        "folds", md,
+        "folds",
+        md,
         Column("run_id", Text, nullable=False),
         Column("fold_index", Integer, nullable=False),
         Column("fold_key", Text, nullable=False),
@@ -99,7 +116,8 @@ def _tables_v2() -> MetaData:
         ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
     )
     Table(
-        "predictions", md,
+        "predictions",
+        md,
         Column("run_id", Text, nullable=False),
         Column("fold_index", Integer, nullable=False),
         Column("dataset", Text, nullable=False),
@@ -109,8 +127,9 @@ def _tables_v2() -> MetaData:
         Column("pred", Integer, nullable=False),
         Column("probs_json", Text, nullable=False),
         PrimaryKeyConstraint("run_id", "dataset", "subject", "sample"),
-        ForeignKeyConstraint(["run_id", "fold_index"], ["folds.run_id", "folds.fold_index"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["run_id", "fold_index"], ["folds.run_id", "folds.fold_index"], ondelete="CASCADE"
+        ),
         Index("predictions_by_run", "run_id"),
     )
     return md
@@ -121,8 +140,9 @@ def _tables_v2() -> MetaData:
 FROZEN: dict[int, Callable[[], MetaData]] = {2: _tables_v2}
 
 
-def v1_identity(run: dict[str, Any], recipe: dict[str, Any],
-                provenance: dict[str, Any]) -> RunIdentity:
+def v1_identity(
+    run: dict[str, Any], recipe: dict[str, Any], provenance: dict[str, Any]
+) -> RunIdentity:
     """A version-1 run's identity, from what it stored (`run`: its model, protocol, source,
     selection and seed; its recipe with today's defaults filled in; data options from its
     provenance, as version 1 recorded them). Version-1 submission files are read the same way."""
@@ -131,17 +151,25 @@ def v1_identity(run: dict[str, Any], recipe: dict[str, Any],
         data = {"data_root": str(provenance["data_root"])}
     elif run["source"] in ("demo", "raw"):
         demo = provenance.get("demo") or {}
-        data = {k: demo[k] for k in ("subjects", "difficulty", "seed", "clips_per_subject")
-                if k in demo}
+        data = {
+            k: demo[k] for k in ("subjects", "difficulty", "seed", "clips_per_subject") if k in demo
+        }
         if "preprocessing_hash" in provenance:
             data["preprocessing"] = provenance["preprocessing_hash"]
         method = (provenance.get("preprocessing") or {}).get("flow", {}).get("method")
         if method:
             data["flow_method"] = method
     recipe = Recipe.from_dict(recipe).as_dict()
-    return RunIdentity(model=run["model"], protocol=run["protocol"], source=run["source"],
-                       data=data, view={"name": "flow28"}, selection=run["selection"],
-                       recipe=recipe, seed=int(run["seed"]))
+    return RunIdentity(
+        model=run["model"],
+        protocol=run["protocol"],
+        source=run["source"],
+        data=data,
+        view={"name": "flow28"},
+        selection=run["selection"],
+        recipe=recipe,
+        seed=int(run["seed"]),
+    )
 
 
 def _migrate_1_to_2(conn: Connection) -> None:
@@ -153,41 +181,71 @@ def _migrate_1_to_2(conn: Connection) -> None:
     v2 = _tables_v2()
     v2.create_all(conn)
     if had_meta:
-        conn.execute(text("INSERT INTO meta (key, value) SELECT key, value FROM meta_v1 "
-                          "WHERE key IS NOT NULL AND key != 'schema_version'"))
+        conn.execute(
+            text(
+                "INSERT INTO meta (key, value) SELECT key, value FROM meta_v1 "
+                "WHERE key IS NOT NULL AND key != 'schema_version'"
+            )
+        )
         conn.execute(text("DROP TABLE meta_v1"))
     old_runs = [dict(r) for r in conn.execute(text("SELECT * FROM runs_v1")).mappings()]
     for run in old_runs:
         provenance = json.loads(run["provenance_json"])
         identity = v1_identity(run, json.loads(run["recipe_json"]), provenance)
         provenance["migrated_from"] = {"schema_version": 1, "config_hash": run["config_hash"]}
-        rows = conn.execute(text("SELECT dataset, subject, sample, pred FROM predictions_v1 "
-                                 "WHERE run_id = :r"), {"r": run["run_id"]}).all()
+        rows = conn.execute(
+            text("SELECT dataset, subject, sample, pred FROM predictions_v1 WHERE run_id = :r"),
+            {"r": run["run_id"]},
+        ).all()
         complete = run["status"] in ("finished", "imported")
-        conn.execute(insert(v2.tables["runs"]).values(
-            run_id=run["run_id"], kind="benchmark", experiment_id=None, model=run["model"],
-            protocol=run["protocol"], source=run["source"], view="flow28",
-            selection=run["selection"], seed=run["seed"], identity_json=dumps(identity.as_dict()),
-            config_hash=identity.config_hash, group_hash=identity.group_hash,
-            recipe_json=dumps(identity.recipe), classes_json=run["classes_json"],
-            card_json=run["card_json"], provenance_json=dumps(provenance),
-            mer_bench_version=run["mer_bench_version"], git_commit=run["git_commit"],
-            torch_version=run["torch_version"], device_name=run["device_name"],
-            executor=run["executor"], n_folds=run["n_folds"], started_at=run["started_at"],
-            finished_at=run["finished_at"],
-            # version 1 left interrupted runs 'running' forever; none of them still runs
-            status="interrupted" if run["status"] == "running" else run["status"],
-            estimated_seconds=None, wall_seconds=provenance.get("wall_seconds"),
-            content_hash=content_hash([tuple(r) for r in rows]) if complete else None))
-    conn.execute(text(
-        "INSERT INTO folds (run_id, fold_index, fold_key, seed, n_train, epochs_trained, "
-        "selected_epoch, selection_json, seconds, finished_at, artifact) "
-        "SELECT run_id, fold_index, fold_key, seed, n_train, epochs_trained, selected_epoch, "
-        "NULL, seconds, finished_at, NULL FROM folds_v1"))
-    conn.execute(text(
-        "INSERT INTO predictions (run_id, fold_index, dataset, subject, sample, label, pred, "
-        "probs_json) SELECT run_id, fold_index, dataset, subject, sample, label, pred, "
-        "probs_json FROM predictions_v1"))
+        conn.execute(
+            insert(v2.tables["runs"]).values(
+                run_id=run["run_id"],
+                kind="benchmark",
+                experiment_id=None,
+                model=run["model"],
+                protocol=run["protocol"],
+                source=run["source"],
+                view="flow28",
+                selection=run["selection"],
+                seed=run["seed"],
+                identity_json=dumps(identity.as_dict()),
+                config_hash=identity.config_hash,
+                group_hash=identity.group_hash,
+                recipe_json=dumps(identity.recipe),
+                classes_json=run["classes_json"],
+                card_json=run["card_json"],
+                provenance_json=dumps(provenance),
+                mer_bench_version=run["mer_bench_version"],
+                git_commit=run["git_commit"],
+                torch_version=run["torch_version"],
+                device_name=run["device_name"],
+                executor=run["executor"],
+                n_folds=run["n_folds"],
+                started_at=run["started_at"],
+                finished_at=run["finished_at"],
+                # version 1 left interrupted runs 'running' forever; none of them still runs
+                status="interrupted" if run["status"] == "running" else run["status"],
+                estimated_seconds=None,
+                wall_seconds=provenance.get("wall_seconds"),
+                content_hash=content_hash([tuple(r) for r in rows]) if complete else None,
+            )
+        )
+    conn.execute(
+        text(
+            "INSERT INTO folds (run_id, fold_index, fold_key, seed, n_train, epochs_trained, "
+            "selected_epoch, selection_json, seconds, finished_at, artifact) "
+            "SELECT run_id, fold_index, fold_key, seed, n_train, epochs_trained, selected_epoch, "
+            "NULL, seconds, finished_at, NULL FROM folds_v1"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO predictions (run_id, fold_index, dataset, subject, sample, label, pred, "
+            "probs_json) SELECT run_id, fold_index, dataset, subject, sample, label, pred, "
+            "probs_json FROM predictions_v1"
+        )
+    )
     for table in ("predictions_v1", "folds_v1", "runs_v1"):
         conn.execute(text(f"DROP TABLE {table}"))
 
@@ -203,8 +261,10 @@ def _run_steps(conn: Connection, version: int) -> None:
         log.info("migrating results schema %d -> %d", step, step + 1)
         MIGRATIONS[step](conn)
     conn.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
-    conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
-                 {"v": str(schema.SCHEMA_VERSION)})
+    conn.execute(
+        text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+        {"v": str(schema.SCHEMA_VERSION)},
+    )
 
 
 def migrate(store: Store, version: int | None) -> None:
@@ -219,11 +279,20 @@ def migrate(store: Store, version: int | None) -> None:
             backup = store.path.with_name(f"{store.path.name}.v{version}.bak")
             if not backup.exists():
                 _sqlite_copy(store.path, backup)
-            log.warning("results database %s is schema version %d: migrating to %d (backup: %s)",
-                        store.path, version, schema.SCHEMA_VERSION, backup)
+            log.warning(
+                "results database %s is schema version %d: migrating to %d (backup: %s)",
+                store.path,
+                version,
+                schema.SCHEMA_VERSION,
+                backup,
+            )
         else:
-            log.warning("results database %s is schema version %d: migrating to %d",
-                        store.where, version, schema.SCHEMA_VERSION)
+            log.warning(
+                "results database %s is schema version %d: migrating to %d",
+                store.where,
+                version,
+                schema.SCHEMA_VERSION,
+            )
 
     def work(conn: Connection) -> None:
         store.lock(conn, "schema")
@@ -249,8 +318,9 @@ def migrated_copy_in_memory(path: Path, version: int) -> Engine:
         source.close()
     with engine.begin() as conn:
         _run_steps(conn, version)
-    log.info("read-only results database %s (schema %d) read through a migrated copy",
-             path, version)
+    log.info(
+        "read-only results database %s (schema %d) read through a migrated copy", path, version
+    )
     return engine
 
 

@@ -38,8 +38,10 @@ def new_run_id() -> str:
 def check_run_id(run_id: str, where: str = "run id") -> str:
     """`run_id` if it is a safe identifier (letters, digits, '.', '_', '-'); DataError otherwise."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise DataError(f"{where} {run_id!r} is not a valid run id (letters, digits, '.', '_', "
-                        "'-'; at most 128 characters; no '..')")
+        raise DataError(
+            f"{where} {run_id!r} is not a valid run id (letters, digits, '.', '_', "
+            "'-'; at most 128 characters; no '..')"
+        )
     return run_id
 
 
@@ -66,8 +68,11 @@ def load_json(text: Any, run_id: str, column: str, kind: type | None = None) -> 
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise DamagedRow(run_id, column, f"not valid JSON: {reason}") from None
     if kind is not None and not isinstance(value, kind):
-        raise DamagedRow(run_id, column, f"a JSON {type(value).__name__}, not a "
-                                         f"{'list' if kind is list else 'mapping'}")
+        raise DamagedRow(
+            run_id,
+            column,
+            f"a JSON {type(value).__name__}, not a {'list' if kind is list else 'mapping'}",
+        )
     return value
 
 
@@ -157,18 +162,25 @@ class FoldRecord:
     def __post_init__(self) -> None:
         n = len(self.samples)
         probs = np.asarray(self.probs, dtype=np.float64)
-        if not (len(self.datasets) == len(self.subjects) == len(self.labels) == n) or \
-                probs.ndim != 2 or len(probs) != n:
-            raise DataError(f"fold {self.fold_key}: {n} samples but {len(self.labels)} labels and "
-                            f"{len(probs)} probability rows")
+        if (
+            not (len(self.datasets) == len(self.subjects) == len(self.labels) == n)
+            or probs.ndim != 2
+            or len(probs) != n
+        ):
+            raise DataError(
+                f"fold {self.fold_key}: {n} samples but {len(self.labels)} labels and "
+                f"{len(probs)} probability rows"
+            )
         if self.preds_declared is not None:
             declared = np.asarray(self.preds_declared, dtype=np.int64)
             best = probs.max(axis=1)
             ok = probs[np.arange(n), declared] >= best - 1e-9
             if not ok.all():
                 i = int(np.flatnonzero(~ok)[0])
-                raise DataError(f"fold {self.fold_key}: sample {self.samples[i]} has pred "
-                                f"{declared[i]}, not the most probable class of its probs")
+                raise DataError(
+                    f"fold {self.fold_key}: sample {self.samples[i]} has pred "
+                    f"{declared[i]}, not the most probable class of its probs"
+                )
 
     @property
     def preds(self) -> np.ndarray:

@@ -12,8 +12,18 @@ Older databases are brought to this version by `mer_bench.results.store.migratio
 
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Column, Float, ForeignKeyConstraint, Index, Integer,
-                        MetaData, PrimaryKeyConstraint, Table, Text)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 
 SCHEMA_VERSION = 2
 
@@ -29,13 +39,15 @@ RUN_KINDS = ("benchmark", "final")
 metadata = MetaData()
 
 meta = Table(
-    "meta", metadata,
+    "meta",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
 )
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("run_id", Text, primary_key=True),
     Column("kind", Text, nullable=False, default="benchmark"),  # benchmark | final (never ranked)
     Column("experiment_id", Text),  # runs launched together (the seeds of one --seeds)
@@ -67,14 +79,17 @@ runs = Table(
     Column("host", Text),  # where a running run runs (to tell a dead run from a live one)
     Column("pid", Integer),
     Column("heartbeat_at", Text),
-    CheckConstraint("status IN ({})".format(", ".join(f"'{s}'" for s in STATUSES)),
-                    name="runs_status"),
-    CheckConstraint("kind IN ({})".format(", ".join(f"'{k}'" for k in RUN_KINDS)),
-                    name="runs_kind"),
+    CheckConstraint(
+        "status IN ({})".format(", ".join(f"'{s}'" for s in STATUSES)), name="runs_status"
+    ),
+    CheckConstraint(
+        "kind IN ({})".format(", ".join(f"'{k}'" for k in RUN_KINDS)), name="runs_kind"
+    ),
 )
 
 folds = Table(
-    "folds", metadata,
+    "folds",
+    metadata,
     Column("run_id", Text, nullable=False),
     Column("fold_index", Integer, nullable=False),
     Column("fold_key", Text, nullable=False),
@@ -91,7 +106,8 @@ folds = Table(
 )
 
 predictions = Table(
-    "predictions", metadata,
+    "predictions",
+    metadata,
     Column("run_id", Text, nullable=False),
     Column("fold_index", Integer, nullable=False),
     Column("dataset", Text, nullable=False),
@@ -101,7 +117,8 @@ predictions = Table(
     Column("pred", Integer, nullable=False),
     Column("probs_json", Text, nullable=False),
     PrimaryKeyConstraint("run_id", "dataset", "subject", "sample"),
-    ForeignKeyConstraint(["run_id", "fold_index"], ["folds.run_id", "folds.fold_index"],
-                         ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["run_id", "fold_index"], ["folds.run_id", "folds.fold_index"], ondelete="CASCADE"
+    ),
     Index("predictions_by_run", "run_id"),
 )

@@ -38,8 +38,9 @@ TRIAL_STEPS = 3
 TRIAL_FOLDS = 4
 
 
-def _timed_steps(models, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[FoldTask],
-                 batch_size: int, steps: int) -> float:
+def _timed_steps(
+    models, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[FoldTask], batch_size: int, steps: int
+) -> float:
     """Mean seconds per training step (after a warm-up) on the tasks' first batches."""
     generators = [shuffler(t.fold.seed) for t in tasks]
     step = epoch_steps([t.fold.train_idx for t in tasks], generators, batch_size)[0]
@@ -60,17 +61,24 @@ def _au_loss(ctx: RunContext):
     return PerAUSigmoid(ctx.num_classes)
 
 
-def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
-                     threads: int | None = 1) -> float:
+def time_single_fold(
+    ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS, threads: int | None = 1
+) -> float:
     """Seconds per training step of one fold on `threads` threads (1: a `local` worker's
     situation; None: this process's setting, as `sequential` trains)."""
     spec = registry.get_model(ctx.model)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
-        models = SingleModel(spec, task.fold.seed, ctx.recipe, ctx.num_classes,
-                             torch.device("cpu"), loss=_au_loss(ctx),
-                             multilabel=ctx.multilabel)
+        models = SingleModel(
+            spec,
+            task.fold.seed,
+            ctx.recipe,
+            ctx.num_classes,
+            torch.device("cpu"),
+            loss=_au_loss(ctx),
+            multilabel=ctx.multilabel,
+        )
         x = input_tensor(ctx.x, torch.device("cpu"))
         y = torch.as_tensor(np.maximum(task.labels, 0), dtype=torch.long)
         return _timed_steps(models, x, y, [task], ctx.recipe.batch_size, steps)
@@ -78,17 +86,25 @@ def time_single_fold(ctx: RunContext, task: FoldTask, steps: int = TRIAL_STEPS,
         torch.set_num_threads(previous)
 
 
-def time_stacked_folds(ctx: RunContext, tasks: Sequence[FoldTask],
-                       steps: int = TRIAL_STEPS) -> float:
+def time_stacked_folds(
+    ctx: RunContext, tasks: Sequence[FoldTask], steps: int = TRIAL_STEPS
+) -> float:
     """Seconds per training step of `tasks` stacked (fold-parallel), on all threads."""
     spec = registry.get_model(ctx.model)
     loss = _au_loss(ctx)
-    models = StackedModels(spec, [t.fold.seed for t in tasks], ctx.recipe, ctx.num_classes,
-                           torch.device("cpu"), losses=None if loss is None else [loss] * len(tasks),
-                           multilabel=ctx.multilabel)
+    models = StackedModels(
+        spec,
+        [t.fold.seed for t in tasks],
+        ctx.recipe,
+        ctx.num_classes,
+        torch.device("cpu"),
+        losses=None if loss is None else [loss] * len(tasks),
+        multilabel=ctx.multilabel,
+    )
     x = input_tensor(ctx.x, torch.device("cpu"))
-    y = torch.as_tensor(np.max(np.stack([t.labels for t in tasks]), axis=0).clip(min=0),
-                        dtype=torch.long)
+    y = torch.as_tensor(
+        np.max(np.stack([t.labels for t in tasks]), axis=0).clip(min=0), dtype=torch.long
+    )
     return _timed_steps(models, x, y, tasks, ctx.recipe.batch_size, steps)
 
 
@@ -126,17 +142,26 @@ class AutoExecutor(Executor):
         together = time_stacked_folds(ctx, stacked)
         local_rate = min(workers, len(tasks)) / single
         stacked_rate = len(stacked) / together
-        self.trial = {"single_fold_step_s": round(single, 5), "stacked_step_s": round(together, 5),
-                      "stacked_folds": len(stacked), "local_folds_per_s": round(local_rate, 3),
-                      "fold_parallel_folds_per_s": round(stacked_rate, 3)}
+        self.trial = {
+            "single_fold_step_s": round(single, 5),
+            "stacked_step_s": round(together, 5),
+            "stacked_folds": len(stacked),
+            "local_folds_per_s": round(local_rate, 3),
+            "fold_parallel_folds_per_s": round(stacked_rate, 3),
+        }
         if stacked_rate > MARGIN * local_rate:
             self.reason = "CPU trial: stacked folds trained faster than one fold per process"
             return "fold-parallel"
         self.reason = "CPU trial: one fold per process trained faster than stacked folds"
         return "local"
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         if not tasks:
             return
         from mer_bench.run.executors import make_executor
@@ -146,5 +171,11 @@ class AutoExecutor(Executor):
 
     def describe(self) -> dict:
         chosen = self.chosen.describe() if self.chosen is not None else {}
-        return {**chosen, "executor": self.name, "workers": self.workers,
-                "chosen": chosen.get("executor"), "reason": self.reason, "trial": self.trial}
+        return {
+            **chosen,
+            "executor": self.name,
+            "workers": self.workers,
+            "chosen": chosen.get("executor"),
+            "reason": self.reason,
+            "trial": self.trial,
+        }

@@ -80,7 +80,8 @@ class Executor(ABC):
     #: The words of each constructor option (`--option executor.NAME=VALUE`, `mer-bench list
     #: executors`); the constructor's typed keyword arguments are the options themselves.
     option_help: ClassVar[dict[str, str]] = {
-        "workers": "parallel workers (processes, tasks or stacked folds; default: one per core)"}
+        "workers": "parallel workers (processes, tasks or stacked folds; default: one per core)"
+    }
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and workers < 1:
@@ -93,8 +94,13 @@ class Executor(ABC):
         """Raise MerBenchError (one line) before any training if this executor cannot run `ctx`."""
 
     @abstractmethod
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         """Train every task and call `on_done(task, trace)` as each finishes."""
 
     def describe(self) -> dict[str, Any]:
@@ -107,8 +113,13 @@ class SequentialExecutor(Executor):
     name = "sequential"
     description = "one fold after another in this process"
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         for task in tasks:
             on_done(task, run_fold(ctx, task, fold_epochs(on_epoch, task.fold.index)))
 

@@ -59,13 +59,16 @@ class FoldParallelExecutor(Executor):
     name = "fold-parallel"
     description = "every fold stacked into one batched model (torch.vmap); for GPUs"
 
-    option_help = {**Executor.option_help,
-                   "chunk": "folds stacked at once (default: as many as fit in memory)",
-                   "precision": "arithmetic of the stacked model: auto | " + " | ".join(
-                       p for p in PRECISIONS if p != "auto")}
+    option_help = {
+        **Executor.option_help,
+        "chunk": "folds stacked at once (default: as many as fit in memory)",
+        "precision": "arithmetic of the stacked model: auto | "
+        + " | ".join(p for p in PRECISIONS if p != "auto"),
+    }
 
-    def __init__(self, workers: int | None = None, chunk: int | None = None,
-                 precision: str = "auto") -> None:
+    def __init__(
+        self, workers: int | None = None, chunk: int | None = None, precision: str = "auto"
+    ) -> None:
         super().__init__(workers)
         if precision not in PRECISIONS:
             raise MerBenchError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -78,12 +81,16 @@ class FoldParallelExecutor(Executor):
     def check(self, ctx: RunContext) -> None:
         spec = registry.get_model(ctx.model)
         if not trainer_class(spec).can_stack:
-            raise MerBenchError(f"fold-parallel stacks torch models; '{ctx.model}' is "
-                                f"{spec.card.framework} (fitted once per fold): use --executor local")
+            raise MerBenchError(
+                f"fold-parallel stacks torch models; '{ctx.model}' is "
+                f"{spec.card.framework} (fitted once per fold): use --executor local"
+            )
         problem = vmap_problem(spec, ctx.num_classes, np.asarray(ctx.x[:2]))
         if problem is not None:
-            raise MerBenchError(f"fold-parallel cannot stack '{ctx.model}' ({spec.card.view} view)"
-                                f" with torch.vmap: {problem}; use --executor local")
+            raise MerBenchError(
+                f"fold-parallel cannot stack '{ctx.model}' ({spec.card.view} view)"
+                f" with torch.vmap: {problem}; use --executor local"
+            )
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """bf16 autocast on CUDA cards that support it (unless fp32 is asked); never on CPU."""
@@ -101,8 +108,13 @@ class FoldParallelExecutor(Executor):
         free, _ = torch.cuda.mem_get_info(device)
         return max(1, int(0.8 * free) // bytes_per_model(spec, ctx.num_classes))
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         if not tasks:
             return
         spec = registry.get_model(ctx.model)
@@ -113,8 +125,12 @@ class FoldParallelExecutor(Executor):
         max_models = self.models_that_fit(spec, ctx, device)
         per_fold = max(1, ctx.policy.jobs_per_fold())
         chunk = self.chunk or max(1, min(len(tasks), max_models // per_fold))
-        self.used = {"chunk": chunk, "precision": str(autocast or torch.float32).replace("torch.", ""),
-                     "oom_retries": 0, "max_models": min(max_models, chunk * per_fold)}
+        self.used = {
+            "chunk": chunk,
+            "precision": str(autocast or torch.float32).replace("torch.", ""),
+            "oom_retries": 0,
+            "max_models": min(max_models, chunk * per_fold),
+        }
         labels_of = {task.fold.index: task.labels for task in tasks}
 
         def train(jobs: list[TrainJob]) -> list[JobResult]:
@@ -124,14 +140,20 @@ class FoldParallelExecutor(Executor):
         while position < len(tasks):
             remaining = len(tasks) - position
             size = math.ceil(remaining / math.ceil(remaining / chunk))  # balanced chunks
-            part = list(tasks[position:position + size])
+            part = list(tasks[position : position + size])
             for task, trace in zip(part, run_selection(ctx.policy, part, ctx.recipe, train)):
                 on_done(task, trace)
             position += len(part)
 
-    def _train_round(self, trainer: TorchTrainer, jobs: list[TrainJob], x_all: torch.Tensor,
-                     labels_of: dict[int, np.ndarray], autocast: torch.dtype | None,
-                     on_epoch: FoldEpoch | None) -> list[JobResult]:
+    def _train_round(
+        self,
+        trainer: TorchTrainer,
+        jobs: list[TrainJob],
+        x_all: torch.Tensor,
+        labels_of: dict[int, np.ndarray],
+        autocast: torch.dtype | None,
+        on_epoch: FoldEpoch | None,
+    ) -> list[JobResult]:
         """Train one round's jobs: those sharing a recipe (but for epochs) stacked together, in
         groups of at most `max_models`; halve the group on out-of-memory and retry it."""
         results: dict[int, JobResult] = {}
@@ -142,7 +164,7 @@ class FoldParallelExecutor(Executor):
             start = 0
             while start < len(members):
                 size = min(self.used["max_models"], len(members) - start)
-                part = members[start:start + size]
+                part = members[start : start + size]
                 folds = sorted({jobs[i].fold_index for i in part})
 
                 def epoch(done: int, total: int, folds: list[int] = folds) -> None:
@@ -150,15 +172,21 @@ class FoldParallelExecutor(Executor):
                         on_epoch(fold, done, total)
 
                 try:
-                    out = trainer.train([jobs[i] for i in part], x_all,
-                                        [labels_of[jobs[i].fold_index] for i in part],
-                                        stacked=True, autocast=autocast,
-                                        on_epoch=epoch if on_epoch is not None else None)
+                    out = trainer.train(
+                        [jobs[i] for i in part],
+                        x_all,
+                        [labels_of[jobs[i].fold_index] for i in part],
+                        stacked=True,
+                        autocast=autocast,
+                        on_epoch=epoch if on_epoch is not None else None,
+                    )
                 except torch.cuda.OutOfMemoryError:
                     if size == 1:
-                        raise MerBenchError(f"fold-parallel: one model of '{trainer.spec.card.name}'"
-                                            f" does not fit on {x_all.device}; use --executor "
-                                            "sequential") from None
+                        raise MerBenchError(
+                            f"fold-parallel: one model of '{trainer.spec.card.name}'"
+                            f" does not fit on {x_all.device}; use --executor "
+                            "sequential"
+                        ) from None
                     torch.cuda.empty_cache()
                     self.used["max_models"] = max(1, size // 2)
                     self.used["oom_retries"] += 1
@@ -168,5 +196,9 @@ class FoldParallelExecutor(Executor):
         return [results[i] for i in range(len(jobs))]
 
     def describe(self) -> dict:
-        return {"executor": self.name, "workers": self.workers, "precision": self.precision,
-                **self.used}
+        return {
+            "executor": self.name,
+            "workers": self.workers,
+            "precision": self.precision,
+            **self.used,
+        }

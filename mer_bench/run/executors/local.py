@@ -79,8 +79,9 @@ def keep_freed_memory() -> None:
         return
 
 
-def _init_worker(ctx: RunContext, threads: int, specs: Sequence[ModelSpec], epochs: Any,
-                 driver: int) -> None:
+def _init_worker(
+    ctx: RunContext, threads: int, specs: Sequence[ModelSpec], epochs: Any, driver: int
+) -> None:
     global _WORKER_CTX, _WORKER_EPOCHS
     die_with_parent(driver)  # first: a killed driver leaves no worker behind
     prepare_worker(threads, specs)
@@ -116,8 +117,10 @@ class LocalExecutor(Executor):
     name = "local"
     description = "worker processes on this machine, one fold each (default)"
 
-    option_help = {**Executor.option_help,
-                   "start_method": "how worker processes start: spawn (default) | forkserver | fork"}
+    option_help = {
+        **Executor.option_help,
+        "start_method": "how worker processes start: spawn (default) | forkserver | fork",
+    }
 
     def __init__(self, workers: int | None = None, start_method: str = "spawn") -> None:
         super().__init__(workers)
@@ -125,8 +128,13 @@ class LocalExecutor(Executor):
         self.threads: int | None = None
         self.processes: int | None = None
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         if not tasks:
             return
         cores = cpu_count()
@@ -144,7 +152,9 @@ class LocalExecutor(Executor):
                     manager.start(die_with_parent, (os.getpid(),))
                     epochs = manager.Queue()
                 pool = ProcessPoolExecutor(
-                    self.processes, mp_context=context, initializer=_init_worker,
+                    self.processes,
+                    mp_context=context,
+                    initializer=_init_worker,
                     initargs=(ctx, self.threads, shipped_specs(ctx.model), epochs, os.getpid()),
                 )
                 pending = {pool.submit(_run_in_worker, task): task for task in tasks}
@@ -167,8 +177,12 @@ class LocalExecutor(Executor):
                 manager.shutdown()
 
     def describe(self) -> dict:
-        return {"executor": self.name, "workers": self.processes or self.workers,
-                "threads_per_worker": self.threads, "start_method": self.start_method}
+        return {
+            "executor": self.name,
+            "workers": self.processes or self.workers,
+            "threads_per_worker": self.threads,
+            "start_method": self.start_method,
+        }
 
 
 def stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, FoldTask]) -> None:

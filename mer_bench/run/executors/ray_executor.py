@@ -28,8 +28,10 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise MerBenchError("executor 'ray' needs Ray: pip install 'mer-bench[ray]' "
-                            "(or pip install .[ray] in a checkout)") from exc
+        raise MerBenchError(
+            "executor 'ray' needs Ray: pip install 'mer-bench[ray]' "
+            "(or pip install .[ray] in a checkout)"
+        ) from exc
     return ray
 
 
@@ -52,17 +54,24 @@ class RayExecutor(Executor):
     name = "ray"
     description = "Ray tasks on a local instance or a cluster (--ray-address)"
 
-    option_help = {**Executor.option_help,
-                   "address": "the Ray cluster to join ('auto': this machine's; default: a new "
-                              "local one); also --ray-address or $MER_BENCH_RAY_ADDRESS"}
+    option_help = {
+        **Executor.option_help,
+        "address": "the Ray cluster to join ('auto': this machine's; default: a new "
+        "local one); also --ray-address or $MER_BENCH_RAY_ADDRESS",
+    }
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         super().__init__(workers)
         self.address = address or None
         self.cluster_cpus: float | None = None
 
-    def execute(self, ctx: RunContext, tasks: Sequence[FoldTask], on_done: FoldDone,
-                on_epoch: FoldEpoch | None = None) -> None:
+    def execute(
+        self,
+        ctx: RunContext,
+        tasks: Sequence[FoldTask],
+        on_done: FoldDone,
+        on_epoch: FoldEpoch | None = None,
+    ) -> None:
         if not tasks:
             return
         ray = import_ray()
@@ -70,8 +79,9 @@ class RayExecutor(Executor):
         if started and self.address:
             ray.init(address=self.address, log_to_driver=False)
         elif started:
-            ray.init(num_cpus=self.workers or cpu_count(), include_dashboard=False,
-                     log_to_driver=False)
+            ray.init(
+                num_cpus=self.workers or cpu_count(), include_dashboard=False, log_to_driver=False
+            )
         pending: dict = {}
         try:
             self.cluster_cpus = ray.cluster_resources().get("CPU")
@@ -104,5 +114,10 @@ class RayExecutor(Executor):
                 ray.shutdown()
 
     def describe(self) -> dict:
-        return {"executor": self.name, "workers": self.workers, "address": self.address or "local",
-                "cluster_cpus": self.cluster_cpus, "threads_per_task": TASK_THREADS}
+        return {
+            "executor": self.name,
+            "workers": self.workers,
+            "address": self.address or "local",
+            "cluster_cpus": self.cluster_cpus,
+            "threads_per_task": TASK_THREADS,
+        }

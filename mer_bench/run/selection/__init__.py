@@ -4,8 +4,14 @@ is one module, registered under the `mer_bench.selection` entry-point group."""
 from mer_bench.core.registry import POLICIES
 from mer_bench.run.selection.base import FoldSelection, SelectionPolicy, run_selection
 
-__all__ = ["POLICIES", "FoldSelection", "SelectionPolicy", "honest_policies", "make_policy",
-           "run_selection"]
+__all__ = [
+    "POLICIES",
+    "FoldSelection",
+    "SelectionPolicy",
+    "honest_policies",
+    "make_policy",
+    "run_selection",
+]
 
 
 def make_policy(name: str, **options) -> SelectionPolicy:

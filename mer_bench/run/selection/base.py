@@ -74,10 +74,14 @@ class SelectionPolicy(ABC):
         are estimators' (fitted once)."""
         spelled = " or ".join(str(e) for e in epochs)
         if cls.reads_test_labels:
-            return (f"{cls.name}: per held-out subject, chosen among {spelled} epochs on that "
-                    "subject's own labels (test-set selection; optimistic)")
-        return (f"{cls.name}: chosen on training subjects only (at most {spelled or 0} epochs); "
-                "the held-out subject predicted once")
+            return (
+                f"{cls.name}: per held-out subject, chosen among {spelled} epochs on that "
+                "subject's own labels (test-set selection; optimistic)"
+            )
+        return (
+            f"{cls.name}: chosen on training subjects only (at most {spelled or 0} epochs); "
+            "the held-out subject predicted once"
+        )
 
     @classmethod
     def short_label(cls) -> str:
@@ -89,17 +93,21 @@ class SelectionPolicy(ABC):
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: _plain(getattr(self, name)) for name in names}
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
+    def check(
+        self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray, datasets: np.ndarray
+    ) -> None:
         """Raise MerBenchError (one line) before any training if the policy cannot run."""
         from mer_bench.run.training import trainer_class
 
         if self.needs_epochs and not trainer_class(spec).has_epochs:
-            raise MerBenchError(f"model '{spec.card.name}' is fitted once (an estimator): "
-                                f"selection '{self.name}' chooses among epochs and does not apply")
+            raise MerBenchError(
+                f"model '{spec.card.name}' is fitted once (an estimator): "
+                f"selection '{self.name}' chooses among epochs and does not apply"
+            )
         if self.needs_epochs and recipe.epochs < 1:
-            raise MerBenchError(f"selection '{self.name}' needs at least one epoch (got "
-                                f"{recipe.epochs})")
+            raise MerBenchError(
+                f"selection '{self.name}' needs at least one epoch (got {recipe.epochs})"
+            )
 
     def check_fold(self, task: FoldTask) -> None:
         """Raise MerBenchError (one line) before any training if the policy cannot run on this
@@ -122,14 +130,17 @@ class SelectionPolicy(ABC):
         """The fold's stored output. Honest policies have chosen already; `test_labels` is given
         only to a policy that `reads_test_labels`."""
         if trace.probs is None:
-            raise MerBenchError(f"selection '{self.name}' left fold {trace.fold_index} without "
-                                "predictions")
-        return FoldOutput(trace.probs, trace.epochs_trained, trace.selected_epoch, trace.seconds,
-                          trace.record)
+            raise MerBenchError(
+                f"selection '{self.name}' left fold {trace.fold_index} without predictions"
+            )
+        return FoldOutput(
+            trace.probs, trace.epochs_trained, trace.selected_epoch, trace.seconds, trace.record
+        )
 
 
-def run_selection(policy: SelectionPolicy, tasks: Sequence[FoldTask], recipe: Recipe,
-                  train: TrainRound) -> list[FoldTrace]:
+def run_selection(
+    policy: SelectionPolicy, tasks: Sequence[FoldTask], recipe: Recipe, train: TrainRound
+) -> list[FoldTrace]:
     """Run `policy` on every task, round by round; `train` trains one round's jobs (of every
     task together, so a batched trainer can stack them) and returns their results in order."""
     states = [policy.begin(task, recipe) for task in tasks]
@@ -141,7 +152,7 @@ def run_selection(policy: SelectionPolicy, tasks: Sequence[FoldTask], recipe: Re
             raise RuntimeError(f"trainer returned {len(results)} results for {len(jobs)} jobs")
         position, following = 0, []
         for state, group in zip(states, pending):
-            mine = results[position:position + len(group)]
+            mine = results[position : position + len(group)]
             position += len(group)
             following.append(state.next_jobs(mine) if group else [])
         pending = following

@@ -41,8 +41,10 @@ class BestOnTest(SelectionPolicy):
     @classmethod
     def rule_text(cls, epochs: Sequence[int], fitted: bool = False) -> str:
         spelled = " or ".join(str(e) for e in epochs)
-        return (f"{cls.name}: per held-out subject, the epoch (of {spelled}) with the best "
-                "accuracy on that subject's own labels (test-set selection; optimistic)")
+        return (
+            f"{cls.name}: per held-out subject, the epoch (of {spelled}) with the best "
+            "accuracy on that subject's own labels (test-set selection; optimistic)"
+        )
 
     def begin(self, task: FoldTask, recipe: Recipe) -> FoldSelection:
         return whole_fold_job(task, recipe, record_rows=task.fold.test_idx)
@@ -51,5 +53,10 @@ class BestOnTest(SelectionPolicy):
         if test_labels is None or trace.candidates is None:
             raise MerBenchError("best-on-test needs every epoch's held-out predictions and labels")
         best = best_epoch_on_test(trace.candidates, test_labels)
-        return FoldOutput(trace.candidates[best], trace.epochs_trained, best + 1, trace.seconds,
-                          {"rule": "best held-out accuracy", "candidates": len(trace.candidates)})
+        return FoldOutput(
+            trace.candidates[best],
+            trace.epochs_trained,
+            best + 1,
+            trace.seconds,
+            {"rule": "best held-out accuracy", "candidates": len(trace.candidates)},
+        )

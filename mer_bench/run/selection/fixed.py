@@ -30,18 +30,31 @@ class SingleJob(FoldSelection):
 
     def trace(self) -> FoldTrace:
         r = self.result
-        return FoldTrace(fold_index=self.job.fold_index, probs=r.predicted, candidates=r.recorded,
-                         epochs_trained=r.epochs_trained,
-                         selected_epoch=r.kept_epoch if r.epochs_trained else None,
-                         record={}, seconds=r.seconds)
+        return FoldTrace(
+            fold_index=self.job.fold_index,
+            probs=r.predicted,
+            candidates=r.recorded,
+            epochs_trained=r.epochs_trained,
+            selected_epoch=r.kept_epoch if r.epochs_trained else None,
+            record={},
+            seconds=r.seconds,
+        )
 
 
 def whole_fold_job(task: FoldTask, recipe: Recipe, **rows) -> SingleJob:
     """One model on every training row of the fold, seeded with the fold's seed; `rows` says
     what it predicts (`predict_rows`) or records every epoch (`record_rows`)."""
     fold = task.fold
-    return SingleJob(TrainJob(fold_index=fold.index, key="final", seed=fold.seed, recipe=recipe,
-                              train_rows=fold.train_idx, **rows))
+    return SingleJob(
+        TrainJob(
+            fold_index=fold.index,
+            key="final",
+            seed=fold.seed,
+            recipe=recipe,
+            train_rows=fold.train_idx,
+            **rows,
+        )
+    )
 
 
 class Fixed(SelectionPolicy):
@@ -56,6 +69,7 @@ class Fixed(SelectionPolicy):
         what = "; estimators (epochs -) fitted once" if epochs and fitted else ""
         what = f"{spelled} epochs{what}" if epochs else "fitted once"
         return f"{cls.name}: {what}, declared before the run; the held-out subject predicted once"
+
     needs_epochs = False
 
     def __init__(self) -> None:

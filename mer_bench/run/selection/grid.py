@@ -29,8 +29,10 @@ from mer_bench.run.selection.base import SelectionPolicy
 MAX_POINTS = 32
 
 #: Recipe fields a grid may not vary, and why.
-NOT_GRID_FIELDS = {"epochs": "the policy chooses the epoch count (up to --epochs)",
-                   "betas": "a pair; set it on the model card"}
+NOT_GRID_FIELDS = {
+    "epochs": "the policy chooses the epoch count (up to --epochs)",
+    "betas": "a pair; set it on the model card",
+}
 
 Grid = dict[str, list[Any]]
 
@@ -38,8 +40,9 @@ Grid = dict[str, list[Any]]
 def grid_fields() -> dict[str, type]:
     """Recipe fields a grid may vary, with the type their values are converted to."""
     hints = typing.get_type_hints(Recipe)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Recipe)
-            if f.name not in NOT_GRID_FIELDS}
+    return {
+        f.name: hints[f.name] for f in dataclasses.fields(Recipe) if f.name not in NOT_GRID_FIELDS
+    }
 
 
 def _convert(field: str, kind: type, text: str) -> Any:
@@ -51,8 +54,9 @@ def _convert(field: str, kind: type, text: str) -> Any:
             return int(value)
         return kind(text)
     except ValueError:
-        raise UsageError(f"--grid {field}: {text!r} is not {'an' if kind is int else 'a'} "
-                         f"{kind.__name__}") from None
+        raise UsageError(
+            f"--grid {field}: {text!r} is not {'an' if kind is int else 'a'} {kind.__name__}"
+        ) from None
 
 
 def parse_grid(values: Iterable[str]) -> Grid:
@@ -64,8 +68,7 @@ def parse_grid(values: Iterable[str]) -> Grid:
         if not sep or not field or not listed.strip():
             raise UsageError(f"--grid expects FIELD=VALUE[,VALUE...], got {value!r}")
         if field in grid:
-            raise UsageError(f"--grid {field} is given twice: list its values once "
-                             f"({field}=A,B)")
+            raise UsageError(f"--grid {field} is given twice: list its values once ({field}=A,B)")
         grid[field] = [item.strip() for item in listed.split(",")]
         if any(not item for item in grid[field]):
             raise UsageError(f"--grid {field}: empty value in {listed!r}")
@@ -86,15 +89,21 @@ def check_grid(grid: Mapping[str, Sequence[Any]] | None, base: Recipe | None = N
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise UsageError(f"--grid {field}: give a list of values, got {values!r}")
         kind = fields[field]
-        typed = [_convert(field, kind, v) if isinstance(v, str) and kind is not str
-                 else _typed(field, kind, v) for v in values]
+        typed = [
+            _convert(field, kind, v)
+            if isinstance(v, str) and kind is not str
+            else _typed(field, kind, v)
+            for v in values
+        ]
         if len(set(typed)) != len(typed):
             raise UsageError(f"--grid {field}: a value is repeated in {typed}")
         out[field] = typed
     points = grid_points(out)
     if len(points) > MAX_POINTS:
-        raise UsageError(f"--grid declares {len(points)} points; at most {MAX_POINTS} (each is "
-                         "trained for every fold)")
+        raise UsageError(
+            f"--grid declares {len(points)} points; at most {MAX_POINTS} (each is "
+            "trained for every fold)"
+        )
     for point in points:
         try:
             (base or Recipe()).override(**point)
@@ -133,8 +142,9 @@ class GridPolicy(SelectionPolicy):
 
     grid: Grid
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
+    def check(
+        self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray, datasets: np.ndarray
+    ) -> None:
         super().check(spec, recipe, groups, datasets)
         check_grid(self.grid, recipe)
 

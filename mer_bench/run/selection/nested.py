@@ -34,8 +34,9 @@ from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
 class NestedFold(FoldSelection):
     """One outer fold: inner jobs (groups x grid points), then the final job."""
 
-    def __init__(self, task: FoldTask, recipe: Recipe, k: int,
-                 points: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, task: FoldTask, recipe: Recipe, k: int, points: list[dict[str, Any]]
+    ) -> None:
         fold = task.fold
         self.task, self.recipe, self.points = task, recipe, points
         self.groups = inner_folds(task, k)
@@ -44,10 +45,17 @@ class NestedFold(FoldSelection):
             monitor = rows_of(task, subjects)
             train = np.setdiff1d(fold.train_idx, monitor)
             seed = derived_seed(fold.seed, f"inner{j}")
-            self.inner += [TrainJob(fold_index=fold.index, key=f"inner{j}/p{p}", seed=seed,
-                                    recipe=point_recipe(recipe, point), train_rows=train,
-                                    monitor_rows=monitor)
-                           for p, point in enumerate(points)]
+            self.inner += [
+                TrainJob(
+                    fold_index=fold.index,
+                    key=f"inner{j}/p{p}",
+                    seed=seed,
+                    recipe=point_recipe(recipe, point),
+                    train_rows=train,
+                    monitor_rows=monitor,
+                )
+                for p, point in enumerate(points)
+            ]
         self.stage = 0
         self.inner_results: list[JobResult] = []
         self.final: JobResult | None = None
@@ -69,8 +77,16 @@ class NestedFold(FoldSelection):
             fold = self.task.fold
             recipe = point_recipe(self.recipe, self.points[point]).override(epochs=epoch + 1)
             self.stage = 2
-            return [TrainJob(fold_index=fold.index, key="final", seed=fold.seed, recipe=recipe,
-                             train_rows=fold.train_idx, predict_rows=fold.test_idx)]
+            return [
+                TrainJob(
+                    fold_index=fold.index,
+                    key="final",
+                    seed=fold.seed,
+                    recipe=recipe,
+                    train_rows=fold.train_idx,
+                    predict_rows=fold.test_idx,
+                )
+            ]
         if self.stage == 2:
             (self.final,) = finished
             self.stage = 3
@@ -81,26 +97,40 @@ class NestedFold(FoldSelection):
             raise RuntimeError(f"nested selection of fold {self.task.fold.index} did not finish")
         point, epoch = self.choice
         record = {
-            "rule": "best mean inner uf1", "metric": "uf1", "inner_folds": len(self.groups),
-            "inner_subjects": self.groups, "grid_points": self.points,
+            "rule": "best mean inner uf1",
+            "metric": "uf1",
+            "inner_folds": len(self.groups),
+            "inner_subjects": self.groups,
+            "grid_points": self.points,
             "scores": [compact(s) for s in self.mean_scores],
-            "chosen_epoch": epoch + 1, "grid_point": self.points[point],
+            "chosen_epoch": epoch + 1,
+            "grid_point": self.points[point],
         }
         seconds = sum(r.seconds for r in self.inner_results) + self.final.seconds
-        return FoldTrace(fold_index=self.task.fold.index, probs=self.final.predicted,
-                         candidates=None, epochs_trained=self.final.epochs_trained,
-                         selected_epoch=epoch + 1, record=record, seconds=float(seconds))
+        return FoldTrace(
+            fold_index=self.task.fold.index,
+            probs=self.final.predicted,
+            candidates=None,
+            epochs_trained=self.final.epochs_trained,
+            selected_epoch=epoch + 1,
+            record=record,
+            seconds=float(seconds),
+        )
 
 
 class Nested(GridPolicy):
     """Nested cross-validation over the training subjects (see the module docstring)."""
 
     name = "nested"
-    description = "inner subject folds choose epochs (and grid point); retrained on all, predicts once"
+    description = (
+        "inner subject folds choose epochs (and grid point); retrained on all, predicts once"
+    )
 
-    option_help = {"inner_folds": "inner folds over the training subjects (also --inner-folds)",
-                   "grid": "recipe values chosen per fold, as JSON {\"lr\": [0.001, 0.01]} "
-                           "(also --grid lr=0.001,0.01)"}
+    option_help = {
+        "inner_folds": "inner folds over the training subjects (also --inner-folds)",
+        "grid": 'recipe values chosen per fold, as JSON {"lr": [0.001, 0.01]} '
+        "(also --grid lr=0.001,0.01)",
+    }
 
     def __init__(self, inner_folds: int = 5, grid: Mapping[str, Any] | None = None) -> None:
         if isinstance(inner_folds, bool) or not isinstance(inner_folds, int) or inner_folds < 2:

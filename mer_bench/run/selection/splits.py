@@ -43,8 +43,9 @@ def validation_counts(sizes: dict[str, int], share: float) -> dict[str, int]:
     """
     total = sum(sizes.values())
     if total < 2:
-        raise UsageError(f"a validation split needs at least two training subjects; this fold "
-                         f"has {total}")
+        raise UsageError(
+            f"a validation split needs at least two training subjects; this fold has {total}"
+        )
     target = max(1, math.floor(share * total + 0.5))
     quota = {d: share * n for d, n in sizes.items()}
     counts = {d: math.floor(q) for d, q in quota.items()}
@@ -72,7 +73,7 @@ def validation_subjects(task: FoldTask, share: float) -> list[str]:
     for dataset in sorted(by_dataset):
         subjects = by_dataset[dataset]
         order = rng.permutation(len(subjects))
-        chosen += [subjects[i] for i in order[:counts[dataset]]]
+        chosen += [subjects[i] for i in order[: counts[dataset]]]
     return sorted(chosen)
 
 
@@ -86,8 +87,9 @@ def inner_folds(task: FoldTask, k: int) -> list[list[str]]:
     if k < 2:
         raise UsageError(f"--inner-folds must be at least 2, got {k}")
     if k > total:
-        raise UsageError(f"--inner-folds {k} is more than the {total} training subjects of fold "
-                         f"{task.fold.key}")
+        raise UsageError(
+            f"--inner-folds {k} is more than the {total} training subjects of fold {task.fold.key}"
+        )
     rng = np.random.default_rng(derived_seed(task.fold.seed, "inner-folds"))
     groups: list[list[str]] = [[] for _ in range(k)]
     position = 0

@@ -23,27 +23,43 @@ from mer_bench.core.cards import Recipe
 from mer_bench.core.errors import UsageError
 from mer_bench.run.selection.base import FoldSelection
 from mer_bench.run.selection.grid import GridPolicy, check_grid, point_recipe
-from mer_bench.run.selection.splits import (best_choice, compact, rows_of, training_subjects,
-                                        validation_subjects)
+from mer_bench.run.selection.splits import (
+    best_choice,
+    compact,
+    rows_of,
+    training_subjects,
+    validation_subjects,
+)
 from mer_bench.run.training.jobs import FoldTask, FoldTrace, JobResult, TrainJob
 
 
 class ValidationFold(FoldSelection):
     """One outer fold: one job per grid point, each keeping its best validation epoch."""
 
-    def __init__(self, task: FoldTask, recipe: Recipe, share: float,
-                 points: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, task: FoldTask, recipe: Recipe, share: float, points: list[dict[str, Any]]
+    ) -> None:
         fold = task.fold
         self.fold_index, self.points, self.share = fold.index, points, share
         self.val_subjects = validation_subjects(task, share)
         val_rows = rows_of(task, self.val_subjects)
         train_rows = np.setdiff1d(fold.train_idx, val_rows)
-        self.n_train_subjects = sum(len(s) for s in training_subjects(task).values()) \
-            - len(self.val_subjects)
-        self.jobs = [TrainJob(fold_index=fold.index, key=f"val/p{p}", seed=fold.seed,
-                              recipe=point_recipe(recipe, point), train_rows=train_rows,
-                              monitor_rows=val_rows, predict_rows=fold.test_idx, keep="best")
-                     for p, point in enumerate(points)]
+        self.n_train_subjects = sum(len(s) for s in training_subjects(task).values()) - len(
+            self.val_subjects
+        )
+        self.jobs = [
+            TrainJob(
+                fold_index=fold.index,
+                key=f"val/p{p}",
+                seed=fold.seed,
+                recipe=point_recipe(recipe, point),
+                train_rows=train_rows,
+                monitor_rows=val_rows,
+                predict_rows=fold.test_idx,
+                keep="best",
+            )
+            for p, point in enumerate(points)
+        ]
         self.results: list[JobResult] | None = None
 
     def next_jobs(self, finished: list[JobResult]) -> list[TrainJob]:
@@ -59,17 +75,30 @@ class ValidationFold(FoldSelection):
         point, epoch = best_choice(scores)
         chosen = results[point]
         if chosen.kept_epoch != epoch + 1:  # the trainer keeps the first best epoch, as here
-            raise RuntimeError(f"fold {self.fold_index}: kept epoch {chosen.kept_epoch} is not "
-                               f"the best validation epoch {epoch + 1}")
+            raise RuntimeError(
+                f"fold {self.fold_index}: kept epoch {chosen.kept_epoch} is not "
+                f"the best validation epoch {epoch + 1}"
+            )
         record = {
-            "rule": "best validation uf1", "metric": "uf1", "val_share": self.share,
-            "val_subjects": self.val_subjects, "train_subjects": self.n_train_subjects,
-            "grid_points": self.points, "scores": [compact(s) for s in scores],
-            "chosen_epoch": epoch + 1, "grid_point": self.points[point],
+            "rule": "best validation uf1",
+            "metric": "uf1",
+            "val_share": self.share,
+            "val_subjects": self.val_subjects,
+            "train_subjects": self.n_train_subjects,
+            "grid_points": self.points,
+            "scores": [compact(s) for s in scores],
+            "chosen_epoch": epoch + 1,
+            "grid_point": self.points[point],
         }
-        return FoldTrace(fold_index=self.fold_index, probs=chosen.predicted, candidates=None,
-                         epochs_trained=chosen.epochs_trained, selected_epoch=epoch + 1,
-                         record=record, seconds=float(sum(r.seconds for r in results)))
+        return FoldTrace(
+            fold_index=self.fold_index,
+            probs=chosen.predicted,
+            candidates=None,
+            epochs_trained=chosen.epochs_trained,
+            selected_epoch=epoch + 1,
+            record=record,
+            seconds=float(sum(r.seconds for r in results)),
+        )
 
 
 class ValSubjects(GridPolicy):
@@ -78,13 +107,18 @@ class ValSubjects(GridPolicy):
     name = "val-subjects"
     description = "training subjects set aside validate: best epoch (and grid point) predicts once"
 
-    option_help = {"val_share": "share of the training subjects that validates (also --val-share)",
-                   "grid": "recipe values chosen per fold, as JSON {\"lr\": [0.001, 0.01]} "
-                           "(also --grid lr=0.001,0.01)"}
+    option_help = {
+        "val_share": "share of the training subjects that validates (also --val-share)",
+        "grid": 'recipe values chosen per fold, as JSON {"lr": [0.001, 0.01]} '
+        "(also --grid lr=0.001,0.01)",
+    }
 
     def __init__(self, val_share: float = 0.15, grid: Mapping[str, Any] | None = None) -> None:
-        if isinstance(val_share, bool) or not isinstance(val_share, (int, float)) \
-                or not 0 < val_share < 1:
+        if (
+            isinstance(val_share, bool)
+            or not isinstance(val_share, (int, float))
+            or not 0 < val_share < 1
+        ):
             raise UsageError(f"--val-share must be a fraction between 0 and 1, got {val_share!r}")
         self.val_share = float(val_share)
         self.grid = check_grid(grid)

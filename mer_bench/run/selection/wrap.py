@@ -41,8 +41,9 @@ class WrappedFold(FoldSelection):
     def next_jobs(self, finished: list[JobResult]) -> list[TrainJob]:
         self.seen(finished)
         test = self.task.fold.test_idx
-        return [self.change(j) if predicts_fold(j, test) else j
-                for j in self.inner.next_jobs(finished)]
+        return [
+            self.change(j) if predicts_fold(j, test) else j for j in self.inner.next_jobs(finished)
+        ]
 
     def trace(self) -> FoldTrace:
         return self.inner.trace()
@@ -64,8 +65,9 @@ class PolicyWrapper(SelectionPolicy):
     def options(self) -> dict[str, Any]:
         return self.policy.options()
 
-    def check(self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray,
-              datasets: np.ndarray) -> None:
+    def check(
+        self, spec: ModelSpec, recipe: Recipe, groups: np.ndarray, datasets: np.ndarray
+    ) -> None:
         self.policy.check(spec, recipe, groups, datasets)
 
     def check_fold(self, task: FoldTask) -> None:

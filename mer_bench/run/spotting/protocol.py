@@ -49,4 +49,5 @@ def _check(name: str, obj: Any) -> SpottingProtocol:
 
 
 SPOTTING_PROTOCOLS: Registry[SpottingProtocol] = Registry(
-    "spotting protocol", "mer_bench.spotting_protocols", _check)
+    "spotting protocol", "mer_bench.spotting_protocols", _check
+)

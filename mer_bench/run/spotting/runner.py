@@ -76,21 +76,37 @@ class SpottingRun:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "identity": self.identity,
-            "scores": self.report.as_dict(), "chance_f1": self.chance_f1,
-            "seconds": round(self.seconds, 2), "minutes_of_video": round(self.minutes_of_video, 3),
+            "run_id": self.run_id,
+            "identity": self.identity,
+            "scores": self.report.as_dict(),
+            "chance_f1": self.chance_f1,
+            "seconds": round(self.seconds, 2),
+            "minutes_of_video": round(self.minutes_of_video, 3),
             "seconds_per_minute": round(self.seconds / max(self.minutes_of_video, 1e-9), 2),
             "predictions": [asdict(p) for p in self.predictions],
-            "truth": [{"dataset": t.dataset, "subject": t.subject, "video": t.video,
-                       "onset": t.interval.onset, "offset": t.interval.offset, "kind": t.kind,
-                       "emotion": t.emotion} for t in self.truth],
+            "truth": [
+                {
+                    "dataset": t.dataset,
+                    "subject": t.subject,
+                    "video": t.video,
+                    "onset": t.interval.onset,
+                    "offset": t.interval.offset,
+                    "kind": t.kind,
+                    "emotion": t.emotion,
+                }
+                for t in self.truth
+            ],
             "videos": {v: list(x) for v, x in self.videos.items()},
         }
 
 
-def long_video_sets(protocol: SpottingProtocol, source: str, roots: dict[str, Path],
-                    cache_dir: Path, demo: LongSynthConfig | None = None
-                    ) -> tuple[dict[str, LongVideoSet], dict[str, Any]]:
+def long_video_sets(
+    protocol: SpottingProtocol,
+    source: str,
+    roots: dict[str, Path],
+    cache_dir: Path,
+    demo: LongSynthConfig | None = None,
+) -> tuple[dict[str, LongVideoSet], dict[str, Any]]:
     """The protocol's datasets from `source`, and what identifies the data for the run."""
     if source not in SOURCES:
         raise UsageError.unknown("--source", source, SOURCES)
@@ -117,13 +133,23 @@ def long_video_sets(protocol: SpottingProtocol, source: str, roots: dict[str, Pa
 
 
 def _truth(found: LongVideoSet) -> list[TruthInterval]:
-    return [TruthInterval(e.dataset, e.subject, e.video, Interval(e.onset, e.offset), e.kind,
-                          e.emotion or None) for e in found.expressions]
+    return [
+        TruthInterval(
+            e.dataset, e.subject, e.video, Interval(e.onset, e.offset), e.kind, e.emotion or None
+        )
+        for e in found.expressions
+    ]
 
 
-def run_spotting(spotter: str, protocol: str, source: str = "demo",
-                 roots: dict[str, Path] | None = None, cache_dir: Path | None = None,
-                 seed: int = 0, demo: LongSynthConfig | None = None) -> SpottingRun:
+def run_spotting(
+    spotter: str,
+    protocol: str,
+    source: str = "demo",
+    roots: dict[str, Path] | None = None,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+    demo: LongSynthConfig | None = None,
+) -> SpottingRun:
     """Run `spotter` on `protocol` LOSO and score it (see the module's docstring)."""
     spec: SpotterSpec = SPOTTERS.get(spotter)
     proto: SpottingProtocol = SPOTTING_PROTOCOLS.get(protocol)
@@ -133,9 +159,16 @@ def run_spotting(spotter: str, protocol: str, source: str = "demo",
         cache_dir = default_cache_dir()
     sets, data_id = long_video_sets(proto, source, dict(roots or {}), Path(cache_dir), demo)
     view = spec.card.view_config()
-    identity = {"task": "spotting", "spotter": spotter, "protocol": protocol, "source": source,
-                "data": data_id, "view": asdict(view), "motion_version": MOTION_VERSION,
-                "seed": seed}
+    identity = {
+        "task": "spotting",
+        "spotter": spotter,
+        "protocol": protocol,
+        "source": source,
+        "data": data_id,
+        "view": asdict(view),
+        "motion_version": MOTION_VERSION,
+        "seed": seed,
+    }
     run_id = f"{spotter}-{protocol}-{stable_hash(identity)[:10]}"
     start = time.perf_counter()
     predictions: list[SpotPrediction] = []
@@ -144,8 +177,10 @@ def run_spotting(spotter: str, protocol: str, source: str = "demo",
     minutes = 0.0
     for dataset, found in sets.items():
         if len(found.subjects()) < 2:
-            raise DataError(f"{found.root}: LOSO needs at least 2 subjects with videos, found "
-                            f"{len(found.subjects())}")
+            raise DataError(
+                f"{found.root}: LOSO needs at least 2 subjects with videos, found "
+                f"{len(found.subjects())}"
+            )
         motions: dict[str, VideoMotion] = {}
         for name, video in sorted(found.videos.items()):
             motions[name] = video_motion(video, view, Path(cache_dir))
@@ -165,8 +200,9 @@ def run_spotting(spotter: str, protocol: str, source: str = "demo",
                     video = found.videos[n]
                     onset, offset = max(video.first, int(onset)), min(video.last, int(offset))
                     if offset >= onset:
-                        predictions.append(SpotPrediction(dataset, video.subject, n, onset,
-                                                          offset, held_out))
+                        predictions.append(
+                            SpotPrediction(dataset, video.subject, n, onset, offset, held_out)
+                        )
             log.info("%s fold %s: %d videos spotted", dataset, held_out, len(test))
     seconds = time.perf_counter() - start
     predicted = [PredictedInterval(p.video, Interval(p.onset, p.offset)) for p in predictions]
@@ -174,9 +210,18 @@ def run_spotting(spotter: str, protocol: str, source: str = "demo",
     report = spotting_report(truth, predicted, proto.limits, videos=scored)
     spans = {v: (first, last) for v, (_, first, last) in videos.items()}
     chance = uniform_spotter_f1(truth, predicted, spans, proto.limits, scored, seed=seed)
-    return SpottingRun(run_id, identity, predictions, truth, videos, report, chance, seconds,
-                       minutes, {d: (lim.micro_min, lim.micro_max)
-                                 for d, lim in proto.limits.items()})
+    return SpottingRun(
+        run_id,
+        identity,
+        predictions,
+        truth,
+        videos,
+        report,
+        chance,
+        seconds,
+        minutes,
+        {d: (lim.micro_min, lim.micro_max) for d, lim in proto.limits.items()},
+    )
 
 
 def save_run(run: SpottingRun, store_dir: Path) -> Path:
@@ -204,8 +249,7 @@ def megc_submission(run: SpottingRun, path: Path) -> Path:
     return path
 
 
-def read_submission(path: Path, videos: dict[str, tuple[str, int, int]]
-                    ) -> list[PredictedInterval]:
+def read_submission(path: Path, videos: dict[str, tuple[str, int, int]]) -> list[PredictedInterval]:
     """Predictions of a MEGC spotting submission file, checked against the scored videos: a row
     naming an unknown video, or an interval reversed or outside its video, is refused with the
     file and row (DataError, exit 3)."""
@@ -215,7 +259,9 @@ def read_submission(path: Path, videos: dict[str, tuple[str, int, int]]
     except OSError as exc:
         raise DataError(f"{path}: cannot read submission ({exc.strerror})") from exc
     if not rows or [c.strip() for c in rows[0][:3]] != list(SUBMISSION_COLUMNS[:3]):
-        raise DataError(f"{path}, row 1: header must start with {', '.join(SUBMISSION_COLUMNS[:3])}")
+        raise DataError(
+            f"{path}, row 1: header must start with {', '.join(SUBMISSION_COLUMNS[:3])}"
+        )
     out = []
     for number, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -228,14 +274,18 @@ def read_submission(path: Path, videos: dict[str, tuple[str, int, int]]
         try:
             onset, offset = int(row[1]), int(row[2])
         except ValueError as exc:
-            raise DataError(f"{path}, row {number}: onset and offset must be frame numbers, got "
-                            f"{row[1]!r}, {row[2]!r}") from exc
+            raise DataError(
+                f"{path}, row {number}: onset and offset must be frame numbers, got "
+                f"{row[1]!r}, {row[2]!r}"
+            ) from exc
         _, first, last = videos[vid]
         if offset < onset:
             raise DataError(f"{path}, row {number}: offset {offset} before onset {onset}")
         if onset < first or offset > last:
-            raise DataError(f"{path}, row {number}: interval [{onset}, {offset}] outside video "
-                            f"{vid} (frames {first}..{last})")
+            raise DataError(
+                f"{path}, row {number}: interval [{onset}, {offset}] outside video "
+                f"{vid} (frames {first}..{last})"
+            )
         out.append(PredictedInterval(vid, Interval(onset, offset)))
     return out
 
@@ -244,6 +294,14 @@ def seconds_per_minute(run: SpottingRun) -> float:
     return run.seconds / run.minutes_of_video if run.minutes_of_video else math.nan
 
 
-__all__ = ["SUBMISSION_COLUMNS", "SpotPrediction", "SpottingRun", "long_video_sets",
-           "megc_submission", "read_submission", "run_spotting", "save_run",
-           "seconds_per_minute"]
+__all__ = [
+    "SUBMISSION_COLUMNS",
+    "SpotPrediction",
+    "SpottingRun",
+    "long_video_sets",
+    "megc_submission",
+    "read_submission",
+    "run_spotting",
+    "save_run",
+    "seconds_per_minute",
+]

@@ -23,8 +23,9 @@ from mer_bench.data.longvideo.motion import RegionMotionConfig, VideoMotion
 class Spotter(Protocol):
     """What a spotter does: learn from training videos, then spot intervals in a new one."""
 
-    def fit(self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]],
-            seed: int) -> None: ...
+    def fit(
+        self, videos: Sequence[VideoMotion], truth: Sequence[Sequence[Expression]], seed: int
+    ) -> None: ...
 
     def predict(self, video: VideoMotion) -> list[tuple[int, int]]: ...
 
@@ -42,10 +43,14 @@ class SpotterCard:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.lower() or not all(
-                c.isalnum() or c in "-_." for c in self.name):
-            raise ValueError(f"registry name {self.name!r} must be lowercase letters, digits, "
-                             "'-', '_' or '.'")
+        if (
+            not self.name
+            or self.name != self.name.lower()
+            or not all(c.isalnum() or c in "-_." for c in self.name)
+        ):
+            raise ValueError(
+                f"registry name {self.name!r} must be lowercase letters, digits, '-', '_' or '.'"
+            )
         if not self.description or "\n" in self.description:
             raise ValueError(f"card {self.name}: description must be one non-empty line")
         self.view_config()
@@ -58,7 +63,9 @@ class SpotterCard:
         try:
             return RegionMotionConfig(**self.view_params)
         except TypeError as exc:
-            raise ValueError(f"card {self.name}: view parameters {self.view_params}: {exc}") from exc
+            raise ValueError(
+                f"card {self.name}: view parameters {self.view_params}: {exc}"
+            ) from exc
 
 
 @dataclass(frozen=True)

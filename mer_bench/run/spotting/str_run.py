@@ -60,25 +60,55 @@ class StrRun:
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "spotting": self.spotting.as_dict(),
-                "recognised": self.recognised, "scores": self.report.as_dict(),
-                "seconds": round(self.seconds, 2)}
+        return {
+            "model": self.model,
+            "spotting": self.spotting.as_dict(),
+            "recognised": self.recognised,
+            "scores": self.report.as_dict(),
+            "seconds": round(self.seconds, 2),
+        }
 
 
-def _frames(video_paths: list[Path], first: int, dataset: str, sample: str, onset: int,
-            apex: int, offset: int, rule: str) -> SampleFrames:
-    return SampleFrames(dataset, sample, video_paths[onset - first], video_paths[apex - first],
-                        rule, onset=onset, apex=apex, offset=offset)
+def _frames(
+    video_paths: list[Path],
+    first: int,
+    dataset: str,
+    sample: str,
+    onset: int,
+    apex: int,
+    offset: int,
+    rule: str,
+) -> SampleFrames:
+    return SampleFrames(
+        dataset,
+        sample,
+        video_paths[onset - first],
+        video_paths[apex - first],
+        rule,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+    )
 
 
-def run_str(spotter: str, model: str, protocol: str, source: str = "demo",
-            roots: dict[str, Path] | None = None, cache_dir: Path | None = None, seed: int = 0,
-            epochs: int | None = None, demo: LongSynthConfig | None = None) -> StrRun:
+def run_str(
+    spotter: str,
+    model: str,
+    protocol: str,
+    source: str = "demo",
+    roots: dict[str, Path] | None = None,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+    epochs: int | None = None,
+    demo: LongSynthConfig | None = None,
+) -> StrRun:
     """Spot with `spotter`, recognise with `model`, LOSO, scored as MEGC's STR."""
     spec: ModelSpec = get_model(model)
     if spec.card.view != "flow28":
-        raise UsageError(f"STR feeds the standard 28x28 flow (view flow28); model {model} reads "
-                         f"view {spec.card.view!r}")
+        raise UsageError(
+            f"STR feeds the standard 28x28 flow (view flow28); model {model} reads "
+            f"view {spec.card.view!r}"
+        )
     if cache_dir is None:
         from mer_bench.core.paths import default_cache_dir
 
@@ -98,36 +128,63 @@ def run_str(spotter: str, model: str, protocol: str, source: str = "demo",
         for e in found.expressions:
             if e.kind != "micro" or e.emotion not in STR_CLASSES:
                 continue
-            truth.append(TruthInterval(dataset, e.subject, e.video, Interval(e.onset, e.offset),
-                                       "micro", e.emotion))
+            truth.append(
+                TruthInterval(
+                    dataset, e.subject, e.video, Interval(e.onset, e.offset), "micro", e.emotion
+                )
+            )
             video = found.videos[e.video]
             apex = e.apex if e.apex is not None else (e.onset + e.offset) // 2
-            frames.append(_frames(paths[e.video], video.first, dataset,
-                                  f"{e.video}_{e.onset}", e.onset, apex, e.offset, "number"))
+            frames.append(
+                _frames(
+                    paths[e.video],
+                    video.first,
+                    dataset,
+                    f"{e.video}_{e.onset}",
+                    e.onset,
+                    apex,
+                    e.offset,
+                    "number",
+                )
+            )
             labels.append(STR_CLASSES.index(e.emotion))
             subjects.append(f"{dataset}/{e.subject}")
             is_spot.append(False)
             spot_index.append(-1)
         for i, p in enumerate(spotted.predictions):
-            if p.dataset != dataset or proto.limits[dataset].kind(
-                    Interval(p.onset, p.offset)) != "micro":
+            if (
+                p.dataset != dataset
+                or proto.limits[dataset].kind(Interval(p.onset, p.offset)) != "micro"
+            ):
                 continue
             video = found.videos[p.video]
-            frames.append(_frames(paths[p.video], video.first, dataset,
-                                  f"{p.video}_spot_{p.onset}_{p.offset}", p.onset,
-                                  (p.onset + p.offset) // 2, p.offset, "middle"))
+            frames.append(
+                _frames(
+                    paths[p.video],
+                    video.first,
+                    dataset,
+                    f"{p.video}_spot_{p.onset}_{p.offset}",
+                    p.onset,
+                    (p.onset + p.offset) // 2,
+                    p.offset,
+                    "middle",
+                )
+            )
             labels.append(-1)  # a spotted interval has no label: it is what is predicted
             subjects.append(f"{dataset}/{p.subject}")
             is_spot.append(True)
             spot_index.append(i)
     if not truth:
-        raise UsageError(f"protocol {protocol} on --source {source}: no micro-expression with an "
-                         f"emotion in {', '.join(STR_CLASSES)} to recognise")
+        raise UsageError(
+            f"protocol {protocol} on --source {source}: no micro-expression with an "
+            f"emotion in {', '.join(STR_CLASSES)} to recognise"
+        )
     emotions = np.full(len(frames), -1)
     if frames:
         view = spec.card.view_config()
-        arrays = compute_views(frames, [view], PreprocessConfig(), Path(cache_dir),
-                               workers=1)[view.name]
+        arrays = compute_views(frames, [view], PreprocessConfig(), Path(cache_dir), workers=1)[
+            view.name
+        ]
         x = spec.prepare_inputs(arrays) if spec.prepare_inputs is not None else arrays.data
         y = np.asarray(labels, dtype=np.int64)
         emotions = _recognise(spec, x, y, np.asarray(subjects), np.asarray(is_spot), seed, epochs)
@@ -137,8 +194,15 @@ def run_str(spotter: str, model: str, protocol: str, source: str = "demo",
             continue
         p = spotted.predictions[i]
         emotion = STR_CLASSES[int(emotions[row])] if emotions[row] >= 0 else None
-        recognised.append({"video": p.video, "onset": p.onset, "offset": p.offset,
-                           "fold": p.fold, "emotion": emotion})
+        recognised.append(
+            {
+                "video": p.video,
+                "onset": p.onset,
+                "offset": p.offset,
+                "fold": p.fold,
+                "emotion": emotion,
+            }
+        )
         if emotion is not None:
             predictions.append(PredictedInterval(p.video, Interval(p.onset, p.offset), emotion))
     videos = {v: d for v, (d, _, _) in spotted.videos.items()}
@@ -146,8 +210,15 @@ def run_str(spotter: str, model: str, protocol: str, source: str = "demo",
     return StrRun(spotted, model, recognised, report, time.perf_counter() - start)
 
 
-def _recognise(spec: ModelSpec, x: Any, y: np.ndarray, subjects: np.ndarray, is_spot: np.ndarray,
-               seed: int, epochs: int | None) -> np.ndarray:
+def _recognise(
+    spec: ModelSpec,
+    x: Any,
+    y: np.ndarray,
+    subjects: np.ndarray,
+    is_spot: np.ndarray,
+    seed: int,
+    epochs: int | None,
+) -> np.ndarray:
     """Class of each spotted row: per held-out subject, the model trained on the others'
     annotated rows (-1 where a fold has nothing to train on)."""
     import torch
@@ -164,8 +235,14 @@ def _recognise(spec: ModelSpec, x: Any, y: np.ndarray, subjects: np.ndarray, is_
         if not len(train) or not len(test):
             continue
         visible = np.where(~is_spot & (subjects != held_out), y, -1)
-        job = TrainJob(fold_index=k, key=f"str-{held_out}", seed=seed, recipe=recipe,
-                       train_rows=train, predict_rows=test)
+        job = TrainJob(
+            fold_index=k,
+            key=f"str-{held_out}",
+            seed=seed,
+            recipe=recipe,
+            train_rows=train,
+            predict_rows=test,
+        )
         (result,) = trainer.train([job], x, [visible])
         out[test] = np.asarray(result.predicted).argmax(axis=1)
         log.info("STR fold %s: %d spotted intervals classified", held_out, len(test))

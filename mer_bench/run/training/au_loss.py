@@ -32,4 +32,5 @@ class PerAUSigmoid(Loss):
 
     def rows(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(
-            logits.float(), au_targets_of(y, self.n_aus), reduction="none").mean(-1)
+            logits.float(), au_targets_of(y, self.n_aus), reduction="none"
+        ).mean(-1)

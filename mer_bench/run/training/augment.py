@@ -54,16 +54,26 @@ class HorizontalFlip(Augmentation):
     name = "hflip"
     description = "mirror left and right (windows and signed channels kept consistent)"
     option_help: ClassVar[dict[str, str]] = {
-        "p": "share of rows flipped", "grid": "[rows, cols] of windows the image tiles",
+        "p": "share of rows flipped",
+        "grid": "[rows, cols] of windows the image tiles",
         "swap": "cols | rows: how left regions trade places with their right partners",
         "reflect": "channels whose sign flips with the face (the flow's u)",
-        "level": "the value reflect mirrors about (0 for signed data, 127.5 for 0-255 flows)"}
+        "level": "the value reflect mirrors about (0 for signed data, 127.5 for 0-255 flows)",
+    }
 
-    def __init__(self, p: float = 0.5, grid: Sequence[int] = (1, 1), swap: str = "cols",
-                 reflect: Sequence[int] = (), level: float = 0.0) -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        grid: Sequence[int] = (1, 1),
+        swap: str = "cols",
+        reflect: Sequence[int] = (),
+        level: float = 0.0,
+    ) -> None:
         if not 0 <= p <= 1 or swap not in ("cols", "rows") or len(grid) != 2 or min(grid) < 1:
-            raise MerBenchError(f"hflip: p in [0, 1], grid [rows, cols] and swap cols | rows, got "
-                                f"p={p}, grid={list(grid)}, swap={swap!r}")
+            raise MerBenchError(
+                f"hflip: p in [0, 1], grid [rows, cols] and swap cols | rows, got "
+                f"p={p}, grid={list(grid)}, swap={swap!r}"
+            )
         self.p, self.grid, self.swap = float(p), (int(grid[0]), int(grid[1])), swap
         self.reflect, self.level = tuple(int(c) for c in reflect), float(level)
 
@@ -95,8 +105,10 @@ class SmallShift(Augmentation):
 
     name = "shift"
     description = "translate by up to max_pixels, edges repeated"
-    option_help: ClassVar[dict[str, str]] = {"max_pixels": "the largest shift, in pixels",
-                                             "p": "share of rows shifted"}
+    option_help: ClassVar[dict[str, str]] = {
+        "max_pixels": "the largest shift, in pixels",
+        "p": "share of rows shifted",
+    }
 
     def __init__(self, max_pixels: int = 2, p: float = 1.0) -> None:
         if max_pixels < 0 or not 0 <= p <= 1:
@@ -113,8 +125,12 @@ class SmallShift(Augmentation):
         flat = x.reshape(n, -1, x.shape[-2], x.shape[-1])
         padded = F.pad(flat, (m, m, m, m), mode="replicate")
         h, w = x.shape[-2], x.shape[-1]
-        out = torch.stack([padded[i, :, m + dy:m + dy + h, m + dx:m + dx + w]
-                           for i, (dy, dx) in enumerate(offsets.tolist())])
+        out = torch.stack(
+            [
+                padded[i, :, m + dy : m + dy + h, m + dx : m + dx + w]
+                for i, (dy, dx) in enumerate(offsets.tolist())
+            ]
+        )
         return out.reshape(x.shape)
 
 

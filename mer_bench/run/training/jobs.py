@@ -34,8 +34,9 @@ class FoldTask:
     datasets: np.ndarray  # (N,) source dataset of each row
 
     @classmethod
-    def hide_test_labels(cls, fold: Fold, labels: np.ndarray, groups: np.ndarray,
-                         datasets: np.ndarray) -> FoldTask:
+    def hide_test_labels(
+        cls, fold: Fold, labels: np.ndarray, groups: np.ndarray, datasets: np.ndarray
+    ) -> FoldTask:
         visible = np.asarray(labels, dtype=np.int64).copy()
         visible[fold.test_idx] = HIDDEN
         return cls(fold, visible, np.asarray(groups), np.asarray(datasets))

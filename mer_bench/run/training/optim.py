@@ -18,22 +18,40 @@ from mer_bench.core.cards import Recipe
 from mer_bench.core.errors import MerBenchError
 
 
-def make_optimizer(recipe: Recipe, params: Iterable[torch.Tensor],
-                   implementation: str | None = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    recipe: Recipe, params: Iterable[torch.Tensor], implementation: str | None = None
+) -> torch.optim.Optimizer:
     """torch's optimiser for `recipe`, in the recipe's implementation (or `implementation`):
     "default" (torch's choice: a loop over tensors on the CPU), "foreach" (multi-tensor) or
     "fused" (one kernel)."""
     implementation = implementation or recipe.optimizer_impl
     extra = {} if implementation == "default" else {implementation: True}
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
-                                weight_decay=recipe.weight_decay, **extra)
+        return torch.optim.Adam(
+            params,
+            lr=recipe.lr,
+            betas=recipe.betas,
+            eps=recipe.eps,
+            weight_decay=recipe.weight_decay,
+            **extra,
+        )
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
-                                 weight_decay=recipe.weight_decay, **extra)
+        return torch.optim.AdamW(
+            params,
+            lr=recipe.lr,
+            betas=recipe.betas,
+            eps=recipe.eps,
+            weight_decay=recipe.weight_decay,
+            **extra,
+        )
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay, **extra)
+        return torch.optim.SGD(
+            params,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
+            **extra,
+        )
     raise MerBenchError(f"optimizer {recipe.optimizer!r} cannot train a torch model")
 
 
@@ -50,13 +68,16 @@ class StackedOptimizer:
         self.recipe = recipe
         self.params = list(params)
         self.steps = np.zeros(n_models, dtype=np.int64)
-        self.state = [[torch.zeros_like(p) for _ in range(1 if recipe.optimizer == "sgd" else 2)]
-                      for p in self.params]
+        self.state = [
+            [torch.zeros_like(p) for _ in range(1 if recipe.optimizer == "sgd" else 2)]
+            for p in self.params
+        ]
 
     @staticmethod
     def _per_model(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape(
-            (-1,) + (1,) * (like.dim() - 1))
+            (-1,) + (1,) * (like.dim() - 1)
+        )
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], active: np.ndarray) -> None:
@@ -67,7 +88,9 @@ class StackedOptimizer:
         steps = np.maximum(self.steps, 1).astype(np.float64)
         frozen = torch.as_tensor(np.flatnonzero(~active))
         for param, grad, state in zip(self.params, grads, self.state):
-            saved = None if all_active else [t[frozen.to(t.device)].clone() for t in (param, *state)]
+            saved = (
+                None if all_active else [t[frozen.to(t.device)].clone() for t in (param, *state)]
+            )
             if kind == "sgd":
                 (buf,) = state
                 if wd:
@@ -84,8 +107,8 @@ class StackedOptimizer:
                     grad = grad.add(param, alpha=wd)
                 exp_avg.lerp_(grad, 1 - beta1)
                 exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                step_size = self._per_model(lr / (1 - beta1 ** steps), param)
-                bc2_sqrt = self._per_model(np.sqrt(1 - beta2 ** steps), param)
+                step_size = self._per_model(lr / (1 - beta1**steps), param)
+                bc2_sqrt = self._per_model(np.sqrt(1 - beta2**steps), param)
                 denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(r.eps)
                 param.sub_(step_size * exp_avg / denom)
             if saved is not None:
@@ -97,10 +120,13 @@ class SharedStepOptimizer:
     """torch's own optimiser (fused on CUDA) on stacked parameters whose models all step at every
     step (then they also share the step count)."""
 
-    def __init__(self, recipe: Recipe, params: Sequence[torch.Tensor], device: torch.device) -> None:
+    def __init__(
+        self, recipe: Recipe, params: Sequence[torch.Tensor], device: torch.device
+    ) -> None:
         self.params = list(params)
-        self.optimizer = make_optimizer(recipe, self.params,
-                                        "fused" if device.type == "cuda" else None)
+        self.optimizer = make_optimizer(
+            recipe, self.params, "fused" if device.type == "cuda" else None
+        )
 
     def step(self, grads: Sequence[torch.Tensor], active: np.ndarray) -> None:
         if not active.all():

@@ -46,9 +46,17 @@ def output_probs(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
 class SingleModel:
     """One model and its torch optimiser: the reference path (and what `local` workers run)."""
 
-    def __init__(self, spec: ModelSpec, seed: int, recipe: Recipe, num_classes: int,
-                 device: torch.device, loss: Loss | None = None,
-                 augment: Augmenter | None = None, multilabel: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        seed: int,
+        recipe: Recipe,
+        num_classes: int,
+        device: torch.device,
+        loss: Loss | None = None,
+        augment: Augmenter | None = None,
+        multilabel: bool = False,
+    ) -> None:
         torch.manual_seed(seed)
         self.model = spec.build(num_classes).to(device)
         self.model.train()
@@ -71,14 +79,21 @@ class SingleModel:
         self.optimizer.step()
 
     @torch.no_grad()
-    def predict(self, x_all: torch.Tensor, rows: Sequence[np.ndarray],
-                batch_size: int) -> list[np.ndarray]:
+    def predict(
+        self, x_all: torch.Tensor, rows: Sequence[np.ndarray], batch_size: int
+    ) -> list[np.ndarray]:
         (own,) = rows
         x = x_all[torch.as_tensor(own, device=self.device)]
         self.model.eval()
         try:
-            out = [output_probs(self.model(as_float(x[s])).float(), self.multilabel)
-                   for s in batch_slices(len(x), batch_size)] if len(x) else []
+            out = (
+                [
+                    output_probs(self.model(as_float(x[s])).float(), self.multilabel)
+                    for s in batch_slices(len(x), batch_size)
+                ]
+                if len(x)
+                else []
+            )
         finally:
             self.model.train()
         if not out:
@@ -95,7 +110,9 @@ class SingleModel:
 
     def state_dict_of(self, k: int) -> dict[str, torch.Tensor]:
         """The model's current state dict as CPU copies (what `--save-weights` keeps)."""
-        return {name: t.detach().to("cpu", copy=True) for name, t in self.model.state_dict().items()}
+        return {
+            name: t.detach().to("cpu", copy=True) for name, t in self.model.state_dict().items()
+        }
 
 
 class MaskedBatchNorm(nn.Module):
@@ -127,8 +144,11 @@ class MaskedBatchNorm(nn.Module):
         view = (1, -1) + (1,) * (x.dim() - 2)
         if self.training or not self.track_running_stats:
             dims = [0, *range(2, x.dim())]
-            w = torch.ones(x.shape[0], dtype=x.dtype, device=x.device) if self.row_weight is None \
+            w = (
+                torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+                if self.row_weight is None
                 else self.row_weight.to(x.dtype)
+            )
             w = w.reshape((-1,) + (1,) * (x.dim() - 1))
             count = w.sum() * math.prod(x.shape[2:])
             mean = (x * w).sum(dims) / count.clamp_min(1)
@@ -178,11 +198,19 @@ class StackedModels:
     epochs); then torch's optimiser runs on the stacked tensors, else `StackedOptimizer`.
     """
 
-    def __init__(self, spec: ModelSpec, seeds: Sequence[int], recipe: Recipe, num_classes: int,
-                 device: torch.device, autocast: torch.dtype | None = None,
-                 shared_steps: bool = False, losses: Sequence[Loss] | None = None,
-                 augments: Sequence[Augmenter | None] | None = None,
-                 multilabel: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        seeds: Sequence[int],
+        recipe: Recipe,
+        num_classes: int,
+        device: torch.device,
+        autocast: torch.dtype | None = None,
+        shared_steps: bool = False,
+        losses: Sequence[Loss] | None = None,
+        augments: Sequence[Augmenter | None] | None = None,
+        multilabel: bool = False,
+    ) -> None:
         self.multilabel = multilabel  # AU tasks: per-AU sigmoid outputs (the losses are given)
         # a loss and augmentations per model (each job's own class counts and generator);
         # no losses given: cross-entropy for every model
@@ -194,18 +222,26 @@ class StackedModels:
         for k, seed in enumerate(seeds):
             torch.manual_seed(seed)
             model = spec.build(num_classes)
-            for store, named in ((params, model.named_parameters()), (buffers, model.named_buffers())):
+            for store, named in (
+                (params, model.named_parameters()),
+                (buffers, model.named_buffers()),
+            ):
                 for name, tensor in named:
                     if k == 0:
-                        store[name] = torch.empty((len(seeds), *tensor.shape), dtype=tensor.dtype,
-                                                  device=device)
+                        store[name] = torch.empty(
+                            (len(seeds), *tensor.shape), dtype=tensor.dtype, device=device
+                        )
                     store[name][k].copy_(tensor.detach())
             if k == 0:
                 # state-dict key -> the parameter or buffer that holds it (tied weights share one)
-                held = {id(t): n for named in (model.named_parameters(), model.named_buffers())
-                        for n, t in named}
-                self.state_source = {key: held[id(t)]
-                                     for key, t in model.state_dict(keep_vars=True).items()}
+                held = {
+                    id(t): n
+                    for named in (model.named_parameters(), model.named_buffers())
+                    for n, t in named
+                }
+                self.state_source = {
+                    key: held[id(t)] for key, t in model.state_dict(keep_vars=True).items()
+                }
                 template = model.to(device)
         template.train()
         self.n = len(seeds)
@@ -214,8 +250,11 @@ class StackedModels:
         self.params, self.buffers = params, buffers
         for tensor in params.values():
             tensor.requires_grad_(True)
-        self.optimizer = (SharedStepOptimizer(recipe, list(params.values()), device) if shared_steps
-                          else StackedOptimizer(recipe, list(params.values()), self.n))
+        self.optimizer = (
+            SharedStepOptimizer(recipe, list(params.values()), device)
+            if shared_steps
+            else StackedOptimizer(recipe, list(params.values()), self.n)
+        )
         self.device, self.autocast = device, autocast
         self.best: dict[str, torch.Tensor] | None = None
 
@@ -229,8 +268,13 @@ class StackedModels:
             for name, norm in self.norms.items():
                 if norm.update is not None:
                     mean, var, tracked = norm.update
-                    updates.update({f"{name}.running_mean": mean, f"{name}.running_var": var,
-                                    f"{name}.num_batches_tracked": tracked})
+                    updates.update(
+                        {
+                            f"{name}.running_mean": mean,
+                            f"{name}.running_var": var,
+                            f"{name}.num_batches_tracked": tracked,
+                        }
+                    )
         finally:
             for norm in self.norms.values():
                 norm.row_weight, norm.update = None, None
@@ -248,17 +292,20 @@ class StackedModels:
         idx, weight = step.rows.to(self.device), step.weight.to(self.device)
         x = as_float(x_all[idx])
         if self.augments is not None:
-            x = torch.stack([a(x[k]) if a is not None else x[k]
-                             for k, a in enumerate(self.augments)])
+            x = torch.stack(
+                [a(x[k]) if a is not None else x[k] for k, a in enumerate(self.augments)]
+            )
         logits, updates = self._run(x, weight)
         k, b, c = logits.shape
         if self.losses is None:
-            ce = F.cross_entropy(logits.float().reshape(k * b, c), y_all[idx].reshape(k * b),
-                                 reduction="none").reshape(k, b)
+            ce = F.cross_entropy(
+                logits.float().reshape(k * b, c), y_all[idx].reshape(k * b), reduction="none"
+            ).reshape(k, b)
         else:
             y = y_all[idx]
-            ce = torch.stack([loss.rows(logits[j].float(), y[j])
-                              for j, loss in enumerate(self.losses)])
+            ce = torch.stack(
+                [loss.rows(logits[j].float(), y[j]) for j, loss in enumerate(self.losses)]
+            )
         losses = (ce * weight).sum(1) / weight.sum(1).clamp_min(1)
         grads = torch.autograd.grad(losses.sum(), list(self.params.values()))
         self.optimizer.step(grads, step.active)
@@ -269,36 +316,52 @@ class StackedModels:
             self.buffers[name] = torch.where(mask, value.detach().to(old.dtype), old)
 
     @torch.no_grad()
-    def predict(self, x_all: torch.Tensor, rows: Sequence[np.ndarray],
-                batch_size: int) -> list[np.ndarray]:
+    def predict(
+        self, x_all: torch.Tensor, rows: Sequence[np.ndarray], batch_size: int
+    ) -> list[np.ndarray]:
         """Class probabilities of each model's `rows` (eval mode, running statistics)."""
         longest = max(len(r) for r in rows)
         if longest == 0:
             return [np.zeros((0, 0), dtype=np.float32) for _ in rows]
-        idx = torch.stack([torch.as_tensor(np.resize(r, longest) if len(r) else
-                                           np.zeros(longest, dtype=np.int64)) for r in rows])
+        idx = torch.stack(
+            [
+                torch.as_tensor(
+                    np.resize(r, longest) if len(r) else np.zeros(longest, dtype=np.int64)
+                )
+                for r in rows
+            ]
+        )
         idx = idx.to(self.device)
         ones = torch.ones(idx.shape, device=self.device)
         self.template.eval()
         try:
-            parts = [output_probs(self._run(as_float(x_all[idx[:, s]]), ones[:, s])[0].float(),
-                                  self.multilabel)
-                     for s in batch_slices(longest, batch_size)]
+            parts = [
+                output_probs(
+                    self._run(as_float(x_all[idx[:, s]]), ones[:, s])[0].float(), self.multilabel
+                )
+                for s in batch_slices(longest, batch_size)
+            ]
         finally:
             self.template.train()
         probs = torch.cat(parts, dim=1).cpu().numpy()
-        return [probs[k, :len(r)] for k, r in enumerate(rows)]
+        return [probs[k, : len(r)] for k, r in enumerate(rows)]
 
     @torch.no_grad()
     def state_dict_of(self, k: int) -> dict[str, torch.Tensor]:
         """Model k's state dict (the names `spec.build` gives) as CPU copies, sliced out of the
         stacked tensors."""
-        return {key: (self.params[name] if name in self.params else self.buffers[name])[k]
-                .detach().to("cpu", copy=True) for key, name in self.state_source.items()}
+        return {
+            key: (self.params[name] if name in self.params else self.buffers[name])[k]
+            .detach()
+            .to("cpu", copy=True)
+            for key, name in self.state_source.items()
+        }
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"p:{k}": v for k, v in self.params.items()},
-                **{f"b:{k}": v for k, v in self.buffers.items()}}
+        return {
+            **{f"p:{k}": v for k, v in self.params.items()},
+            **{f"b:{k}": v for k, v in self.buffers.items()},
+        }
 
     @torch.no_grad()
     def keep(self, which: np.ndarray) -> None:

@@ -37,8 +37,12 @@ class Step:
     active: np.ndarray
 
 
-def epoch_steps(train_rows: Sequence[np.ndarray], generators: Sequence[torch.Generator],
-                batch_size: int, training: Sequence[bool] | None = None) -> list[Step]:
+def epoch_steps(
+    train_rows: Sequence[np.ndarray],
+    generators: Sequence[torch.Generator],
+    batch_size: int,
+    training: Sequence[bool] | None = None,
+) -> list[Step]:
     """One epoch's steps for K jobs. Job k's batches are exactly those it would get alone: its
     generator permutes its own rows, `batch_slices` cuts them. Jobs not `training` this epoch
     (their epochs are done) draw nothing and take no step."""
@@ -60,8 +64,8 @@ def epoch_steps(train_rows: Sequence[np.ndarray], generators: Sequence[torch.Gen
         for k, (own, batches) in enumerate(zip(train_rows, per_job)):
             rows[k] = own[0]
             if j < len(batches):
-                rows[k, :len(batches[j])] = batches[j]
-                weight[k, :len(batches[j])] = 1.0
+                rows[k, : len(batches[j])] = batches[j]
+                weight[k, : len(batches[j])] = 1.0
                 active[k] = True
         steps.append(Step(torch.from_numpy(rows), torch.from_numpy(weight), active))
     return steps

@@ -46,14 +46,17 @@ def input_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Te
 def _check_visible(job: TrainJob, labels: np.ndarray) -> None:
     for what, rows in (("trains on", job.train_rows), ("monitors", job.monitor_rows)):
         if len(rows) and (labels[rows] == HIDDEN).any():
-            raise MerBenchError(f"job {job.key} of fold {job.fold_index} {what} rows whose labels "
-                                "are held out: a selection policy may only use training subjects")
+            raise MerBenchError(
+                f"job {job.key} of fold {job.fold_index} {what} rows whose labels "
+                "are held out: a selection policy may only use training subjects"
+            )
     if not len(job.train_rows):
         raise MerBenchError(f"job {job.key} of fold {job.fold_index} has no training rows")
 
 
-def _monitor_score(probs: np.ndarray, labels: np.ndarray, metric: str, num_classes: int,
-                   multilabel: bool = False) -> float:
+def _monitor_score(
+    probs: np.ndarray, labels: np.ndarray, metric: str, num_classes: int, multilabel: bool = False
+) -> float:
     if multilabel:  # AU tasks monitor their own metric: the mean per-AU F1 (MEB's AU-F1)
         return float(au_scores(decode_au_labels(labels, num_classes), probs)["au_f1"])
     cm = grouped_confusions(labels, probs.argmax(axis=1), np.zeros(len(labels)), num_classes, [0])
@@ -68,15 +71,21 @@ class TorchTrainer:
     #: Whether `train(..., stacked=True)` works (fold-parallel).
     can_stack = True
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device,
-                 multilabel: bool = False) -> None:
+    def __init__(
+        self, spec: ModelSpec, num_classes: int, device: torch.device, multilabel: bool = False
+    ) -> None:
         self.spec, self.num_classes, self.device = spec, num_classes, device
         self.multilabel = multilabel
 
-    def train(self, jobs: Sequence[TrainJob], x: np.ndarray | torch.Tensor,
-              labels: Sequence[np.ndarray], stacked: bool = False,
-              autocast: torch.dtype | None = None,
-              on_epoch: EpochCallback | None = None) -> list[JobResult]:
+    def train(
+        self,
+        jobs: Sequence[TrainJob],
+        x: np.ndarray | torch.Tensor,
+        labels: Sequence[np.ndarray],
+        stacked: bool = False,
+        autocast: torch.dtype | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> list[JobResult]:
         """Train `jobs` (labels[k]: the visible labels of job k's fold) and return their results,
         in order. Unstacked, one job after another; stacked, all at once (they must share a
         recipe except for the epoch count)."""
@@ -87,14 +96,26 @@ class TorchTrainer:
             total = sum(j.recipe.epochs for j in jobs)
             results, done = [], 0
             for job, visible in zip(jobs, labels):
+
                 def progress(epoch: int, _total: int, base: int = done) -> None:
                     if on_epoch is not None:
                         on_epoch(base + epoch, total)
+
                 results += self._train(
-                    [job], x_all, [visible],
+                    [job],
+                    x_all,
+                    [visible],
                     lambda job=job, visible=visible: SingleModel(
-                        self.spec, job.seed, job.recipe, self.num_classes, self.device,
-                        *self._pieces(job, visible), multilabel=self.multilabel), progress)
+                        self.spec,
+                        job.seed,
+                        job.recipe,
+                        self.num_classes,
+                        self.device,
+                        *self._pieces(job, visible),
+                        multilabel=self.multilabel,
+                    ),
+                    progress,
+                )
                 done += job.recipe.epochs
             return results
         recipes = {_without_epochs(j.recipe) for j in jobs}
@@ -105,12 +126,23 @@ class TorchTrainer:
         shared = len(epochs) == 1 and len(batches) == 1
         pieces = [self._pieces(j, visible) for j, visible in zip(jobs, labels)]
         return self._train(
-            jobs, x_all, labels,
-            lambda: StackedModels(self.spec, [j.seed for j in jobs], jobs[0].recipe,
-                                  self.num_classes, self.device, autocast, shared_steps=shared,
-                                  losses=[p[0] for p in pieces],
-                                  augments=[p[1] for p in pieces], multilabel=self.multilabel),
-            on_epoch)
+            jobs,
+            x_all,
+            labels,
+            lambda: StackedModels(
+                self.spec,
+                [j.seed for j in jobs],
+                jobs[0].recipe,
+                self.num_classes,
+                self.device,
+                autocast,
+                shared_steps=shared,
+                losses=[p[0] for p in pieces],
+                augments=[p[1] for p in pieces],
+                multilabel=self.multilabel,
+            ),
+            on_epoch,
+        )
 
     def _pieces(self, job: TrainJob, visible: np.ndarray) -> tuple[Loss, Augmenter | None]:
         """The job's loss (from the class counts of its own training rows) and augmentations
@@ -120,18 +152,27 @@ class TorchTrainer:
             from mer_bench.run.training.au_loss import PerAUSigmoid
 
             return PerAUSigmoid(self.num_classes), make_augmenter(job.recipe.augment, job.seed)
-        return (make_loss(job.recipe.loss, visible[job.train_rows], self.num_classes),
-                make_augmenter(job.recipe.augment, job.seed))
+        return (
+            make_loss(job.recipe.loss, visible[job.train_rows], self.num_classes),
+            make_augmenter(job.recipe.augment, job.seed),
+        )
 
-    def _train(self, jobs: Sequence[TrainJob], x_all: torch.Tensor, labels: Sequence[np.ndarray],
-               build: Callable[[], Any], on_epoch: EpochCallback | None) -> list[JobResult]:
+    def _train(
+        self,
+        jobs: Sequence[TrainJob],
+        x_all: torch.Tensor,
+        labels: Sequence[np.ndarray],
+        build: Callable[[], Any],
+        on_epoch: EpochCallback | None,
+    ) -> list[JobResult]:
         """The one loop, for one model or K stacked ones."""
         start = time.perf_counter()
         models = build()
         # The labels visible to any of the jobs (HIDDEN is -1, below every class). A job reads
         # only its own training and monitor rows, which `_check_visible` found visible to it.
-        y_all = torch.as_tensor(np.max(np.stack(labels), axis=0), dtype=torch.long,
-                                device=self.device)
+        y_all = torch.as_tensor(
+            np.max(np.stack(labels), axis=0), dtype=torch.long, device=self.device
+        )
         generators = [shuffler(j.seed) for j in jobs]
         batch_size = jobs[0].recipe.batch_size
         max_epochs = max(j.recipe.epochs for j in jobs)
@@ -147,21 +188,33 @@ class TorchTrainer:
                 models.train_step(x_all, y_all, step)
             now_monitored = monitored & np.array(training)
             if now_monitored.any():
-                probs = models.predict(x_all, [j.monitor_rows if m else j.monitor_rows[:0]
-                                               for j, m in zip(jobs, now_monitored)], batch_size)
+                probs = models.predict(
+                    x_all,
+                    [
+                        j.monitor_rows if m else j.monitor_rows[:0]
+                        for j, m in zip(jobs, now_monitored)
+                    ],
+                    batch_size,
+                )
                 improved = np.zeros(len(jobs), dtype=bool)
                 for k in np.flatnonzero(now_monitored):
-                    value = _monitor_score(probs[k], labels[k][jobs[k].monitor_rows],
-                                           jobs[k].monitor_metric, self.num_classes,
-                                           self.multilabel)
+                    value = _monitor_score(
+                        probs[k],
+                        labels[k][jobs[k].monitor_rows],
+                        jobs[k].monitor_metric,
+                        self.num_classes,
+                        self.multilabel,
+                    )
                     scores[k].append(value)
                     if value > best[k]:  # strictly better: ties keep the earlier epoch
                         best[k], kept[k] = value, epoch + 1
                         improved[k] = jobs[k].keep == "best"
                 models.keep(improved)
             if any(r and t for r, t in zip(recording, training)):
-                rows = [j.record_rows if r and t else j.record_rows[:0]
-                        for j, r, t in zip(jobs, recording, training)]
+                rows = [
+                    j.record_rows if r and t else j.record_rows[:0]
+                    for j, r, t in zip(jobs, recording, training)
+                ]
                 for k, probs in enumerate(models.predict(x_all, rows, batch_size)):
                     if recording[k] and training[k]:
                         recorded[k].append(probs)
@@ -170,17 +223,27 @@ class TorchTrainer:
         use_best = np.array([j.keep == "best" for j in jobs])
         models.restore(use_best)
         wanted = [j.predict_rows for j in jobs]
-        predicted = (models.predict(x_all, wanted, batch_size)
-                     if any(len(r) for r in wanted) else [None] * len(jobs))
+        predicted = (
+            models.predict(x_all, wanted, batch_size)
+            if any(len(r) for r in wanted)
+            else [None] * len(jobs)
+        )
         seconds = (time.perf_counter() - start) / len(jobs)
         weights = [models.state_dict_of(k) if j.keep_weights else None for k, j in enumerate(jobs)]
-        return [JobResult(
-            fold_index=j.fold_index, key=j.key, epochs_trained=j.recipe.epochs,
-            kept_epoch=kept[k] if j.keep == "best" else j.recipe.epochs,
-            monitor_scores=tuple(scores[k]),
-            predicted=predicted[k] if len(j.predict_rows) else None,
-            recorded=np.stack(recorded[k]) if recorded[k] else None, seconds=seconds,
-            weights=weights[k]) for k, j in enumerate(jobs)]
+        return [
+            JobResult(
+                fold_index=j.fold_index,
+                key=j.key,
+                epochs_trained=j.recipe.epochs,
+                kept_epoch=kept[k] if j.keep == "best" else j.recipe.epochs,
+                monitor_scores=tuple(scores[k]),
+                predicted=predicted[k] if len(j.predict_rows) else None,
+                recorded=np.stack(recorded[k]) if recorded[k] else None,
+                seconds=seconds,
+                weights=weights[k],
+            )
+            for k, j in enumerate(jobs)
+        ]
 
 
 def _without_epochs(recipe: Recipe) -> Recipe:
@@ -201,46 +264,82 @@ class EstimatorTrainer:
     has_epochs = False
     can_stack = False
 
-    def __init__(self, spec: ModelSpec, num_classes: int, device: torch.device | None = None,
-                 multilabel: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        num_classes: int,
+        device: torch.device | None = None,
+        multilabel: bool = False,
+    ) -> None:
         self.spec, self.num_classes, self.multilabel = spec, num_classes, multilabel
 
-    def train(self, jobs: Sequence[TrainJob], x: np.ndarray, labels: Sequence[np.ndarray],
-              stacked: bool = False, autocast: Any = None,
-              on_epoch: EpochCallback | None = None) -> list[JobResult]:
+    def train(
+        self,
+        jobs: Sequence[TrainJob],
+        x: np.ndarray,
+        labels: Sequence[np.ndarray],
+        stacked: bool = False,
+        autocast: Any = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> list[JobResult]:
         x = np.asarray(x)
         results = []
         for job, visible in zip(jobs, labels):
             _check_visible(job, visible)
             if len(job.record_rows):
-                raise MerBenchError(f"{self.spec.card.name} is fitted once: it has no epochs to "
-                                    "record")
+                raise MerBenchError(
+                    f"{self.spec.card.name} is fitted once: it has no epochs to record"
+                )
             if job.keep_weights:
-                raise MerBenchError(f"{self.spec.card.name} is a fitted estimator, not a torch "
-                                    "model: it has no weight tensors to save")
+                raise MerBenchError(
+                    f"{self.spec.card.name} is a fitted estimator, not a torch "
+                    "model: it has no weight tensors to save"
+                )
             start = time.perf_counter()
             estimator = self.spec.build(self.num_classes)
             y = visible[job.train_rows]
             # an AU task's estimator gets its (N, A) 0/1 targets, not the bit masks
-            estimator.fit(x[job.train_rows],
-                          decode_au_labels(y, self.num_classes) if self.multilabel else y,
-                          job.seed)
+            estimator.fit(
+                x[job.train_rows],
+                decode_au_labels(y, self.num_classes) if self.multilabel else y,
+                job.seed,
+            )
             scores: tuple[float, ...] = ()
             if len(job.monitor_rows):
                 probs = self._predict(estimator, x[job.monitor_rows])
-                scores = (_monitor_score(probs, visible[job.monitor_rows], job.monitor_metric,
-                                         self.num_classes, self.multilabel),)
-            predicted = self._predict(estimator, x[job.predict_rows]) if len(job.predict_rows) \
-                else None
-            results.append(JobResult(job.fold_index, job.key, 0, 0, scores, predicted, None,
-                                     time.perf_counter() - start))
+                scores = (
+                    _monitor_score(
+                        probs,
+                        visible[job.monitor_rows],
+                        job.monitor_metric,
+                        self.num_classes,
+                        self.multilabel,
+                    ),
+                )
+            predicted = (
+                self._predict(estimator, x[job.predict_rows]) if len(job.predict_rows) else None
+            )
+            results.append(
+                JobResult(
+                    job.fold_index,
+                    job.key,
+                    0,
+                    0,
+                    scores,
+                    predicted,
+                    None,
+                    time.perf_counter() - start,
+                )
+            )
         return results
 
     def _predict(self, estimator: Any, x: np.ndarray) -> np.ndarray:
         probs = np.asarray(estimator.predict_proba(x), dtype=np.float64)
         if probs.shape != (len(x), self.num_classes):
-            raise MerBenchError(f"{self.spec.card.name}.predict_proba gave shape {probs.shape}, "
-                                f"expected {(len(x), self.num_classes)}")
+            raise MerBenchError(
+                f"{self.spec.card.name}.predict_proba gave shape {probs.shape}, "
+                f"expected {(len(x), self.num_classes)}"
+            )
         return probs
 
 
@@ -253,7 +352,8 @@ def trainer_class(spec: ModelSpec) -> type[TorchTrainer] | type[EstimatorTrainer
     return TRAINERS[spec.card.framework]
 
 
-def trainer_for(spec: ModelSpec, num_classes: int, device: torch.device,
-                multilabel: bool = False) -> TorchTrainer | EstimatorTrainer:
+def trainer_for(
+    spec: ModelSpec, num_classes: int, device: torch.device, multilabel: bool = False
+) -> TorchTrainer | EstimatorTrainer:
     """The trainer of `spec`'s framework (`multilabel`: an AU task, `num_classes` AUs)."""
     return trainer_class(spec)(spec, num_classes, device, multilabel)

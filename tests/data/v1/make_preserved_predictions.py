@@ -41,18 +41,26 @@ def main(old_tests: Path, out: Path) -> None:
     from mer_bench_protocols.megc2019 import CLASSES
 
     registry.register(tiny_spec())
-    flows = write_flow_folder(Path(tempfile.mkdtemp(prefix="v1_flows_")),
-                              read_manifest("megc2019.csv", CLASSES))
-    data = resolve_protocol_data(registry.get_protocol("megc2019"), "flows",
-                                 SourceOptions(data_root=flows))
-    keys = (data.samples["dataset"] + "/" + data.samples["subject"].astype(str) + "/"
-            + data.samples["sample"].astype(str))
+    flows = write_flow_folder(
+        Path(tempfile.mkdtemp(prefix="v1_flows_")), read_manifest("megc2019.csv", CLASSES)
+    )
+    data = resolve_protocol_data(
+        registry.get_protocol("megc2019"), "flows", SourceOptions(data_root=flows)
+    )
+    keys = (
+        data.samples["dataset"]
+        + "/"
+        + data.samples["subject"].astype(str)
+        + "/"
+        + data.samples["sample"].astype(str)
+    )
     arrays = {}
     for key, model in (("tiny", TINY), ("ststnet", "ststnet")):
         spec = registry.get_model(model)
         recipe = spec.card.recipe.override(epochs=2)
-        x = np.ascontiguousarray((spec.prepare_inputs or (lambda a: a.flow))(data.arrays),
-                                 dtype=np.float32)
+        x = np.ascontiguousarray(
+            (spec.prepare_inputs or (lambda a: a.flow))(data.arrays), dtype=np.float32
+        )
         context = FoldContext(model, recipe, "fixed", 3, "cpu", x, data.labels)
         probs = np.zeros((len(x), 3), np.float32)
         for fold in loso_folds(data, 0):
@@ -60,8 +68,12 @@ def main(old_tests: Path, out: Path) -> None:
         arrays[key] = probs
         print(key, "done")
     state = pinned_state()
-    np.savez_compressed(out, keys=np.array(keys.tolist()), **arrays,
-                        **{f"pinned_{name}": np.array(value) for name, value in state.items()})
+    np.savez_compressed(
+        out,
+        keys=np.array(keys.tolist()),
+        **arrays,
+        **{f"pinned_{name}": np.array(value) for name, value in state.items()},
+    )
     print("saved", out, state)
 
 
